@@ -1,0 +1,24 @@
+"""Lab model -> Plan (pure, no root)."""
+
+from __future__ import annotations
+
+from vnetlab.compile import interfaces as _interfaces  # noqa: F401  (registers types)
+from vnetlab.compile import nodes as _nodes  # noqa: F401  (registers kinds)
+from vnetlab.compile.builder import Phase, PlanBuilder, netns_name
+from vnetlab.compile.links import compile_link
+from vnetlab.compile.registry import NODE_KINDS
+from vnetlab.model.schema import LabSpec
+from vnetlab.plan import CreateNamespace, Plan
+
+__all__ = ["compile_lab", "netns_name"]
+
+
+def compile_lab(spec: LabSpec) -> Plan:
+    """Compiles a validated lab into the ordered ops that build it."""
+    builder = PlanBuilder(spec)
+    for name, node in spec.nodes.items():
+        builder.add(Phase.NAMESPACES, CreateNamespace(builder.ns(name)))
+        NODE_KINDS[node.kind](builder, name, node)
+    for end_a, end_b in spec.links:
+        compile_link(builder, end_a, end_b)
+    return builder.build()

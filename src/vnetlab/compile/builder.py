@@ -1,0 +1,53 @@
+"""Phased plan building: compilers add ops to phases, the plan lists phases in order.
+
+Phases make ordering a property of *what* an op is, not of which compiler
+function ran first: namespaces before sysctls (so new interfaces inherit
+them), devices before ports, addresses before routes that need a connected
+gateway, kernel objects before the processes that use them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+from vnetlab.model.schema import LabSpec
+from vnetlab.plan import Op, Plan
+
+
+class Phase(IntEnum):
+    """Where an op goes in the plan."""
+
+    NAMESPACES = 0
+    SYSCTLS = 1
+    DEVICES = 2
+    PORTS = 3
+    ADDRESSES = 4
+    LINK_UP = 5
+    ROUTES = 6
+    PROCESSES = 7
+
+
+def netns_name(lab: str, node: str) -> str:
+    """The namespace of a node: ``<lab>-<node>`` (invariant 3)."""
+    return f"{lab}-{node}"
+
+
+@dataclass
+class PlanBuilder:
+    """Collects ops by phase for one lab."""
+
+    spec: LabSpec
+    phases: dict[Phase, list[Op]] = field(default_factory=lambda: {p: [] for p in Phase})
+
+    def ns(self, node: str) -> str:
+        """The namespace of ``node`` in this lab."""
+        return netns_name(self.spec.lab, node)
+
+    def add(self, phase: Phase, op: Op) -> None:
+        """Queues ``op`` in ``phase``."""
+        self.phases[phase].append(op)
+
+    def build(self) -> Plan:
+        """The plan: every phase's ops, phases in order."""
+        return Plan(lab=self.spec.lab, ops=[op for phase in Phase for op in self.phases[phase]])

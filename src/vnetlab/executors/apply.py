@@ -1,0 +1,116 @@
+"""Applies a Plan through backends, journaling first and rolling back on failure.
+
+The loop is backend-agnostic: a backend says which ops it ``handles`` and
+``apply`` returns the op that undoes what it did (None when the op found its
+effect already there). On a failure every change made by *this* run is
+undone in reverse order, so a failed ``up`` of a new lab leaves nothing and a
+failed re-``up`` leaves the lab as it was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Protocol, Sequence
+
+from vnetlab.plan import CreateNamespace, DeleteNamespace, Op, Plan
+
+
+class Backend(Protocol):
+    """What the apply loop needs of an executor."""
+
+    def handles(self, op: Op) -> bool:
+        """Whether this backend applies ``op``."""
+
+    def apply(self, op: Op) -> Optional[Op]:
+        """Applies ``op``; returns its inverse, or None if nothing changed.
+
+        A backend may also have ``finish()``, called once after the last op."""
+
+
+class Recorder(Protocol):
+    """Where the write-ahead record goes (a Journal, or nothing in tests)."""
+
+    def record(self, kind: str, **data: object) -> None:
+        """Appends one entry."""
+
+
+class ApplyError(RuntimeError):
+    """An op failed; the run's changes were rolled back."""
+
+    def __init__(self, op: Op, step: int, cause: BaseException, rollback_errors: list[str]):
+        self.op, self.step, self.cause, self.rollback_errors = op, step, cause, rollback_errors
+        command = " ".join(op.commands()[0]) if op.commands() else op.name
+        message = f"step {step} failed ({command}): {cause}"
+        if rollback_errors:
+            message += "; rollback also failed: " + "; ".join(rollback_errors)
+        super().__init__(message)
+
+
+@dataclass
+class ApplyReport:
+    """What a run did."""
+
+    changed: list[Op] = field(default_factory=list)
+    unchanged: int = 0
+
+
+def apply_plan(
+    plan: Plan | Sequence[Op],
+    backends: Sequence[Backend],
+    recorder: Optional[Recorder] = None,
+    progress: Optional[Callable[[int, int], None]] = None,
+) -> ApplyReport:
+    """Applies every op in order; on error, undoes this run's changes and raises ApplyError."""
+    ops = plan.ops if isinstance(plan, Plan) else list(plan)
+    report = ApplyReport()
+    undo: list[Op] = []
+    for step, op in enumerate(ops, 1):
+        backend = _backend_for(backends, op)
+        if recorder is not None and isinstance(op, CreateNamespace):
+            recorder.record("netns", name=op.netns)  # before it exists: SIGKILL-safe
+        try:
+            inverse = backend.apply(op)
+        except Exception as exc:  # noqa: BLE001 — any failure triggers rollback
+            errors = rollback(undo, backends, recorder)
+            raise ApplyError(op, step, exc, errors) from exc
+        if inverse is None:
+            report.unchanged += 1
+        else:
+            report.changed.append(op)
+            undo.append(inverse)
+        if progress is not None:
+            progress(step, len(ops))
+    for backend in backends:
+        finish = getattr(backend, "finish", None)
+        if finish is None:
+            continue
+        try:
+            finish()  # e.g. start the supervisor once all its pumps are known
+        except Exception as exc:  # noqa: BLE001
+            errors = rollback(undo, backends, recorder)
+            raise ApplyError(ops[-1], len(ops), exc, errors) from exc
+    return report
+
+
+def rollback(undo: list[Op], backends: Sequence[Backend], recorder: Optional[Recorder] = None) -> list[str]:
+    """Applies inverses in reverse order, skipping ops inside namespaces
+    that are themselves being deleted; returns the errors met (best effort)."""
+    doomed = {op.netns for op in undo if isinstance(op, DeleteNamespace)}
+    errors: list[str] = []
+    for op in reversed(undo):
+        if op.netns in doomed and not isinstance(op, DeleteNamespace):
+            continue
+        try:
+            _backend_for(backends, op).apply(op)
+            if recorder is not None and isinstance(op, DeleteNamespace):
+                recorder.record("netns-gone", name=op.netns)
+        except Exception as exc:  # noqa: BLE001 — keep undoing the rest
+            errors.append(f"{op.name} {op.netns}: {exc}")
+    return errors
+
+
+def _backend_for(backends: Sequence[Backend], op: Op) -> Backend:
+    for backend in backends:
+        if backend.handles(op):
+            return backend
+    raise LookupError(f"no executor handles op {op.name!r}")

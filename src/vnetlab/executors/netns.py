@@ -1,0 +1,209 @@
+"""Network namespaces entered in-process, per thread.
+
+Python 3.11 has no ``os.setns``/``os.unshare``, so this module calls libc
+through ctypes. ``setns`` moves only the calling thread, so every helper
+saves the thread's own namespace from ``/proc/thread-self/ns/net`` and
+restores it, even on error. Sockets keep the namespace they were opened in,
+which is how one process holds a netlink socket per lab namespace.
+
+Namespaces are named and pinned exactly like ``ip netns add`` does: a bind
+mount of the namespace file on ``/run/netns/NAME``, so ``ip netns`` and every
+other tool see them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import errno
+import os
+from typing import Iterator
+
+CLONE_NEWNET = 0x40000000
+CLONE_NEWNS = 0x00020000
+MS_BIND = 4096
+MS_REC = 16384
+MS_SHARED = 1 << 20
+MS_SLAVE = 1 << 19
+MNT_DETACH = 2
+
+NETNS_RUN_DIR = "/run/netns"
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
+_libc.unshare.argtypes = [ctypes.c_int]
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p]
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def setns(fd: int, nstype: int = CLONE_NEWNET) -> None:
+    """Moves the calling thread into the namespace behind ``fd``."""
+    _check(_libc.setns(fd, nstype), "setns")
+
+
+def unshare(flags: int) -> None:
+    """Gives the calling thread new namespaces of the given kinds."""
+    _check(_libc.unshare(flags), "unshare")
+
+
+def mount(source: str, target: str, fstype: str | None, flags: int) -> None:
+    """mount(2) with no data argument."""
+    _check(
+        _libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None, flags, None),
+        f"mount {target}",
+    )
+
+
+def umount(target: str) -> None:
+    """Lazily unmounts ``target``; an absent mount is not an error."""
+    if _libc.umount2(target.encode(), MNT_DETACH) != 0:
+        err = ctypes.get_errno()
+        if err not in (errno.EINVAL, errno.ENOENT):
+            raise OSError(err, f"umount {target}: {os.strerror(err)}")
+
+
+def netns_path(name: str) -> str:
+    """Where a named namespace is pinned."""
+    return os.path.join(NETNS_RUN_DIR, name)
+
+
+def exists(name: str) -> bool:
+    """Whether the named namespace is pinned (a mount point, not a stale file)."""
+    return os.path.ismount(netns_path(name))
+
+
+def list_names() -> list[str]:
+    """Every pinned namespace name on the host."""
+    try:
+        return sorted(n for n in os.listdir(NETNS_RUN_DIR) if os.path.ismount(netns_path(n)))
+    except FileNotFoundError:
+        return []
+
+
+def open_fd(name: str) -> int:
+    """Opens the named namespace; the caller closes the fd."""
+    return os.open(netns_path(name), os.O_RDONLY | os.O_CLOEXEC)
+
+
+@contextlib.contextmanager
+def entered_fd(fd: int) -> Iterator[None]:
+    """Runs the block with the calling thread inside the namespace of ``fd``."""
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        setns(fd)
+        try:
+            yield
+        finally:
+            setns(own)
+    finally:
+        os.close(own)
+
+
+@contextlib.contextmanager
+def entered(name: str) -> Iterator[None]:
+    """Runs the block with the calling thread inside the named namespace."""
+    fd = open_fd(name)
+    try:
+        with entered_fd(fd):
+            yield
+    finally:
+        os.close(fd)
+
+
+def _ensure_run_dir() -> None:
+    """Makes /run/netns a shared mount point, as iproute2 does.
+
+    Shared propagation lets a namespace pinned here show up in other mount
+    namespaces (e.g. inside ``vnetlab exec``) and lets ``ip netns`` see ours.
+    """
+    os.makedirs(NETNS_RUN_DIR, mode=0o755, exist_ok=True)
+    try:
+        mount("", NETNS_RUN_DIR, "none", MS_SHARED | MS_REC)
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:
+            raise
+        mount(NETNS_RUN_DIR, NETNS_RUN_DIR, "none", MS_BIND | MS_REC)
+        mount("", NETNS_RUN_DIR, "none", MS_SHARED | MS_REC)
+
+
+_run_dir_ready = False
+
+
+def create(name: str) -> bool:
+    """Creates and pins namespace ``name``; returns False if it already existed.
+
+    The new namespace is made by unsharing the calling thread, pinning its
+    namespace file, and moving the thread back — no process is forked.
+    """
+    global _run_dir_ready
+    if exists(name):
+        return False
+    if not _run_dir_ready:
+        _ensure_run_dir()
+        _run_dir_ready = True
+    path = netns_path(name)
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444) \
+        if not os.path.exists(path) else None
+    if fd is not None:
+        os.close(fd)
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        unshare(CLONE_NEWNET)
+        try:
+            mount("/proc/thread-self/ns/net", path, "none", MS_BIND)
+        finally:
+            setns(own)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
+    finally:
+        os.close(own)
+    return True
+
+
+def delete(name: str) -> bool:
+    """Unpins namespace ``name``; returns False if it was not there.
+
+    The kernel frees the namespace (and every interface in it) once no
+    process or socket holds it any more.
+    """
+    path = netns_path(name)
+    if not os.path.exists(path):
+        return False
+    umount(path)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    return True
+
+
+def sysctl_path(key: str) -> str:
+    """The /proc/sys file of a dotted key; an interface name with dots
+    (``net.ipv6.conf.vmbr0.20.autoconf``) keeps its dots."""
+    parts = key.split(".")
+    if len(parts) > 5 and parts[1] in ("ipv4", "ipv6") and parts[2] in ("conf", "neigh"):
+        parts = parts[:3] + [".".join(parts[3:-1]), parts[-1]]
+    return "/proc/sys/" + "/".join(parts)
+
+
+def write_sysctl(key: str, value: str) -> None:
+    """Writes a sysctl of the calling thread's current namespace.
+
+    ``/proc/sys/net`` resolves to the namespace of the thread that opens the
+    file, so callers wrap this in :func:`entered`.
+    """
+    with open(sysctl_path(key), "w") as handle:
+        handle.write(value)
+
+
+def read_sysctl(key: str) -> str:
+    """Reads a sysctl of the calling thread's current namespace."""
+    with open(sysctl_path(key)) as handle:
+        return handle.read().strip()

@@ -1,0 +1,201 @@
+"""The Python API: ``Lab.load(path)``, ``up``, ``down``, ``node(..).run``, ``check``.
+
+The CLI is a thin layer over this module; so are the tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from typing import Any, Callable, Optional, Sequence
+
+from vnetlab.compile import compile_lab, netns_name
+from vnetlab.executors import netns, state
+from vnetlab.executors.apply import ApplyReport, apply_plan
+from vnetlab.executors.state import Journal, LabBusy, write_atomic
+from vnetlab.model import LabSpec, load_lab
+from vnetlab.plan import Plan
+
+SPEC_COPY = "lab.json"
+
+
+class EnvironmentProblem(RuntimeError):
+    """The machine lacks something (privilege, kernel feature, package); exit 3."""
+
+
+def require_root(action: str) -> None:
+    """Raises EnvironmentProblem unless we are root."""
+    if os.geteuid() != 0:
+        raise EnvironmentProblem(
+            f"{action} needs root (network namespaces are privileged) — run it with sudo"
+        )
+
+
+def _require_kernel_features(plan: Plan) -> None:
+    if any(op.name == "create_tap" for op in plan.ops) and not os.path.exists("/dev/net/tun"):
+        raise EnvironmentProblem(
+            "this lab has TAP devices but /dev/net/tun is missing — load the tun module "
+            "(modprobe tun) or create the device node (mknod /dev/net/tun c 10 200)"
+        )
+
+
+@dataclass
+class NodeHandle:
+    """One node of a running lab."""
+
+    lab: str
+    name: str
+
+    @property
+    def netns(self) -> str:
+        """The node's namespace name."""
+        return netns_name(self.lab, self.name)
+
+    def run(self, argv: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess:
+        """Runs ``argv`` inside the node (subprocess.run semantics)."""
+        from vnetlab.executors import run as runner
+
+        return runner.run(self.netns, argv, **kwargs)
+
+    def popen(self, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen:
+        """Starts ``argv`` inside the node and returns the Popen."""
+        from vnetlab.executors import run as runner
+
+        return runner.popen(self.netns, argv, **kwargs)
+
+
+class Lab:
+    """A lab file, and the namespaces it runs in once ``up``.
+
+    Use as a context manager to get ``up`` on entry and ``down`` on exit.
+    """
+
+    def __init__(self, spec: LabSpec, source: Optional[str] = None):
+        self.spec = spec
+        self.source = source
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Lab":
+        """Loads and validates a lab file (raises LabFileError)."""
+        return cls(load_lab(path), source=os.path.abspath(path))
+
+    @classmethod
+    def running(cls, name: str) -> "Lab":
+        """The lab as it was last brought up (from its run directory)."""
+        path = os.path.join(state.lab_dir(name), SPEC_COPY)
+        try:
+            with open(path) as handle:
+                data = json.load(handle)
+        except FileNotFoundError:
+            raise LookupError(f"lab {name!r} is not up — start it with: vnetlab up LABFILE") from None
+        return cls(LabSpec.model_validate(data["spec"]), source=data.get("source"))
+
+    @property
+    def name(self) -> str:
+        """The lab's name."""
+        return self.spec.lab
+
+    def plan(self) -> Plan:
+        """The ops that build this lab."""
+        return compile_lab(self.spec)
+
+    def node(self, name: str) -> NodeHandle:
+        """A handle on node ``name``."""
+        if name not in self.spec.nodes:
+            raise KeyError(f"lab {self.name} has no node {name!r} (nodes: {', '.join(self.spec.nodes)})")
+        return NodeHandle(self.name, name)
+
+    def namespace_of(self, node: str) -> str:
+        """The namespace of ``node``."""
+        return netns_name(self.name, node)
+
+    def up(self, progress: Optional[Callable[[int, int], None]] = None) -> ApplyReport:
+        """Builds the lab, or converges a running one; unchanged objects stay."""
+        require_root("vnetlab up")
+        plan = self.plan()
+        _require_kernel_features(plan)
+        with state.locked(self.name):
+            existed = os.path.isdir(state.lab_dir(self.name))
+            journal = Journal(self.name).open()
+            try:
+                journal.record("source", path=self.source)
+                write_atomic(
+                    os.path.join(journal.dir, SPEC_COPY),
+                    json.dumps({"source": self.source, "spec": self.spec.model_dump(by_alias=True)}),
+                )
+                from vnetlab.executors.kernel import KernelBackend
+                from vnetlab.executors.pumps import SupervisorBackend
+
+                kernel = KernelBackend()
+                try:
+                    backends = [kernel, SupervisorBackend(self.name, journal.dir, journal)]
+                    return apply_plan(plan, backends, journal, progress)
+                except Exception:
+                    if not existed:
+                        _teardown(self.name, journal)  # a failed first up leaves nothing
+                    raise
+                finally:
+                    kernel.close()
+            finally:
+                journal.close()
+
+    def down(self) -> bool:
+        """Removes everything the lab made; False if it was not up."""
+        return down(self.name)
+
+    def check(self) -> list:
+        """Runs the file's checks against the running lab."""
+        from vnetlab.check import run_checks
+
+        require_root("vnetlab check")
+        return run_checks(self.spec, self.namespace_of)
+
+    def __enter__(self) -> "Lab":
+        self.up()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.down()
+
+
+def down(name: str) -> bool:
+    """Removes lab ``name`` from its journal alone (the file is not needed).
+
+    Idempotent: an absent lab is success (returns False)."""
+    require_root("vnetlab down")
+    if not os.path.isdir(state.lab_dir(name)):
+        return False
+    with state.locked(name):
+        journal = Journal(name)
+        _teardown(name, journal)
+    try:
+        os.unlink(state.lock_path(name))
+    except FileNotFoundError:
+        pass
+    return True
+
+
+def _teardown(name: str, journal: Journal) -> None:
+    """Stops the lab's processes, then unpins its namespaces, then forgets it."""
+    from vnetlab.executors import processes, supervisor
+
+    record = journal.read()
+    for entry in record.processes:
+        proc = processes.ProcessRecord.from_dict(entry)
+        processes.stop(proc)
+    pidfile = supervisor.read_pidfile(journal.dir)
+    if pidfile is not None:
+        processes.stop(pidfile)
+    for ns in reversed(record.namespaces):
+        netns.delete(ns)
+    journal.remove()
+
+
+def running_labs() -> list[str]:
+    """Names of labs with a run directory."""
+    return state.lab_names()
+
+
+__all__ = ["EnvironmentProblem", "Lab", "LabBusy", "NodeHandle", "down", "running_labs"]
