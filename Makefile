@@ -1,0 +1,49 @@
+# Two commands for a fresh Debian/Ubuntu machine, as root:
+#   make demo   - install what is missing, then build, check and remove every example lab
+#   make test   - install what is missing, then run the whole test suite
+# `make install` is the shared first step; the CLI ends up at .venv/bin/vnetlab.
+
+PYTHON ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+# What vnetlab and its tests use from Debian: ip/bridge (iproute2), ping for
+# the tests' cross-checks, tcpdump for captures, nft/iptables for firewalls,
+# the venv module for the virtualenv.
+DEB_PACKAGES := iproute2 iputils-ping procps tcpdump nftables iptables python3-venv python3-pip
+
+.PHONY: install deps demo test unit integration bench clean
+
+install: deps $(VENV)/.installed
+
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q -e '.[test]'
+	@touch $@
+
+demo: install
+	$(VPY) -m vnetlab.demo examples
+
+test: install
+	$(VPY) -m pytest -q tests
+
+unit: install
+	$(VPY) -m pytest -q tests/unit
+
+integration: install
+	$(VPY) -m pytest -q tests/integration
+
+bench: install
+	$(VPY) benchmarks/star.py
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info .pytest_cache
