@@ -9,10 +9,23 @@ failed re-``up`` leaves the lab as it was.
 
 from __future__ import annotations
 
+import os
+import signal
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Protocol, Sequence
 
 from vnetlab.plan import CreateNamespace, DeleteNamespace, Op, Plan
+
+
+# Fault injection for the crash-safety tests: the process SIGKILLs itself
+# right before step N (N = len(ops) + 1 is just before the backends finish,
+# i.e. before the supervisor starts). Unset in normal use.
+KILL_AT_STEP = int(os.environ.get("VNETLAB_TEST_SIGKILL_AT_STEP", "0") or 0)
+
+
+def _maybe_die(step: int) -> None:
+    if step == KILL_AT_STEP:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class Backend(Protocol):
@@ -65,12 +78,16 @@ def apply_plan(
     report = ApplyReport()
     undo: list[Op] = []
     for step, op in enumerate(ops, 1):
+        _maybe_die(step)
         backend = _backend_for(backends, op)
         if recorder is not None and isinstance(op, CreateNamespace):
             recorder.record("netns", name=op.netns)  # before it exists: SIGKILL-safe
         try:
             inverse = backend.apply(op)
         except Exception as exc:  # noqa: BLE001 — any failure triggers rollback
+            if isinstance(op, CreateNamespace):
+                # Journaled but maybe half made (file without mount): unmake it too.
+                undo.append(DeleteNamespace(op.netns))
             errors = rollback(undo, backends, recorder)
             raise ApplyError(op, step, exc, errors) from exc
         if inverse is None:
@@ -80,6 +97,7 @@ def apply_plan(
             undo.append(inverse)
         if progress is not None:
             progress(step, len(ops))
+    _maybe_die(len(ops) + 1)
     for backend in backends:
         finish = getattr(backend, "finish", None)
         if finish is None:

@@ -65,6 +65,12 @@ def parse_interface_address(value: str) -> ipaddress.IPv4Interface | ipaddress.I
     return iface
 
 
+def check_address(value: str) -> str:
+    """Returns ``value`` if it is a valid interface address; raises ValueError otherwise."""
+    parse_interface_address(value)
+    return value
+
+
 def check_ifname(name: str) -> str:
     """Raises ValueError unless ``name`` is an interface name the kernel accepts."""
     if not isinstance(name, str):
@@ -94,14 +100,16 @@ def check_node_name(name: str) -> str:
 # Names are validated as dict keys, so an error points at the offending key.
 IfName = Annotated[str, AfterValidator(check_ifname)]
 NodeName = Annotated[str, AfterValidator(check_node_name)]
+# Each address is checked on its own, so an error points at the list item.
+Address = Annotated[str, AfterValidator(check_address)]
 
 
 class Interface(Strict):
     """One interface of a node. Without ``type`` it is a link end (veth)."""
 
     type: Optional[str] = None
-    address: Optional[str] = None
-    addresses: list[str] = Field(default_factory=list)
+    address: Optional[Address] = None
+    addresses: list[Address] = Field(default_factory=list)
     ports: list[str] = Field(default_factory=list)
     mtu: Optional[int] = Field(default=None, ge=68, le=65535)
     mac: Optional[str] = None
@@ -113,20 +121,6 @@ class Interface(Strict):
             raise ValueError(
                 f"unknown interface type {value!r} — use one of: {', '.join(INTERFACE_TYPES)}"
             )
-        return value
-
-    @field_validator("address")
-    @classmethod
-    def _one_address(cls, value: Optional[str]) -> Optional[str]:
-        if value is not None:
-            parse_interface_address(value)
-        return value
-
-    @field_validator("addresses")
-    @classmethod
-    def _many_addresses(cls, value: list[str]) -> list[str]:
-        for item in value:
-            parse_interface_address(item)
         return value
 
     @field_validator("mac")

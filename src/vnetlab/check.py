@@ -1,0 +1,253 @@
+"""Evaluate a lab's checks against the running lab, and report them.
+
+Checks run in parallel: they are grouped by protocol and timeout, each group
+is one batch of the in-process probes (:mod:`vnetlab.probe`), and all groups
+run at the same time in their own threads. So every check keeps exactly its
+own timeout and a whole run takes about as long as the slowest check.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import dataclasses
+import ipaddress
+import xml.etree.ElementTree as ET
+from typing import Callable, Optional
+
+from rich.console import Console
+from rich.table import Table
+
+from vnetlab.model.schema import Check, LabSpec
+from vnetlab.probe.icmp import PingProbe, ping_many
+from vnetlab.probe.transport import PortProbe, tcp_probe_many, udp_probe_many
+
+ERROR = "error"
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckResult:
+    """The outcome of one check.
+
+    ``observed`` is ``reach``/``no-reach`` for ICMP checks, ``open``/
+    ``closed``/``filtered`` for TCP and UDP, or ``error`` when the check
+    could not run (its target or source did not resolve). ``target`` is the
+    resolved ``ip`` or ``ip:port`` (``[v6]:port``).
+    """
+
+    check: Check
+    ok: bool
+    observed: str
+    detail: str
+    target: str
+
+
+def _node_address(spec: LabSpec, name: str) -> str:
+    """A node's first address in file order, preferring IPv4."""
+    addresses = [
+        ipaddress.ip_interface(text).ip
+        for interface in spec.nodes[name].interfaces.values()
+        for text in interface.all_addresses()
+    ]
+    if not addresses:
+        raise ValueError(
+            f"node {name!r} has no address to probe — give an IP in 'to' or an address to one of its interfaces"
+        )
+    return str(next((a for a in addresses if a.version == 4), addresses[0]))
+
+
+def _port(text: str, to: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise ValueError(f"{to!r}: port {text!r} must be a number from 1 to 65535")
+    return int(text)
+
+
+def resolve_target(spec: LabSpec, to: str) -> tuple[str, Optional[int]]:
+    """Turns a check's ``to`` into (ip, port or None).
+
+    ``to`` is a node name, an IP address, ``node:port``, ``ip:port`` or
+    ``[ipv6]:port``. A node stands for its first address in file order
+    (interfaces in file order), preferring IPv4.
+
+    Raises:
+        ValueError: ``to`` names no node of the lab and is no IP address,
+            the node has no address, or the port is not 1–65535.
+    """
+    host, port = to, None
+    if to.startswith("["):
+        inside, bracket, rest = to[1:].partition("]")
+        if not bracket or not rest.startswith(":"):
+            raise ValueError(f"{to!r} is not a target — write [IPV6]:PORT, e.g. [fd00::2]:80")
+        host, port = inside, _port(rest[1:], to)
+    elif to.count(":") == 1:
+        host, port_text = to.split(":")
+        port = _port(port_text, to)
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        if to.startswith("[") and address.version != 6:
+            raise ValueError(f"{to!r}: brackets are only for IPv6 addresses — write {host}:{port}")
+        return str(address), port
+    if host in spec.nodes:
+        return _node_address(spec, host), port
+    known = ", ".join(spec.nodes) or "none"
+    raise ValueError(
+        f"{to!r} is neither a node of lab {spec.lab!r} nor an IP address "
+        f"(nodes: {known}); write a node name, an IP, NODE:PORT or IP:PORT"
+    )
+
+
+def format_target(ip: str, port: Optional[int]) -> str:
+    """``ip``, ``ip:port`` or ``[ipv6]:port``."""
+    if port is None:
+        return ip
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+
+
+@dataclasses.dataclass
+class _Planned:
+    index: int
+    check: Check
+    netns: str
+    ip: str
+    port: Optional[int]
+
+
+def _plan(spec: LabSpec, namespace_of: Callable[[str], str], index: int, check: Check) -> _Planned:
+    if check.from_ not in spec.nodes:
+        raise ValueError(f"'from: {check.from_}' is not a node of lab {spec.lab!r}")
+    ip, port = resolve_target(spec, check.to)
+    if check.proto == "icmp" and port is not None:
+        raise ValueError(f"'to: {check.to}' has a port, but proto icmp has none — drop ':{port}' or use tcp/udp")
+    if check.proto != "icmp" and port is None:
+        raise ValueError(f"proto {check.proto} needs a port — write to: \"{check.to}:PORT\"")
+    return _Planned(index, check, namespace_of(check.from_), ip, port)
+
+
+def _run_group(proto: str, timeout: float, planned: list[_Planned]) -> list[CheckResult]:
+    results = []
+    if proto == "icmp":
+        pings = ping_many([PingProbe(p.netns, p.ip) for p in planned], timeout=timeout)
+        for item, ping in zip(planned, pings):
+            observed = "reach" if ping.ok else "no-reach"
+            results.append(CheckResult(item.check, observed == item.check.expect, observed, ping.detail, item.ip))
+        return results
+    probe_many = tcp_probe_many if proto == "tcp" else udp_probe_many
+    ports = probe_many([PortProbe(p.netns, p.ip, p.port) for p in planned], timeout=timeout)
+    for item, port in zip(planned, ports):
+        results.append(CheckResult(
+            item.check, port.state == item.check.expect, port.state, port.detail,
+            format_target(item.ip, item.port),
+        ))
+    return results
+
+
+def run_checks(spec: LabSpec, namespace_of: Callable[[str], str]) -> list[CheckResult]:
+    """Runs every check of the lab against the running lab.
+
+    Checks are batched by (proto, timeout); batches run concurrently, so each
+    check waits exactly its own timeout and the run takes about as long as
+    the largest one. A check that cannot run (unknown node, bad target,
+    missing port, source namespace missing) gives an ``error`` result
+    instead of stopping the others.
+
+    Args:
+        spec: the lab; its ``checks`` are evaluated.
+        namespace_of: maps a node name to its namespace name.
+
+    Returns:
+        One result per check, in the order of ``spec.checks``.
+    """
+    results: list[Optional[CheckResult]] = [None] * len(spec.checks)
+    groups: dict[tuple[str, float], list[_Planned]] = collections.defaultdict(list)
+    for index, check in enumerate(spec.checks):
+        try:
+            planned = _plan(spec, namespace_of, index, check)
+        except (ValueError, KeyError) as exc:
+            message = exc.args[0] if exc.args else str(exc)
+            results[index] = CheckResult(check, False, ERROR, str(message), "")
+            continue
+        groups[(check.proto, check.timeout)].append(planned)
+    if groups:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(groups)) as pool:
+            futures = {
+                pool.submit(_run_group, proto, timeout, planned): planned
+                for (proto, timeout), planned in groups.items()
+            }
+            for future, planned in futures.items():
+                try:
+                    group_results = future.result()
+                except OSError as exc:
+                    # A missing namespace (lab not up) or no CAP_NET_RAW: every
+                    # check of the batch is unanswerable, not just one.
+                    if isinstance(exc, FileNotFoundError):
+                        why = "a source namespace does not exist — is the lab up? (vnetlab up LABFILE)"
+                    else:
+                        why = f"could not probe: {exc}"
+                    group_results = [CheckResult(item.check, False, ERROR, why, "") for item in planned]
+                for item, result in zip(planned, group_results):
+                    results[item.index] = result
+    return [r for r in results if r is not None]
+
+
+def render_table(results: list[CheckResult], console: Console) -> None:
+    """Prints the results as a table: #, check, expected, observed, result, detail."""
+    table = Table(show_lines=False)
+    table.add_column("#", justify="right")
+    table.add_column("check")
+    table.add_column("expected")
+    table.add_column("observed")
+    table.add_column("result")
+    table.add_column("detail")
+    for number, result in enumerate(results, start=1):
+        verdict = "[bold green]PASS[/]" if result.ok else "[bold red]FAIL[/]"
+        table.add_row(
+            str(number), _label(result), result.check.expect, result.observed, verdict, result.detail,
+        )
+    console.print(table)
+    passed = sum(r.ok for r in results)
+    colour = "green" if passed == len(results) else "red"
+    console.print(f"[{colour}]{passed}/{len(results)} checks passed[/]")
+
+
+def _label(result: CheckResult) -> str:
+    label = result.check.label()
+    if result.target and not result.check.name:
+        label += f" ({result.target})"
+    return label
+
+
+def write_junit(results: list[CheckResult], path: str, lab_name: str) -> None:
+    """Writes the results as a JUnit XML report: one testsuite, one testcase per check.
+
+    A failed check has a ``<failure>`` (an ``<error>`` when it could not
+    run) whose message gives the expected and observed outcome and detail.
+    """
+    failures = sum(1 for r in results if not r.ok and r.observed != ERROR)
+    errors = sum(1 for r in results if r.observed == ERROR)
+    suite = ET.Element("testsuite", {
+        "name": lab_name, "tests": str(len(results)),
+        "failures": str(failures), "errors": str(errors), "skipped": "0",
+    })
+    for result in results:
+        case = ET.SubElement(suite, "testcase", {"classname": lab_name, "name": _label(result)})
+        if result.ok:
+            ET.SubElement(case, "system-out").text = f"observed {result.observed}: {result.detail}"
+            continue
+        if result.observed == ERROR:
+            element = ET.SubElement(case, "error", {"message": result.detail, "type": "error"})
+        else:
+            element = ET.SubElement(case, "failure", {
+                "message": f"expected {result.check.expect}, observed {result.observed}: {result.detail}",
+                "type": result.observed,
+            })
+        element.text = (
+            f"from {result.check.from_} to {result.check.to} ({result.target or 'unresolved'}) "
+            f"proto {result.check.proto}\nexpected: {result.check.expect}\n"
+            f"observed: {result.observed}\ndetail: {result.detail}"
+        )
+    tree = ET.ElementTree(suite)
+    ET.indent(tree)
+    tree.write(path, encoding="utf-8", xml_declaration=True)

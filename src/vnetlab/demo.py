@@ -1,0 +1,63 @@
+"""``make demo``: bring every example lab up, run its checks, show one plan as
+commands, tear everything down, and print a short report.
+
+Run as ``python -m vnetlab.demo [EXAMPLES_DIR]``; exits 1 if any check fails.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+import time
+
+from rich.console import Console
+from rich.table import Table
+
+from vnetlab.check import render_table
+from vnetlab.lab import Lab
+
+SHOWN_PLAN = "red-blue.yaml"
+
+
+def main(argv: list[str]) -> int:
+    """Runs the demo over the lab files of one folder."""
+    folder = argv[0] if argv else "examples"
+    console = Console(highlight=False)
+    files = sorted(f for f in os.listdir(folder) if f.endswith(".yaml"))
+    rows = []
+    if SHOWN_PLAN in files:
+        lab = Lab.load(os.path.join(folder, SHOWN_PLAN))
+        console.rule(f"[bold]vnetlab plan {folder}/{SHOWN_PLAN}[/bold] — the commands it stands for")
+        for command in lab.plan().commands():
+            console.print(" ".join(command) if command[0] == "#" else shlex.join(command), markup=False)
+    for name in files:
+        path = os.path.join(folder, name)
+        lab = Lab.load(path)
+        console.rule(f"[bold]{name}[/bold] — {lab.spec.description or lab.name}")
+        started = time.monotonic()
+        try:
+            lab.up()
+            up_seconds = time.monotonic() - started
+            results = lab.check()
+            render_table(results, console)
+        finally:
+            started_down = time.monotonic()
+            lab.down()
+            down_seconds = time.monotonic() - started_down
+        passed = sum(r.ok for r in results)
+        rows.append((name, len(lab.spec.nodes), up_seconds, down_seconds, passed, len(results)))
+    table = Table(title="vnetlab demo report", header_style="bold")
+    for column in ("lab file", "nodes", "up (s)", "down (s)", "checks"):
+        table.add_column(column, justify="right" if column != "lab file" else "left")
+    for name, nodes, up_s, down_s, passed, total in rows:
+        style = "green" if passed == total else "red"
+        table.add_row(name, str(nodes), f"{up_s:.2f}", f"{down_s:.2f}", f"[{style}]{passed}/{total}[/{style}]")
+    console.print(table)
+    failed = sum(total - passed for *_, passed, total in rows)
+    console.print("all checks passed; every lab was removed" if not failed else f"{failed} checks failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

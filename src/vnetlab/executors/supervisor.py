@@ -1,0 +1,477 @@
+"""The per-lab supervisor: one process that pumps frames between TAP pairs.
+
+It plays the part QEMU plays for a VM NIC: the hypervisor node has a
+persistent tap (``tap100i0``, in a bridge), the VM node has its guest NIC as
+another persistent tap (``eth0``), and the supervisor holds both open and
+copies every frame from one to the other. While it runs the taps have
+carrier; when it is gone they show NO-CARRIER.
+
+Run it as ``python -m vnetlab.executors.supervisor RUNDIR [--ready-fd N]``;
+parents use :func:`start`, :func:`stop`, :func:`reload` and
+:func:`is_running`. Files in ``RUNDIR``:
+
+``supervisor.json`` (written by the parent, see :class:`SupervisorConfig`)::
+
+    {"lab": "x",
+     "pumps": [{"a": {"netns": "x-pve", "ifname": "tap100i0"},
+                "b": {"netns": "x-vm100", "ifname": "eth0"}}],
+     "services": []}
+
+``supervisor.pid``
+    ``{"pid": ..., "starttime": ...}``, written atomically before the taps
+    are attached.
+``supervisor.log``
+    Appended, one short line per event.
+
+Signals: SIGTERM exits cleanly, SIGHUP re-reads the config (attaches new
+pumps, detaches removed ones), SIGINT is ignored. The supervisor also exits
+by itself within about a second once ``RUNDIR`` is removed, so a lab torn down
+while it was starting leaves no orphan.
+
+An open tap descriptor holds a reference to its namespace: a namespace whose
+``/run/netns`` pin is removed lives on (invisibly) until the supervisor lets
+go, so ``down`` stops the supervisor before deleting namespaces.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import errno
+import json
+import logging
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+from vnetlab.executors import netns, tuntap
+from vnetlab.executors.processes import (
+    ProcessRecord,
+    is_running,
+    read_record,
+    send_signal,
+    stop,
+    write_record,
+)
+
+__all__ = [
+    "Endpoint",
+    "ProcessRecord",
+    "PumpSpec",
+    "SupervisorConfig",
+    "is_running",
+    "read_pidfile",
+    "reload",
+    "start",
+    "stop",
+    "write_config",
+]
+
+CONFIG_FILE = "supervisor.json"
+PID_FILE = "supervisor.pid"
+LOG_FILE = "supervisor.log"
+READY_FILE = "supervisor.ready"
+
+MAX_FRAME = 65536
+# Frames moved per descriptor per wakeup, so one busy direction cannot starve the rest.
+BATCH = 64
+RUNDIR_CHECK_INTERVAL = 1.0
+READY_BYTE = b"R"
+
+# A tap whose device was deleted answers EBADFD; the others mean it is unusable too.
+_GONE_ERRNOS = {errno.EBADFD, errno.ENODEV, errno.ENXIO, errno.EIO, errno.EBADF, errno.EPIPE}
+
+
+# --------------------------------------------------------------------------- config
+
+
+@dataclasses.dataclass(frozen=True)
+class Endpoint:
+    """A tap device in a named namespace."""
+
+    netns: str
+    ifname: str
+
+    def __str__(self) -> str:
+        return f"{self.netns}:{self.ifname}"
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Endpoint:
+        if not isinstance(data, dict) or not isinstance(data.get("netns"), str) \
+                or not isinstance(data.get("ifname"), str):
+            raise ValueError(f"an endpoint needs string 'netns' and 'ifname', got {data!r}")
+        return cls(netns=data["netns"], ifname=data["ifname"])
+
+    def to_dict(self) -> dict[str, str]:
+        return {"netns": self.netns, "ifname": self.ifname}
+
+
+@dataclasses.dataclass(frozen=True)
+class PumpSpec:
+    """Two taps whose frames are copied to each other."""
+
+    a: Endpoint
+    b: Endpoint
+
+    def __str__(self) -> str:
+        return f"{self.a}<->{self.b}"
+
+    @classmethod
+    def from_dict(cls, data: Any) -> PumpSpec:
+        if not isinstance(data, dict):
+            raise ValueError(f"a pump is {{'a': endpoint, 'b': endpoint}}, got {data!r}")
+        return cls(a=Endpoint.from_dict(data.get("a")), b=Endpoint.from_dict(data.get("b")))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"a": self.a.to_dict(), "b": self.b.to_dict()}
+
+
+@dataclasses.dataclass(frozen=True)
+class SupervisorConfig:
+    """The content of ``RUNDIR/supervisor.json``.
+
+    ``services`` (programs started inside namespaces) is reserved: the list is
+    part of the format so the file never changes shape, but this supervisor
+    refuses a non-empty one until services are implemented.
+    """
+
+    lab: str
+    pumps: tuple[PumpSpec, ...] = ()
+    services: tuple[dict[str, Any], ...] = ()
+
+    @classmethod
+    def from_dict(cls, data: Any) -> SupervisorConfig:
+        """Parses and validates; raises ValueError naming the problem."""
+        if not isinstance(data, dict) or not isinstance(data.get("lab"), str):
+            raise ValueError("supervisor config needs a string 'lab'")
+        raw_pumps = data.get("pumps", [])
+        raw_services = data.get("services", [])
+        if not isinstance(raw_pumps, list) or not isinstance(raw_services, list):
+            raise ValueError("'pumps' and 'services' must be lists")
+        if raw_services:
+            raise ValueError("'services' is not supported by this supervisor yet")
+        pumps = tuple(PumpSpec.from_dict(p) for p in raw_pumps)
+        seen: set[Endpoint] = set()
+        for pump in pumps:
+            for end in (pump.a, pump.b):
+                if end in seen:
+                    raise ValueError(f"tap {end} appears in more than one pump")
+                seen.add(end)
+        return cls(lab=data["lab"], pumps=pumps, services=())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"lab": self.lab, "pumps": [p.to_dict() for p in self.pumps], "services": list(self.services)}
+
+    @classmethod
+    def load(cls, rundir: str) -> SupervisorConfig:
+        with open(os.path.join(rundir, CONFIG_FILE)) as handle:
+            return cls.from_dict(json.load(handle))
+
+
+def write_config(rundir: str, config: SupervisorConfig) -> None:
+    """Writes ``RUNDIR/supervisor.json`` atomically; follow with :func:`reload` if running."""
+    path = os.path.join(rundir, CONFIG_FILE)
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as handle:
+        json.dump(config.to_dict(), handle, indent=1)
+    os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------- daemon
+
+
+def _attach(end: Endpoint) -> int:
+    """Attaches a tap from inside its namespace (only this thread moves, and moves back)."""
+    try:
+        with netns.entered(end.netns):
+            return tuntap.attach_tap(end.ifname)
+    except FileNotFoundError as exc:
+        raise tuntap.TapError(errno.ENOENT, f"namespace {end.netns!r} does not exist") from exc
+
+
+@dataclasses.dataclass
+class _Pump:
+    spec: PumpSpec
+    fd_a: int
+    fd_b: int
+    frames: int = 0
+    dropped: int = 0
+
+
+class _Supervisor:
+    def __init__(self, rundir: str, log: logging.Logger) -> None:
+        self.rundir = rundir
+        self.log = log
+        self.epoll = select.epoll()
+        self.pumps: dict[PumpSpec, _Pump] = {}
+        self.by_fd: dict[int, tuple[_Pump, int]] = {}  # fd -> (pump, peer fd)
+        self.buffer = bytearray(MAX_FRAME)
+        self.view = memoryview(self.buffer)
+        self.stopping = False
+        self.reload_requested = False
+
+    # -- pumps
+
+    def add_pump(self, spec: PumpSpec) -> None:
+        fd_a = _attach(spec.a)
+        try:
+            fd_b = _attach(spec.b)
+        except OSError:
+            os.close(fd_a)
+            raise
+        pump = _Pump(spec, fd_a, fd_b)
+        self.pumps[spec] = pump
+        self.by_fd[fd_a] = (pump, fd_b)
+        self.by_fd[fd_b] = (pump, fd_a)
+        for fd in (fd_a, fd_b):
+            self.epoll.register(fd, select.EPOLLIN)
+        self.log.info("pump %s attached", spec)
+
+    def drop_pump(self, spec: PumpSpec, reason: str) -> None:
+        pump = self.pumps.pop(spec)
+        for fd in (pump.fd_a, pump.fd_b):
+            del self.by_fd[fd]
+            self.epoll.unregister(fd)
+            os.close(fd)
+        self.log.info("pump %s detached (%s): %d frames, %d dropped", spec, reason, pump.frames, pump.dropped)
+
+    def apply(self, config: SupervisorConfig, strict: bool) -> None:
+        """Converges the running pumps to ``config``.
+
+        With ``strict`` the first failure is raised (start-up: the parent must
+        learn of it); otherwise failures are logged and the rest still applied.
+        """
+        wanted = set(config.pumps)
+        for spec in [s for s in self.pumps if s not in wanted]:
+            self.drop_pump(spec, "removed from config")
+        for spec in config.pumps:
+            if spec in self.pumps:
+                continue
+            try:
+                self.add_pump(spec)
+            except OSError as exc:
+                if strict:
+                    raise
+                self.log.error("pump %s not attached: %s", spec, exc)
+        # Services (programs run inside namespaces) will be converged here the
+        # same way: stop removed ones, start new ones, keep unchanged ones.
+
+    def forward(self, src: int) -> None:
+        """Copies up to BATCH frames from ``src`` to its peer; never blocks."""
+        pump, dst = self.by_fd[src]
+        for _ in range(BATCH):
+            try:
+                size = os.readv(src, [self.buffer])
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                self.drop_pump(pump.spec, f"read from {self._end(pump, src)}: {os.strerror(exc.errno or 0)}")
+                return
+            if size == 0:
+                self.drop_pump(pump.spec, f"{self._end(pump, src)} closed")
+                return
+            try:
+                os.write(dst, self.view[:size])
+                pump.frames += 1
+            except BlockingIOError:
+                pump.dropped += 1  # the peer's queue is full: drop, as a wire would
+            except OSError as exc:
+                if exc.errno in _GONE_ERRNOS - {errno.EIO}:
+                    self.drop_pump(pump.spec, f"write to {self._end(pump, dst)}: {os.strerror(exc.errno or 0)}")
+                    return
+                pump.dropped += 1  # e.g. EIO while the peer link is down, or an oversized frame
+
+    @staticmethod
+    def _end(pump: _Pump, fd: int) -> Endpoint:
+        return pump.spec.a if fd == pump.fd_a else pump.spec.b
+
+    # -- main loop
+
+    def run(self, wakeup_fd: int) -> str:
+        """Pumps until told to stop; returns why it stopped."""
+        self.epoll.register(wakeup_fd, select.EPOLLIN)
+        next_check = time.monotonic() + RUNDIR_CHECK_INTERVAL
+        while True:
+            for fd, _events in self.epoll.poll(RUNDIR_CHECK_INTERVAL):
+                if fd == wakeup_fd:
+                    _drain(wakeup_fd)
+                elif fd in self.by_fd:  # an earlier event may have dropped its pump
+                    self.forward(fd)
+            if self.stopping:
+                return "SIGTERM"
+            if self.reload_requested:
+                self.reload_requested = False
+                self.log.info("SIGHUP: reloading config")
+                try:
+                    self.apply(SupervisorConfig.load(self.rundir), strict=False)
+                except (OSError, ValueError) as exc:
+                    self.log.error("config not reloaded, keeping the running one: %s", exc)
+            now = time.monotonic()
+            if now >= next_check:
+                next_check = now + RUNDIR_CHECK_INTERVAL
+                if not os.path.isdir(self.rundir):
+                    return "run directory removed"
+
+    def close(self) -> None:
+        for spec in list(self.pumps):
+            self.drop_pump(spec, "exiting")
+        self.epoll.close()
+
+
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 4096):
+            pass
+    except BlockingIOError:
+        pass
+
+
+def _make_logger(rundir: str) -> logging.Logger:
+    log = logging.getLogger("vnetlab.supervisor")
+    handler = logging.FileHandler(os.path.join(rundir, LOG_FILE))
+    handler.setFormatter(logging.Formatter("%(asctime)s supervisor[%(process)d] %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    return log
+
+
+def _signal_ready(ready_fd: int | None, rundir: str) -> None:
+    if ready_fd is None:
+        with open(os.path.join(rundir, READY_FILE), "w"):
+            pass
+        return
+    try:
+        os.write(ready_fd, READY_BYTE)
+    except BrokenPipeError:
+        pass  # the parent gave up waiting; the run-directory check decides our fate
+    finally:
+        os.close(ready_fd)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the supervisor process."""
+    parser = argparse.ArgumentParser(prog="python -m vnetlab.executors.supervisor")
+    parser.add_argument("rundir", help="the lab's run directory holding supervisor.json")
+    parser.add_argument("--ready-fd", type=int, help="inherited pipe fd; one byte is written once ready "
+                        "(without it, RUNDIR/supervisor.ready is created)")
+    args = parser.parse_args(argv)
+    rundir = os.path.abspath(args.rundir)
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    supervisor: _Supervisor | None = None
+
+    def on_term(_signum: int, _frame: Any) -> None:
+        if supervisor is not None:
+            supervisor.stopping = True
+        else:
+            raise SystemExit(0)
+
+    def on_hup(_signum: int, _frame: Any) -> None:
+        if supervisor is not None:
+            supervisor.reload_requested = True
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGHUP, on_hup)
+    os.chdir("/")
+
+    log = _make_logger(rundir)
+    me = ProcessRecord.self()
+    pidfile = os.path.join(rundir, PID_FILE)
+    write_record(pidfile, me)
+    log.info("starting for %s", rundir)
+
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+    supervisor = _Supervisor(rundir, log)
+    try:
+        try:
+            config = SupervisorConfig.load(rundir)
+            supervisor.apply(config, strict=True)
+        except (OSError, ValueError) as exc:
+            log.error("start failed: %s", exc)
+            return 1
+        if supervisor.stopping:
+            return 0
+        _signal_ready(args.ready_fd, rundir)
+        log.info("ready: lab %s, %d pump(s)", config.lab, len(supervisor.pumps))
+        reason = supervisor.run(wake_r)
+        log.info("exiting: %s", reason)
+        return 0
+    finally:
+        supervisor.close()
+        if read_record(pidfile) == me:
+            try:
+                os.unlink(pidfile)
+            except FileNotFoundError:
+                pass
+
+
+# --------------------------------------------------------------------------- parent side
+
+
+def read_pidfile(rundir: str) -> ProcessRecord | None:
+    """The supervisor's record from ``RUNDIR/supervisor.pid``; None if absent or unreadable.
+
+    The record may be stale: check it with :func:`is_running`.
+    """
+    return read_record(os.path.join(rundir, PID_FILE))
+
+
+def reload(record: ProcessRecord) -> bool:
+    """Asks the supervisor to re-read its config (SIGHUP); False if it is not running."""
+    return send_signal(record, signal.SIGHUP)
+
+
+def _log_tail(rundir: str, lines: int = 20) -> str:
+    try:
+        with open(os.path.join(rundir, LOG_FILE), errors="replace") as handle:
+            return "".join(handle.readlines()[-lines:])
+    except FileNotFoundError:
+        return "(no log)"
+
+
+def start(rundir: str, timeout: float = 5.0) -> ProcessRecord:
+    """Starts the supervisor for ``rundir`` and waits until every pump is attached.
+
+    The supervisor runs in its own session (a ctrl-c of the caller does not
+    reach it) and outlives the caller; keep the returned record to stop it.
+
+    Raises:
+        RuntimeError: it exited or was not ready within ``timeout`` seconds;
+            it has been killed and the message carries the tail of its log.
+    """
+    rundir = os.path.abspath(rundir)
+    ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
+    try:
+        with open(os.path.join(rundir, LOG_FILE), "ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "vnetlab.executors.supervisor", rundir, "--ready-fd", str(ready_w)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
+                pass_fds=(ready_w,), start_new_session=True,
+            )
+    except BaseException:
+        os.close(ready_r)
+        raise
+    finally:
+        os.close(ready_w)
+    try:
+        readable, _, _ = select.select([ready_r], [], [], timeout)
+        ready = bool(readable) and os.read(ready_r, 1) == READY_BYTE
+    finally:
+        os.close(ready_r)
+    record = read_pidfile(rundir) if ready else None
+    if record is not None and record.pid == proc.pid:
+        return record
+    proc.kill()
+    proc.wait()
+    why = "exited before it was ready" if readable else f"was not ready within {timeout:g} s"
+    raise RuntimeError(f"the supervisor for {rundir} {why}; its log ends with:\n{_log_tail(rundir)}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,393 @@
+"""Rules that relate several parts of a lab file (links, bridges, subnets, checks).
+
+Runs on a LabSpec that already passed the schema, so every field has the right
+type and shape. Each rule reports ``(path, message)``, where ``path`` is the
+tuple of keys and indexes in the file (e.g. ``("links", 0, 1)``); the loader
+turns paths into line numbers. Pure; no root.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+from vnetlab.model.schema import LabSpec, Node, check_ifname
+
+Path = tuple
+SemanticProblem = tuple[Path, str]
+Endpoint = tuple[str, str]  # (node, ifname)
+
+SWITCH_BRIDGE = "br0"  # the bridge a switch node holds implicitly
+LOOPBACK = "lo"
+
+
+def semantic_problems(spec: LabSpec) -> list[SemanticProblem]:
+    """Checks the cross-part rules of a schema-valid lab.
+
+    Args:
+        spec: a lab that passed schema validation.
+
+    Returns:
+        Every problem found as ``(path, "what is wrong — what to write instead")``,
+        in no particular order; an empty list means the lab is consistent.
+    """
+    ctx = _Context(spec)
+    _check_nodes(ctx)
+    _check_links(ctx)
+    _check_unlinked(ctx)
+    _check_bridges(ctx)
+    _check_addresses(ctx)
+    _check_routes(ctx)
+    _check_checks(ctx)
+    return ctx.problems
+
+
+@dataclass
+class _Context:
+    """What the rules share: the spec, the problems so far, and link facts."""
+
+    spec: LabSpec
+    problems: list[SemanticProblem] = field(default_factory=list)
+    # endpoint -> index of the (first) link that uses it; filled by _check_links
+    linked: dict[Endpoint, int] = field(default_factory=dict)
+    # endpoint -> bridge it is a port of; filled by _check_bridges
+    port_of: dict[Endpoint, str] = field(default_factory=dict)
+    valid_links: list[tuple[Endpoint, Endpoint]] = field(default_factory=list)
+    # every "node:ifname" a link names, valid or not: an interface named by a
+    # broken link is not also reported as "in no link" (one mistake, one message)
+    mentioned: set[Endpoint] = field(default_factory=set)
+
+    def add(self, path: Path, message: str) -> None:
+        self.problems.append((path, message))
+
+    def node_names(self) -> str:
+        return ", ".join(self.spec.nodes) or "(no nodes declared)"
+
+
+def _iface_path(node: str, ifname: str, *rest) -> Path:
+    return ("nodes", node, "interfaces", ifname, *rest)
+
+
+def _is_link_end_type(type_: str | None) -> bool:
+    # No type means "a veth end"; 'veth' says the same thing explicitly.
+    return type_ in (None, "veth")
+
+
+def _check_nodes(ctx: _Context) -> None:
+    """Switches forward at layer 2 only, and their ports carry no addresses."""
+    for name, node in ctx.spec.nodes.items():
+        if node.kind != "switch":
+            continue
+        if node.routes:
+            ctx.add(("nodes", name, "routes"),
+                    f"switch {name} forwards at layer 2 and has no routes — "
+                    "use kind: router to route, or remove routes")
+        if node.forwarding:
+            ctx.add(("nodes", name, "forwarding"),
+                    f"switch {name} forwards at layer 2, not IP — "
+                    "use kind: router for IP forwarding, or remove forwarding")
+        for ifname, iface in node.interfaces.items():
+            if ifname == SWITCH_BRIDGE:
+                if iface.type != "bridge":
+                    ctx.add(_iface_path(name, ifname),
+                            f"{SWITCH_BRIDGE} is switch {name}'s own bridge — "
+                            f"declare it as {SWITCH_BRIDGE}: {{type: bridge}} or rename this port")
+                elif iface.ports:
+                    ctx.add(_iface_path(name, ifname, "ports"),
+                            f"the ports of switch {name}'s {SWITCH_BRIDGE} are its linked "
+                            "interfaces — remove ports")
+            elif iface.all_addresses():
+                key = "address" if iface.address else "addresses"
+                ctx.add(_iface_path(name, ifname, key),
+                        f"{name}:{ifname} is a port of switch {name} and cannot carry an address — "
+                        f"put a management address on {SWITCH_BRIDGE}: "
+                        f"{{type: bridge, address: ...}} or use kind: host/router")
+
+
+def _check_links(ctx: _Context) -> None:
+    """Each link joins two existing, distinct, unused interfaces of two nodes."""
+    for index, link in enumerate(ctx.spec.links):
+        path = ("links", index)
+        ctx.mentioned.update(tuple(text.partition(":")[::2]) for text in link)
+        if len(link) != 2:
+            ctx.add(path, f"a link has exactly two ends, this one has {len(link)} — "
+                          "write [node:ifname, node:ifname]")
+            continue
+        ends = [_resolve_end(ctx, (*path, pos), text) for pos, text in enumerate(link)]
+        if None in ends:
+            continue
+        (node_a, if_a), (node_b, if_b) = ends
+        if node_a == node_b:
+            ctx.add(path, f"both ends are on node {node_a} — a link joins two different "
+                          "nodes; to join interfaces inside one node use a bridge")
+            continue
+        types = [_iface_type(ctx, end) for end in ends]
+        if types == ["tap", "tap"]:
+            ctx.add(path, f"both ends ({link[0]}, {link[1]}) are taps — a tap's other end is "
+                          "the NIC of a VM or host: link it to an interface without type")
+            continue
+        fresh = True
+        for pos, end in enumerate(ends):
+            if end in ctx.linked:
+                ctx.add((*path, pos), f"{link[pos]} is already used by links[{ctx.linked[end]}] — "
+                                      "an interface is the end of at most one link; declare "
+                                      "another interface")
+                fresh = False
+        if fresh:
+            ctx.linked.update({end: index for end in ends})
+            ctx.valid_links.append((ends[0], ends[1]))
+
+
+def _resolve_end(ctx: _Context, path: Path, text: str) -> Endpoint | None:
+    """Parses 'node:ifname' and checks that the interface exists; None if not."""
+    node_name, sep, ifname = text.partition(":")
+    if not sep or not node_name or not ifname or ":" in ifname:
+        ctx.add(path, f"{text!r} is not a link end — write node:ifname, e.g. red:eth0")
+        return None
+    node = ctx.spec.nodes.get(node_name)
+    if node is None:
+        ctx.add(path, f"unknown node {node_name!r} — declare it under nodes or use one of: "
+                      f"{ctx.node_names()}")
+        return None
+    iface = node.interfaces.get(ifname)
+    if iface is None and node.kind != "switch":
+        known = ", ".join(node.interfaces) or "none declared"
+        ctx.add(path, f"node {node_name} has no interface {ifname!r} — declare it under "
+                      f"nodes.{node_name}.interfaces (known: {known})")
+        return None
+    if iface is None:
+        # A switch's link ends are implicit, so their names were never checked.
+        try:
+            check_ifname(ifname)
+        except ValueError as err:
+            ctx.add(path, str(err))
+            return None
+        if ifname == SWITCH_BRIDGE:
+            ctx.add(path, f"{SWITCH_BRIDGE} is switch {node_name}'s own bridge — "
+                          "link another port name, e.g. p1")
+            return None
+    elif iface.type == "bridge":
+        ctx.add(path, f"{text} is a bridge — link a port (an interface without type) and add "
+                      "it to the bridge's ports")
+        return None
+    return node_name, ifname
+
+
+def _iface_type(ctx: _Context, end: Endpoint) -> str | None:
+    iface = ctx.spec.nodes[end[0]].interfaces.get(end[1])
+    return iface.type if iface else None
+
+
+def _check_unlinked(ctx: _Context) -> None:
+    """A veth end only exists as half of a link, so it must be in one."""
+    for name, node in ctx.spec.nodes.items():
+        for ifname, iface in node.interfaces.items():
+            if ifname == LOOPBACK or not _is_link_end_type(iface.type):
+                continue
+            if (name, ifname) not in ctx.mentioned:
+                ctx.add(_iface_path(name, ifname),
+                        f"interface {ifname} of node {name} is in no link — add a link "
+                        f"[{name}:{ifname}, other:ifname] or give it a type")
+
+
+def _check_bridges(ctx: _Context) -> None:
+    """Bridge ports are interfaces of the same node, in one bridge, without addresses."""
+    for name, node in ctx.spec.nodes.items():
+        for bridge, iface in node.interfaces.items():
+            if iface.type != "bridge":
+                continue
+            for index, port in enumerate(iface.ports):
+                _check_port(ctx, name, node, bridge, port, _iface_path(name, bridge, "ports", index))
+
+
+def _check_port(ctx: _Context, name: str, node: Node, bridge: str, port: str, path: Path) -> None:
+    member = node.interfaces.get(port)
+    if port == bridge:
+        ctx.add(path, f"bridge {bridge} cannot be its own port — remove it from ports")
+        return
+    if member is None and not (node.kind == "switch" and (name, port) in ctx.linked):
+        ctx.add(path, f"bridge {bridge} has no port {port!r} on node {name} — declare {port} "
+                      f"under nodes.{name}.interfaces (and link it) or remove it from ports")
+        return
+    if member is not None and member.type == "bridge":
+        ctx.add(path, f"bridge {port} cannot be a port of bridge {bridge} — "
+                      "add its ports to one bridge instead")
+        return
+    if (name, port) in ctx.port_of:
+        ctx.add(path, f"{port} is already a port of bridge {ctx.port_of[(name, port)]} — "
+                      "a port belongs to one bridge; remove it here")
+        return
+    ctx.port_of[(name, port)] = bridge
+    if member is not None and member.all_addresses():
+        key = "address" if member.address else "addresses"
+        ctx.add(_iface_path(name, port, key),
+                f"{port} is a port of bridge {bridge} and cannot carry an address — "
+                f"put the address on the bridge ({bridge})")
+
+
+class _Segments:
+    """Union-find over endpoints: which interfaces share one L2 segment."""
+
+    def __init__(self) -> None:
+        self.parent: dict[Endpoint, Endpoint] = {}
+
+    def find(self, end: Endpoint) -> Endpoint:
+        self.parent.setdefault(end, end)
+        while self.parent[end] != end:
+            self.parent[end] = self.parent[self.parent[end]]  # path halving
+            end = self.parent[end]
+        return end
+
+    def join(self, a: Endpoint, b: Endpoint) -> None:
+        self.parent[self.find(a)] = self.find(b)
+
+
+def _segments(ctx: _Context) -> _Segments:
+    segments = _Segments()
+    for a, b in ctx.valid_links:
+        segments.join(a, b)
+    for end, bridge in ctx.port_of.items():
+        segments.join(end, (end[0], bridge))
+    for end in ctx.linked:
+        if ctx.spec.nodes[end[0]].kind == "switch":
+            segments.join(end, (end[0], SWITCH_BRIDGE))
+    return segments
+
+
+def _check_addresses(ctx: _Context) -> None:
+    """An IP appears once per node and once per L2 segment; other segments may reuse it."""
+    segments = _segments(ctx)
+    on_node: dict[tuple[str, object], str] = {}
+    in_segment: dict[tuple[Endpoint, object], str] = {}
+    for name, node in ctx.spec.nodes.items():
+        for ifname, iface in node.interfaces.items():
+            for path, text in _address_paths(name, ifname, iface):
+                ip = ipaddress.ip_interface(text).ip
+                here = f"{name}:{ifname}"
+                if (name, ip) in on_node:
+                    ctx.add(path, f"{ip} is already on {on_node[(name, ip)]} — an address "
+                                  "appears once per node; pick another")
+                    continue
+                on_node[(name, ip)] = here
+                key = (segments.find((name, ifname)), ip)
+                if key in in_segment:
+                    ctx.add(path, f"{ip} is already used by {in_segment[key]} in the same L2 "
+                                  "segment — give each interface its own address")
+                    continue
+                in_segment[key] = here
+
+
+def _address_paths(node: str, ifname: str, iface) -> list[tuple[Path, str]]:
+    if iface.address:
+        return [(_iface_path(node, ifname, "address"), iface.address)]
+    return [(_iface_path(node, ifname, "addresses", i), a) for i, a in enumerate(iface.addresses)]
+
+
+def _check_routes(ctx: _Context) -> None:
+    """Routes leave through an interface of the node, via a gateway on a connected subnet."""
+    for name, node in ctx.spec.nodes.items():
+        destinations: dict[object, int] = {}
+        for index, route in enumerate(node.routes):
+            path = ("nodes", name, "routes", index)
+            if route.dev is not None and route.dev not in node.interfaces and route.dev != LOOPBACK:
+                known = ", ".join(node.interfaces) or "none declared"
+                ctx.add((*path, "dev"), f"node {name} has no interface {route.dev!r} — "
+                                        f"use one of: {known}")
+                continue
+            if route.via is not None:
+                _check_gateway(ctx, name, node, route.via, route.dev, (*path, "via"))
+            dest = _destination(route.to, route.via)
+            if dest in destinations:
+                what = (f"an IPv{dest.version} default route" if route.to == "default"
+                        else f"a route to {dest}")
+                ctx.add((*path, "to"), f"node {name} already has {what} (routes[{destinations[dest]}]) "
+                                       "— keep one")
+            else:
+                destinations[dest] = index
+
+
+def _destination(to: str, via: str | None):
+    """The route's destination network; 'default' takes its family from via (IPv4 if none)."""
+    if to != "default":
+        return ipaddress.ip_network(to)
+    if via is not None and ipaddress.ip_address(via).version == 6:
+        return ipaddress.ip_network("::/0")
+    return ipaddress.ip_network("0.0.0.0/0")
+
+
+def _check_gateway(ctx: _Context, name: str, node: Node, via: str, dev: str | None,
+                   path: Path) -> None:
+    gateway = ipaddress.ip_address(via)
+    if gateway.is_link_local and gateway.version == 6:
+        # fe80:: gateways are valid on any link, but only with an interface named.
+        if dev is None:
+            ctx.add(path, f"gateway {via} is link-local — add dev: the interface it is on")
+        return
+    interfaces = {dev: node.interfaces[dev]} if dev in node.interfaces else node.interfaces
+    connected = [ipaddress.ip_interface(a) for i in interfaces.values() for a in i.all_addresses()]
+    if any(gateway == c.ip for c in connected):
+        ctx.add(path, f"gateway {via} is node {name}'s own address — use the address of "
+                      "the next router")
+    elif not any(gateway in c.network for c in connected):
+        owner = f"interface {dev} of node {name}" if dev in node.interfaces else f"node {name}"
+        have = ", ".join(str(c) for c in connected) or "no addresses"
+        ctx.add(path, f"gateway {via} is not on any connected subnet of {owner} ({have}) — "
+                      "use an address inside one of them or add an address")
+
+
+def _check_checks(ctx: _Context) -> None:
+    """Checks start at a node and aim at a node with an address, or at an IP."""
+    for index, check in enumerate(ctx.spec.checks):
+        path = ("checks", index)
+        if check.from_ not in ctx.spec.nodes:
+            ctx.add((*path, "from"), f"unknown node {check.from_!r} — use one of: {ctx.node_names()}")
+        target = _parse_target(check.to)
+        if isinstance(target, str):
+            ctx.add((*path, "to"), target)
+            continue
+        host, port = target
+        if port is not None and not 1 <= port <= 65535:
+            ctx.add((*path, "to"), f"port {port} is out of range — use 1–65535")
+        elif check.proto in ("tcp", "udp") and port is None:
+            ctx.add((*path, "to"), f"proto: {check.proto} needs a port — write to: "
+                                   f"\"{_with_port(host)}\"")
+        elif check.proto == "icmp" and port is not None:
+            ctx.add((*path, "to"), f"icmp has no ports — write to: {host} or set proto: tcp/udp")
+        if _is_ip(host):
+            continue
+        node = ctx.spec.nodes.get(host)
+        if node is None:
+            ctx.add((*path, "to"), f"unknown node {host!r} — use a node ({ctx.node_names()}), "
+                                   "an IP, node:port or ip:port")
+        elif not any(i.all_addresses() for i in node.interfaces.values()):
+            ctx.add((*path, "to"), f"node {host} has no address to reach — give one of its "
+                                   "interfaces an address, or aim at an IP")
+
+
+def _parse_target(to: str) -> tuple[str, int | None] | str:
+    """Splits a check's 'to' into (host, port); returns a message if it can't."""
+    if to.startswith("["):  # [fd00::1]:80 — brackets keep the port apart from the IPv6 colons
+        host, sep, port = to[1:].partition("]:")
+        if not sep or not _is_ip(host) or ipaddress.ip_address(host).version != 6:
+            return f"{to!r} is not [IPv6]:port — write e.g. \"[fd00::1]:80\""
+    elif _is_ip(to):
+        return to, None
+    else:
+        host, sep, port = to.partition(":")
+        if not sep:
+            return to, None
+    if not port.isdigit():
+        return f"port {port!r} in {to!r} is not a number — write e.g. \"{_with_port(host)}\""
+    return host, int(port)
+
+
+def _with_port(host: str) -> str:
+    return f"[{host}]:80" if ":" in host else f"{host}:80"
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True

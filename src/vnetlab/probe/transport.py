@@ -1,0 +1,270 @@
+"""TCP and UDP reachability probes, many at once, in-process.
+
+Each probe's socket is created inside its source namespace (sockets keep the
+namespace they were opened in) and then driven, with every other probe, by
+one selector in the calling thread.
+
+- TCP: a non-blocking connect. Connected → ``open``; refused (RST) →
+  ``closed``; no answer within the timeout, or an ICMP/route error →
+  ``filtered`` (the detail says which).
+- UDP: a connected socket sends a small datagram. Any reply → ``open``; an
+  ICMP port unreachable (ECONNREFUSED) → ``closed``; silence → ``filtered``
+  ("open|filtered": a UDP service need not answer). Linux rate-limits ICMP
+  errors per destination (``net.ipv4.icmp_ratelimit``), so many probes of
+  closed UDP ports on one host within a second can read as ``filtered``.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import errno
+import heapq
+import ipaddress
+import os
+import selectors
+import socket
+import time
+from typing import Callable, Optional
+
+from vnetlab.executors import netns
+
+OPEN = "open"
+CLOSED = "closed"
+FILTERED = "filtered"
+
+# Sockets open at once; the rest of a batch queues (file-descriptor limits).
+MAX_IN_FLIGHT = 512
+UDP_PAYLOAD = b"vnetlab probe\n"
+
+
+@dataclasses.dataclass(frozen=True)
+class PortProbe:
+    """Probe ``dst`` (an IP address) port ``port`` from namespace ``netns``."""
+
+    netns: str
+    dst: str
+    port: int
+
+
+@dataclasses.dataclass(frozen=True)
+class PortResult:
+    """The outcome of one :class:`PortProbe`: ``open``, ``closed`` or ``filtered``."""
+
+    probe: PortProbe
+    state: str
+    detail: str
+
+
+def classify_error(err: int, *, during_send: bool) -> tuple[str, str]:
+    """The (state, detail) a socket error means for a port probe.
+
+    ``during_send`` is true for errors the kernel returned straight away
+    (from connect/send: a routing decision or a local firewall) rather than
+    later (from an ICMP error or RST that came back).
+    """
+    if err == errno.ECONNREFUSED:
+        return CLOSED, "refused (TCP RST)" if not during_send else "refused"
+    if err == errno.ENETUNREACH:
+        return FILTERED, "network unreachable (no route)" if during_send else "network unreachable (ICMP)"
+    if err == errno.EHOSTUNREACH:
+        return FILTERED, "host unreachable (no route)" if during_send else "host unreachable (ICMP)"
+    if err in (errno.EPERM, errno.EACCES):
+        return FILTERED, f"blocked by a local firewall ({os.strerror(err)})"
+    if err == errno.ETIMEDOUT:
+        return FILTERED, "timed out"
+    return FILTERED, os.strerror(err)
+
+
+def _sockaddr(dst: str, port: int) -> tuple[socket.AddressFamily, tuple]:
+    if not 1 <= port <= 65535:
+        raise ValueError(f"port {port} is out of range — use 1 to 65535")
+    family = socket.AF_INET6 if ipaddress.ip_address(dst.split("%", 1)[0]).version == 6 else socket.AF_INET
+    return family, (dst, port)
+
+
+class _Batch:
+    """Runs port probes: opens sockets in namespaces, waits with one selector.
+
+    ``start`` is called with a fresh non-blocking socket and returns either a
+    finished (state, detail) or None with the selector event to wait for;
+    ``ready`` turns that event into (state, detail); ``silence`` is the
+    (state, detail) of a probe whose timeout passed.
+    """
+
+    def __init__(
+        self,
+        probes: list[PortProbe],
+        timeout: float,
+        sock_type: int,
+        start: Callable[[socket.socket, tuple], Optional[tuple[str, str]]],
+        event: int,
+        ready: Callable[[socket.socket, float], tuple[str, str]],
+        silence: tuple[str, str],
+    ) -> None:
+        self.probes = probes
+        self.timeout = timeout
+        self.sock_type = sock_type
+        self.start = start
+        self.event = event
+        self.ready = ready
+        self.silence = silence
+        self.results: list[Optional[PortResult]] = [None] * len(probes)
+        self.addresses = [_sockaddr(p.dst, p.port) for p in probes]
+        self.sockets: dict[int, socket.socket] = {}
+        self.started_at: dict[int, float] = {}
+        self.deadlines: list[tuple[float, int]] = []
+        # Queue sorted by namespace so each namespace is entered once per fill.
+        self.queue = collections.deque(sorted(range(len(probes)), key=lambda i: probes[i].netns))
+
+    def finish(self, selector: selectors.BaseSelector, index: int, state: str, detail: str) -> None:
+        self.results[index] = PortResult(self.probes[index], state, detail)
+        sock = self.sockets.pop(index, None)
+        if sock is not None:
+            try:
+                selector.unregister(sock)
+            except KeyError:
+                pass
+            _close_abortively(sock)
+
+    def fill(self, selector: selectors.BaseSelector) -> None:
+        room = MAX_IN_FLIGHT - len(self.sockets)
+        batch = [self.queue.popleft() for _ in range(min(room, len(self.queue)))]
+        by_namespace: dict[str, list[int]] = collections.defaultdict(list)
+        for index in batch:
+            by_namespace[self.probes[index].netns].append(index)
+        for name, indices in by_namespace.items():
+            opened = []
+            with netns.entered(name):
+                for index in indices:
+                    family, address = self.addresses[index]
+                    sock = self.sockets[index] = socket.socket(family, self.sock_type)
+                    opened.append((index, sock, address))
+            for index, sock, address in opened:
+                sock.setblocking(False)
+                now = time.monotonic()
+                self.started_at[index] = now
+                outcome = self.start(sock, address)
+                if outcome is not None:
+                    self.finish(selector, index, *outcome)
+                    continue
+                selector.register(sock, self.event, index)
+                heapq.heappush(self.deadlines, (now + self.timeout, index))
+
+    def run(self) -> list[PortResult]:
+        with selectors.DefaultSelector() as selector:
+            try:
+                while self.queue or self.sockets:
+                    self.fill(selector)
+                    now = time.monotonic()
+                    while self.deadlines and self.deadlines[0][0] <= now:
+                        _, index = heapq.heappop(self.deadlines)
+                        if self.results[index] is None:
+                            self.finish(selector, index, *self.silence)
+                    if not self.sockets:
+                        continue
+                    wait = max(0.0, self.deadlines[0][0] - now) if self.deadlines else self.timeout
+                    for key, _ in selector.select(wait):
+                        index = key.data
+                        elapsed_ms = (time.monotonic() - self.started_at[index]) * 1000.0
+                        self.finish(selector, index, *self.ready(key.fileobj, elapsed_ms))
+            finally:
+                for sock in self.sockets.values():
+                    sock.close()
+        return [r for r in self.results if r is not None]
+
+
+def _close_abortively(sock: socket.socket) -> None:
+    """Closes with an RST for TCP, so a scan leaves no TIME_WAIT behind."""
+    if sock.type == socket.SOCK_STREAM:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        except OSError:
+            pass
+    sock.close()
+
+
+def _tcp_start(sock: socket.socket, address: tuple) -> Optional[tuple[str, str]]:
+    err = sock.connect_ex(address)
+    if err == 0:
+        return OPEN, "connected"
+    if err in (errno.EINPROGRESS, errno.EAGAIN):
+        return None
+    return classify_error(err, during_send=True)
+
+
+def _tcp_ready(sock: socket.socket, elapsed_ms: float) -> tuple[str, str]:
+    err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    if err == 0:
+        return OPEN, f"connected in {elapsed_ms:.2f} ms"
+    return classify_error(err, during_send=False)
+
+
+def _udp_start(sock: socket.socket, address: tuple) -> Optional[tuple[str, str]]:
+    err = sock.connect_ex(address)
+    if err != 0:
+        return classify_error(err, during_send=True)
+    try:
+        sock.send(UDP_PAYLOAD)
+    except OSError as exc:
+        return classify_error(exc.errno or 0, during_send=True)
+    return None
+
+
+def _udp_ready(sock: socket.socket, elapsed_ms: float) -> tuple[str, str]:
+    try:
+        data = sock.recv(65535)
+    except ConnectionRefusedError:
+        return CLOSED, "port unreachable (ICMP)"
+    except OSError as exc:
+        return classify_error(exc.errno or 0, during_send=False)
+    return OPEN, f"reply of {len(data)} bytes in {elapsed_ms:.2f} ms"
+
+
+def tcp_probe_many(probes: list[PortProbe], timeout: float = 1.0) -> list[PortResult]:
+    """Tries a TCP connection for every probe, all in parallel.
+
+    Args:
+        probes: what to connect to, from which namespace.
+        timeout: seconds each connection attempt may take.
+
+    Returns:
+        One result per probe, in the order of ``probes``: ``open`` when the
+        handshake completed, ``closed`` on a RST, ``filtered`` otherwise.
+
+    Raises:
+        ValueError: a destination is not an IP address.
+        OSError: a namespace does not exist.
+    """
+    if timeout <= 0:
+        raise ValueError("timeout must be positive")
+    batch = _Batch(
+        list(probes), timeout, socket.SOCK_STREAM, _tcp_start, selectors.EVENT_WRITE, _tcp_ready,
+        (FILTERED, f"no answer within {timeout:g} s"),
+    )
+    return batch.run()
+
+
+def udp_probe_many(probes: list[PortProbe], timeout: float = 1.0) -> list[PortResult]:
+    """Sends one UDP datagram for every probe and waits for any answer.
+
+    Args:
+        probes: where to send, from which namespace.
+        timeout: seconds to wait for a reply or an ICMP error.
+
+    Returns:
+        One result per probe, in the order of ``probes``: ``open`` on any
+        reply, ``closed`` on ICMP port unreachable, ``filtered`` otherwise
+        (detail ``no reply: open|filtered`` when nothing came back).
+
+    Raises:
+        ValueError: a destination is not an IP address.
+        OSError: a namespace does not exist.
+    """
+    if timeout <= 0:
+        raise ValueError("timeout must be positive")
+    batch = _Batch(
+        list(probes), timeout, socket.SOCK_DGRAM, _udp_start, selectors.EVENT_READ, _udp_ready,
+        (FILTERED, "no reply: open|filtered"),
+    )
+    return batch.run()

@@ -1,0 +1,75 @@
+"""Integration tests: real kernel, root. Every test runs under the host guard.
+
+The guard snapshots the root namespace (links, addresses, routes, forwarding
+sysctls, nft ruleset) and the set of named namespaces and lab run
+directories before each test, and fails the test if any of them differ
+afterwards (DESIGN.md invariants 1 and 2).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from vnetlab.executors import netns, state
+from vnetlab.observe.snapshot import read_namespace
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+EXAMPLES = os.path.join(REPO, "examples")
+VNETLAB = [sys.executable, "-m", "vnetlab.cli"]
+
+if os.geteuid() != 0:  # pragma: no cover - CI and `make test` run as root
+    pytest.exit("integration tests need root (network namespaces): run `make test` as root", returncode=3)
+
+
+def root_snapshot() -> dict:
+    """Everything about the host that a lab must never change."""
+    snap = read_namespace(None)
+    for link in snap["links"]:
+        link.pop("state", None)  # operstate of host NICs may flap on its own
+        link.pop("carrier", None)
+    snap["netns"] = netns.list_names()
+    snap["labs"] = state.lab_names()
+    if shutil.which("nft"):
+        snap["nft"] = subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True).stdout
+    return snap
+
+
+@pytest.fixture(autouse=True)
+def host_guard():
+    """Fails the test if the root namespace or the namespace list changed."""
+    before = root_snapshot()
+    yield
+    after = root_snapshot()
+    for key in before:
+        assert after[key] == before[key], f"host {key} changed by the test"
+
+
+def cli(*args: str, check: bool = False, **kwargs) -> subprocess.CompletedProcess:
+    """Runs the vnetlab CLI as a user would (a separate process)."""
+    result = subprocess.run([*VNETLAB, *args], capture_output=True, text=True, **kwargs)
+    if check and result.returncode != 0:
+        raise AssertionError(f"vnetlab {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def lab_namespaces(lab: str) -> list[str]:
+    """Pinned namespaces whose name belongs to ``lab``."""
+    return [n for n in netns.list_names() if n.startswith(f"{lab}-")]
+
+
+def copy_example(tmp_path, name: str, lab: str | None = None) -> str:
+    """An example file copied to tmp_path, optionally renamed to lab ``lab``."""
+    with open(os.path.join(EXAMPLES, name)) as handle:
+        text = handle.read()
+    if lab is not None:
+        import re
+
+        text = re.sub(r"(?m)^lab: \S+", f"lab: {lab}", text)
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
