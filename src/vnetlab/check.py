@@ -18,9 +18,10 @@ from typing import Callable, Optional
 from rich.console import Console
 from rich.table import Table
 
+from vnetlab.executors.services import parse_report
 from vnetlab.model.schema import Check, LabSpec
 from vnetlab.probe.icmp import PingProbe, ping_many
-from vnetlab.probe.transport import PortProbe, tcp_probe_many, udp_probe_many
+from vnetlab.probe.transport import OPEN, PortProbe, PortResult, tcp_probe_many, udp_probe_many
 
 ERROR = "error"
 
@@ -31,8 +32,10 @@ class CheckResult:
 
     ``observed`` is ``reach``/``no-reach`` for ICMP checks, ``open``/
     ``closed``/``filtered`` for TCP and UDP, or ``error`` when the check
-    could not run (its target or source did not resolve). ``target`` is the
-    resolved ``ip`` or ``ip:port`` (``[v6]:port``).
+    could not run (its target or source did not resolve). A ``seen_as``
+    check that got through says whom the server saw: ``open, seen as IP``
+    or ``open, source unknown`` (no vnetlab service answered). ``target`` is
+    the resolved ``ip`` or ``ip:port`` (``[v6]:port``).
     """
 
     check: Check
@@ -113,6 +116,27 @@ class _Planned:
     netns: str
     ip: str
     port: Optional[int]
+    seen_as: Optional[str] = None  # the resolved source address the service must report
+
+
+def judge_seen_as(port: PortResult, expected: str) -> tuple[bool, str, str]:
+    """Whether a probe reached a built-in service that saw the client as ``expected``.
+
+    Returns:
+        (ok, observed, detail): passes only if the port is open and the
+        service's report names ``expected`` as the client's address.
+    """
+    if port.state != OPEN:
+        return False, port.state, f"{port.detail} (expected open, seen as {expected})"
+    report = parse_report(port.reply)
+    if report is None:
+        return False, "open, source unknown", \
+            f"open, but no vnetlab service answered (cannot tell the source); {port.detail}"
+    seen = report.client_ip
+    by = f"by the vnetlab service on {report.node} ({report.listen})"
+    if ipaddress.ip_address(seen) != ipaddress.ip_address(expected):
+        return False, f"open, seen as {seen}", f"open, seen as {seen} (expected {expected}) {by}"
+    return True, f"open, seen as {seen}", f"open, seen as {seen} {by}"
 
 
 def _plan(spec: LabSpec, namespace_of: Callable[[str], str], index: int, check: Check) -> _Planned:
@@ -123,7 +147,12 @@ def _plan(spec: LabSpec, namespace_of: Callable[[str], str], index: int, check: 
         raise ValueError(f"'to: {check.to}' has a port, but proto icmp has none — drop ':{port}' or use tcp/udp")
     if check.proto != "icmp" and port is None:
         raise ValueError(f"proto {check.proto} needs a port — write to: \"{check.to}:PORT\"")
-    return _Planned(index, check, namespace_of(check.from_), ip, port)
+    seen_as = None
+    if check.seen_as is not None:
+        seen_as, seen_port = resolve_target(spec, check.seen_as)
+        if seen_port is not None:
+            raise ValueError(f"'seen_as: {check.seen_as}' is an address or a node name, without a port")
+    return _Planned(index, check, namespace_of(check.from_), ip, port, seen_as)
 
 
 def _run_group(proto: str, timeout: float, planned: list[_Planned]) -> list[CheckResult]:
@@ -135,12 +164,14 @@ def _run_group(proto: str, timeout: float, planned: list[_Planned]) -> list[Chec
             results.append(CheckResult(item.check, observed == item.check.expect, observed, ping.detail, item.ip))
         return results
     probe_many = tcp_probe_many if proto == "tcp" else udp_probe_many
-    ports = probe_many([PortProbe(p.netns, p.ip, p.port) for p in planned], timeout=timeout)
+    probes = [PortProbe(p.netns, p.ip, p.port, converse=p.seen_as is not None) for p in planned]
+    ports = probe_many(probes, timeout=timeout)
     for item, port in zip(planned, ports):
-        results.append(CheckResult(
-            item.check, port.state == item.check.expect, port.state, port.detail,
-            format_target(item.ip, item.port),
-        ))
+        target = format_target(item.ip, item.port)
+        if item.seen_as is not None:
+            results.append(CheckResult(item.check, *judge_seen_as(port, item.seen_as), target))
+            continue
+        results.append(CheckResult(item.check, port.state == item.check.expect, port.state, port.detail, target))
     return results
 
 
@@ -203,9 +234,10 @@ def render_table(results: list[CheckResult], console: Console) -> None:
     table.add_column("detail")
     for number, result in enumerate(results, start=1):
         verdict = "[bold green]PASS[/]" if result.ok else "[bold red]FAIL[/]"
-        table.add_row(
-            str(number), _label(result), result.check.expect, result.observed, verdict, result.detail,
-        )
+        expected = result.check.expect
+        if result.check.seen_as is not None:
+            expected += f", seen as {result.check.seen_as}"
+        table.add_row(str(number), _label(result), expected, result.observed, verdict, result.detail)
     console.print(table)
     passed = sum(r.ok for r in results)
     colour = "green" if passed == len(results) else "red"

@@ -87,6 +87,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    from vnetlab.plan import ApplyRuleset
+
     lab = _load(args.labfile)
     plan = lab.plan()
     if args.format == "json":
@@ -98,6 +100,13 @@ def cmd_plan(args: argparse.Namespace) -> int:
         if op.name != last:
             print(f"# {type(op).__doc__.splitlines()[0].rstrip('.')}")
             last = op.name
+        if isinstance(op, ApplyRuleset):
+            prefix = f"ip netns exec {shlex.quote(op.netns)} "
+            print(f"{prefix}nft -f - <<'EOF'\n{op.script().rstrip()}\nEOF")
+            print("# the same with iptables:")
+            for command in op.iptables:
+                print(prefix + shlex.join(command))
+            continue
         for command in op.commands():
             print(" ".join(command) if command[0] == "#" else shlex.join(command))
     return EXIT_OK

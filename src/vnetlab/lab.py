@@ -39,6 +39,11 @@ def _require_kernel_features(plan: Plan) -> None:
             "this lab has TAP devices but /dev/net/tun is missing — load the tun module "
             "(modprobe tun) or create the device node (mknod /dev/net/tun c 10 200)"
         )
+    if any(op.name == "apply_ruleset" for op in plan.ops):
+        from vnetlab.executors import nftables
+
+        if not nftables.available():
+            raise EnvironmentProblem(nftables.MISSING)
 
 
 @dataclass
@@ -126,11 +131,12 @@ class Lab:
                     json.dumps({"source": self.source, "spec": self.spec.model_dump(by_alias=True)}),
                 )
                 from vnetlab.executors.kernel import KernelBackend
+                from vnetlab.executors.nftables import NftBackend
                 from vnetlab.executors.pumps import SupervisorBackend
 
                 kernel = KernelBackend()
                 try:
-                    backends = [kernel, SupervisorBackend(self.name, journal.dir, journal)]
+                    backends = [kernel, SupervisorBackend(self.name, journal.dir, journal), NftBackend()]
                     return apply_plan(plan, backends, journal, progress)
                 except Exception:
                     if not existed:
@@ -179,15 +185,20 @@ def down(name: str) -> bool:
 
 def _teardown(name: str, journal: Journal) -> None:
     """Stops the lab's processes, then unpins its namespaces, then forgets it."""
-    from vnetlab.executors import processes, supervisor
+    from vnetlab.executors import processes, services, supervisor
 
     record = journal.read()
+    grace = services.STOP_TIMEOUT + 2.0  # the supervisor may wait that long for its services
     for entry in record.processes:
         proc = processes.ProcessRecord.from_dict(entry)
-        processes.stop(proc)
+        processes.stop(proc, timeout=grace)
     pidfile = supervisor.read_pidfile(journal.dir)
     if pidfile is not None:
-        processes.stop(pidfile)
+        processes.stop(pidfile, timeout=grace)
+    # A supervisor stops its services as it exits; one that was SIGKILLed
+    # left them to PR_SET_PDEATHSIG, which a program may ignore.
+    for service in services.recorded_commands(journal.dir):
+        processes.stop(service, group=True)
     for ns in reversed(record.namespaces):
         netns.delete(ns)
     journal.remove()

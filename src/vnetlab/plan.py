@@ -291,3 +291,79 @@ class Plan:
     def commands(self) -> list[list[str]]:
         """Every equivalent command, in order."""
         return [cmd for op in self.ops for cmd in op.commands()]
+
+
+@dataclass(frozen=True)
+class RunService(Op):
+    """A node's service, run by the lab supervisor.
+
+    Either a built-in listener (``listen``: ``tcp/80`` answers HTTP,
+    ``udp/53`` echoes; both report the client's address as they saw it) or
+    any program (``command``) started inside the node's namespace.
+    """
+
+    name: ClassVar[str] = "run_service"
+    node: str = ""
+    listen: Optional[str] = None
+    command: Optional[tuple[str, ...]] = None
+
+    def commands(self) -> list[list[str]]:
+        if self.listen is not None:
+            return [["#", f"the lab supervisor listens on {self.listen} in {self.netns} "
+                          "and answers with the client's address"]]
+        return [["ip", "netns", "exec", self.netns, *(self.command or ()), "&"]]
+
+
+@dataclass(frozen=True)
+class StopService(RunService):
+    """Stops a service (the inverse of :class:`RunService`)."""
+
+    name: ClassVar[str] = "stop_service"
+
+    def commands(self) -> list[list[str]]:
+        if self.listen is not None:
+            return [["#", f"the lab supervisor stops listening on {self.listen} in {self.netns}"]]
+        return [["#", "the lab supervisor stops", *(self.command or ()), "in", self.netns,
+                 "(SIGTERM to its recorded pid)"]]
+
+
+@dataclass(frozen=True)
+class ApplyRuleset(Op):
+    """A node's nftables table (firewall and NAT), replaced atomically.
+
+    ``text`` is the ruleset in ``nft -f`` syntax (what is applied, and what
+    ``vnetlab plan`` shows); ``ruleset`` the same as libnftables JSON
+    commands; ``iptables`` the equivalent iptables/ip6tables argv lists;
+    ``digest`` the sha256 of the desired content, kept in the table's
+    comment so an unchanged table is left alone."""
+
+    name: ClassVar[str] = "apply_ruleset"
+    table: str = "vnetlab"
+    family: str = "inet"
+    ruleset: str = ""
+    text: str = ""
+    iptables: tuple[tuple[str, ...], ...] = ()
+    digest: str = ""
+
+    def __post_init__(self) -> None:
+        # from_dict turns only the outer JSON list into a tuple.
+        object.__setattr__(self, "iptables", tuple(tuple(argv) for argv in self.iptables))
+
+    def commands(self) -> list[list[str]]:
+        return [["nft", "-f", "-"]]
+
+    def script(self) -> str:
+        """The ruleset as ``nft -f`` input."""
+        return self.text
+
+
+@dataclass(frozen=True)
+class DeleteRuleset(Op):
+    """Removes a node's nftables table (absent is fine)."""
+
+    name: ClassVar[str] = "delete_ruleset"
+    table: str = "vnetlab"
+    family: str = "inet"
+
+    def commands(self) -> list[list[str]]:
+        return [["nft", "delete", "table", self.family, self.table]]

@@ -139,17 +139,17 @@ def test_exec_passes_exit_code_and_runs_inside_the_node(tmp_path):
 
 
 def test_router_forwarding_is_written_explicitly(tmp_path):
-    path = copy_example(tmp_path, "routing.yaml", lab="fwd")
+    path = copy_example(tmp_path, "routing.yaml", lab="fwdtest")
     try:
         cli("up", path, check=True)
-        status = json.loads(cli("status", "fwd", "--json", check=True).stdout)
+        status = json.loads(cli("status", "fwdtest", "--json", check=True).stdout)
         assert status["nodes"]["r1"]["forwarding"] is True
         assert status["nodes"]["h1"]["forwarding"] is False
         routes = status["nodes"]["h1"]["routes"]
         assert {"to": "default", "via": "10.1.0.1", "dev": "eth0"}.items() <= routes[0].items() or any(
             r["to"] == "default" and r["via"] == "10.1.0.1" for r in routes)
     finally:
-        cli("down", "fwd")
+        cli("down", "fwdtest")
 
 
 def test_a_second_up_waits_for_the_lab_lock(tmp_path):

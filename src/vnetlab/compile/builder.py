@@ -3,7 +3,8 @@
 Phases make ordering a property of *what* an op is, not of which compiler
 function ran first: namespaces before sysctls (so new interfaces inherit
 them), devices before ports, addresses before routes that need a connected
-gateway, kernel objects before the processes that use them.
+gateway, the firewall once every interface it names exists, kernel objects
+before the processes that use them.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ class Phase(IntEnum):
     ADDRESSES = 4
     LINK_UP = 5
     ROUTES = 6
-    PROCESSES = 7
+    FIREWALL = 7
+    PROCESSES = 8
 
 
 def netns_name(lab: str, node: str) -> str:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import ipaddress
 
 from vnetlab.compile.builder import Phase, PlanBuilder
+from vnetlab.compile.firewall import compile_firewall
 from vnetlab.compile.registry import INTERFACE_TYPES, node_kind
 from vnetlab.model.schema import Node
-from vnetlab.plan import AddAddress, AddRoute, CreateBridge, SetLinkState, SetMaster, SetSysctl
+from vnetlab.plan import AddAddress, AddRoute, CreateBridge, RunService, SetLinkState, SetMaster, SetSysctl
 
 SWITCH_BRIDGE = "br0"
 
@@ -23,7 +24,7 @@ def node_has_ipv6(node: Node) -> bool:
 def compile_common(builder: PlanBuilder, name: str, node: Node) -> None:
     """What every node gets: sysctls written explicitly (a new namespace
     must not silently inherit the host's values), loopback up, its declared
-    interfaces, addresses and routes."""
+    interfaces, addresses and routes, its firewall and NAT, and its services."""
     ns = builder.ns(name)
     forwarding = "1" if node.forwards else "0"
     builder.add(Phase.SYSCTLS, SetSysctl(ns, key="net.ipv4.ip_forward", value=forwarding))
@@ -49,6 +50,11 @@ def compile_common(builder: PlanBuilder, name: str, node: Node) -> None:
         else:
             family = ipaddress.ip_address(route.via).version if route.via else 4
         builder.add(Phase.ROUTES, AddRoute(ns, to=route.to, via=route.via, dev=route.dev, family=family))
+    if node.firewall is not None or node.nat is not None:
+        compile_firewall(builder, name, node, ipv6=node_has_ipv6(node))
+    for service in node.services:
+        command = tuple(service.command) if service.command is not None else None
+        builder.add(Phase.PROCESSES, RunService(ns, node=name, listen=service.listen, command=command))
 
 
 @node_kind("host")

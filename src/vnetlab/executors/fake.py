@@ -12,8 +12,8 @@ from typing import Optional
 
 from vnetlab.plan import (
     AddAddress, AddRoute, CreateBridge, CreateNamespace, CreateTap, CreateVeth, DeleteAddress,
-    DeleteLink, DeleteNamespace, DeleteRoute, Op, PumpFrames, SetLinkState, SetMaster, SetSysctl,
-    StopPump,
+    DeleteLink, DeleteNamespace, DeleteRoute, Op, PumpFrames, RunService, SetLinkState, SetMaster, SetSysctl,
+    StopPump, StopService,
 )
 
 
@@ -37,6 +37,7 @@ class FakeBackend:
     def __init__(self, fail_at: Optional[int] = None):
         self.spaces: dict[str, FakeNamespace] = {}
         self.pumps: set[tuple[str, str, str, str]] = set()
+        self.services: set[tuple] = set()
         self.fail_at = fail_at
         self.calls = 0
 
@@ -61,6 +62,7 @@ class FakeBackend:
         if self.spaces.pop(op.netns, None) is None:
             return None
         self.pumps = {p for p in self.pumps if op.netns not in (p[0], p[2])}
+        self.services = {s for s in self.services if s[0] != op.netns}
         return CreateNamespace(op.netns)
 
     def _sysctl(self, op: SetSysctl) -> Optional[Op]:
@@ -161,3 +163,17 @@ class FakeBackend:
             return None
         self.pumps.discard(key)
         return PumpFrames(op.netns, ifname=op.ifname, peer_netns=op.peer_netns, peer_ifname=op.peer_ifname)
+
+    def _run_service(self, op: RunService) -> Optional[Op]:
+        key = (op.netns, op.node, op.listen, op.command)
+        if key in self.services:
+            return None
+        self.services.add(key)
+        return StopService(op.netns, node=op.node, listen=op.listen, command=op.command)
+
+    def _stop_service(self, op: StopService) -> Optional[Op]:
+        key = (op.netns, op.node, op.listen, op.command)
+        if key not in self.services:
+            return None
+        self.services.discard(key)
+        return RunService(op.netns, node=op.node, listen=op.listen, command=op.command)

@@ -146,10 +146,21 @@ def _wait_exit(fd: int, timeout: float) -> bool:
     return bool(poller.poll(max(0, int(timeout * 1000))))
 
 
-def stop(record: ProcessRecord, timeout: float = 2.0) -> bool:
+def _kill(fd: int, pid: int, signum: int, group: bool) -> None:
+    if group:
+        # The leader is alive (pinned by the pidfd), so its pid, and the
+        # process group named after it, cannot belong to anyone else.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signum)
+    signal.pidfd_send_signal(fd, signum)
+
+
+def stop(record: ProcessRecord, timeout: float = 2.0, group: bool = False) -> bool:
     """Stops the recorded process: SIGTERM, then SIGKILL after ``timeout`` seconds.
 
     A process whose start time differs from the record is never signalled.
+    With ``group``, the signals also go to the process group the process
+    leads (a service started in its own session, and the children it made).
 
     Returns:
         True if the process was running (and is now gone), False if it was not running.
@@ -161,9 +172,9 @@ def stop(record: ProcessRecord, timeout: float = 2.0) -> bool:
                 _reap_if_child(record.pid)  # our own child that already exited
             return False
         try:
-            signal.pidfd_send_signal(fd, signal.SIGTERM)
+            _kill(fd, record.pid, signal.SIGTERM, group)
             if not _wait_exit(fd, timeout):
-                signal.pidfd_send_signal(fd, signal.SIGKILL)
+                _kill(fd, record.pid, signal.SIGKILL, group)
                 _wait_exit(fd, 5.0)
         except ProcessLookupError:
             pass

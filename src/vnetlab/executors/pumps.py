@@ -1,48 +1,55 @@
-"""The lab's supervisor as a backend: TAP pumps (and, later, services).
+"""The lab's supervisor as a backend: TAP pumps and services.
 
-PumpFrames ops only collect the wanted pumps; ``finish`` writes the
-supervisor's config and starts it, or tells a running one to re-read it.
-The supervisor's PID and start time go in the journal, so ``down`` stops it
-by PID after checking it is still the same process — never by name.
+PumpFrames and RunService ops only collect what is wanted; ``finish`` writes
+the supervisor's config and starts it, or tells a running one to re-read it
+and waits until it has applied it, so ``vnetlab up`` returns with every
+service listening. The supervisor's PID and start time go in the journal,
+so ``down`` stops it by PID after checking it is still the same process —
+never by name.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from typing import Optional
 
-from vnetlab.executors import supervisor
+from vnetlab.executors import services, supervisor
+from vnetlab.executors.services import ServiceSpec
 from vnetlab.executors.state import write_atomic
-from vnetlab.plan import Op, PumpFrames, StopPump
+from vnetlab.plan import Op, PumpFrames, RunService, StopPump, StopService
 
 PumpKey = tuple[str, str, str, str]
 
 
 class SupervisorBackend:
-    """Keeps the lab supervisor's pumps in line with the plan."""
+    """Keeps the lab supervisor's pumps and services in line with the plan."""
 
     def __init__(self, lab: str, rundir: str, recorder=None):
         self.lab, self.rundir, self.recorder = lab, rundir, recorder
-        self.config_path = os.path.join(rundir, "supervisor.json")
-        self.pumps: dict[PumpKey, None] = dict.fromkeys(self._configured())
+        self.config_path = os.path.join(rundir, supervisor.CONFIG_FILE)
+        self.initial = self._configured()
+        self.pumps: dict[PumpKey, None] = dict.fromkeys(
+            (p.a.netns, p.a.ifname, p.b.netns, p.b.ifname) for p in self.initial.pumps)
+        self.services: dict[ServiceSpec, None] = dict.fromkeys(self.initial.services)
         self._dirty = False
 
-    def _configured(self) -> list[PumpKey]:
+    def _configured(self) -> supervisor.SupervisorConfig:
         try:
             with open(self.config_path) as handle:
-                config = json.load(handle)
-        except (FileNotFoundError, json.JSONDecodeError):
-            return []
-        return [(p["a"]["netns"], p["a"]["ifname"], p["b"]["netns"], p["b"]["ifname"])
-                for p in config.get("pumps", [])]
+                return supervisor.SupervisorConfig.from_dict(json.load(handle))
+        except (FileNotFoundError, ValueError):  # JSONDecodeError is a ValueError
+            return supervisor.SupervisorConfig(lab=self.lab)
 
     def handles(self, op: Op) -> bool:
-        """PumpFrames and StopPump."""
-        return isinstance(op, PumpFrames)
+        """PumpFrames, StopPump, RunService and StopService."""
+        return isinstance(op, (PumpFrames, RunService))
 
     def apply(self, op: Op) -> Optional[Op]:
-        """Adds or drops one pump in the wanted set."""
+        """Adds or drops one pump or service in the wanted set."""
+        if isinstance(op, RunService):
+            return self._apply_service(op)
         key = (op.netns, op.ifname, op.peer_netns, op.peer_ifname)
         if isinstance(op, StopPump):
             if key not in self.pumps:
@@ -56,23 +63,55 @@ class SupervisorBackend:
         self._dirty = True
         return StopPump(op.netns, ifname=op.ifname, peer_netns=op.peer_netns, peer_ifname=op.peer_ifname)
 
+    def _apply_service(self, op: RunService) -> Optional[Op]:
+        spec = ServiceSpec(op.netns, node=op.node, listen=op.listen, command=op.command)
+        fields = dict(node=op.node, listen=op.listen, command=op.command)
+        if isinstance(op, StopService):
+            if spec not in self.services:
+                return None
+            del self.services[spec]
+            self._dirty = True
+            return RunService(op.netns, **fields)
+        if spec in self.services:
+            return None
+        self.services[spec] = None
+        self._dirty = True
+        return StopService(op.netns, **fields)
+
+    def _config(self, generation: int) -> supervisor.SupervisorConfig:
+        pumps = tuple(
+            supervisor.PumpSpec(supervisor.Endpoint(a_ns, a_if), supervisor.Endpoint(b_ns, b_if))
+            for a_ns, a_if, b_ns, b_if in self.pumps
+        )
+        return supervisor.SupervisorConfig(self.lab, pumps, tuple(self.services), generation)
+
     def finish(self) -> None:
-        """Makes the running supervisor match the wanted pumps."""
+        """Makes the running supervisor match the wanted pumps and services.
+
+        Raises:
+            RuntimeError: the supervisor did not start, or could not apply
+                everything (a running one is then put back on its old config).
+        """
         record = supervisor.read_pidfile(self.rundir)
         running = record is not None and supervisor.is_running(record)
-        if not self.pumps:
+        if not self.pumps and not self.services:
             if running:
                 supervisor.stop(record)
             return
         if not self._dirty and running:
             return
-        config = {"lab": self.lab, "pumps": [
-            {"a": {"netns": a_ns, "ifname": a_if}, "b": {"netns": b_ns, "ifname": b_if}}
-            for a_ns, a_if, b_ns, b_if in self.pumps
-        ]}
-        write_atomic(self.config_path, json.dumps(config, indent=2))
+        reported = services.read_state(self.rundir).get("generation", 0)
+        generation = max(self.initial.generation, reported if isinstance(reported, int) else 0) + 1
+        config = self._config(generation)
+        write_atomic(self.config_path, json.dumps(config.to_dict(), indent=2))
         if running:
-            supervisor.reload(record)
+            errors = supervisor.reload_and_wait(self.rundir, record, generation)
+            if errors:
+                old = dataclasses.replace(self.initial, generation=generation + 1)
+                write_atomic(self.config_path, json.dumps(old.to_dict(), indent=2))
+                supervisor.reload_and_wait(self.rundir, record, old.generation)
+                raise RuntimeError("; ".join(errors))
+            self._dirty = False
             return
         if self.recorder is not None:
             self.recorder.record("process-intent", role="supervisor")
@@ -80,3 +119,4 @@ class SupervisorBackend:
         if self.recorder is not None:
             self.recorder.record("process", role="supervisor", **record.to_dict())
         self._dirty = False
+

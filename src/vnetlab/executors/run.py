@@ -6,17 +6,31 @@ fresh sysfs, so /sys/class/net shows the node's interfaces, not the host's.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
+import signal
 import subprocess
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 from vnetlab.executors import netns
 
 SHELL_FALLBACK = "/bin/sh"
+PR_SET_PDEATHSIG = 1
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
 
 
-def _enter(path: str) -> None:
+def _enter(path: str, parent: Optional[int] = None) -> None:
     # Runs in the forked child before exec: only async-signal-safe-ish work.
+    if parent is not None:
+        # SIGTERM when the parent dies; and if it died before prctl took
+        # effect (we were re-parented already), do not start at all.
+        if _libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG)")
+        if os.getppid() != parent:
+            raise OSError("the parent exited before the child started")
     fd = os.open(path, os.O_RDONLY)
     netns.setns(fd)
     os.close(fd)
@@ -26,8 +40,14 @@ def _enter(path: str) -> None:
     netns.mount("sysfs", "/sys", "sysfs", 0)
 
 
-def popen(netns_name: str, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen:
-    """Starts ``argv`` (a list, never a shell string) inside ``netns_name``."""
+def popen(netns_name: str, argv: Sequence[str], *, die_with_parent: bool = False,
+          **kwargs: Any) -> subprocess.Popen:
+    """Starts ``argv`` (a list, never a shell string) inside ``netns_name``.
+
+    With ``die_with_parent`` the child gets SIGTERM when the calling process
+    dies (``PR_SET_PDEATHSIG``; the caller must fork from a thread that lives
+    as long as the process, as the kernel ties it to the forking thread).
+    """
     if isinstance(argv, (str, bytes)):
         raise TypeError("argv must be a list of arguments, not a string")
     path = netns.netns_path(netns_name)
@@ -35,7 +55,8 @@ def popen(netns_name: str, argv: Sequence[str], **kwargs: Any) -> subprocess.Pop
         raise FileNotFoundError(f"namespace {netns_name} does not exist")
     env = dict(kwargs.pop("env", None) or os.environ)
     env.setdefault("VNETLAB_NETNS", netns_name)
-    return subprocess.Popen(list(argv), preexec_fn=lambda: _enter(path), env=env, **kwargs)
+    parent = os.getpid() if die_with_parent else None
+    return subprocess.Popen(list(argv), preexec_fn=lambda: _enter(path, parent), env=env, **kwargs)
 
 
 def run(netns_name: str, argv: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess:

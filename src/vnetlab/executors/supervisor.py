@@ -1,10 +1,13 @@
-"""The per-lab supervisor: one process that pumps frames between TAP pairs.
+"""The per-lab supervisor: one process that pumps frames between TAP pairs
+and runs the lab's services.
 
 It plays the part QEMU plays for a VM NIC: the hypervisor node has a
 persistent tap (``tap100i0``, in a bridge), the VM node has its guest NIC as
 another persistent tap (``eth0``), and the supervisor holds both open and
 copies every frame from one to the other. While it runs the taps have
-carrier; when it is gone they show NO-CARRIER.
+carrier; when it is gone they show NO-CARRIER. The same epoll loop serves
+the nodes' built-in listeners and watches their command services
+(:mod:`vnetlab.executors.services`).
 
 Run it as ``python -m vnetlab.executors.supervisor RUNDIR [--ready-fd N]``;
 parents use :func:`start`, :func:`stop`, :func:`reload` and
@@ -15,7 +18,14 @@ parents use :func:`start`, :func:`stop`, :func:`reload` and
     {"lab": "x",
      "pumps": [{"a": {"netns": "x-pve", "ifname": "tap100i0"},
                 "b": {"netns": "x-vm100", "ifname": "eth0"}}],
-     "services": []}
+     "services": [{"netns": "x-web", "node": "web", "listen": "tcp/80"},
+                  {"netns": "x-web", "node": "web", "command": ["sleep", "60"]}],
+     "generation": 1}
+
+``services.json``
+    What runs (see :mod:`vnetlab.executors.services`), rewritten whenever
+    that changes and after every start or reload, with the ``generation``
+    of the config it applied — how a parent learns a reload is done.
 
 ``supervisor.pid``
     ``{"pid": ..., "starttime": ...}``, written atomically before the taps
@@ -23,8 +33,11 @@ parents use :func:`start`, :func:`stop`, :func:`reload` and
 ``supervisor.log``
     Appended, one short line per event.
 
-Signals: SIGTERM exits cleanly, SIGHUP re-reads the config (attaches new
-pumps, detaches removed ones), SIGINT is ignored. The supervisor also exits
+Signals: SIGTERM exits cleanly (stopping the command services), SIGHUP
+re-reads the config (attaches new pumps and starts new services, detaches
+and stops removed ones), SIGINT is ignored. The ready byte (or file) comes
+only once every pump is attached, every listener bound and every command
+started. The supervisor also exits
 by itself within about a second once ``RUNDIR`` is removed, so a lab torn down
 while it was starting leaves no orphan.
 
@@ -36,6 +49,7 @@ go, so ``down`` stops the supervisor before deleting namespaces.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import errno
 import json
@@ -48,7 +62,7 @@ import sys
 import time
 from typing import Any
 
-from vnetlab.executors import netns, tuntap
+from vnetlab.executors import netns, services, tuntap
 from vnetlab.executors.processes import (
     ProcessRecord,
     is_running,
@@ -57,15 +71,18 @@ from vnetlab.executors.processes import (
     stop,
     write_record,
 )
+from vnetlab.executors.services import ServiceSpec
 
 __all__ = [
     "Endpoint",
     "ProcessRecord",
     "PumpSpec",
+    "ServiceSpec",
     "SupervisorConfig",
     "is_running",
     "read_pidfile",
     "reload",
+    "reload_and_wait",
     "start",
     "stop",
     "write_config",
@@ -134,14 +151,14 @@ class PumpSpec:
 class SupervisorConfig:
     """The content of ``RUNDIR/supervisor.json``.
 
-    ``services`` (programs started inside namespaces) is reserved: the list is
-    part of the format so the file never changes shape, but this supervisor
-    refuses a non-empty one until services are implemented.
+    ``generation`` is a number the writer increases with every change; the
+    supervisor reports the generation it applied in ``services.json``.
     """
 
     lab: str
     pumps: tuple[PumpSpec, ...] = ()
-    services: tuple[dict[str, Any], ...] = ()
+    services: tuple[ServiceSpec, ...] = ()
+    generation: int = 0
 
     @classmethod
     def from_dict(cls, data: Any) -> SupervisorConfig:
@@ -152,8 +169,9 @@ class SupervisorConfig:
         raw_services = data.get("services", [])
         if not isinstance(raw_pumps, list) or not isinstance(raw_services, list):
             raise ValueError("'pumps' and 'services' must be lists")
-        if raw_services:
-            raise ValueError("'services' is not supported by this supervisor yet")
+        generation = data.get("generation", 0)
+        if not isinstance(generation, int) or isinstance(generation, bool):
+            raise ValueError("'generation' must be an integer")
         pumps = tuple(PumpSpec.from_dict(p) for p in raw_pumps)
         seen: set[Endpoint] = set()
         for pump in pumps:
@@ -161,10 +179,18 @@ class SupervisorConfig:
                 if end in seen:
                     raise ValueError(f"tap {end} appears in more than one pump")
                 seen.add(end)
-        return cls(lab=data["lab"], pumps=pumps, services=())
+        specs = tuple(ServiceSpec.from_dict(s) for s in raw_services)
+        listening: set[tuple[str, str]] = set()
+        for spec in specs:
+            key = (spec.netns, spec.listen or repr(spec.command))
+            if key in listening:
+                raise ValueError(f"service {spec} appears more than once")
+            listening.add(key)
+        return cls(lab=data["lab"], pumps=pumps, services=specs, generation=generation)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"lab": self.lab, "pumps": [p.to_dict() for p in self.pumps], "services": list(self.services)}
+        return {"lab": self.lab, "pumps": [p.to_dict() for p in self.pumps],
+                "services": [s.to_dict() for s in self.services], "generation": self.generation}
 
     @classmethod
     def load(cls, rundir: str) -> SupervisorConfig:
@@ -203,12 +229,14 @@ class _Pump:
 
 
 class _Supervisor:
-    def __init__(self, rundir: str, log: logging.Logger) -> None:
+    def __init__(self, rundir: str, log: logging.Logger, me: ProcessRecord | None = None) -> None:
         self.rundir = rundir
         self.log = log
         self.epoll = select.epoll()
         self.pumps: dict[PumpSpec, _Pump] = {}
         self.by_fd: dict[int, tuple[_Pump, int]] = {}  # fd -> (pump, peer fd)
+        self.handlers: dict[int, services.Handler] = {}  # the services' fds -> handler(events)
+        self.services = services.Services(rundir, log, self.epoll, self.handlers, owner=me)
         self.buffer = bytearray(MAX_FRAME)
         self.view = memoryview(self.buffer)
         self.stopping = False
@@ -244,7 +272,10 @@ class _Supervisor:
 
         With ``strict`` the first failure is raised (start-up: the parent must
         learn of it); otherwise failures are logged and the rest still applied.
+        Either way ``services.json`` then reports the config's generation
+        and the failures.
         """
+        errors: list[str] = []
         wanted = set(config.pumps)
         for spec in [s for s in self.pumps if s not in wanted]:
             self.drop_pump(spec, "removed from config")
@@ -257,8 +288,10 @@ class _Supervisor:
                 if strict:
                     raise
                 self.log.error("pump %s not attached: %s", spec, exc)
-        # Services (programs run inside namespaces) will be converged here the
-        # same way: stop removed ones, start new ones, keep unchanged ones.
+                errors.append(f"pump {spec} not attached: {exc}")
+        errors += self.services.apply(config.services, strict)
+        self.services.generation, self.services.errors = config.generation, errors
+        self.services.write_state()
 
     def forward(self, src: int) -> None:
         """Copies up to BATCH frames from ``src`` to its peer; never blocks."""
@@ -296,11 +329,20 @@ class _Supervisor:
         self.epoll.register(wakeup_fd, select.EPOLLIN)
         next_check = time.monotonic() + RUNDIR_CHECK_INTERVAL
         while True:
-            for fd, _events in self.epoll.poll(RUNDIR_CHECK_INTERVAL):
+            wait = RUNDIR_CHECK_INTERVAL
+            deadline = self.services.next_deadline()
+            if deadline is not None:
+                wait = min(wait, max(0.0, deadline - time.monotonic()))
+            for fd, events in self.epoll.poll(wait):
                 if fd == wakeup_fd:
                     _drain(wakeup_fd)
                 elif fd in self.by_fd:  # an earlier event may have dropped its pump
                     self.forward(fd)
+                else:
+                    handler = self.handlers.get(fd)  # absent if an earlier event closed it
+                    if handler is not None:
+                        handler(events)
+            self.services.tick(time.monotonic())
             if self.stopping:
                 return "SIGTERM"
             if self.reload_requested:
@@ -319,6 +361,7 @@ class _Supervisor:
     def close(self) -> None:
         for spec in list(self.pumps):
             self.drop_pump(spec, "exiting")
+        self.services.close()
         self.epoll.close()
 
 
@@ -328,6 +371,11 @@ def _drain(fd: int) -> None:
             pass
     except BlockingIOError:
         pass
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
 
 
 def _make_logger(rundir: str) -> logging.Logger:
@@ -382,12 +430,20 @@ def main(argv: list[str] | None = None) -> int:
     log = _make_logger(rundir)
     me = ProcessRecord.self()
     pidfile = os.path.join(rundir, PID_FILE)
+    readyfile = os.path.join(rundir, READY_FILE)
+    _unlink(readyfile)  # a stale one must not announce this start
     write_record(pidfile, me)
     log.info("starting for %s", rundir)
 
+    for leftover in services.recorded_commands(rundir):
+        # A predecessor that was SIGKILLed may have left a service that
+        # ignored its SIGTERM; it would hold the port and escape the record.
+        if stop(leftover, group=True):
+            log.warning("stopped pid %d, a service a previous supervisor left running", leftover.pid)
+
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
-    supervisor = _Supervisor(rundir, log)
+    supervisor = _Supervisor(rundir, log, me)
     try:
         try:
             config = SupervisorConfig.load(rundir)
@@ -398,17 +454,17 @@ def main(argv: list[str] | None = None) -> int:
         if supervisor.stopping:
             return 0
         _signal_ready(args.ready_fd, rundir)
-        log.info("ready: lab %s, %d pump(s)", config.lab, len(supervisor.pumps))
+        log.info("ready: lab %s, %d pump(s), %d service(s)", config.lab, len(supervisor.pumps),
+                 len(supervisor.services.listeners) + len(supervisor.services.commands))
         reason = supervisor.run(wake_r)
         log.info("exiting: %s", reason)
         return 0
     finally:
         supervisor.close()
         if read_record(pidfile) == me:
-            try:
-                os.unlink(pidfile)
-            except FileNotFoundError:
-                pass
+            _unlink(pidfile)
+            if args.ready_fd is None:
+                _unlink(readyfile)
 
 
 # --------------------------------------------------------------------------- parent side
@@ -425,6 +481,40 @@ def read_pidfile(rundir: str) -> ProcessRecord | None:
 def reload(record: ProcessRecord) -> bool:
     """Asks the supervisor to re-read its config (SIGHUP); False if it is not running."""
     return send_signal(record, signal.SIGHUP)
+
+
+def reload_and_wait(rundir: str, record: ProcessRecord, generation: int, timeout: float = 5.0) -> list[str]:
+    """Asks the supervisor to re-read its config and waits until it applied it.
+
+    Args:
+        rundir: the lab's run directory.
+        record: the running supervisor.
+        generation: the ``generation`` of the config just written.
+        timeout: seconds to wait.
+
+    Returns:
+        What the supervisor could not apply (empty when everything is up).
+
+    Raises:
+        RuntimeError: it is not running, or did not apply the config in time
+            (e.g. the file was unreadable); the message has its log's tail.
+    """
+    rundir = os.path.abspath(rundir)
+    if not reload(record):
+        raise RuntimeError(f"the supervisor for {rundir} is not running")
+    deadline = time.monotonic() + timeout
+    while True:
+        state = services.read_state(rundir)
+        if isinstance(state.get("generation"), int) and state["generation"] >= generation:
+            return [str(e) for e in state.get("errors", [])]
+        if not is_running(record):
+            why = "exited"
+            break
+        if time.monotonic() >= deadline:
+            why = f"did not apply the new config within {timeout:g} s"
+            break
+        time.sleep(0.002)
+    raise RuntimeError(f"the supervisor for {rundir} {why}; its log ends with:\n{_log_tail(rundir)}")
 
 
 def _log_tail(rundir: str, lines: int = 20) -> str:

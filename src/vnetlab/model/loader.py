@@ -233,8 +233,18 @@ def _translate(error: dict) -> tuple[tuple, str, bool]:
     if kind == "extra_forbidden":
         return loc, _unknown_key_message(loc), True
     if kind == "missing":
-        return loc, f"missing required key {loc[-1]!r} — add {loc[-1]}: ...", False
+        return loc, _missing_message(loc), False
     return loc, _value_message(error), False
+
+
+def _missing_message(loc: tuple) -> str:
+    """A field's own advice (``json_schema_extra={"missing": ...}``), else a generic one."""
+    model = _model_at(loc[:-1])
+    fields = {f.alias or name: f for name, f in model.model_fields.items()} if model else {}
+    extra = getattr(fields.get(loc[-1]), "json_schema_extra", None)
+    if isinstance(extra, dict) and "missing" in extra:
+        return str(extra["missing"])
+    return f"missing required key {loc[-1]!r} — add {loc[-1]}: ..."
 
 
 def _value_message(error: dict) -> str:

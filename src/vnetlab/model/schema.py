@@ -193,6 +193,160 @@ class Route(Strict):
         return self
 
 
+# -- firewall, NAT, services (issue 3) -------------------------------------
+RULE_ACTIONS = ("accept", "drop", "reject")
+RULE_PROTOS = ("tcp", "udp", "icmp", "any")
+SERVICE_PROTOS = ("tcp", "udp")
+
+
+def check_port_spec(value: Any) -> Any:
+    """A port number 1–65535 or a range "a-b"; raises ValueError otherwise."""
+    if value is None:
+        return value
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a port — write a number 1–65535 or a range like 8000-8080")
+    if isinstance(value, int):
+        low = high = value
+    elif isinstance(value, str) and re.fullmatch(r"\d+-\d+", value):
+        low, high = (int(part) for part in value.split("-"))
+        if low > high:
+            raise ValueError(f"port range {value!r} is backwards — write {high}-{low}")
+    else:
+        raise ValueError(f"{value!r} is not a port — write a number 1–65535 or a range like 8000-8080")
+    for port in (low, high):
+        if not 1 <= port <= 65535:
+            raise ValueError(f"port {port} is outside 1–65535")
+    return value
+
+
+def check_port(value: int) -> int:
+    """A single port number 1–65535."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+        raise ValueError(f"{value!r} is not a port — write a number from 1 to 65535")
+    return value
+
+
+PortSpec = Annotated[Optional[Union[int, str]], AfterValidator(check_port_spec)]
+Port = Annotated[int, AfterValidator(check_port)]
+
+
+class FirewallRule(Strict):
+    """One rule of a chain; every given field must match.
+
+    ``from``/``to`` are an address, a CIDR or a node name (its addresses);
+    ``in``/``out`` are interfaces of this node."""
+
+    action: Literal["accept", "drop", "reject"]
+    proto: Literal["tcp", "udp", "icmp", "any"] = "any"
+    port: PortSpec = None
+    from_: Optional[str] = Field(default=None, alias="from")
+    to: Optional[str] = None
+    in_: Optional[str] = Field(default=None, alias="in")
+    out: Optional[str] = None
+    comment: Optional[str] = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _port_needs_proto(self) -> "FirewallRule":
+        if self.port is not None and self.proto not in ("tcp", "udp"):
+            raise ValueError("'port' needs proto: tcp or udp")
+        return self
+
+
+class Chain(Strict):
+    """A filter chain: rules in order, then the policy."""
+
+    policy: Literal["accept", "drop"] = "accept"
+    rules: list[FirewallRule] = Field(default_factory=list)
+
+
+class Firewall(Strict):
+    """The node's packet filter; with policy drop, loopback and
+    established/related traffic are accepted first."""
+
+    input: Optional[Chain] = None
+    forward: Optional[Chain] = None
+    output: Optional[Chain] = None
+
+
+class Masquerade(Strict):
+    """SNAT to the address of ``out`` for packets from ``source`` (all if absent)."""
+
+    source: Optional[str] = None
+    out: str = Field(json_schema_extra={
+        "missing": "masquerade needs 'out' — the interface whose address packets leave with, "
+                   "e.g. out: vmbr0"})
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None:
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except ValueError:
+                raise ValueError(f"{value!r} is not a network — write a CIDR like 10.10.10.0/24") from None
+        return value
+
+
+class PortForward(Strict):
+    """DNAT, like ``docker run -p 8080:80``: ``port`` arriving on ``in`` goes to ``to``."""
+
+    in_: Optional[str] = Field(default=None, alias="in")
+    proto: Literal["tcp", "udp"] = "tcp"
+    port: Port
+    to: str  # "ip:port" or "node:port"
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Nat(Strict):
+    """Source and destination NAT of a node."""
+
+    masquerade: list[Masquerade] = Field(default_factory=list)
+    forward: list[PortForward] = Field(default_factory=list)
+
+
+class Service(Strict):
+    """A listener the lab runs inside the node: built-in (``listen: tcp/80``)
+    or any program (``command: [python3, -m, http.server, "8000"]``)."""
+
+    listen: Optional[str] = None
+    command: Optional[list[str]] = None
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: Optional[str]) -> Optional[str]:
+        if value is None:
+            return value
+        match = re.fullmatch(r"(tcp|udp)/(\d+)", value)
+        if not match:
+            raise ValueError(f"{value!r} is not a listener — write tcp/PORT or udp/PORT, e.g. tcp/80")
+        check_port(int(match.group(2)))
+        return value
+
+    @field_validator("command")
+    @classmethod
+    def _command(cls, value: Optional[list[str]]) -> Optional[list[str]]:
+        if value is not None and (not value or not all(isinstance(a, str) and a for a in value)):
+            raise ValueError("'command' is a non-empty list of arguments, e.g. [python3, -m, http.server, \"8000\"]")
+        return value
+
+    @model_validator(mode="after")
+    def _one_of(self) -> "Service":
+        if (self.listen is None) == (self.command is None):
+            raise ValueError("a service has exactly one of 'listen' (tcp/80) or 'command' ([prog, args...])")
+        return self
+
+    @property
+    def proto_port(self) -> Optional[tuple[str, int]]:
+        """('tcp', 80) for a built-in listener, else None."""
+        if self.listen is None:
+            return None
+        proto, port = self.listen.split("/")
+        return proto, int(port)
+
+
 class Node(Strict):
     """A node: one network namespace named ``<lab>-<node>``."""
 
@@ -201,6 +355,9 @@ class Node(Strict):
     interfaces: dict[IfName, Interface] = Field(default_factory=dict)
     routes: list[Route] = Field(default_factory=list)
     forwarding: Optional[bool] = None
+    firewall: Optional[Firewall] = None
+    nat: Optional[Nat] = None
+    services: list[Service] = Field(default_factory=list)
 
     @field_validator("kind")
     @classmethod
@@ -224,6 +381,7 @@ class Check(Strict):
     expect: str = "reach"
     timeout: float = Field(default=1.0, gt=0, le=30)
     name: Optional[str] = None
+    seen_as: Optional[str] = None  # the source address the target's built-in service must report
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -252,6 +410,8 @@ class Check(Strict):
                 f"proto: {self.proto} checks expect open, closed or filtered — "
                 "use proto: icmp for reach/no-reach"
             )
+        if self.seen_as is not None and self.expect != "open":
+            raise ValueError("'seen_as' needs expect: open (the service must answer to report the source)")
         return self
 
     def label(self) -> str:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
-from vnetlab.model.schema import LabSpec, Node, check_ifname
+from vnetlab.model.resolve import resolve_forward_target, resolve_hosts
+from vnetlab.model.schema import FirewallRule, LabSpec, Node, check_ifname
 
 Path = tuple
 SemanticProblem = tuple[Path, str]
@@ -19,6 +20,7 @@ Endpoint = tuple[str, str]  # (node, ifname)
 
 SWITCH_BRIDGE = "br0"  # the bridge a switch node holds implicitly
 LOOPBACK = "lo"
+COMMENT_MAX = 128  # nft refuses longer comments
 
 
 def semantic_problems(spec: LabSpec) -> list[SemanticProblem]:
@@ -38,6 +40,7 @@ def semantic_problems(spec: LabSpec) -> list[SemanticProblem]:
     _check_bridges(ctx)
     _check_addresses(ctx)
     _check_routes(ctx)
+    _check_firewalls(ctx)
     _check_checks(ctx)
     return ctx.problems
 
@@ -333,6 +336,78 @@ def _check_gateway(ctx: _Context, name: str, node: Node, via: str, dev: str | No
         have = ", ".join(str(c) for c in connected) or "no addresses"
         ctx.add(path, f"gateway {via} is not on any connected subnet of {owner} ({have}) — "
                       "use an address inside one of them or add an address")
+
+
+def _check_firewalls(ctx: _Context) -> None:
+    """Firewall and NAT rules name interfaces of their node, and addresses,
+    CIDRs or nodes with addresses; port forwards aim into a connected subnet."""
+    for name, node in ctx.spec.nodes.items():
+        base = ("nodes", name)
+        if node.firewall is not None:
+            for chain_name in ("input", "forward", "output"):
+                chain = getattr(node.firewall, chain_name)
+                for index, rule in enumerate(chain.rules if chain else ()):
+                    _check_rule(ctx, name, node, chain_name, rule,
+                                (*base, "firewall", chain_name, "rules", index))
+        if node.nat is None:
+            continue
+        for index, masquerade in enumerate(node.nat.masquerade):
+            _check_interface(ctx, name, node, masquerade.out, (*base, "nat", "masquerade", index, "out"))
+        for index, forward in enumerate(node.nat.forward):
+            path = (*base, "nat", "forward", index)
+            if forward.in_ is not None:
+                _check_interface(ctx, name, node, forward.in_, (*path, "in"))
+            target = resolve_forward_target(ctx.spec, node, forward.to)
+            if isinstance(target, str):
+                ctx.add((*path, "to"), target.replace("this node", f"node {name}"))
+
+
+def _check_rule(ctx: _Context, name: str, node: Node, chain: str, rule: FirewallRule,
+                path: Path) -> None:
+    if rule.in_ is not None:
+        if chain == "output":
+            ctx.add((*path, "in"), "'in' never matches in the output chain — packets the node "
+                                   "sends have no input interface; use 'out'")
+        else:
+            _check_interface(ctx, name, node, rule.in_, (*path, "in"))
+    if rule.out is not None:
+        if chain == "input":
+            ctx.add((*path, "out"), "'out' never matches in the input chain — packets for the "
+                                    "node have no output interface; use 'in'")
+        else:
+            _check_interface(ctx, name, node, rule.out, (*path, "out"))
+    versions = {}
+    for key, text in (("from", rule.from_), ("to", rule.to)):
+        if text is None:
+            continue
+        hosts = resolve_hosts(ctx.spec, text)
+        if hosts is None:
+            ctx.add((*path, key), f"unknown node or address {text!r} — write an address "
+                                  f"(10.0.0.1), a CIDR (10.0.0.0/24) or a node ({ctx.node_names()})")
+        elif not hosts:
+            ctx.add((*path, key), f"node {text} has no addresses to match — give one of its "
+                                  "interfaces an address, or write an address or CIDR")
+        else:
+            versions[key] = {host.version for host in hosts}
+    if len(versions) == 2 and not versions["from"] & versions["to"]:
+        ctx.add((*path, "to"), f"'from' is IPv{min(versions['from'])} and 'to' is "
+                               f"IPv{min(versions['to'])} — the rule could never match; "
+                               "use addresses of one IP version")
+    if rule.comment is not None and ('"' in rule.comment or "\n" in rule.comment
+                                     or len(rule.comment) > COMMENT_MAX):
+        ctx.add((*path, "comment"), f"a comment is one line of at most {COMMENT_MAX} characters "
+                                    "without '\"' (nft quotes it with \") — shorten it")
+
+
+def _check_interface(ctx: _Context, name: str, node: Node, ifname: str, path: Path) -> None:
+    """``ifname`` is an interface of node ``name`` (declared, loopback, or a switch's port)."""
+    known = [*node.interfaces]
+    if node.kind == "switch":
+        known += [SWITCH_BRIDGE] + [i for (n, i) in ctx.linked if n == name]
+    if ifname in known or ifname == LOOPBACK:
+        return
+    ctx.add(path, f"node {name} has no interface {ifname!r} — use one of: "
+                  f"{', '.join(dict.fromkeys(known)) or 'none declared'}")
 
 
 def _check_checks(ctx: _Context) -> None:

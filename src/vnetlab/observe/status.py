@@ -8,8 +8,60 @@ from vnetlab.executors import netns, state
 from vnetlab.observe.snapshot import read_namespace
 
 
+def node_services(rundir: str) -> dict[str, list[dict[str, Any]]]:
+    """Per node, the services the supervisor was told to run and whether they run.
+
+    Each is ``{"listen": "tcp/80"}`` or ``{"command": [...]}`` plus ``pid``
+    (a listener's is the supervisor's), ``running`` and ``state`` (as the
+    supervisor last reported it: listening, running, restarting, failed, or
+    ``not started``).
+    """
+    from vnetlab.executors import processes, services, supervisor
+
+    state = services.read_state(rundir)
+    reported = {}
+    for entry in state.get("services", []):
+        try:
+            spec = services.ServiceSpec.from_dict({k: entry.get(k) for k in ("netns", "node", "listen", "command")
+                                                   if entry.get(k) is not None})
+        except (ValueError, AttributeError):
+            continue
+        reported[spec] = entry
+    try:
+        wanted = list(supervisor.SupervisorConfig.load(rundir).services)
+    except (OSError, ValueError):
+        wanted = list(reported)
+    owner = supervisor.read_pidfile(rundir)
+    owner_running = owner is not None and processes.is_running(owner)
+    result: dict[str, list[dict[str, Any]]] = {}
+    for spec in wanted:
+        entry = reported.get(spec, {})
+        item: dict[str, Any] = (
+            {"listen": spec.listen} if spec.listen is not None else {"command": list(spec.command or ())}
+        )
+        item["state"] = entry.get("state", "not started")
+        if spec.listen is not None:
+            item["pid"] = owner.pid if owner is not None else None
+            item["running"] = owner_running and item["state"] == "listening"
+            item["address"] = entry.get("address")
+        else:
+            record = None
+            if "pid" in entry:
+                try:
+                    record = processes.ProcessRecord.from_dict(entry)
+                except ValueError:
+                    pass
+            item["pid"] = record.pid if record is not None else None
+            item["running"] = record is not None and processes.is_running(record)
+            item["log"] = entry.get("log")
+        if not owner_running and not item["running"]:
+            item["state"] = "stopped"
+        result.setdefault(spec.node, []).append(item)
+    return result
+
+
 def lab_status(name: str) -> dict[str, Any]:
-    """Per node: interfaces, addresses, routes, forwarding; plus the lab's processes."""
+    """Per node: interfaces, addresses, routes, forwarding, services; plus the lab's processes."""
     from vnetlab.executors import processes, supervisor
     from vnetlab.lab import Lab
 
@@ -23,9 +75,10 @@ def lab_status(name: str) -> dict[str, Any]:
         nodes = {ns.removeprefix(f"{name}-"): ns for ns in record.namespaces}
         source = record.source
     result: dict[str, Any] = {"lab": name, "source": source, "nodes": {}, "processes": []}
+    service_map = node_services(journal.dir)
     for node, ns in nodes.items():
         if not netns.exists(ns):
-            result["nodes"][node] = {"netns": ns, "missing": True}
+            result["nodes"][node] = {"netns": ns, "missing": True, "services": service_map.get(node, [])}
             continue
         snapshot = read_namespace(ns)
         result["nodes"][node] = {
@@ -33,19 +86,21 @@ def lab_status(name: str) -> dict[str, Any]:
             "forwarding": snapshot["sysctls"].get("net.ipv4.ip_forward") == "1",
             "interfaces": snapshot["links"],
             "routes": snapshot["routes"],
+            "services": service_map.get(node, []),
         }
     pid_record = supervisor.read_pidfile(journal.dir)
     if pid_record is not None:
         result["processes"].append({
             "role": "supervisor", "pid": pid_record.pid,
             "running": processes.is_running(pid_record),
-            "does": "pumps frames between TAPs and VM NICs",
+            "does": "pumps frames between TAPs and VM NICs, runs the nodes' services",
         })
     return result
 
 
 def render_status(status: dict[str, Any], console) -> None:
     """Prints one lab's status as rich tables."""
+    from rich.markup import escape
     from rich.table import Table
 
     console.print(f"[bold]lab {status['lab']}[/bold]" + (f"  ({status['source']})" if status["source"] else ""))
@@ -72,6 +127,14 @@ def render_status(status: dict[str, Any], console) -> None:
         for node, route in routes:
             via = f" via {route['via']}" if route["via"] else ""
             console.print(f"  {node}: {route['to']}{via} dev {route['dev']}")
+    services = [(node, svc) for node, info in status["nodes"].items() for svc in info.get("services", [])]
+    if services:
+        console.print("[bold]services[/bold]")
+        for node, svc in services:
+            what = escape(svc["listen"] if "listen" in svc else " ".join(svc["command"]))
+            mark = svc["state"] if svc["running"] else f"[red]{svc['state']}[/red]"
+            pid = f"pid {svc['pid']}" if svc["pid"] is not None else "no pid"
+            console.print(f"  {node}: {what} — {mark}, {pid}", markup=True, highlight=False)
     for proc in status["processes"]:
         mark = "running" if proc["running"] else "[red]not running[/red]"
         console.print(f"[bold]process[/bold] {proc['role']} pid {proc['pid']} {mark} — {proc['does']}")

@@ -7,11 +7,17 @@ one selector in the calling thread.
 - TCP: a non-blocking connect. Connected → ``open``; refused (RST) →
   ``closed``; no answer within the timeout, or an ICMP/route error →
   ``filtered`` (the detail says which).
-- UDP: a connected socket sends a small datagram. Any reply → ``open``; an
-  ICMP port unreachable (ECONNREFUSED) → ``closed``; silence → ``filtered``
-  ("open|filtered": a UDP service need not answer). Linux rate-limits ICMP
+- UDP: a connected socket sends a small datagram. Any reply → ``open`` (its
+  bytes are kept: a vnetlab built-in service's echo says which source
+  address it saw); an ICMP port unreachable (ECONNREFUSED) → ``closed``;
+  silence → ``filtered`` ("open|filtered": a UDP service need not answer). Linux rate-limits ICMP
   errors per destination (``net.ipv4.icmp_ratelimit``), so many probes of
   closed UDP ports on one host within a second can read as ``filtered``.
+
+A TCP probe with ``converse`` goes one step further once connected: it sends
+an HTTP/1.0 request and keeps what comes back until the server closes or
+another timeout passes — how a check learns, from a vnetlab built-in
+service's answer, which source address the server saw.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import time
 from typing import Callable, Optional
 
 from vnetlab.executors import netns
+from vnetlab.executors.services import parse_report
 
 OPEN = "open"
 CLOSED = "closed"
@@ -36,24 +43,36 @@ FILTERED = "filtered"
 # Sockets open at once; the rest of a batch queues (file-descriptor limits).
 MAX_IN_FLIGHT = 512
 UDP_PAYLOAD = b"vnetlab probe\n"
+HTTP_REQUEST = b"GET / HTTP/1.0\r\nHost: x\r\n\r\n"
+MAX_REPLY = 65536
 
 
 @dataclasses.dataclass(frozen=True)
 class PortProbe:
-    """Probe ``dst`` (an IP address) port ``port`` from namespace ``netns``."""
+    """Probe ``dst`` (an IP address) port ``port`` from namespace ``netns``.
+
+    With ``converse`` (TCP), an open connection is also sent an HTTP request
+    and the answer kept in :attr:`PortResult.reply`.
+    """
 
     netns: str
     dst: str
     port: int
+    converse: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
 class PortResult:
-    """The outcome of one :class:`PortProbe`: ``open``, ``closed`` or ``filtered``."""
+    """The outcome of one :class:`PortProbe`: ``open``, ``closed`` or ``filtered``.
+
+    ``reply`` holds what the server sent: a UDP reply datagram, or a
+    conversing TCP probe's answer (empty otherwise).
+    """
 
     probe: PortProbe
     state: str
     detail: str
+    reply: bytes = b""
 
 
 def classify_error(err: int, *, during_send: bool) -> tuple[str, str]:
@@ -88,8 +107,10 @@ class _Batch:
 
     ``start`` is called with a fresh non-blocking socket and returns either a
     finished (state, detail) or None with the selector event to wait for;
-    ``ready`` turns that event into (state, detail); ``silence`` is the
-    (state, detail) of a probe whose timeout passed.
+    ``ready`` turns that event into (state, detail, reply); ``silence`` is
+    the (state, detail) of a probe whose timeout passed. An open TCP probe
+    with ``converse`` then waits, with a fresh timeout, for the answer to
+    its request.
     """
 
     def __init__(
@@ -99,7 +120,7 @@ class _Batch:
         sock_type: int,
         start: Callable[[socket.socket, tuple], Optional[tuple[str, str]]],
         event: int,
-        ready: Callable[[socket.socket, float], tuple[str, str]],
+        ready: Callable[[socket.socket, float], tuple[str, str, bytes]],
         silence: tuple[str, str],
     ) -> None:
         self.probes = probes
@@ -114,11 +135,15 @@ class _Batch:
         self.sockets: dict[int, socket.socket] = {}
         self.started_at: dict[int, float] = {}
         self.deadlines: list[tuple[float, int]] = []
+        self.deadline_of: dict[int, float] = {}
+        self.conversing: dict[int, tuple[str, str, bytearray]] = {}  # index -> (state, detail, reply so far)
         # Queue sorted by namespace so each namespace is entered once per fill.
         self.queue = collections.deque(sorted(range(len(probes)), key=lambda i: probes[i].netns))
 
-    def finish(self, selector: selectors.BaseSelector, index: int, state: str, detail: str) -> None:
-        self.results[index] = PortResult(self.probes[index], state, detail)
+    def finish(self, selector: selectors.BaseSelector, index: int, state: str, detail: str,
+               reply: bytes = b"") -> None:
+        self.results[index] = PortResult(self.probes[index], state, detail, bytes(reply))
+        self.conversing.pop(index, None)
         sock = self.sockets.pop(index, None)
         if sock is not None:
             try:
@@ -146,10 +171,45 @@ class _Batch:
                 self.started_at[index] = now
                 outcome = self.start(sock, address)
                 if outcome is not None:
-                    self.finish(selector, index, *outcome)
+                    self.settle(selector, index, sock, *outcome, registered=False)
                     continue
                 selector.register(sock, self.event, index)
-                heapq.heappush(self.deadlines, (now + self.timeout, index))
+                self.wait_until(index, now + self.timeout)
+
+    def wait_until(self, index: int, deadline: float) -> None:
+        self.deadline_of[index] = deadline
+        heapq.heappush(self.deadlines, (deadline, index))
+
+    def settle(self, selector: selectors.BaseSelector, index: int, sock: socket.socket, state: str, detail: str,
+               reply: bytes = b"", registered: bool = True) -> None:
+        """Finishes a probe, or, for an open conversing TCP probe, sends its request."""
+        if not (state == OPEN and self.sock_type == socket.SOCK_STREAM and self.probes[index].converse):
+            self.finish(selector, index, state, detail, reply)
+            return
+        try:
+            sock.send(HTTP_REQUEST)
+        except OSError as exc:
+            self.finish(selector, index, state, f"{detail}; request not sent: {os.strerror(exc.errno or 0)}")
+            return
+        self.conversing[index] = (state, detail, bytearray())
+        if registered:
+            selector.modify(sock, selectors.EVENT_READ, index)
+        else:
+            selector.register(sock, selectors.EVENT_READ, index)
+        self.wait_until(index, time.monotonic() + self.timeout)
+
+    def read_reply(self, selector: selectors.BaseSelector, index: int, sock: socket.socket) -> None:
+        state, detail, reply = self.conversing[index]
+        try:
+            data = sock.recv(MAX_REPLY)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self.finish(selector, index, state, f"{detail}; reply cut: {os.strerror(exc.errno or 0)}", reply)
+            return
+        reply += data
+        if not data or len(reply) >= MAX_REPLY:
+            self.finish(selector, index, state, detail, reply)
 
     def run(self) -> list[PortResult]:
         with selectors.DefaultSelector() as selector:
@@ -158,16 +218,25 @@ class _Batch:
                     self.fill(selector)
                     now = time.monotonic()
                     while self.deadlines and self.deadlines[0][0] <= now:
-                        _, index = heapq.heappop(self.deadlines)
-                        if self.results[index] is None:
+                        deadline, index = heapq.heappop(self.deadlines)
+                        if self.results[index] is not None or deadline != self.deadline_of[index]:
+                            continue  # finished, or waiting again with a later deadline
+                        if index in self.conversing:
+                            state, detail, reply = self.conversing[index]
+                            waited = f"no complete answer within {self.timeout:g} s"
+                            self.finish(selector, index, state, f"{detail}; {waited}", reply)
+                        else:
                             self.finish(selector, index, *self.silence)
                     if not self.sockets:
                         continue
                     wait = max(0.0, self.deadlines[0][0] - now) if self.deadlines else self.timeout
                     for key, _ in selector.select(wait):
                         index = key.data
+                        if index in self.conversing:
+                            self.read_reply(selector, index, key.fileobj)
+                            continue
                         elapsed_ms = (time.monotonic() - self.started_at[index]) * 1000.0
-                        self.finish(selector, index, *self.ready(key.fileobj, elapsed_ms))
+                        self.settle(selector, index, key.fileobj, *self.ready(key.fileobj, elapsed_ms))
             finally:
                 for sock in self.sockets.values():
                     sock.close()
@@ -193,11 +262,11 @@ def _tcp_start(sock: socket.socket, address: tuple) -> Optional[tuple[str, str]]
     return classify_error(err, during_send=True)
 
 
-def _tcp_ready(sock: socket.socket, elapsed_ms: float) -> tuple[str, str]:
+def _tcp_ready(sock: socket.socket, elapsed_ms: float) -> tuple[str, str, bytes]:
     err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
     if err == 0:
-        return OPEN, f"connected in {elapsed_ms:.2f} ms"
-    return classify_error(err, during_send=False)
+        return OPEN, f"connected in {elapsed_ms:.2f} ms", b""
+    return (*classify_error(err, during_send=False), b"")
 
 
 def _udp_start(sock: socket.socket, address: tuple) -> Optional[tuple[str, str]]:
@@ -211,14 +280,16 @@ def _udp_start(sock: socket.socket, address: tuple) -> Optional[tuple[str, str]]
     return None
 
 
-def _udp_ready(sock: socket.socket, elapsed_ms: float) -> tuple[str, str]:
+def _udp_ready(sock: socket.socket, elapsed_ms: float) -> tuple[str, str, bytes]:
     try:
         data = sock.recv(65535)
     except ConnectionRefusedError:
-        return CLOSED, "port unreachable (ICMP)"
+        return CLOSED, "port unreachable (ICMP)", b""
     except OSError as exc:
-        return classify_error(exc.errno or 0, during_send=False)
-    return OPEN, f"reply of {len(data)} bytes in {elapsed_ms:.2f} ms"
+        return (*classify_error(exc.errno or 0, during_send=False), b"")
+    report = parse_report(data)
+    source = f" from vnetlab service on {report.node} ({report.listen})" if report is not None else ""
+    return OPEN, f"reply of {len(data)} bytes{source} in {elapsed_ms:.2f} ms", data
 
 
 def tcp_probe_many(probes: list[PortProbe], timeout: float = 1.0) -> list[PortResult]:
