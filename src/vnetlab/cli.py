@@ -87,7 +87,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from vnetlab.plan import ApplyRuleset
+    from vnetlab.plan import ApplyRuleset, format_command
 
     lab = _load(args.labfile)
     plan = lab.plan()
@@ -108,7 +108,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
                 print(prefix + shlex.join(command))
             continue
         for command in op.commands():
-            print(" ".join(command) if command[0] == "#" else shlex.join(command))
+            print(format_command(command))
     return EXIT_OK
 
 

@@ -7,7 +7,6 @@ Run as ``python -m vnetlab.demo [EXAMPLES_DIR]``; exits 1 if any check fails.
 from __future__ import annotations
 
 import os
-import shlex
 import sys
 import time
 
@@ -16,6 +15,7 @@ from rich.table import Table
 
 from vnetlab.check import render_table
 from vnetlab.lab import Lab
+from vnetlab.plan import format_command
 
 SHOWN_PLAN = "red-blue.yaml"
 
@@ -30,7 +30,7 @@ def main(argv: list[str]) -> int:
         lab = Lab.load(os.path.join(folder, SHOWN_PLAN))
         console.rule(f"[bold]vnetlab plan {folder}/{SHOWN_PLAN}[/bold] — the commands it stands for")
         for command in lab.plan().commands():
-            console.print(" ".join(command) if command[0] == "#" else shlex.join(command), markup=False)
+            console.print(format_command(command), markup=False)
     for name in files:
         path = os.path.join(folder, name)
         lab = Lab.load(path)

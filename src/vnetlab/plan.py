@@ -11,10 +11,21 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shlex
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Optional
 
 OP_TYPES: dict[str, type["Op"]] = {}
+
+
+def format_command(command: list[str] | tuple[str, ...]) -> str:
+    """One argv as a line a person can paste: quoted, except that comment
+    lines stay as written and a trailing '&' (run in background) stays bare."""
+    if command and command[0] == "#":
+        return " ".join(command)
+    if command and command[-1] == "&":
+        return shlex.join(command[:-1]) + " &"
+    return shlex.join(command)
 
 
 def _ip_n(netns: str) -> list[str]:
