@@ -7,9 +7,9 @@ PYTHON ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
 # What vnetlab and its tests use from Debian: ip/bridge (iproute2), ping for
-# the tests' cross-checks, tcpdump for captures, nft/iptables for firewalls,
+# the tests' cross-checks, tcpdump for captures, nmap for scans, nft/iptables for firewalls,
 # the venv module for the virtualenv.
-DEB_PACKAGES := iproute2 iputils-ping procps tcpdump nftables iptables python3-venv python3-pip
+DEB_PACKAGES := iproute2 iputils-ping procps tcpdump nmap nftables iptables conntrack python3-venv python3-pip openvswitch-switch ethtool
 
 .PHONY: install deps demo test unit integration bench clean
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Star-topology benchmark: vnetlab vs. a shell script of `ip` commands vs. `ip -batch`.
+"""Star-topology benchmark: vnetlab vs. a shell script of `ip` commands vs. `ip -batch` vs. Mininet.
 
 The same star — N hosts, each with eth0 10.0.y.z/16 cabled by a veth to port
 pI of one switch namespace holding bridge br0 — is built and torn down by:
@@ -13,6 +13,11 @@ pI of one switch namespace holding bridge br0 — is built and torn down by:
            step); teardown is a bash script of ``ip netns del`` per namespace
   batch    the same plan lines fed to ``ip -batch`` (see ``batch_schedule``);
            teardown is one ``ip -batch`` of ``netns del`` lines
+  mininet  Mininet 2.3 (Debian package ``mininet``) through its Python API:
+           ``--topo single,N --switch lxbr --controller none`` (see
+           benchmarks/mininet_star.py); run only when it is installed —
+           ``star.py --setup`` installs it (apt-get install mininet
+           bridge-utils), never ``make install``
 
 Because the script and batch variants are generated from ``vnetlab plan``,
 every variant creates exactly the same namespaces, links, addresses, link
@@ -25,6 +30,7 @@ This is a benchmark, never a test: nothing here asserts a time.
     .venv/bin/python benchmarks/star.py                     # N = 50, 200, 1000
     .venv/bin/python benchmarks/star.py --sizes 50 --repeat 5 --only script,batch
     .venv/bin/python benchmarks/star.py --profile 1000      # cProfile of Lab.up
+    .venv/bin/python benchmarks/star.py --setup             # first install Mininet (apt-get)
 
 Needs root. Every namespace it makes is named ``b<tool><N>-<node>`` and is
 removed by exact name, also when a previous run died half-way.
@@ -52,16 +58,19 @@ from typing import Callable, Optional
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SIZES = (50, 200, 1000)
-TOOLS = ("vnetlab", "api", "script", "batch")
+TOOLS = ("vnetlab", "api", "script", "batch", "mininet")
 # Lab names must match ^[a-z][a-z0-9]{0,9}$; one prefix per tool keeps the
 # tools' namespaces apart, so a leftover is always attributable.
-PREFIX = {"vnetlab": "bvn", "api": "bva", "script": "bsh", "batch": "bib"}
+PREFIX = {"vnetlab": "bvn", "api": "bva", "script": "bsh", "batch": "bib", "mininet": "bmn"}
 TOOL_LABEL = {
     "vnetlab": "vnetlab (CLI)",
     "api": "vnetlab (API, in-process)",
     "script": "ip shell script",
     "batch": "ip -batch",
+    "mininet": "Mininet 2.3 (lxbr, no controller)",
 }
+MININET_HELPER = REPO / "benchmarks" / "mininet_star.py"
+SYSTEM_PYTHON = "/usr/bin/python3"  # where the Debian package puts the mininet library
 NETNS_DIR = "/run/netns"
 VNETLAB_RUN_DIR = os.environ.get("VNETLAB_RUN_DIR", "/run/vnetlab")
 
@@ -123,13 +132,59 @@ def run(argv: list[str], check: bool = True, **kw) -> subprocess.CompletedProces
     return result
 
 
+PEAK_RSS_KB: dict[str, int] = {}  # argv[0..2] joined -> peak RSS of the last timed run (KB)
+
+
 def timed(argv: list[str]) -> float:
-    start = time.perf_counter()
-    result = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    elapsed = time.perf_counter() - start
-    if result.returncode != 0:
-        raise RuntimeError(f"command failed ({result.returncode}): {shlex.join(argv)}\n{result.stderr}")
+    """Runs argv; returns the wall time. Records the child's peak RSS
+    (ru_maxrss of wait4, KB) in PEAK_RSS_KB."""
+    with tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        PEAK_RSS_KB[" ".join(argv[:2])] = usage.ru_maxrss
+        if proc.returncode != 0:
+            err.seek(0)
+            raise RuntimeError(f"command failed ({proc.returncode}): {shlex.join(argv)}\n{err.read().decode()}")
     return elapsed
+
+
+def mininet_available() -> Optional[str]:
+    """None if Mininet can run here, else why not."""
+    if not os.path.exists(SYSTEM_PYTHON):
+        return f"{SYSTEM_PYTHON} not found"
+    probe = run([SYSTEM_PYTHON, "-c", "import mininet.net, mininet.nodelib"], check=False)
+    if probe.returncode != 0:
+        return "the Debian package mininet is not installed (benchmarks/star.py --setup installs it)"
+    if not shutil.which("brctl"):
+        return "brctl (Debian package bridge-utils) is missing; Mininet's lxbr switch needs it"
+    if not shutil.which("mnexec"):
+        return "mnexec (from the mininet package) is missing"
+    return None
+
+
+def setup() -> int:
+    """The benchmark's own setup: installs Mininet and bridge-utils with apt-get."""
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    argv = ["apt-get", "install", "-y", "--no-install-recommends", "mininet", "bridge-utils"]
+    print("star.py --setup:", shlex.join(argv), file=sys.stderr)
+    return subprocess.run(argv, env=env).returncode
+
+
+def mininet_run(n: int) -> tuple[float, float]:
+    """One Mininet build + teardown; (up, down) seconds. Raises on failure."""
+    result = run([SYSTEM_PYTHON, str(MININET_HELPER), str(n)], check=False)
+    try:
+        data = json.loads(result.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        raise RuntimeError(f"mininet run failed:\n{result.stdout}{result.stderr}") from None
+    if not data["ping"]:
+        raise RuntimeError(f"mininet N={n}: h1 could not ping h{n}")
+    if data["left"]:
+        raise RuntimeError(f"mininet N={n}: interfaces left in the root namespace: {data['left'][:5]}")
+    return data["up"], data["down"]
 
 
 def existing_namespaces() -> set[str]:
@@ -419,6 +474,16 @@ def measure(sizes: list[int], tools: list[str], repeat_for: Callable[[int], int]
             order = tools[rep % len(tools):] + tools[: rep % len(tools)]
             for tool in order:
                 s = scripts[tool]
+                if tool == "mininet":
+                    t_up, t_down = mininet_run(n)
+                    outcome[tool] = "ping ok"
+                    samples[tool]["up"].append(t_up)
+                    samples[tool]["down"].append(t_down)
+                    samples[tool]["cleanup"].append(None)
+                    print(f"  N={n:<5} {TOOL_LABEL[tool]:<26} run {rep + 1}/{reps}: up {t_up:7.3f}s  "
+                          f"down {t_down:7.3f}s", file=sys.stderr, flush=True)
+                    time.sleep(min(5.0, 1.0 + n / 250))  # let the kernel free Mininet's namespaces
+                    continue
                 if tool == "api":
                     up, tear = api_up_down(s)
                 else:
@@ -437,6 +502,8 @@ def measure(sizes: list[int], tools: list[str], repeat_for: Callable[[int], int]
                 samples[tool]["up"].append(t_up)
                 samples[tool]["down"].append(t_down)
                 samples[tool]["cleanup"].append(t_clean)
+                if tool == "vnetlab":
+                    samples[tool].setdefault("rss", []).append(PEAK_RSS_KB.get(" ".join(s.up_argv[:2]), 0))
                 print(f"  N={n:<5} {TOOL_LABEL[tool]:<26} run {rep + 1}/{reps}: up {t_up:7.3f}s  "
                       f"down {t_down:7.3f}s  (kernel freed namespaces "
                       f"{'?' if t_clean is None else format(t_clean, '.1f') + 's'} later; state {outcome[tool]})", file=sys.stderr, flush=True)
@@ -448,7 +515,9 @@ def measure(sizes: list[int], tools: list[str], repeat_for: Callable[[int], int]
                 "up_median": statistics.median(ups), "down_median": statistics.median(downs),
                 "up_samples": ups, "down_samples": downs,
                 "kernel_cleanup_median": statistics.median(cleans) if cleans else None,
-                "processes": {"vnetlab": 1, "api": 0}.get(tool, scripts[tool].ip_processes),
+                "processes": {"vnetlab": 1, "api": 0, "mininet": f"{n + 1} shells"}.get(
+                    tool, getattr(scripts[tool], "ip_processes", 0)),
+                "peak_rss_mb": max(samples[tool]["rss"]) / 1024 if samples[tool].get("rss") else None,
                 "state": outcome[tool],
             })
         base = next((r for r in rows if r["n"] == n and r["tool"] == "script"), None)
@@ -468,10 +537,11 @@ def _fmt(x: Optional[float], spec: str) -> str:
 
 def table(rows: list[dict]) -> list[list[str]]:
     head = ["N", "tool", "runs", "up median (s)", "down median (s)",
-            "up ratio vs script", "down ratio vs script", "processes started by up"]
+            "up ratio vs script", "down ratio vs script", "processes started by up", "peak RSS of up (MB)"]
     body = [[str(r["n"]), r["label"], str(r["runs"]), _fmt(r["up_median"], ".3f"),
              _fmt(r["down_median"], ".3f"), _fmt(r["up_ratio"], ".2f") + ("×" if r["up_ratio"] else ""),
-             _fmt(r["down_ratio"], ".2f") + ("×" if r["down_ratio"] else ""), str(r["processes"])]
+             _fmt(r["down_ratio"], ".2f") + ("×" if r["down_ratio"] else ""), str(r["processes"]),
+             _fmt(r.get("peak_rss_mb"), ".0f")]
             for r in rows]
     return [head] + body
 
@@ -487,6 +557,9 @@ def text_table(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
+MININET_NOTE: Optional[str] = None  # why Mininet was skipped, for the Markdown
+
+
 def environment() -> dict:
     ipv = run(["ip", "-V"], check=False).stdout.strip()
     version = run([VNETLAB, "--version"], check=False).stdout.strip()
@@ -499,7 +572,7 @@ def environment() -> dict:
 def markdown(rows: list[dict], env: dict, args: argparse.Namespace) -> str:
     cells = table(rows)
     lines = [
-        "# Star benchmark: vnetlab vs. ip script vs. ip -batch",
+        "# Star benchmark: vnetlab vs. ip script vs. ip -batch vs. Mininet",
         "",
         f"N hosts (eth0 10.0.y.z/16) each cabled by a veth to one switch namespace holding br0. "
         f"Generated by `{shlex.join(['benchmarks/star.py'] + sys.argv[1:])}`.",
@@ -518,9 +591,15 @@ def markdown(rows: list[dict], env: dict, args: argparse.Namespace) -> str:
         "identical kernel state across tools, a ping across the star) and each "
         "teardown checked to leave nothing, outside the timed region. "
         "Down times end when the command returns; the kernel frees the namespaces "
-        "asynchronously afterwards and the benchmark waits for that (capped) before the next run.",
+        "asynchronously afterwards and the benchmark waits for that (capped) before the next run. "
+        "Peak RSS: ru_maxrss of the `vnetlab up` process (wait4). "
+        "Mininet: its Python API (`Mininet(topo=SingleSwitchTopo(N), switch=LinuxBridge, controller=None)` "
+        "+ `start()`, then `stop()`), timed inside its process, so its interpreter start-up is not counted; "
+        "Mininet keeps a shell per host and puts the switch in the root namespace, and leaves IPv6 on.",
         "",
     ]
+    if MININET_NOTE:
+        lines += [f"Mininet was not measured: {MININET_NOTE}.", ""]
     return "\n".join(lines)
 
 
@@ -573,6 +652,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--profile", type=int, metavar="N", default=None,
                    help="instead of benchmarking, cProfile Lab.up at this N and print the top functions")
     p.add_argument("--top", type=int, default=15, help="functions to show with --profile")
+    p.add_argument("--setup", action="store_true",
+                   help="first install Mininet and bridge-utils with apt-get (the benchmark's own setup)")
     args = p.parse_args(argv)
 
     if os.geteuid() != 0:
@@ -587,6 +668,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     tools = [t.strip() for t in args.only.split(",") if t.strip()]
     if not tools or any(t not in TOOLS for t in tools):
         p.error(f"--only takes tools among {', '.join(TOOLS)}")
+    if args.setup and setup() != 0:
+        print("star.py: apt-get install mininet bridge-utils failed; continuing without Mininet", file=sys.stderr)
+    if "mininet" in tools:
+        global MININET_NOTE
+        MININET_NOTE = mininet_available()
+        if MININET_NOTE:
+            print(f"star.py: skipping Mininet: {MININET_NOTE}", file=sys.stderr)
+            tools.remove("mininet")
 
     def repeat_for(n: int) -> int:
         return args.repeat if args.repeat else (1 if n >= 1000 else 3)

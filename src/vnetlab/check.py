@@ -220,7 +220,48 @@ def run_checks(spec: LabSpec, namespace_of: Callable[[str], str]) -> list[CheckR
                     group_results = [CheckResult(item.check, False, ERROR, why, "") for item in planned]
                 for item, result in zip(planned, group_results):
                     results[item.index] = result
-    return [r for r in results if r is not None]
+    done = [r for r in results if r is not None]
+    # Checks with via/dropped_by also need a trace: one after another, after
+    # the parallel fast path above (each trace watches every node of the lab).
+    return [_traced(spec, namespace_of, r) if (r.check.via or r.check.dropped_by) and r.observed != ERROR else r
+            for r in done]
+
+
+def judge_trace(check: Check, traced) -> tuple[bool, str]:
+    """Whether a trace of the check's probe passed its ``via`` nodes and was
+    dropped at its ``dropped_by`` node.
+
+    Args:
+        check: the check, with ``via`` and/or ``dropped_by``.
+        traced: the :class:`vnetlab.probe.trace.TraceResult` of its probe.
+
+    Returns:
+        (ok, what the trace showed).
+    """
+    from vnetlab.probe.trace import DROPPED, REFUSED
+
+    path = " -> ".join(traced.forward.nodes) or "nowhere"
+    problems = []
+    missing = [node for node in check.via if not traced.passed(node)]
+    if missing:
+        problems.append(f"the packet did not pass {', '.join(missing)} (path {path})")
+    if check.dropped_by is not None and (traced.result not in (DROPPED, REFUSED) or traced.by != check.dropped_by):
+        problems.append(f"expected it dropped by {check.dropped_by}, but trace says: {traced.reason}")
+    if problems:
+        return False, "trace: " + "; ".join(problems)
+    return True, f"trace: {path}, {traced.result} ({traced.by})"
+
+
+def _traced(spec: LabSpec, namespace_of: Callable[[str], str], result: CheckResult) -> CheckResult:
+    from vnetlab.probe.trace import trace
+
+    check = result.check
+    try:
+        traced = trace(spec, namespace_of, check.from_, check.to, proto=check.proto, timeout=check.timeout)
+    except (ValueError, OSError, RuntimeError) as exc:
+        return dataclasses.replace(result, ok=False, detail=f"{result.detail}; trace could not run: {exc}")
+    ok, detail = judge_trace(check, traced)
+    return dataclasses.replace(result, ok=result.ok and ok, detail=f"{result.detail}; {detail}")
 
 
 def render_table(results: list[CheckResult], console: Console) -> None:
@@ -237,6 +278,10 @@ def render_table(results: list[CheckResult], console: Console) -> None:
         expected = result.check.expect
         if result.check.seen_as is not None:
             expected += f", seen as {result.check.seen_as}"
+        if result.check.via:
+            expected += f", via {', '.join(result.check.via)}"
+        if result.check.dropped_by is not None:
+            expected += f", dropped by {result.check.dropped_by}"
         table.add_row(str(number), _label(result), expected, result.observed, verdict, result.detail)
     console.print(table)
     passed = sum(r.ok for r in results)

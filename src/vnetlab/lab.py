@@ -80,6 +80,8 @@ class Lab:
     def __init__(self, spec: LabSpec, source: Optional[str] = None):
         self.spec = spec
         self.source = source
+        self.last_diff = None  # what the last up of a running lab changed (a compile.diff.Diff)
+        self.raised_neigh_limits: dict = {}  # what up --raise-neigh-limit set (family -> sysctls)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Lab":
@@ -102,9 +104,25 @@ class Lab:
         """The lab's name."""
         return self.spec.lab
 
-    def plan(self) -> Plan:
-        """The ops that build this lab."""
-        return compile_lab(self.spec)
+    def plan(self, features=None) -> Plan:
+        """The ops that build this lab (``features``: a compile.l2.KernelFeatures;
+        None assumes a kernel with every L2 feature)."""
+        return compile_lab(self.spec, features)
+
+    def _plan_for_this_machine(self) -> Plan:
+        """The plan with every ``backend: auto`` bridge resolved against what
+        this kernel can do (probed only when the lab has VLANs, bonds or OVS);
+        raises EnvironmentProblem when the lab needs what the machine lacks."""
+        from vnetlab.compile.l2 import unmet_needs
+        from vnetlab.executors import capabilities
+
+        if not capabilities.lab_needs_probe(self.spec):
+            return self.plan()
+        features = capabilities.detect()
+        problems = unmet_needs(self.spec, features)
+        if problems:
+            raise EnvironmentProblem("; ".join(problems))
+        return compile_lab(self.spec, features)
 
     def node(self, name: str) -> NodeHandle:
         """A handle on node ``name``."""
@@ -116,16 +134,34 @@ class Lab:
         """The namespace of ``node``."""
         return netns_name(self.name, node)
 
-    def up(self, progress: Optional[Callable[[int, int], None]] = None) -> ApplyReport:
-        """Builds the lab, or converges a running one; unchanged objects stay."""
+    def up(self, progress: Optional[Callable[[int, int], None]] = None,
+           raise_neigh_limit: bool = False) -> ApplyReport:
+        """Builds the lab, or converges a running one; unchanged objects stay.
+
+        ``raise_neigh_limit``: raise the host's neighbour-table limits
+        (gc_thresh1/2/3) as far as the lab's checks need, until ``down``."""
         require_root("vnetlab up")
-        plan = self.plan()
+        plan = self._plan_for_this_machine()
         _require_kernel_features(plan)
         with state.locked(self.name):
             existed = os.path.isdir(state.lab_dir(self.name))
+            ops = plan.ops
+            if existed:
+                # A running (or stale, after a reboot) lab: remove what the file
+                # no longer has and what was added by hand, then ensure the rest.
+                from vnetlab.observe.drift import converge
+
+                self.last_diff = converge(self.name, plan)
+                ops = self.last_diff.converge_ops()
             journal = Journal(self.name).open()
             try:
+                if existed:
+                    _forget_vanished(journal, plan)
                 journal.record("source", path=self.source)
+                if raise_neigh_limit:
+                    from vnetlab.executors import neigh
+
+                    self.raised_neigh_limits = neigh.raise_limits(self.spec, journal)
                 write_atomic(
                     os.path.join(journal.dir, SPEC_COPY),
                     json.dumps({"source": self.source, "spec": self.spec.model_dump(by_alias=True)}),
@@ -136,8 +172,27 @@ class Lab:
 
                 kernel = KernelBackend()
                 try:
+                    restarts = self.last_diff.restarts() if self.last_diff is not None else []
+                    if restarts:  # failed services: drop them first, so the plan starts them afresh
+                        apply_plan(restarts, [SupervisorBackend(self.name, journal.dir, journal)], journal)
                     backends = [kernel, SupervisorBackend(self.name, journal.dir, journal), NftBackend()]
-                    return apply_plan(plan, backends, journal, progress)
+                    from vnetlab.executors.linux_l2 import LinuxL2Backend  # 802.1Q, bonds, bridge VLANs
+
+                    backends.append(LinuxL2Backend(kernel))
+                    from vnetlab.executors.ovs import OvsBackend  # per-node Open vSwitch
+
+                    backends.append(OvsBackend(journal, on_new_links=kernel.forget))
+                    report = apply_plan(ops, backends, journal, progress)
+                    from vnetlab.executors.controller import wait_for_builtin_controllers
+
+                    try:  # OVS switches get their built-in controller's flows before `up` returns
+                        wait_for_builtin_controllers(plan.ops)
+                    except RuntimeError as exc:
+                        raise EnvironmentProblem(str(exc)) from exc
+                    from vnetlab.observe.drift import record_baseline
+
+                    record_baseline(self.name, plan)
+                    return report
                 except Exception:
                     if not existed:
                         _teardown(self.name, journal)  # a failed first up leaves nothing
@@ -199,9 +254,23 @@ def _teardown(name: str, journal: Journal) -> None:
     # left them to PR_SET_PDEATHSIG, which a program may ignore.
     for service in services.recorded_commands(journal.dir):
         processes.stop(service, group=True)
+    from vnetlab.executors import ovs
+
+    ovs.stop_leftovers(journal.dir)  # OVS daemons an up killed mid-start could not journal
     for ns in reversed(record.namespaces):
         netns.delete(ns)
+    from vnetlab.executors import neigh
+
+    neigh.restore_limits(name, journal)  # host limits raised by up --raise-neigh-limit
     journal.remove()
+
+
+def _forget_vanished(journal: Journal, plan: Plan) -> None:
+    """Drops journaled namespaces that no longer exist (a reboot, or ``ip netns
+    del`` by hand): ones the plan still has are journaled again as they are made."""
+    for ns in journal.read().namespaces:
+        if not netns.exists(ns):
+            journal.record("netns-gone", name=ns)
 
 
 def running_labs() -> list[str]:

@@ -26,6 +26,13 @@ if os.geteuid() != 0:  # pragma: no cover - CI and `make test` run as root
     pytest.exit("integration tests need root (network namespaces): run `make test` as root", returncode=3)
 
 
+HOST_SYSCTLS = (
+    "net.ipv4.neigh.default.gc_thresh1", "net.ipv4.neigh.default.gc_thresh2",
+    "net.ipv4.neigh.default.gc_thresh3", "net.core.netdev_max_backlog",
+    "net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding",
+)
+
+
 def root_snapshot() -> dict:
     """Everything about the host that a lab must never change."""
     snap = read_namespace(None)
@@ -34,6 +41,9 @@ def root_snapshot() -> dict:
         link.pop("carrier", None)
     snap["netns"] = netns.list_names()
     snap["labs"] = state.lab_names()
+    # Host-wide knobs a lab must not leave changed (only `--raise-neigh-limit`
+    # may touch the gc_thresh ones, and `down` restores them).
+    snap["host_sysctls"] = {key: netns.read_sysctl(key) for key in HOST_SYSCTLS}
     if shutil.which("nft"):
         snap["nft"] = subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True).stdout
     return snap

@@ -77,19 +77,24 @@ def apply_plan(
     ops = plan.ops if isinstance(plan, Plan) else list(plan)
     report = ApplyReport()
     undo: list[Op] = []
+    batched: dict[int, Optional[Op]] = {}  # step -> inverse, for ops a backend applied in a batch
     for step, op in enumerate(ops, 1):
         _maybe_die(step)
         backend = _backend_for(backends, op)
-        if recorder is not None and isinstance(op, CreateNamespace):
+        if step not in batched and hasattr(backend, "apply_batch"):
+            _apply_batch(ops, step, backend, backends, batched, undo, recorder)
+        if recorder is not None and isinstance(op, CreateNamespace) and step not in batched:
             recorder.record("netns", name=op.netns)  # before it exists: SIGKILL-safe
         try:
-            inverse = backend.apply(op)
+            inverse = batched.pop(step) if step in batched else backend.apply(op)
         except Exception as exc:  # noqa: BLE001 — any failure triggers rollback
             if isinstance(op, CreateNamespace):
                 # Journaled but maybe half made (file without mount): unmake it too.
                 undo.append(DeleteNamespace(op.netns))
             errors = rollback(undo, backends, recorder)
             raise ApplyError(op, step, exc, errors) from exc
+        if recorder is not None and isinstance(op, DeleteNamespace):
+            recorder.record("netns-gone", name=op.netns)  # a node removed by a converging up
         if inverse is None:
             report.unchanged += 1
         else:
@@ -110,6 +115,44 @@ def apply_plan(
     return report
 
 
+class BatchFailed(Exception):
+    """Raised by a backend's ``apply_batch(ops)``: ``ops[index]`` failed with
+    ``cause``; ``inverses`` (aligned with ``ops``) holds the inverse of every
+    op of the batch that took effect, None elsewhere."""
+
+    def __init__(self, index: int, cause: BaseException, inverses: Sequence[Optional[Op]]):
+        super().__init__(str(cause))
+        self.index, self.cause, self.inverses = index, cause, list(inverses)
+
+
+def _apply_batch(ops: Sequence[Op], step: int, backend: Backend, backends: Sequence[Backend],
+                 batched: dict[int, Optional[Op]], undo: list[Op], recorder: Optional[Recorder]) -> None:
+    """Hands the run of consecutive ops from ``step`` that ``backend`` applies
+    to its ``apply_batch`` (one netlink round trip for many ops) and stores
+    the inverses in ``batched``. The run stops before a fault-injection step,
+    so a SIGKILL still lands between two ops. Every namespace of the run is
+    journaled before the batch starts (SIGKILL-safe, as one op at a time)."""
+    end = step  # steps are 1-based: ops[step - 1] is the first of the run
+    while end < len(ops) and end + 1 != KILL_AT_STEP and _backend_for(backends, ops[end]) is backend:
+        end += 1
+    run = ops[step - 1:end]
+    if recorder is not None:
+        for op in run:
+            if isinstance(op, CreateNamespace):
+                recorder.record("netns", name=op.netns)
+    try:
+        inverses = backend.apply_batch(run)  # type: ignore[attr-defined]
+    except BatchFailed as failed:
+        undo.extend(inverse for inverse in failed.inverses if inverse is not None)
+        op = run[failed.index]
+        if isinstance(op, CreateNamespace):
+            undo.append(DeleteNamespace(op.netns))
+        errors = rollback(undo, backends, recorder)
+        raise ApplyError(op, step + failed.index, failed.cause, errors) from failed.cause
+    for k, inverse in enumerate(inverses):
+        batched[step + k] = inverse
+
+
 def rollback(undo: list[Op], backends: Sequence[Backend], recorder: Optional[Recorder] = None) -> list[str]:
     """Applies inverses in reverse order, skipping ops inside namespaces
     that are themselves being deleted; returns the errors met (best effort)."""
@@ -119,6 +162,8 @@ def rollback(undo: list[Op], backends: Sequence[Backend], recorder: Optional[Rec
         if op.netns in doomed and not isinstance(op, DeleteNamespace):
             continue
         try:
+            if recorder is not None and isinstance(op, CreateNamespace):
+                recorder.record("netns", name=op.netns)  # undoing a removal: ours again
             _backend_for(backends, op).apply(op)
             if recorder is not None and isinstance(op, DeleteNamespace):
                 recorder.record("netns-gone", name=op.netns)

@@ -15,6 +15,9 @@ from vnetlab.plan import (
     DeleteLink, DeleteNamespace, DeleteRoute, Op, PumpFrames, RunService, SetLinkState, SetMaster, SetSysctl,
     StopPump, StopService,
 )
+from vnetlab.plan import (
+    BridgeVlan, CreateBond, CreateVlan, DeleteBridgeVlan, SetBondMember, SetBridgeVlanFiltering,
+)
 
 
 class InjectedFailure(RuntimeError):
@@ -29,6 +32,8 @@ class FakeNamespace:
     addresses: set[tuple[str, str]] = field(default_factory=set)
     routes: set[tuple] = field(default_factory=set)
     sysctls: dict[str, str] = field(default_factory=dict)
+    # (ifname, vid) -> (pvid, untagged) of VLAN-aware bridges and their ports
+    bridge_vlans: dict[tuple[str, int], tuple[bool, bool]] = field(default_factory=dict)
 
 
 class FakeBackend:
@@ -110,6 +115,9 @@ class FakeBackend:
         if link["master"] == op.master:
             return None
         previous, link["master"] = link["master"], op.master
+        space = self.spaces[op.netns]
+        if op.master is not None and space.links[op.master].get("vlan_filtering"):
+            space.bridge_vlans.setdefault((op.ifname, 1), (True, True))  # the kernel's default_pvid
         return SetMaster(op.netns, ifname=op.ifname, master=previous)
 
     def _link_state(self, op: SetLinkState) -> Optional[Op]:
@@ -177,3 +185,50 @@ class FakeBackend:
             return None
         self.services.discard(key)
         return RunService(op.netns, node=op.node, listen=op.listen, command=op.command)
+
+    # -- Linux L2 (issue 4) -----------------------------------------------
+    def _create_vlan(self, op: CreateVlan) -> Optional[Op]:
+        if op.parent not in self.spaces[op.netns].links:
+            raise LookupError(op.parent)
+        return DeleteLink(op.netns, ifname=op.ifname) if self._new_link(op.netns, op.ifname) else None
+
+    def _create_bond(self, op: CreateBond) -> Optional[Op]:
+        return DeleteLink(op.netns, ifname=op.ifname) if self._new_link(op.netns, op.ifname) else None
+
+    def _set_bond_member(self, op: SetBondMember) -> Optional[Op]:
+        links = self.spaces[op.netns].links
+        link = links[op.ifname]
+        if op.bond is not None and op.bond not in links:
+            raise LookupError(op.bond)
+        if link["master"] == op.bond:
+            return None
+        if op.bond is not None:
+            link["up"] = False
+        previous, link["master"] = link["master"], op.bond
+        return SetBondMember(op.netns, ifname=op.ifname, bond=previous)
+
+    def _bridge_vlan_filtering(self, op: SetBridgeVlanFiltering) -> Optional[Op]:
+        link = self.spaces[op.netns].links[op.bridge]
+        if link.get("vlan_filtering", False) == op.on:
+            return None
+        link["vlan_filtering"] = op.on
+        return SetBridgeVlanFiltering(op.netns, bridge=op.bridge, on=not op.on)
+
+    def _bridge_vlan(self, op: BridgeVlan) -> Optional[Op]:
+        space = self.spaces[op.netns]
+        if op.ifname not in space.links:
+            raise LookupError(op.ifname)
+        key, want = (op.ifname, op.vid), (op.pvid, op.untagged)
+        before = space.bridge_vlans.get(key)
+        if before == want:
+            return None
+        space.bridge_vlans[key] = want
+        if before is None:
+            return DeleteBridgeVlan(op.netns, ifname=op.ifname, vid=op.vid, self=op.self)
+        return BridgeVlan(op.netns, ifname=op.ifname, vid=op.vid, pvid=before[0], untagged=before[1], self=op.self)
+
+    def _delete_bridge_vlan(self, op: DeleteBridgeVlan) -> Optional[Op]:
+        before = self.spaces[op.netns].bridge_vlans.pop((op.ifname, op.vid), None)
+        if before is None:
+            return None
+        return BridgeVlan(op.netns, ifname=op.ifname, vid=op.vid, pvid=before[0], untagged=before[1], self=op.self)

@@ -18,7 +18,7 @@ import ctypes
 import ctypes.util
 import errno
 import os
-from typing import Iterator
+from typing import Callable, Iterator, Optional
 
 CLONE_NEWNET = 0x40000000
 CLONE_NEWNS = 0x00020000
@@ -136,11 +136,13 @@ def _ensure_run_dir() -> None:
 _run_dir_ready = False
 
 
-def create(name: str) -> bool:
+def create(name: str, inside: Optional[Callable[[], None]] = None) -> bool:
     """Creates and pins namespace ``name``; returns False if it already existed.
 
     The new namespace is made by unsharing the calling thread, pinning its
     namespace file, and moving the thread back — no process is forked.
+    ``inside``, if given, runs in the new namespace before the thread moves
+    back (e.g. to open a socket there without entering it again).
     """
     global _run_dir_ready
     if exists(name):
@@ -158,6 +160,8 @@ def create(name: str) -> bool:
         unshare(CLONE_NEWNET)
         try:
             mount("/proc/thread-self/ns/net", path, "none", MS_BIND)
+            if inside is not None:
+                inside()
         finally:
             setns(own)
     except OSError:

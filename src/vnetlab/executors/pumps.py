@@ -97,6 +97,9 @@ class SupervisorBackend:
         if not self.pumps and not self.services:
             if running:
                 supervisor.stop(record)
+            if self._dirty:  # the last ones were removed: say so, for status and the next up
+                write_atomic(self.config_path, json.dumps(self._config(self.initial.generation + 1).to_dict()))
+                self._dirty = False
             return
         if not self._dirty and running:
             return

@@ -43,6 +43,7 @@ import shlex
 import signal
 import socket
 import subprocess
+import sys
 import time
 from typing import Any, Callable, Optional, Sequence
 
@@ -295,6 +296,18 @@ class _Command:
         return self.proc is not None and self.proc.returncode is None
 
 
+def command_env() -> dict[str, str]:
+    """The environment of a command service: ours, with our interpreter's
+    directory first on PATH, so ``python3`` in a command (such as the
+    built-in controller, ``python3 -m vnetlab.executors.controller``) is the
+    Python vnetlab runs in, with its packages."""
+    env = dict(os.environ)
+    here = os.path.dirname(sys.executable)
+    rest = [d for d in env.get("PATH", os.defpath).split(os.pathsep) if d and d != here]
+    env["PATH"] = os.pathsep.join([here, *rest])
+    return env
+
+
 # --------------------------------------------------------------------------- the service host
 
 
@@ -486,7 +499,7 @@ class Services:
             try:
                 proc = run.popen(spec.netns, list(spec.command or ()), die_with_parent=True,
                                  stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                 start_new_session=True, cwd=self.rundir)
+                                 start_new_session=True, cwd=self.rundir, env=command_env())
             except subprocess.SubprocessError as exc:  # the child's setup failed
                 raise OSError(errno.EIO, f"{spec}: {exc}") from exc
             except OSError as exc:

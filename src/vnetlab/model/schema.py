@@ -24,7 +24,9 @@ NODE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,14}$")
 IFNAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,14}$")
 
 NODE_KINDS = ("host", "router", "switch", "vm")
-INTERFACE_TYPES = ("veth", "bridge", "tap")
+INTERFACE_TYPES = ("veth", "bridge", "tap", "bond", "vlan")
+BRIDGE_BACKENDS = ("linux", "ovs", "auto")
+BOND_MODES = ("active-backup", "balance-rr", "802.3ad", "balance-slb", "balance-tcp")
 CHECK_EXPECTS = ("reach", "no-reach", "open", "closed", "filtered")
 CHECK_PROTOS = ("icmp", "tcp", "udp")
 
@@ -104,6 +106,16 @@ NodeName = Annotated[str, AfterValidator(check_node_name)]
 Address = Annotated[str, AfterValidator(check_address)]
 
 
+def check_vlan_id(value: int) -> int:
+    """A VLAN id 1–4094 (0 and 4095 are reserved by 802.1Q)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 4094:
+        raise ValueError(f"VLAN id {value!r} is outside 1–4094 — 0 and 4095 are reserved by 802.1Q")
+    return value
+
+
+VlanId = Annotated[int, AfterValidator(check_vlan_id)]
+
+
 class Interface(Strict):
     """One interface of a node. Without ``type`` it is a link end (veth)."""
 
@@ -113,6 +125,17 @@ class Interface(Strict):
     ports: list[str] = Field(default_factory=list)
     mtu: Optional[int] = Field(default=None, ge=68, le=65535)
     mac: Optional[str] = None
+    # -- L2 (issue 4): bridge-port settings live on the port's own entry --
+    vlan: Optional[VlanId] = None            # access port: untagged in this VLAN
+    trunk: Optional[list[VlanId]] = None     # trunk port: tagged, these VLANs
+    vlan_aware: bool = False                 # bridges: filter by VLAN
+    backend: Literal["linux", "ovs", "auto"] = "auto"  # bridges: Linux bridge or Open vSwitch
+    flows: list[str] = Field(default_factory=list)     # OVS bridges: ovs-ofctl flow syntax
+    controller: Optional[str] = None         # OVS bridges: "builtin" or "tcp:IP:PORT"
+    members: list[str] = Field(default_factory=list)   # bonds
+    mode: Optional[Literal["active-backup", "balance-rr", "802.3ad", "balance-slb", "balance-tcp"]] = None
+    parent: Optional[str] = None             # type: vlan — the bridge or interface it sits on
+    id: Optional[VlanId] = None              # type: vlan — the VLAN id
 
     @field_validator("type")
     @classmethod
@@ -358,6 +381,11 @@ class Node(Strict):
     firewall: Optional[Firewall] = None
     nat: Optional[Nat] = None
     services: list[Service] = Field(default_factory=list)
+    # A switch node's br0 settings (issue 4): same meaning as on a bridge.
+    backend: Literal["linux", "ovs", "auto"] = "auto"
+    vlan_aware: bool = False
+    flows: list[str] = Field(default_factory=list)
+    controller: Optional[str] = None
 
     @field_validator("kind")
     @classmethod
@@ -382,6 +410,8 @@ class Check(Strict):
     timeout: float = Field(default=1.0, gt=0, le=30)
     name: Optional[str] = None
     seen_as: Optional[str] = None  # the source address the target's built-in service must report
+    via: list[str] = Field(default_factory=list)  # nodes a trace of the probe must pass (issue 5)
+    dropped_by: Optional[str] = None  # the node where a trace of the probe must be dropped (issue 5)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -412,6 +442,9 @@ class Check(Strict):
             )
         if self.seen_as is not None and self.expect != "open":
             raise ValueError("'seen_as' needs expect: open (the service must answer to report the source)")
+        if self.dropped_by is not None and self.expect not in ("no-reach", "filtered", "closed"):
+            raise ValueError("'dropped_by' needs expect: no-reach, filtered or closed (a packet that is "
+                             "dropped cannot reach)")
         return self
 
     def label(self) -> str:

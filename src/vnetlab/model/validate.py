@@ -42,6 +42,10 @@ def semantic_problems(spec: LabSpec) -> list[SemanticProblem]:
     _check_routes(ctx)
     _check_firewalls(ctx)
     _check_checks(ctx)
+    _check_trace_nodes(ctx)
+    _check_controllers(ctx)
+    _check_linux_bond_modes(ctx)
+    _check_l2(ctx)
     return ctx.problems
 
 
@@ -439,6 +443,17 @@ def _check_checks(ctx: _Context) -> None:
                                    "interfaces an address, or aim at an IP")
 
 
+def _check_trace_nodes(ctx: _Context) -> None:
+    """A check's ``via`` and ``dropped_by`` name nodes of the lab (issue 5: traced checks)."""
+    for index, check in enumerate(ctx.spec.checks):
+        for position, node in enumerate(check.via):
+            if node not in ctx.spec.nodes:
+                ctx.add(("checks", index, "via", position),
+                        f"unknown node {node!r} — 'via' lists nodes the packet must pass: {ctx.node_names()}")
+        if check.dropped_by is not None and check.dropped_by not in ctx.spec.nodes:
+            ctx.add(("checks", index, "dropped_by"),
+                    f"unknown node {check.dropped_by!r} — name the node that drops it: {ctx.node_names()}")
+
 def _parse_target(to: str) -> tuple[str, int | None] | str:
     """Splits a check's 'to' into (host, port); returns a message if it can't."""
     if to.startswith("["):  # [fd00::1]:80 — brackets keep the port apart from the IPv6 colons
@@ -466,3 +481,178 @@ def _is_ip(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+BUILTIN_CONTROLLER = "builtin"
+CONTROLLER_TRANSPORTS = ("tcp", "ssl")  # what OVS calls active controller connections
+
+
+def controller_problem(value: str) -> str | None:
+    """What is wrong with a bridge's ``controller:`` value, or None if it is
+    ``builtin`` or an external controller's ``tcp:IP[:PORT]`` / ``ssl:IP[:PORT]``
+    (IPv6 in brackets: ``tcp:[fd00::1]:6653``)."""
+    if value == BUILTIN_CONTROLLER:
+        return None
+    advice = ("write builtin (vnetlab's OpenFlow 1.3 learning switch) or an external "
+              "controller's address, e.g. tcp:127.0.0.1:6653")
+    transport, sep, rest = value.partition(":")
+    if not sep or transport not in CONTROLLER_TRANSPORTS:
+        return f"controller {value!r} is neither builtin nor tcp:IP:PORT / ssl:IP:PORT — {advice}"
+    if rest.startswith("["):
+        host, close, port = rest[1:].partition("]")
+        if not close or (port and not port.startswith(":")):
+            return f"controller {value!r}: an IPv6 address goes in brackets, [IP]:PORT — {advice}"
+        port = port[1:]
+        if not _is_ip(host) or ipaddress.ip_address(host).version != 6:
+            return f"controller {value!r}: {host!r} is not an IPv6 address — {advice}"
+    else:
+        host, _, port = rest.partition(":")
+        if not _is_ip(host) or ipaddress.ip_address(host).version != 4:
+            return f"controller {value!r}: {host!r} is not an IP address — {advice}"
+    if port and not (port.isdigit() and 1 <= int(port) <= 65535):
+        return f"controller {value!r}: port {port!r} is not 1–65535 — {advice}"
+    return None
+
+
+def _check_controllers(ctx: _Context) -> None:
+    """A bridge's (or switch node's) ``controller:`` is builtin or an address."""
+    for name, node in ctx.spec.nodes.items():
+        places = [(("nodes", name, "controller"), node.controller)]
+        places += [(_iface_path(name, ifname, "controller"), iface.controller)
+                   for ifname, iface in node.interfaces.items()]
+        for path, value in places:
+            message = controller_problem(value) if value is not None else None
+            if message is not None:
+                ctx.add(path, message)
+
+
+def _check_linux_bond_modes(ctx: _Context) -> None:
+    """A bond that can only be a Linux bond (on no bridge, or on a bridge with
+    ``backend: linux``) has a mode Linux bonding has (issue 4)."""
+    from vnetlab.compile.linux_l2 import linux_bond_mode_problem  # lazy: compile imports the model
+
+    for name, node in ctx.spec.nodes.items():
+        bridge_of = {port: iface for iface in node.interfaces.values() if iface.type == "bridge"
+                     for port in iface.ports}
+        for ifname, iface in node.interfaces.items():
+            if iface.type != "bond" or iface.mode is None:
+                continue
+            bridge = bridge_of.get(ifname)
+            if bridge is not None and bridge.backend != "linux":
+                continue  # an OVS bridge's bond port (auto picks OVS for OVS-only modes)
+            message = linux_bond_mode_problem(iface.mode)
+            if message is not None:
+                ctx.add(_iface_path(name, ifname, "mode"), message)
+
+
+def _check_l2(ctx: _Context) -> None:
+    """Bonds, VLANs and OVS settings fit together (issue 4): a bond has two or
+    more member NICs that are no bridge's ports; ``vlan``/``trunk`` sit on
+    ports of VLAN-aware bridges; a ``type: vlan`` interface has a known
+    parent; ``flows``/``controller`` are on bridges that can be OVS; an OVS
+    bond is not balance-rr."""
+    from vnetlab.compile.linux_l2 import vlan_device_parts  # lazy: compile imports the model
+
+    for name, node in ctx.spec.nodes.items():
+        bridges = {b: i for b, i in node.interfaces.items() if i.type == "bridge"}
+        member_of: dict[str, str] = {}
+        for ifname, iface in node.interfaces.items():
+            path = _iface_path(name, ifname)
+            if iface.type == "bond":
+                _check_bond(ctx, name, node, ifname, iface, member_of)
+            elif iface.members or iface.mode is not None:
+                ctx.add((*path, "members" if iface.members else "mode"),
+                        f"members and mode are for bonds — add type: bond to {ifname} or remove them")
+            if iface.type == "vlan":
+                parts = vlan_device_parts(ifname, iface)
+                known = [*node.interfaces] + ([SWITCH_BRIDGE] if node.kind == "switch" else [])
+                if parts is None:
+                    ctx.add(path, f"VLAN interface {ifname} needs parent and id — write "
+                                  f"{{type: vlan, parent: vmbr0, id: 20}} or name it PARENT.VID, e.g. vmbr0.20")
+                elif parts[0] not in known or parts[0] == ifname:
+                    ctx.add((*path, "parent") if iface.parent else path,
+                            f"VLAN interface {ifname} sits on {parts[0]!r}, which node {name} does not have — "
+                            f"use one of: {', '.join(n for n in known if n != ifname) or 'none declared'}")
+            elif iface.parent is not None or iface.id is not None:
+                ctx.add((*path, "parent" if iface.parent is not None else "id"),
+                        f"parent and id are for VLAN interfaces — add type: vlan to {ifname} or remove them")
+            if iface.type != "bridge":
+                for key in ("vlan_aware", "backend"):
+                    if getattr(iface, key) != type(iface).model_fields[key].default:
+                        ctx.add((*path, key), f"{key} is a bridge setting — put it on a bridge (type: bridge) "
+                                              f"or, for a switch's br0, on the switch node")
+                for key in ("flows", "controller"):
+                    if getattr(iface, key):
+                        ctx.add((*path, key), f"{key} {'belong' if key == 'flows' else 'belongs'} to an Open vSwitch bridge — put them on a "
+                                              "bridge (type: bridge) or on a switch node")
+            elif iface.backend == "linux" and (iface.flows or iface.controller):
+                key = "flows" if iface.flows else "controller"
+                ctx.add((*path, key), f"{key} need Open vSwitch, but bridge {ifname} has backend: linux "
+                                      "— set backend: ovs (or auto)")
+        for ifname, iface in node.interfaces.items():  # once every bond's members are known
+            _check_vlan_port(ctx, name, node, ifname, iface, bridges, member_of)
+        if node.kind != "switch":
+            for key in ("flows", "controller", "vlan_aware"):
+                if getattr(node, key):
+                    ctx.add(("nodes", name, key), f"{key} on a node is for switches (it sets their br0) — "
+                                                  f"use kind: switch, or put {key} on a bridge interface")
+            if node.backend != "auto":
+                ctx.add(("nodes", name, "backend"), "backend on a node is for switches (it sets their br0) — "
+                                                    "use kind: switch, or put backend on a bridge interface")
+        elif node.backend == "linux" and (node.flows or node.controller):
+            key = "flows" if node.flows else "controller"
+            ctx.add(("nodes", name, key), f"{key} need Open vSwitch, but switch {name} has backend: linux "
+                                          "— set backend: ovs (or auto)")
+
+
+def _check_bond(ctx: _Context, name: str, node: Node, ifname: str, iface, member_of: dict[str, str]) -> None:
+    path = _iface_path(name, ifname)
+    if len(iface.members) < 2:
+        ctx.add((*path, "members") if iface.members else path,
+                f"bond {ifname} has {len(iface.members)} member(s) — a bond joins at least two NICs, "
+                "e.g. members: [eno1, eno2]")
+    for index, member in enumerate(iface.members):
+        where = (*path, "members", index)
+        declared = node.interfaces.get(member)
+        if declared is None or not _is_link_end_type(declared.type):
+            what = "is not an interface of" if declared is None else f"is a {declared.type} on"
+            ctx.add(where, f"bond member {member} {what} node {name} — members are NICs: interfaces "
+                           f"without type, each in a link (declare {member}: {{}} and link it)")
+            continue
+        if member in member_of:
+            ctx.add(where, f"{member} is already a member of bond {member_of[member]} — a NIC is in one bond")
+            continue
+        member_of[member] = ifname
+        if (name, member) in ctx.port_of:
+            ctx.add(where, f"{member} is a member of bond {ifname} and also a port of bridge "
+                           f"{ctx.port_of[(name, member)]} — remove {member} from the bridge's ports "
+                           f"and add {ifname} there instead")
+    bridge = ctx.port_of.get((name, ifname))
+    bridge_iface = node.interfaces.get(bridge) if bridge else None
+    if iface.mode == "balance-rr" and bridge_iface is not None and (
+            bridge_iface.backend == "ovs" or bridge_iface.flows or bridge_iface.controller):
+        ctx.add((*path, "mode"), f"bond {ifname} is on Open vSwitch bridge {bridge}, and OVS has no "
+                                 "balance-rr — use active-backup, balance-slb or balance-tcp (LACP)")
+
+
+def _check_vlan_port(ctx: _Context, name: str, node: Node, ifname: str, iface, bridges: dict,
+                     member_of: dict[str, str]) -> None:
+    """``vlan``/``trunk`` only on a port of a VLAN-aware bridge."""
+    keys = [key for key in ("vlan", "trunk") if getattr(iface, key) is not None]
+    if not keys:
+        return
+    path = (*_iface_path(name, ifname), keys[0])
+    if node.kind == "switch" and (name, ifname) in ctx.linked and (name, ifname) not in ctx.port_of:
+        if not (node.vlan_aware or (bridges.get(SWITCH_BRIDGE) and bridges[SWITCH_BRIDGE].vlan_aware)):
+            ctx.add(path, f"{ifname} has {keys[0]}, but switch {name} is not VLAN-aware — "
+                          f"add vlan_aware: true to node {name}")
+        return
+    bridge = ctx.port_of.get((name, ifname))
+    if bridge is None:
+        owner = f" (it is a member of bond {member_of[ifname]}: put {keys[0]} on the bond)" \
+            if ifname in member_of else ""
+        ctx.add(path, f"{ifname} has {keys[0]} but is no bridge port{owner} — add it to the ports "
+                      f"of a VLAN-aware bridge, or remove {keys[0]}")
+    elif not bridges[bridge].vlan_aware:
+        ctx.add(path, f"{ifname} has {keys[0]}, but bridge {bridge} is not VLAN-aware — add "
+                      f"vlan_aware: true to {bridge}")

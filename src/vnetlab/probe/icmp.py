@@ -15,6 +15,7 @@ Packet building and parsing are pure functions (:func:`build_echo_request`,
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import dataclasses
 import errno
 import heapq
@@ -56,6 +57,19 @@ RECEIVE_BUFFER = 4 << 20
 MAX_OUTSTANDING_PER_SOURCE = 256
 # After a transient send failure (ENOBUFS, EAGAIN) a source pauses this long.
 SEND_BACKOFF = 0.005
+# Probes started at once, lab-wide. A first echo request usually waits for
+# ARP/NDP, and on a big bridge one ARP request becomes a copy per port, all
+# queued on the sending CPU's backlog (net.core.netdev_max_backlog, 1,000):
+# two floods on a 1,000-port bridge at the same time overflow it and the
+# kernel drops copies, the target's among them, which fails the check. So
+# a new probe starts only while fewer than MAX_STARTING probes started less
+# than START_WINDOW seconds ago are still unanswered: about 1 ms per probe
+# on a 1,000-port bridge, and a slow (unreachable) target blocks nobody for
+# longer than the window.
+MAX_STARTING = 1
+START_WINDOW = 0.004
+# From this many probes on, ping_many runs two pingers on two CPUs.
+SPLIT_AT = 64
 
 PAYLOAD = b"vnetlab-probe\x00" + bytes(range(18))  # 32 bytes, like a short ping
 _RECV_SIZE = 2048
@@ -331,6 +345,8 @@ class _Pinger:
         # (when, probe index): the next resend or the deadline of a probe.
         self.timers: list[tuple[float, int]] = []
         self.pending = len(probes)
+        self.starting: collections.deque[tuple[float, int]] = collections.deque()  # (first send, index)
+        self.start_blocked_until = 0.0
 
     def open_sources(self) -> None:
         for index, probe in enumerate(self.probes):
@@ -353,12 +369,24 @@ class _Pinger:
         if self.first_sent[index] is not None:
             self.source_of[index].in_flight -= 1
 
+    def may_start(self, now: float) -> bool:
+        """Whether a new probe may start now (see MAX_STARTING)."""
+        while self.starting and (self.results[self.starting[0][1]] is not None
+                                 or now - self.starting[0][0] >= START_WINDOW):
+            self.starting.popleft()
+        if len(self.starting) < MAX_STARTING:
+            return True
+        self.start_blocked_until = self.starting[0][0] + START_WINDOW
+        return False
+
     def fill(self, now: float) -> None:
         """Starts queued probes while each source has room."""
         for source in self.sources.values():
             if now < source.paused_until:
                 continue
             while source.queue and source.in_flight < MAX_OUTSTANDING_PER_SOURCE:
+                if self.first_sent[source.queue[0]] is None and not self.may_start(now):
+                    return
                 index = source.queue.popleft()
                 if self.first_try[index] is None:
                     self.first_try[index] = now
@@ -372,6 +400,7 @@ class _Pinger:
                     self.finish(index, False, None, describe_send_error(exc.errno or 0))
                     continue
                 self.first_sent[index] = sent_at
+                self.starting.append((sent_at, index))
                 self.sent[index] = 1
                 source.in_flight += 1
                 heapq.heappush(self.timers, (sent_at + self.interval, index))
@@ -414,6 +443,8 @@ class _Pinger:
     def next_wakeup(self, now: float) -> float:
         wakeups = [self.timers[0][0]] if self.timers else []
         wakeups += [s.paused_until for s in self.sources.values() if s.queue and s.paused_until > now]
+        if self.start_blocked_until > now and any(s.queue for s in self.sources.values()):
+            wakeups.append(self.start_blocked_until)
         return max(0.0, min(wakeups) - now) if wakeups else self.interval
 
     def run(self) -> list[PingResult]:
@@ -469,9 +500,38 @@ def ping_many(probes: list[PingProbe], timeout: float = 1.0, attempts: int = 2) 
         raise ValueError("timeout must be positive and attempts at least 1")
     if not probes:
         return []
-    pinger = _Pinger(list(probes), timeout, attempts)
+    probes = list(probes)
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(probes) < SPLIT_AT or len(cpus) < 2:
+        return _ping(probes, timeout, attempts, None)
+    # Two pingers, each in a thread pinned to its own CPU: a probe's ARP
+    # flood is handled on the CPU that sent it (on that CPU's backlog), so
+    # two floods at a time fit. Each source namespace stays in one pinger.
+    groups: list[list[int]] = [[], []]
+    side: dict[str, int] = {}
+    for index, probe in enumerate(probes):
+        groups[side.setdefault(probe.netns, len(side) % 2)].append(index)
+    results: list[Optional[PingResult]] = [None] * len(probes)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [pool.submit(_ping, [probes[i] for i in group], timeout, attempts, cpu)
+                   for group, cpu in zip(groups, cpus[:2])]
+        for group, future in zip(groups, futures):
+            for index, result in zip(group, future.result()):
+                results[index] = result
+    return [r for r in results if r is not None]
+
+
+def _ping(probes: list[PingProbe], timeout: float, attempts: int, cpu: Optional[int]) -> list[PingResult]:
+    """One pinger, on ``cpu`` (the calling thread pinned there) if given."""
+    previous = None
+    if cpu is not None:
+        previous = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, {cpu})  # pid 0: this thread only
+    pinger = _Pinger(probes, timeout, attempts)
     try:
         pinger.open_sources()
         return pinger.run()
     finally:
         pinger.close()
+        if previous is not None:
+            os.sched_setaffinity(0, previous)

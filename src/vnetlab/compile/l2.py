@@ -1,0 +1,336 @@
+"""Layer 2 beyond a plain bridge: which backend serves each bridge, and the
+Open vSwitch ops for the bridges that resolved to OVS.
+
+Every bridge (and a switch node's ``br0``) has ``backend: linux | ovs | auto``.
+``auto`` takes the Linux bridge when the running kernel has what the bridge
+needs (VLAN filtering, bonding, 802.1Q devices) and Open vSwitch's userspace
+datapath otherwise; a bridge with ``flows`` or a ``controller`` is always OVS.
+Compiling stays pure: the kernel's features come in as a :class:`KernelFeatures`
+value (``executors/capabilities.py`` detects them at ``up``; ``plan`` without
+root assumes :data:`ASSUMED`, a kernel that has everything).
+
+The bridge and switch compilers (``compile/interfaces.py``, ``compile/nodes.py``)
+make every bridge a Linux bridge; :func:`compile_l2` runs once all nodes and
+links are compiled and, per node, hands the Linux bridges' VLANs and bonds to
+``compile/linux_l2.py`` and *replaces* the Linux ops of the OVS bridges (the
+bridge, its ``SetMaster`` ports, the link-up of a bond that on OVS is a port,
+not a device) with OVS ops: the node's own ``ovsdb-server``/``ovs-vswitchd``
+(:class:`StartOvs`), the bridge, its ports with ``tag``/``trunks``, bonds,
+internal ports for ``type: vlan`` interfaces, the flows, a controller, and TX
+checksum offload off on every veth end of an OVS port and its peer.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Optional
+
+from vnetlab.compile.builder import Phase, PlanBuilder
+from vnetlab.compile.linux_l2 import (
+    BridgeView, bridges_of, compile_linux_l2, linux_bond_mode_problem, vlan_device_parts,
+)
+from vnetlab.compile.registry import interface_type
+from vnetlab.model.schema import Interface, LabSpec, Node
+from vnetlab.plan import (
+    AddAddress, CreateBridge, OvsAddBond, OvsAddBridge, OvsAddPort, OvsReplaceFlows, RunService,
+    SetLinkState, SetMaster, SetSysctl, SetTxChecksum, StartOvs,
+)
+
+BUILTIN_CONTROLLER = "tcp:127.0.0.1:6653"
+BUILTIN_CONTROLLER_COMMAND = ("python3", "-m", "vnetlab.executors.controller", "--listen", "tcp:127.0.0.1:6653")
+NORMAL_FLOW = "priority=0,actions=NORMAL"
+# Linux bond modes on OVS: 802.3ad is LACP, which OVS does as balance-tcp.
+OVS_BOND_MODES = {"active-backup": "active-backup", "balance-slb": "balance-slb",
+                  "balance-tcp": "balance-tcp", "802.3ad": "balance-tcp"}
+APT_OVS = "apt-get install openvswitch-switch"
+
+
+@dataclass(frozen=True)
+class KernelFeatures:
+    """What the running machine offers for layer 2."""
+
+    vlan_devices: bool = True      # 802.1Q devices (ip link add ... type vlan)
+    bonding: bool = True           # the bonding driver
+    vlan_filtering: bool = True    # Linux bridge VLAN filtering
+    ovs_kernel: bool = True        # the openvswitch kernel datapath (unused: OVS runs in userspace)
+    ovs_userspace: bool = True     # ovsdb-server and ovs-vswitchd are installed
+    detected: bool = False         # False: assumed, not probed
+
+
+ASSUMED = KernelFeatures()  # what ``vnetlab plan`` assumes without probing
+
+FEATURE_TEXT = {
+    "vlan_devices": "802.1Q VLAN devices (kernel module 8021q)",
+    "bonding": "bonding (kernel module bonding)",
+    "vlan_filtering": "Linux bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING)",
+}
+
+
+def ovs_rundir(lab: str, node: str) -> str:
+    """Where a node's OVS keeps its database, sockets, pidfiles and logs."""
+    from vnetlab.executors.state import lab_dir  # a path only; nothing is touched
+
+    return os.path.join(lab_dir(lab), "ovs", node)
+
+
+# -- bond and vlan interfaces -------------------------------------------------
+@interface_type("bond")
+@interface_type("vlan")
+def compile_l2_interface(builder: PlanBuilder, node: str, ifname: str, iface: Interface) -> None:
+    """Bonds and VLAN interfaces are made by :func:`compile_l2`, once the
+    backend of the bridge they belong to is known (a Linux bond or 802.1Q
+    device, or an OVS bond port or internal port)."""
+
+
+# -- backend resolution -------------------------------------------------------
+def bridge_settings(node: Node, bridge: BridgeView) -> tuple[tuple[str, ...], Optional[str]]:
+    """(flows, controller) of a bridge; a switch's br0 takes the node's."""
+    declared = node.interfaces.get(bridge.name) or Interface()
+    flows = tuple(declared.flows) or (tuple(node.flows) if node.kind == "switch" else ())
+    controller = declared.controller or (node.controller if node.kind == "switch" else None)
+    return flows, controller
+
+
+def bridge_needs(node: Node, bridge: BridgeView) -> set[str]:
+    """The kernel features a Linux bridge would need to serve ``bridge``."""
+    needs: set[str] = set()
+    if bridge.vlan_aware:
+        needs.add("vlan_filtering")
+    for port in bridge.ports:
+        iface = node.interfaces.get(port) or Interface()
+        if iface.vlan is not None or iface.trunk:
+            needs.add("vlan_filtering")
+        if iface.type == "bond":
+            needs.add("bonding")
+    for ifname, iface in node.interfaces.items():
+        parts = vlan_device_parts(ifname, iface) if iface.type == "vlan" else None
+        if parts is not None and parts[0] == bridge.name:
+            needs.add("vlan_devices")
+    return needs
+
+
+def resolve_backend(node: Node, bridge: BridgeView, features: KernelFeatures) -> str:
+    """'linux' or 'ovs' for one bridge (an explicit choice is kept as is)."""
+    if bridge.backend != "auto":
+        return bridge.backend
+    flows, controller = bridge_settings(node, bridge)
+    if flows or controller:
+        return "ovs"
+    if any(linux_bond_mode_problem((node.interfaces.get(p) or Interface()).mode) for p in bridge.ports):
+        return "ovs"  # a bond port in balance-slb/balance-tcp: only OVS has those modes
+    needs = bridge_needs(node, bridge)
+    return "linux" if all(getattr(features, need) for need in needs) else "ovs"
+
+
+def node_backends(spec: LabSpec, node_name: str, features: KernelFeatures) -> dict[str, str]:
+    """Bridge name -> resolved backend, for every bridge of the node."""
+    node = spec.nodes[node_name]
+    return {b.name: resolve_backend(node, b, features) for b in bridges_of(spec, node_name, node)}
+
+
+def assumed_backends(spec: LabSpec, features: KernelFeatures = ASSUMED) -> list[str]:
+    """One line per bridge that has a choice: 'node:bridge -> backend (why)'."""
+    lines = []
+    for node_name, node in spec.nodes.items():
+        for bridge in bridges_of(spec, node_name, node):
+            backend = resolve_backend(node, bridge, features)
+            needs = bridge_needs(node, bridge)
+            if bridge.backend == "auto" and not needs and backend == "linux":
+                continue  # a plain bridge: nothing to choose
+            if bridge.backend != "auto":
+                why = "as the file says"
+            elif backend == "ovs" and not all(getattr(features, n) for n in needs):
+                missing = [FEATURE_TEXT[n] for n in sorted(needs) if not getattr(features, n)]
+                why = "auto: the kernel lacks " + ", ".join(missing)
+            elif backend == "ovs":
+                why = "auto: flows, a controller or an OVS-only bond mode need Open vSwitch"
+            else:
+                how = "detected" if features.detected else "assumed"
+                why = f"auto: the kernel has what it needs ({how})"
+            lines.append(f"{node_name}:{bridge.name} -> {backend} ({why})")
+    return lines
+
+
+def unmet_needs(spec: LabSpec, features: KernelFeatures) -> list[str]:
+    """Why this machine cannot build the lab's layer 2 (empty: it can).
+
+    Each message names the missing kernel feature or package and what to do."""
+    problems: list[str] = []
+    uses_ovs = False
+    for node_name, node in spec.nodes.items():
+        bridges = {b.name: b for b in bridges_of(spec, node_name, node)}
+        backends = {name: resolve_backend(node, b, features) for name, b in bridges.items()}
+        uses_ovs |= "ovs" in backends.values()
+        on_ovs = _ovs_owned(node, bridges, backends)
+        for name, bridge in bridges.items():
+            if backends[name] != "linux":
+                continue
+            missing = [n for n in sorted(bridge_needs(node, bridge)) if not getattr(features, n)]
+            if missing:
+                problems.append(
+                    f"bridge {name} on node {node_name} has backend: linux, but this kernel has no "
+                    f"{' and no '.join(FEATURE_TEXT[n] for n in missing)} — set backend: ovs "
+                    "(or auto) to use Open vSwitch's userspace datapath instead")
+        for ifname, iface in node.interfaces.items():
+            if ifname in on_ovs:
+                if iface.type == "bond" and iface.mode == "balance-rr":
+                    problems.append(
+                        f"bond {ifname} on node {node_name} is on an Open vSwitch bridge here, and OVS "
+                        "has no balance-rr — use active-backup, balance-slb or balance-tcp (LACP)")
+                continue
+            if iface.type == "bond" and not features.bonding:
+                problems.append(
+                    f"bond {ifname} on node {node_name} is a Linux bond, but this kernel has no "
+                    f"{FEATURE_TEXT['bonding']} — make it a port of a bridge with backend: ovs (or auto)")
+            if iface.type == "vlan" and not features.vlan_devices:
+                problems.append(
+                    f"{ifname} on node {node_name} is an 802.1Q device, but this kernel has no "
+                    f"{FEATURE_TEXT['vlan_devices']} — put it on a bridge with backend: ovs (or auto), "
+                    "where it becomes an internal port")
+    if uses_ovs and not features.ovs_userspace:
+        problems.append("this lab uses Open vSwitch, but ovsdb-server/ovs-vswitchd are not installed — "
+                        f"{APT_OVS} (the host's own OVS service is never used)")
+    return problems
+
+
+def _ovs_owned(node: Node, bridges: dict[str, BridgeView], backends: dict[str, str]) -> set[str]:
+    """Interfaces served by OVS: its bridges, their bond ports, VLAN interfaces on them."""
+    owned = {name for name, backend in backends.items() if backend == "ovs"}
+    for name in list(owned):
+        owned |= {p for p in bridges[name].ports if (node.interfaces.get(p) or Interface()).type == "bond"}
+    for ifname, iface in node.interfaces.items():
+        parts = vlan_device_parts(ifname, iface) if iface.type == "vlan" else None
+        if parts is not None and parts[0] in owned:
+            owned.add(ifname)
+    return owned
+
+
+# -- compiling ----------------------------------------------------------------
+def compile_l2(builder: PlanBuilder, features: KernelFeatures = ASSUMED) -> None:
+    """Resolves every bridge's backend and adds the L2 ops of every node.
+
+    Runs after the node and link compilers (it replaces their Linux-bridge ops
+    for bridges that resolved to OVS, and needs the links for veth peers)."""
+    spec = builder.spec
+    peers = _link_peers(spec)
+    offloaded: set[tuple[str, str]] = set()
+    for node_name, node in spec.nodes.items():
+        bridges = {b.name: b for b in bridges_of(spec, node_name, node)}
+        backends = {name: resolve_backend(node, b, features) for name, b in bridges.items()}
+        compile_linux_l2(builder, node_name, node,
+                         linux_bridges={n for n, backend in backends.items() if backend == "linux"})
+        ovs = [bridges[n] for n, backend in backends.items() if backend == "ovs"]
+        if not ovs:
+            continue
+        ns, rundir = builder.ns(node_name), ovs_rundir(spec.lab, node_name)
+        _drop_linux_ops(builder, ns, node, {b.name for b in ovs}, _ovs_owned(node, bridges, backends))
+        builder.add(Phase.DEVICES, StartOvs(ns, node=node_name, rundir=rundir))
+        for bridge in ovs:
+            _compile_ovs_bridge(builder, node_name, node, bridge, rundir, peers, offloaded)
+
+
+def _link_peers(spec: LabSpec) -> dict[tuple[str, str], tuple[str, str]]:
+    peers: dict[tuple[str, str], tuple[str, str]] = {}
+    for end_a, end_b in spec.links:
+        a, b = tuple(end_a.partition(":")[::2]), tuple(end_b.partition(":")[::2])
+        peers[a], peers[b] = b, a
+    return peers
+
+
+def _drop_linux_ops(builder: PlanBuilder, ns: str, node: Node, bridges: set[str], owned: set[str]) -> None:
+    """Removes the Linux-bridge ops of bridges OVS serves, and link-up and
+    addresses of OVS bond ports (on OVS a bond is a port, not a device)."""
+    bonds = {name for name in owned if (node.interfaces.get(name) or Interface()).type == "bond"}
+
+    def linux_only(op) -> bool:
+        if op.netns != ns:
+            return False
+        if isinstance(op, CreateBridge):
+            return op.ifname in bridges
+        if isinstance(op, SetMaster):
+            return op.master in bridges
+        if isinstance(op, (SetLinkState, AddAddress)):
+            return op.ifname in bonds
+        return False
+
+    for phase, ops in builder.phases.items():
+        builder.phases[phase] = [op for op in ops if not linux_only(op)]
+
+
+def _compile_ovs_bridge(builder: PlanBuilder, node_name: str, node: Node, bridge: BridgeView, rundir: str,
+                        peers: dict[tuple[str, str], tuple[str, str]],
+                        offloaded: set[tuple[str, str]]) -> None:
+    ns = builder.ns(node_name)
+    flows, controller = bridge_settings(node, bridge)
+    target = BUILTIN_CONTROLLER if controller == "builtin" else controller
+    builder.add(Phase.DEVICES, OvsAddBridge(ns, rundir=rundir, bridge=bridge.name, controller=target))
+    for ifname, iface in node.interfaces.items():
+        parts = vlan_device_parts(ifname, iface) if iface.type == "vlan" else None
+        if parts is not None and parts[0] == bridge.name:
+            builder.add(Phase.DEVICES, OvsAddPort(ns, rundir=rundir, bridge=bridge.name, port=ifname,
+                                                  tag=parts[1], internal=True))
+
+    offloads: list[SetTxChecksum] = []
+
+    def no_offload(ifname: str) -> None:
+        # Only veth ends: a TAP's frames come from the lab's pump, whole.
+        peer = peers.get((node_name, ifname))
+        if peer is None or (node.interfaces.get(ifname) or Interface()).type == "tap":
+            return
+        for end_node, end_if in ((node_name, ifname), peer):
+            if (end_node, end_if) not in offloaded:
+                offloaded.add((end_node, end_if))
+                offloads.append(SetTxChecksum(builder.ns(end_node), ifname=end_if))
+
+    for port in bridge.ports:
+        iface = node.interfaces.get(port) or Interface()
+        trunks = tuple(iface.trunk or ())
+        if iface.type == "bond":
+            mode = OVS_BOND_MODES.get(iface.mode or "active-backup", iface.mode or "active-backup")
+            builder.add(Phase.PORTS, OvsAddBond(
+                ns, rundir=rundir, bridge=bridge.name, bond=port, members=tuple(iface.members), mode=mode,
+                lacp=mode == "balance-tcp", tag=iface.vlan, trunks=trunks))
+            for member in iface.members:
+                no_offload(member)
+            continue
+        builder.add(Phase.PORTS, OvsAddPort(ns, rundir=rundir, bridge=bridge.name, port=port,
+                                            tag=iface.vlan, trunks=trunks))
+        no_offload(port)
+    for op in offloads:
+        builder.add(Phase.PORTS, op)
+    if any(i.all_addresses() for i in node.interfaces.values()):
+        _silence_ports(builder, ns, node, bridge)
+    if flows:
+        table = list(flows)
+        if controller is None and not any(_is_priority_zero(flow) for flow in flows):
+            table.append(NORMAL_FLOW)  # what a new bridge has: the file's flows come on top of it
+        builder.add(Phase.PORTS, OvsReplaceFlows(ns, rundir=rundir, bridge=bridge.name, flows=tuple(table)))
+    if controller == "builtin":
+        builder.add(Phase.PROCESSES, RunService(ns, node=node_name, command=BUILTIN_CONTROLLER_COMMAND))
+
+
+def _silence_ports(builder: PlanBuilder, ns: str, node: Node, bridge: BridgeView) -> None:
+    """Keeps the node's own IP stack off its OVS ports.
+
+    The userspace datapath reads a port's frames with a packet socket, so the
+    kernel still sees them too, and would answer ARP for the node's addresses
+    (on vmbr0 or vmbr0.20) from the port itself, with the port's MAC: a peer
+    that believes that answer talks past the bridge. ``arp_ignore=8`` makes
+    the port answer no ARP at all; without IPv6 in the file the node has
+    none anywhere (compile/nodes.py), with it the port gets none."""
+    from vnetlab.compile.nodes import node_has_ipv6
+
+    ports = []
+    for port in bridge.ports:
+        iface = node.interfaces.get(port) or Interface()
+        ports += list(iface.members) if iface.type == "bond" else [port]
+    for port in ports:
+        builder.add(Phase.PORTS, SetSysctl(ns, key=f"net.ipv4.conf.{port}.arp_ignore", value="8"))
+        if node_has_ipv6(node):
+            builder.add(Phase.PORTS, SetSysctl(ns, key=f"net.ipv6.conf.{port}.disable_ipv6", value="1"))
+
+
+def _is_priority_zero(flow: str) -> bool:
+    fields = flow.replace(" ", ",").split(",")
+    return "priority=0" in fields

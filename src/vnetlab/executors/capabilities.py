@@ -1,0 +1,75 @@
+"""What this machine can do for layer 2, found by trying (once per process).
+
+Kernels differ: some lack 802.1Q devices, bonding or Linux-bridge VLAN
+filtering (as modules or at build time). Reading config files or module
+lists guesses; making the device is the only sure answer. :func:`detect`
+makes a scratch namespace, tries each kind of device there, and deletes the
+namespace again (and everything in it), so the host is never touched. The
+Open vSwitch programs are found on disk; the OVS kernel datapath is reported
+but not needed (labs use OVS's userspace datapath).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Callable, Optional
+
+from vnetlab.compile.l2 import KernelFeatures, bridges_of
+from vnetlab.executors import netns, ovs
+from vnetlab.model.schema import LabSpec
+
+_detected: Optional[KernelFeatures] = None
+
+
+def lab_needs_probe(spec: LabSpec) -> bool:
+    """Whether the lab uses anything beyond plain bridges (VLANs, bonds, OVS),
+    so its bridges' backends depend on this machine."""
+    for node_name, node in spec.nodes.items():
+        for iface in node.interfaces.values():
+            if iface.type in ("bond", "vlan") or iface.vlan is not None or iface.trunk:
+                return True
+        for bridge in bridges_of(spec, node_name, node):
+            declared = node.interfaces.get(bridge.name)
+            if bridge.vlan_aware or bridge.backend != "auto" or node.flows or node.controller \
+                    or (declared is not None and (declared.flows or declared.controller)):
+                return True
+    return False
+
+
+def detect() -> KernelFeatures:
+    """The machine's layer-2 features (probed on first call, then remembered)."""
+    global _detected
+    if _detected is None:
+        _detected = _probe()
+    return _detected
+
+
+def _probe() -> KernelFeatures:
+    from pyroute2 import IPRoute
+
+    name = f"vnlcap{os.getpid()}"  # unique per process; not a lab name (no '-')
+    netns.create(name)
+    try:
+        with netns.entered(name):
+            ipr = IPRoute(groups=0)
+        try:
+            ipr.link("add", ifname="cap0", kind="veth", peer={"ifname": "cap1"})
+            parent = ipr.link_lookup(ifname="cap0")[0]
+            vlan = _works(lambda: ipr.link("add", ifname="cap0.10", kind="vlan", link=parent, vlan_id=10))
+            bond = _works(lambda: ipr.link("add", ifname="capbond", kind="bond"))
+            filtering = _works(lambda: ipr.link("add", ifname="capbr", kind="bridge", br_vlan_filtering=1))
+        finally:
+            ipr.close()
+    finally:
+        netns.delete(name)  # the kernel frees every device made in it
+    return KernelFeatures(vlan_devices=vlan, bonding=bond, vlan_filtering=filtering,
+                          ovs_kernel=os.path.isdir("/sys/module/openvswitch"),
+                          ovs_userspace=ovs.installed(), detected=True)
+
+
+def _works(attempt: Callable[[], object]) -> bool:
+    with contextlib.suppress(Exception):
+        attempt()
+        return True
+    return False

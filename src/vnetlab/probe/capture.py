@@ -1,0 +1,628 @@
+"""Capture a lab's traffic: one tcpdump per interface, merged into one pcapng.
+
+Each captured interface gets its own ``tcpdump -U -w -`` started inside the
+node's namespace (libpcap's TPACKET ring loses nothing the kernel delivered,
+unlike a Python sniffer). Their pcap streams are read concurrently, merged
+in timestamp order and written as one pcapng file whose interfaces are named
+``node:ifname`` — so Wireshark shows where each packet was seen. Without an
+output file each packet becomes a one-line summary instead.
+
+The pcap stream reader, the pcapng writer and reader and the one-line
+decoder are pure functions and classes, tested without root.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+import ipaddress
+import os
+import queue
+import re
+import shutil
+import signal
+import struct
+import subprocess
+import threading
+import time
+from typing import BinaryIO, Callable, Iterator, Optional
+
+from vnetlab.executors import run
+
+DEFAULT_SNAPLEN = 262144
+# Packets wait this long for slower pipes before being written in time order.
+REORDER_WINDOW = 0.5
+# How long every tcpdump may take to start listening.
+START_TIMEOUT = 10.0
+STOP_TIMEOUT = 5.0
+MISSING_TCPDUMP = "capture needs tcpdump, which is not installed — install it with: apt-get install tcpdump"
+
+LINKTYPE_ETHERNET = 1
+PCAP_MAGIC_USEC = 0xA1B2C3D4
+PCAP_MAGIC_NSEC = 0xA1B23C4D
+
+# pcapng block types and option codes (draft-ietf-opsawg-pcapng).
+SHB_TYPE = 0x0A0D0D0A
+IDB_TYPE = 0x00000001
+ISB_TYPE = 0x00000005
+EPB_TYPE = 0x00000006
+BYTE_ORDER_MAGIC = 0x1A2B3C4D
+OPT_END = 0
+SHB_USERAPPL = 4
+IF_NAME = 2
+IF_TSRESOL = 9
+ISB_STARTTIME = 2
+ISB_ENDTIME = 3
+ISB_IFRECV = 4
+ISB_IFDROP = 5
+ISB_USRDELIV = 8
+
+
+class CaptureError(RuntimeError):
+    """A capture could not start (bad filter, interface gone ...)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class CaptureInterface:
+    """One interface to capture on: ``ifname`` of ``node`` in namespace ``netns``."""
+
+    node: str
+    netns: str
+    ifname: str
+
+    @property
+    def label(self) -> str:
+        """``node:ifname``, the pcapng interface name."""
+        return f"{self.node}:{self.ifname}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Packet:
+    """One captured frame; ``ts_ns`` is nanoseconds since the epoch."""
+
+    ts_ns: int
+    interface: int
+    data: bytes
+    orig_len: int
+
+
+@dataclasses.dataclass
+class InterfaceStats:
+    """Per interface: packets written, and tcpdump's own counters at exit."""
+
+    label: str
+    captured: int = 0
+    received: Optional[int] = None
+    dropped: Optional[int] = None
+
+
+# -- pcap stream (what tcpdump -w - writes) ---------------------------------
+class PcapStream:
+    """Reads a classic pcap stream record by record from a binary file object."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+        header = self._read(24)
+        if header is None:
+            raise EOFError("no pcap header")
+        magic = struct.unpack("<I", header[:4])[0]
+        if magic in (PCAP_MAGIC_USEC, PCAP_MAGIC_NSEC):
+            self.endian = "<"
+        else:
+            magic = struct.unpack(">I", header[:4])[0]
+            if magic not in (PCAP_MAGIC_USEC, PCAP_MAGIC_NSEC):
+                raise ValueError(f"not a pcap stream (magic {header[:4].hex()})")
+            self.endian = ">"
+        self.nanoseconds = magic == PCAP_MAGIC_NSEC
+        self.snaplen, linktype = struct.unpack(self.endian + "II", header[16:24])
+        self.linktype = linktype & 0x0FFFFFFF
+
+    def _read(self, size: int) -> Optional[bytes]:
+        chunks, missing = [], size
+        while missing:
+            chunk = self.stream.read(missing)
+            if not chunk:
+                return None  # a record cut short by the writer's exit is dropped
+            chunks.append(chunk)
+            missing -= len(chunk)
+        return b"".join(chunks)
+
+    def records(self) -> Iterator[tuple[int, bytes, int]]:
+        """Yields (timestamp in ns, captured bytes, original length) until EOF."""
+        scale = 1 if self.nanoseconds else 1000
+        while True:
+            head = self._read(16)
+            if head is None:
+                return
+            seconds, fraction, caplen, orig_len = struct.unpack(self.endian + "IIII", head)
+            data = self._read(caplen)
+            if data is None:
+                return
+            yield seconds * 1_000_000_000 + fraction * scale, data, orig_len
+
+
+def pcap_header(linktype: int = LINKTYPE_ETHERNET, snaplen: int = DEFAULT_SNAPLEN, nanoseconds: bool = True) -> bytes:
+    """A classic pcap file header (little-endian)."""
+    magic = PCAP_MAGIC_NSEC if nanoseconds else PCAP_MAGIC_USEC
+    return struct.pack("<IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype)
+
+
+def pcap_record(ts_ns: int, data: bytes, orig_len: Optional[int] = None) -> bytes:
+    """One classic pcap record with a nanosecond timestamp (little-endian)."""
+    seconds, nanos = divmod(ts_ns, 1_000_000_000)
+    return struct.pack("<IIII", seconds, nanos, len(data), len(data) if orig_len is None else orig_len) + data
+
+
+# -- pcapng ---------------------------------------------------------------
+def _pad(data: bytes) -> bytes:
+    return data + b"\x00" * (-len(data) % 4)
+
+
+def _options(options: list[tuple[int, bytes]]) -> bytes:
+    if not options:
+        return b""
+    out = b"".join(struct.pack("<HH", code, len(value)) + _pad(value) for code, value in options)
+    return out + struct.pack("<HH", OPT_END, 0)
+
+
+def _block(block_type: int, body: bytes) -> bytes:
+    length = 12 + len(body)
+    return struct.pack("<II", block_type, length) + body + struct.pack("<I", length)
+
+
+def _split_ts(ts_ns: int) -> tuple[int, int]:
+    return (ts_ns >> 32) & 0xFFFFFFFF, ts_ns & 0xFFFFFFFF
+
+
+class PcapngWriter:
+    """Writes a pcapng file: one section, nanosecond timestamps on every interface.
+
+    Call :meth:`add_interface` for each interface before any packet, then
+    :meth:`write_packet` and, at the end, :meth:`write_stats`.
+    """
+
+    def __init__(self, stream: BinaryIO, application: str = "vnetlab") -> None:
+        self.stream = stream
+        self.interfaces = 0
+        body = struct.pack("<IHHq", BYTE_ORDER_MAGIC, 1, 0, -1) + _options([(SHB_USERAPPL, application.encode())])
+        stream.write(_block(SHB_TYPE, body))
+
+    def add_interface(self, name: str, linktype: int = LINKTYPE_ETHERNET, snaplen: int = DEFAULT_SNAPLEN) -> int:
+        """Writes an Interface Description Block; returns the interface id."""
+        body = struct.pack("<HHI", linktype, 0, snaplen)
+        body += _options([(IF_NAME, name.encode()), (IF_TSRESOL, bytes([9]))])
+        self.stream.write(_block(IDB_TYPE, body))
+        self.interfaces += 1
+        return self.interfaces - 1
+
+    def write_packet(self, packet: Packet) -> None:
+        """Writes an Enhanced Packet Block."""
+        if not 0 <= packet.interface < self.interfaces:
+            raise ValueError(f"interface {packet.interface} was not added")
+        high, low = _split_ts(packet.ts_ns)
+        body = struct.pack("<IIIII", packet.interface, high, low, len(packet.data), packet.orig_len)
+        self.stream.write(_block(EPB_TYPE, body + _pad(packet.data)))
+
+    def write_stats(self, interface: int, ts_ns: int, *, start_ns: Optional[int] = None,
+                    received: Optional[int] = None, dropped: Optional[int] = None,
+                    delivered: Optional[int] = None) -> None:
+        """Writes an Interface Statistics Block (counters that are None are left out)."""
+        high, low = _split_ts(ts_ns)
+        options = []
+        if start_ns is not None:
+            options.append((ISB_STARTTIME, struct.pack("<II", *_split_ts(start_ns))))
+        options.append((ISB_ENDTIME, struct.pack("<II", high, low)))
+        for code, value in ((ISB_IFRECV, received), (ISB_IFDROP, dropped), (ISB_USRDELIV, delivered)):
+            if value is not None:
+                options.append((code, struct.pack("<Q", value)))
+        self.stream.write(_block(ISB_TYPE, struct.pack("<III", interface, high, low) + _options(options)))
+
+
+@dataclasses.dataclass
+class PcapngContents:
+    """What :func:`read_pcapng` found: interfaces (name, linktype, snaplen),
+    packets, and per-interface statistics options ``{code: value}``."""
+
+    application: str
+    interfaces: list[tuple[str, int, int]]
+    packets: list[Packet]
+    stats: dict[int, dict[int, int]]
+
+
+def _parse_options(data: bytes) -> list[tuple[int, bytes]]:
+    options, offset = [], 0
+    while offset + 4 <= len(data):
+        code, length = struct.unpack_from("<HH", data, offset)
+        offset += 4
+        if code == OPT_END:
+            break
+        options.append((code, data[offset:offset + length]))
+        offset += length + (-length % 4)
+    return options
+
+
+def read_pcapng(data: bytes) -> PcapngContents:
+    """Parses a little-endian pcapng written by :class:`PcapngWriter` (or dumpcap).
+
+    Only the blocks vnetlab writes are decoded; others are skipped.
+    Timestamps are converted to nanoseconds from each interface's resolution.
+    """
+    contents = PcapngContents("", [], [], {})
+    resolutions: list[int] = []
+    offset = 0
+    while offset + 12 <= len(data):
+        block_type, length = struct.unpack_from("<II", data, offset)
+        if length < 12 or offset + length > len(data):
+            raise ValueError(f"truncated block at offset {offset}")
+        trailer = struct.unpack_from("<I", data, offset + length - 4)[0]
+        if trailer != length:
+            raise ValueError(f"block at offset {offset}: length {length} != trailing length {trailer}")
+        body = data[offset + 8:offset + length - 4]
+        if block_type == SHB_TYPE:
+            magic, major, _minor, _section = struct.unpack_from("<IHHq", body)
+            if magic != BYTE_ORDER_MAGIC or major != 1:
+                raise ValueError("not a little-endian pcapng version 1 section")
+            for code, value in _parse_options(body[16:]):
+                if code == SHB_USERAPPL:
+                    contents.application = value.decode()
+        elif block_type == IDB_TYPE:
+            linktype, _, snaplen = struct.unpack_from("<HHI", body)
+            name, resolution = "", 6
+            for code, value in _parse_options(body[8:]):
+                if code == IF_NAME:
+                    name = value.decode()
+                elif code == IF_TSRESOL:
+                    resolution = value[0]
+            contents.interfaces.append((name, linktype, snaplen))
+            resolutions.append(resolution)
+        elif block_type == EPB_TYPE:
+            interface, high, low, caplen, orig_len = struct.unpack_from("<IIIII", body)
+            units = (high << 32) | low
+            resolution = resolutions[interface]
+            if resolution & 0x80:
+                raise ValueError("binary timestamp resolutions are not supported")
+            ts_ns = units * 10 ** (9 - resolution) if resolution <= 9 else units // 10 ** (resolution - 9)
+            contents.packets.append(Packet(ts_ns, interface, body[20:20 + caplen], orig_len))
+        elif block_type == ISB_TYPE:
+            interface = struct.unpack_from("<I", body)[0]
+            values = {}
+            for code, value in _parse_options(body[12:]):
+                if code in (ISB_IFRECV, ISB_IFDROP, ISB_USRDELIV) and len(value) == 8:
+                    values[code] = struct.unpack("<Q", value)[0]
+            contents.stats[interface] = values
+        offset += length
+    return contents
+
+
+# -- one-line summaries ---------------------------------------------------
+def _mac(data: bytes) -> str:
+    return ":".join(f"{b:02x}" for b in data)
+
+
+_TCP_FLAGS = "FSRPAUEC"
+
+
+def _transport(proto: int, payload: bytes, src: str, dst: str, total: int) -> str:
+    if proto == 6 and len(payload) >= 20:
+        sport, dport, seq, ack, offset_flags = struct.unpack_from("!HHIIH", payload)
+        flags = "".join(_TCP_FLAGS[i] for i in range(8) if offset_flags & (1 << i)) or "none"
+        acked = f" ack {ack}" if offset_flags & 0x10 else ""
+        length = max(0, total - (offset_flags >> 12) * 4)
+        return f"{src}.{sport} > {dst}.{dport}: TCP [{flags}] seq {seq}{acked}, length {length}"
+    if proto == 17 and len(payload) >= 8:
+        sport, dport, length = struct.unpack_from("!HHH", payload)
+        return f"{src}.{sport} > {dst}.{dport}: UDP, length {max(0, length - 8)}"
+    if proto in (1, 58) and len(payload) >= 4:
+        kind, code = payload[0], payload[1]
+        names = ({0: "echo reply", 3: "unreachable", 8: "echo request", 11: "time exceeded"} if proto == 1 else
+                 {1: "unreachable", 128: "echo request", 129: "echo reply", 133: "router solicitation",
+                  134: "router advertisement", 135: "neighbor solicitation", 136: "neighbor advertisement"})
+        name = names.get(kind, f"type {kind}")
+        extra = ""
+        if kind in ((0, 8) if proto == 1 else (128, 129)) and len(payload) >= 8:
+            ident, seq = struct.unpack_from("!HH", payload, 4)
+            extra = f", id {ident}, seq {seq}"
+        elif code:
+            extra = f" code {code}"
+        return f"{src} > {dst}: {'ICMP' if proto == 1 else 'ICMP6'} {name}{extra}"
+    return f"{src} > {dst}: ip-proto-{proto}, length {total}"
+
+
+def summarize(data: bytes, linktype: int = LINKTYPE_ETHERNET) -> str:
+    """A one-line, tcpdump-like description of an Ethernet frame."""
+    if linktype != LINKTYPE_ETHERNET or len(data) < 14:
+        return f"linktype {linktype}, length {len(data)}"
+    dst_mac, src_mac = _mac(data[0:6]), _mac(data[6:12])
+    ethertype = struct.unpack_from("!H", data, 12)[0]
+    offset, vlan = 14, ""
+    while ethertype in (0x8100, 0x88A8) and len(data) >= offset + 4:
+        tci, ethertype = struct.unpack_from("!HH", data, offset)
+        vlan += f"vlan {tci & 0x0FFF}, "
+        offset += 4
+    head = f"{src_mac} > {dst_mac}, {vlan}"
+    payload = data[offset:]
+    if ethertype == 0x0800 and len(payload) >= 20:
+        ihl = (payload[0] & 0x0F) * 4
+        total = struct.unpack_from("!H", payload, 2)[0]
+        src, dst = str(ipaddress.IPv4Address(payload[12:16])), str(ipaddress.IPv4Address(payload[16:20]))
+        return head + _transport(payload[9], payload[ihl:total], src, dst, total - ihl)
+    if ethertype == 0x86DD and len(payload) >= 40:
+        length = struct.unpack_from("!H", payload, 4)[0]
+        src, dst = str(ipaddress.IPv6Address(payload[8:24])), str(ipaddress.IPv6Address(payload[24:40]))
+        return head + _transport(payload[6], payload[40:40 + length], src, dst, length)
+    if ethertype == 0x0806 and len(payload) >= 28:
+        op = struct.unpack_from("!H", payload, 6)[0]
+        sender, target = ipaddress.IPv4Address(payload[14:18]), ipaddress.IPv4Address(payload[24:28])
+        if op == 1:
+            return head + f"ARP who-has {target} tell {sender}"
+        return head + f"ARP {sender} is-at {_mac(payload[8:14])}"
+    return head + f"ethertype 0x{ethertype:04x}, length {len(data)}"
+
+
+# -- live capture ---------------------------------------------------------
+_DROPPED = re.compile(rb"(\d+) packets? dropped by kernel")
+_RECEIVED = re.compile(rb"(\d+) packets? received by filter")
+
+
+def tcpdump_argv(ifname: str, bpf: Optional[str], snaplen: int = DEFAULT_SNAPLEN) -> list[str]:
+    """The tcpdump command for one interface: pcap with ns timestamps to stdout."""
+    argv = ["tcpdump", "-i", ifname, "-n", "-U", "--immediate-mode", "--time-stamp-precision=nano",
+            "-s", str(snaplen), "-w", "-"]
+    if bpf:
+        argv += ["--", bpf]
+    return argv
+
+
+class _Tap:
+    """One running tcpdump and the threads reading its stdout and stderr."""
+
+    def __init__(self, index: int, interface: CaptureInterface, bpf: Optional[str], snaplen: int,
+                 packets: "queue.Queue[Optional[Packet]]") -> None:
+        self.index = index
+        self.interface = interface
+        self.stats = InterfaceStats(interface.label)
+        self.stream: Optional[PcapStream] = None
+        self.ready = threading.Event()
+        self.stderr = bytearray()
+        # tcpdump drops its capabilities, which clears PR_SET_PDEATHSIG; so
+        # coreutils' `timeout 0` (no time limit) keeps it for tcpdump: it
+        # forwards the SIGTERM it gets when vnetlab dies, and our SIGINT.
+        guarded = ["timeout", "0", *tcpdump_argv(interface.ifname, bpf, snaplen)]
+        self.proc = run.popen(interface.netns, guarded,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              die_with_parent=True, start_new_session=True)
+        self._packets = packets
+        self.readers = [threading.Thread(target=self._read_stdout, daemon=True),
+                        threading.Thread(target=self._read_stderr, daemon=True)]
+        for reader in self.readers:
+            reader.start()
+
+    def _read_stdout(self) -> None:
+        try:
+            self.stream = PcapStream(self.proc.stdout)
+            self.ready.set()
+            for ts_ns, data, orig_len in self.stream.records():
+                self._packets.put(Packet(ts_ns, self.index, data, orig_len))
+        except (EOFError, ValueError, OSError):
+            pass
+        finally:
+            self.ready.set()  # an early exit must not leave start() waiting
+
+    def _read_stderr(self) -> None:
+        for line in iter(self.proc.stderr.readline, b""):
+            self.stderr += line
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                # tcpdump prints its statistics and flushes on SIGINT
+                # (which `timeout` passes on).
+                os.kill(self.proc.pid, signal.SIGINT)
+            except ProcessLookupError:
+                pass
+
+    def finish(self) -> None:
+        try:
+            self.proc.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        for reader in self.readers:
+            reader.join(STOP_TIMEOUT)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            stream.close()
+        dropped, received = _DROPPED.search(self.stderr), _RECEIVED.search(self.stderr)
+        self.stats.dropped = int(dropped.group(1)) if dropped else None
+        self.stats.received = int(received.group(1)) if received else None
+
+    def error(self) -> str:
+        lines = [line.strip() for line in self.stderr.decode(errors="replace").splitlines()]
+        lines = [line.removeprefix("tcpdump: ") for line in lines if line and "listening on" not in line]
+        return "; ".join(lines) or f"tcpdump exited with status {self.proc.returncode}"
+
+
+@dataclasses.dataclass
+class CaptureReport:
+    """The outcome of :func:`capture`: per-interface counts, and why it stopped."""
+
+    interfaces: list[InterfaceStats]
+    packets: int
+    stopped_by: str  # count, duration, interrupt, exit
+
+    def summary(self) -> str:
+        """``N packets captured: a:eth0 3, b:eth0 2; kernel dropped 0``."""
+        parts = ", ".join(f"{s.label} {s.captured}" for s in self.interfaces)
+        dropped = [s.dropped for s in self.interfaces if s.dropped is not None]
+        drop_text = f"kernel dropped {sum(dropped)}" if dropped else "kernel drops unknown"
+        drops = [f"{s.label} {s.dropped}" for s in self.interfaces if s.dropped]
+        if drops:
+            drop_text += f" ({', '.join(drops)})"
+        return f"{self.packets} packets captured: {parts}; {drop_text}"
+
+
+def capture(interfaces: list[CaptureInterface], *, bpf: Optional[str] = None, output: Optional[BinaryIO] = None,
+            count: Optional[int] = None, duration: Optional[float] = None,
+            on_packet: Optional[Callable[[CaptureInterface, Packet, int], None]] = None,
+            on_ready: Optional[Callable[[], None]] = None, stop: Optional[threading.Event] = None,
+            snaplen: int = DEFAULT_SNAPLEN) -> CaptureReport:
+    """Captures on every interface at once until ``count`` packets (in total),
+    ``duration`` seconds, ``stop`` is set, or Ctrl-C.
+
+    Args:
+        interfaces: where to capture.
+        bpf: a tcpdump filter expression for every interface.
+        output: a binary file to write one pcapng to (None: write nothing).
+        count: stop after this many packets in total.
+        duration: stop after this many seconds (counted from when every
+            tcpdump listens).
+        on_packet: called with (interface, packet, linktype) for each packet,
+            in time order.
+        on_ready: called once every tcpdump listens.
+        stop: an event that ends the capture when set.
+        snaplen: bytes kept per packet.
+
+    Returns:
+        Per-interface counts, including the kernel's drop count as tcpdump
+        reported it. A Ctrl-C ends the capture cleanly: the file is complete.
+
+    Raises:
+        FileNotFoundError: tcpdump is not installed.
+        CaptureError: a tcpdump did not start (bad filter, no such interface).
+    """
+    if not interfaces:
+        raise ValueError("nothing to capture on")
+    if shutil.which("tcpdump") is None:
+        raise FileNotFoundError(MISSING_TCPDUMP)
+    packets: "queue.Queue[Optional[Packet]]" = queue.Queue()
+    taps: list[_Tap] = []
+    stop = stop or threading.Event()
+    stopped_by = "exit"
+    written = 0
+    pending: list[tuple[int, int, Packet]] = []
+    sequence = 0
+    linktypes: list[int] = []
+    writer: Optional[PcapngWriter] = None
+    start_ns = time.time_ns()
+
+    def emit(packet: Packet) -> None:
+        nonlocal written
+        if count is not None and written >= count:
+            return
+        written += 1
+        taps[packet.interface].stats.captured += 1
+        if writer is not None:
+            writer.write_packet(packet)
+        if on_packet is not None:
+            on_packet(taps[packet.interface].interface, packet, linktypes[packet.interface])
+
+    def flush(before_ns: Optional[int]) -> None:
+        while pending and (before_ns is None or pending[0][0] < before_ns):
+            emit(heapq.heappop(pending)[2])
+        if output is not None:
+            output.flush()
+
+    try:
+        for index, interface in enumerate(interfaces):
+            taps.append(_Tap(index, interface, bpf, snaplen, packets))
+        deadline = time.monotonic() + START_TIMEOUT
+        for tap in taps:
+            tap.ready.wait(max(0.0, deadline - time.monotonic()))
+            if tap.stream is None:
+                tap.stop()
+                tap.finish()
+                raise CaptureError(f"cannot capture on {tap.interface.label}: {tap.error()}")
+        linktypes = [tap.stream.linktype for tap in taps]  # type: ignore[union-attr]
+        if output is not None:
+            writer = PcapngWriter(output)
+            for tap in taps:
+                writer.add_interface(tap.interface.label, tap.stream.linktype, tap.stream.snaplen)  # type: ignore
+        start_ns = time.time_ns()
+        if on_ready is not None:
+            on_ready()
+        ends_at = time.monotonic() + duration if duration is not None else None
+        received = 0
+        while True:
+            if stop.is_set():
+                stopped_by = "stop"
+                break
+            if count is not None and received >= count:
+                stopped_by = "count"
+                break
+            if ends_at is not None and time.monotonic() >= ends_at:
+                stopped_by = "duration"
+                break
+            if all(tap.proc.poll() is not None for tap in taps) and packets.empty():
+                break
+            try:
+                packet = packets.get(timeout=0.1)
+            except queue.Empty:
+                packet = None
+            if packet is not None:
+                received += 1
+                sequence += 1
+                heapq.heappush(pending, (packet.ts_ns, sequence, packet))
+            flush(time.time_ns() - int(REORDER_WINDOW * 1e9))
+    except KeyboardInterrupt:
+        stopped_by = "interrupt"
+    finally:
+        for tap in taps:
+            tap.stop()
+        for tap in taps:
+            tap.finish()
+    while True:
+        try:
+            packet = packets.get_nowait()
+        except queue.Empty:
+            break
+        if packet is not None:
+            sequence += 1
+            heapq.heappush(pending, (packet.ts_ns, sequence, packet))
+    flush(None)
+    if writer is not None:
+        end_ns = time.time_ns()
+        for tap in taps:
+            writer.write_stats(tap.index, end_ns, start_ns=start_ns, received=tap.stats.received,
+                               dropped=tap.stats.dropped, delivered=tap.stats.captured)
+        output.flush()  # type: ignore[union-attr]
+    return CaptureReport([tap.stats for tap in taps], written, stopped_by)
+
+
+def _kernel_interfaces(namespace: str) -> dict[str, bool]:
+    """The namespace's interfaces (not lo) by index -> whether each is up."""
+    from pyroute2 import IPRoute
+
+    from vnetlab.executors import netns
+
+    with netns.entered(namespace):
+        ipr = IPRoute(groups=0)
+    try:
+        links = sorted(ipr.get_links(), key=lambda msg: msg["index"])
+        return {msg.get("IFLA_IFNAME"): bool(msg["flags"] & 1) for msg in links if msg.get("IFLA_IFNAME") != "lo"}
+    finally:
+        ipr.close()
+
+
+def select_interfaces(namespaces: dict[str, str], selectors: list[str]) -> list[CaptureInterface]:
+    """The interfaces ``NODE`` / ``NODE:IF`` selectors name (none: every interface
+    of every node that is up, as the kernel has them — bridges and their ports included).
+
+    Raises:
+        KeyError: an unknown node or an interface the node does not have.
+    """
+    wanted: list[tuple[str, Optional[str]]] = []
+    for text in selectors or list(namespaces):
+        node, _, ifname = text.partition(":")
+        if node not in namespaces:
+            raise KeyError(f"no node {node!r} in this lab (nodes: {', '.join(namespaces)})")
+        wanted.append((node, ifname or None))
+    result: list[CaptureInterface] = []
+    for node, ifname in wanted:
+        present = _kernel_interfaces(namespaces[node])
+        if ifname is not None and ifname not in present:
+            raise KeyError(f"node {node} has no interface {ifname!r} (it has: {', '.join(present) or 'none'})")
+        for name in [ifname] if ifname else [name for name, up in present.items() if up]:
+            interface = CaptureInterface(node, namespaces[node], name)
+            if interface not in result:
+                result.append(interface)
+    return result
+

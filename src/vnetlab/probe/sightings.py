@@ -1,0 +1,235 @@
+"""Where a probe was seen: a short tcpdump in every node, parsed in-process.
+
+One ``tcpdump -i any`` per node (libpcap, not scapy: scapy's sniffer loses
+packets here) writes pcap to a pipe; the ``any`` device's LINUX_SLL2 header
+names the interface (by index) and the direction of every packet, so one
+process per node sees every interface of that node. :func:`parse_pcap` turns
+the bytes into :class:`Sighting` records (pure, tested without root).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import select
+import signal
+import struct
+import subprocess
+import time
+from typing import Optional
+
+from vnetlab.executors import run as runner
+
+LINKTYPE_LINUX_SLL2 = 276
+SNAPLEN = 256
+READY_TIMEOUT = 3.0
+PACKET_OUTGOING = 4
+PKTTYPES = {0: "host", 1: "broadcast", 2: "multicast", 3: "otherhost", 4: "outgoing"}
+ETH_P_IP = 0x0800
+ETH_P_ARP = 0x0806
+TCP_FLAGS = "FSRPAUEC"
+
+
+@dataclasses.dataclass(frozen=True)
+class Sighting:
+    """One packet as seen on one interface of one node.
+
+    ``direction`` is ``in`` (received) or ``out`` (sent). For ICMP errors,
+    ``inner`` is the quoted packet's (proto, src, dst, sport-or-id, dport).
+    For ARP, ``proto`` is ``arp``, ``src``/``dst`` the sender and target IP and
+    ``icmp_type`` the ARP opcode (1 request, 2 reply).
+    """
+
+    ts: float
+    node: str
+    ifname: str
+    direction: str
+    pkttype: int
+    mac: str  # link-layer source address
+    proto: str
+    src: str
+    dst: str
+    sport: Optional[int] = None
+    dport: Optional[int] = None
+    flags: str = ""  # TCP flags, e.g. "S", "SA", "RA"
+    icmp_type: Optional[int] = None
+    icmp_code: Optional[int] = None
+    icmp_id: Optional[int] = None
+    inner: Optional[tuple] = None
+    ip_id: Optional[int] = None
+    ttl: Optional[int] = None
+
+    @property
+    def point(self) -> str:
+        """``[node ifname]``."""
+        return f"[{self.node} {self.ifname}]"
+
+    def addresses(self) -> str:
+        """``10.0.0.1:40000 > 10.0.1.2:22`` (ports when there are ports)."""
+        if self.sport is not None:
+            return f"{self.src}:{self.sport} > {self.dst}:{self.dport}"
+        return f"{self.src} > {self.dst}"
+
+
+def _tcp_flags(byte: int) -> str:
+    return "".join(letter for bit, letter in enumerate(TCP_FLAGS) if byte & (1 << bit))
+
+
+def parse_ipv4(data: bytes) -> Optional[dict]:
+    """The fields of an IPv4 packet that a trace needs; None if it is not one.
+
+    Truncated transport headers (a snap length or an ICMP quote) give the
+    fields that fit.
+    """
+    if len(data) < 20 or data[0] >> 4 != 4:
+        return None
+    ihl = (data[0] & 0x0F) * 4
+    proto_number = data[9]
+    fields: dict = {
+        "ip_id": struct.unpack("!H", data[4:6])[0], "ttl": data[8],
+        "src": str(ipaddress.IPv4Address(data[12:16])), "dst": str(ipaddress.IPv4Address(data[16:20])),
+    }
+    body = data[ihl:]
+    if proto_number in (6, 17):
+        fields["proto"] = "tcp" if proto_number == 6 else "udp"
+        if len(body) >= 4:
+            fields["sport"], fields["dport"] = struct.unpack("!HH", body[:4])
+        if proto_number == 6 and len(body) >= 14:
+            fields["flags"] = _tcp_flags(body[13])
+    elif proto_number == 1:
+        fields["proto"] = "icmp"
+        if len(body) >= 2:
+            fields["icmp_type"], fields["icmp_code"] = body[0], body[1]
+        if fields.get("icmp_type") in (0, 8) and len(body) >= 6:
+            fields["icmp_id"] = struct.unpack("!H", body[4:6])[0]
+        elif fields.get("icmp_type") in (3, 11, 12) and len(body) > 8:
+            quoted = parse_ipv4(body[8:])
+            if quoted is not None:
+                fields["inner"] = (quoted["proto"], quoted["src"], quoted["dst"],
+                                   quoted.get("sport", quoted.get("icmp_id")), quoted.get("dport"))
+    else:
+        fields["proto"] = str(proto_number)
+    return fields
+
+
+def parse_arp(data: bytes) -> Optional[dict]:
+    """Opcode, sender and target IP of an Ethernet/IPv4 ARP packet."""
+    if len(data) < 28 or data[4] != 6 or data[5] != 4:
+        return None
+    return {"proto": "arp", "icmp_type": struct.unpack("!H", data[6:8])[0],
+            "src": str(ipaddress.IPv4Address(data[14:18])), "dst": str(ipaddress.IPv4Address(data[24:28]))}
+
+
+def parse_pcap(data: bytes, node: str, ifnames: dict[int, str]) -> list[Sighting]:
+    """Sightings from a pcap (LINUX_SLL2) that ``tcpdump -i any -w -`` wrote.
+
+    Args:
+        data: the pcap bytes (a truncated last record is ignored).
+        node: the node the capture ran in.
+        ifnames: interface index -> name in that node.
+    """
+    if len(data) < 24:
+        return []
+    magic = data[:4]
+    endian = {b"\xd4\xc3\xb2\xa1": ("<", 1e-6), b"\xa1\xb2\xc3\xd4": (">", 1e-6),
+              b"\x4d\x3c\xb2\xa1": ("<", 1e-9), b"\xa1\xb2\x3c\x4d": (">", 1e-9)}.get(magic)
+    if endian is None:
+        raise ValueError("not a pcap file")
+    order, unit = endian
+    linktype = struct.unpack(order + "I", data[20:24])[0]
+    if linktype != LINKTYPE_LINUX_SLL2:
+        raise ValueError(f"pcap link type {linktype}, expected LINUX_SLL2 ({LINKTYPE_LINUX_SLL2})")
+    sightings = []
+    offset = 24
+    while offset + 16 <= len(data):
+        seconds, fraction, caplen, _ = struct.unpack(order + "IIII", data[offset:offset + 16])
+        record = data[offset + 16:offset + 16 + caplen]
+        offset += 16 + caplen
+        if len(record) < caplen or caplen < 20:
+            break
+        protocol, _, ifindex, _, pkttype, halen = struct.unpack("!HHIHBB", record[:12])
+        mac = ":".join(f"{b:02x}" for b in record[12:12 + min(halen, 8)])
+        payload = record[20:]
+        fields = parse_ipv4(payload) if protocol == ETH_P_IP else parse_arp(payload) if protocol == ETH_P_ARP else None
+        if fields is None:
+            continue
+        sightings.append(Sighting(
+            ts=seconds + fraction * unit, node=node, ifname=ifnames.get(ifindex, f"if{ifindex}"),
+            direction="out" if pkttype == PACKET_OUTGOING else "in", pkttype=pkttype, mac=mac, **fields,
+        ))
+    return sightings
+
+
+def capture_filter(proto: str, marker: int) -> str:
+    """The BPF filter: the probe and its reply in any NATed form, ICMP errors, ARP.
+
+    The marker (source port, or ICMP echo id) survives NAT here: masquerade
+    and port forwards keep the client's source port when it is free.
+    """
+    if proto == "icmp":
+        own = f"(icmp[0] = 8 or icmp[0] = 0) and icmp[4:2] = {marker}"
+    else:
+        own = f"{proto} port {marker}"
+    return f"({own}) or icmp[0] = 3 or icmp[0] = 11 or arp"
+
+
+class Capture:
+    """A tcpdump inside one node, for the length of a trace."""
+
+    def __init__(self, node: str, netns_name: str, bpf: str):
+        self.node = node
+        self.netns = netns_name
+        self.bpf = bpf
+        self._proc: Optional[subprocess.Popen] = None
+        self.raw = b""
+
+    def start(self) -> None:
+        """Starts tcpdump (returns at once; :func:`wait_ready` waits)."""
+        argv = ["tcpdump", "-i", "any", "-n", "-U", "--immediate-mode", "-s", str(SNAPLEN), "-w", "-", self.bpf]
+        # die_with_parent: a trace killed half-way must not leave tcpdump running in the lab.
+        self._proc = runner.popen(self.netns, argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  die_with_parent=True)
+
+    def interrupt(self) -> None:
+        """Asks tcpdump to finish (it flushes and exits); :meth:`stop` collects."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGINT)
+
+    def stop(self) -> None:
+        """Stops tcpdump and keeps what it wrote (idempotent)."""
+        if self._proc is None:
+            return
+        self.interrupt()
+        proc, self._proc = self._proc, None
+        try:
+            out, _ = proc.communicate(timeout=2)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+        self.raw = out or b""
+
+
+def wait_ready(captures: list[Capture], timeout: float = READY_TIMEOUT) -> None:
+    """Waits until every tcpdump says it is listening.
+
+    Raises:
+        RuntimeError: one exited or stayed silent (its message is included).
+    """
+    waiting = {c._proc.stderr.fileno(): c for c in captures if c._proc is not None}
+    seen = {fd: b"" for fd in waiting}
+    deadline = time.monotonic() + timeout
+    while waiting:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            names = ", ".join(c.node for c in waiting.values())
+            raise RuntimeError(f"tcpdump did not start in {names} within {timeout:g} s")
+        ready, _, _ = select.select(list(waiting), [], [], left)
+        for fd in ready:
+            chunk = os.read(fd, 4096)
+            seen[fd] += chunk
+            if b"listening on" in seen[fd]:
+                del waiting[fd]
+            elif not chunk:
+                capture = waiting.pop(fd)
+                raise RuntimeError(f"tcpdump failed in {capture.node}: {seen[fd].decode(errors='replace').strip()}")

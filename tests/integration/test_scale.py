@@ -1,0 +1,140 @@
+"""Scale: a 1,000-host star comes up, its checks pass, and it goes down
+cleanly; the host-wide neighbour-table limits are warned about, raised only
+on request, and restored at down (also after a SIGKILLed up).
+
+Functional only: no timing is asserted here (the numbers live in benchmarks/).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+from conftest import VNETLAB, cli, lab_namespaces
+
+from vnetlab.executors import netns, state
+
+N = 1000
+THRESH = [f"/proc/sys/net/ipv4/neigh/default/gc_thresh{k}" for k in (1, 2, 3)]
+
+
+def host_address(i: int) -> str:
+    return f"10.0.{i // 200}.{i % 200 + 1}"
+
+
+def star(lab: str, n: int, checks: list[str]) -> str:
+    lines = [f"lab: {lab}", "nodes:"]
+    lines += [f"  h{i}: {{interfaces: {{eth0: {{address: {host_address(i)}/16}}}}}}" for i in range(1, n + 1)]
+    lines += ["  sw: {kind: switch}", "links:"]
+    lines += [f"  - [h{i}:eth0, sw:p{i}]" for i in range(1, n + 1)]
+    if checks:
+        lines += ["checks:"] + [f"  - {c}" for c in checks]
+    return "\n".join(lines) + "\n"
+
+
+def limits() -> list[int]:
+    values = []
+    for path in THRESH:
+        with open(path) as handle:
+            values.append(int(handle.read()))
+    return values
+
+
+def test_thousand_host_star_up_checks_down(tmp_path):
+    lab = "sclstar"
+    # a ring of reach checks: every host pings the next, so 2,000 ARP entries
+    # are needed — more than the default gc_thresh3 (1,024)
+    checks = [f"{{from: h{i}, to: h{i % N + 1}}}" for i in range(1, N + 1)]
+    checks.append(f"{{from: h1, to: 10.0.250.250, expect: no-reach}}")  # nobody has it
+    path = tmp_path / "star.yaml"
+    path.write_text(star(lab, N, checks))
+    before = limits()
+    try:
+        up = cli("up", str(path), "--raise-neigh-limit", "--json", check=True)
+        raised = limits()
+        assert raised[2] >= 2 * 2 * N  # room for 2,000 entries, twice
+        if before[2] < 2 * 2 * N:
+            assert raised[2] > before[2]
+            assert "raised host neighbour limits" in up.stderr and "gc_thresh3" in up.stderr
+        else:  # the host already had room: nothing to change
+            assert raised == before
+        assert json.loads(up.stdout)["nodes"] == N + 1
+        assert sorted(lab_namespaces(lab)) == sorted([f"{lab}-h{i}" for i in range(1, N + 1)] + [f"{lab}-sw"])
+
+        # every port is on br0 and up; the hosts have no IPv6 at all (no
+        # link-local address, so no autoconfiguration or DAD traffic)
+        ports = json.loads(subprocess.run(["ip", "-n", f"{lab}-sw", "-j", "link", "show", "master", "br0"],
+                                          capture_output=True, text=True, check=True).stdout)
+        assert len(ports) == N and all("UP" in p["flags"] for p in ports)
+        for host in ("h1", "h500", f"h{N}"):
+            v6 = subprocess.run(["ip", "-n", f"{lab}-{host}", "-6", "addr"], capture_output=True, text=True)
+            assert v6.stdout.strip() == ""
+            eth0 = json.loads(subprocess.run(["ip", "-n", f"{lab}-{host}", "-j", "addr", "show", "eth0"],
+                                             capture_output=True, text=True, check=True).stdout)[0]
+            assert [a["local"] for a in eth0["addr_info"]] == [host_address(int(host[1:]))]
+
+        result = cli("check", lab, "--json")
+        report = json.loads(result.stdout)
+        failed = [r for r in report["results"] if not r["ok"]]
+        assert result.returncode == 0 and report["passed"] == N + 1, failed[:5]
+        assert "warning" not in result.stderr  # the raised limits are enough
+    finally:
+        down = cli("down", lab)
+    assert down.returncode == 0, down.stderr
+    assert lab_namespaces(lab) == []
+    assert not os.path.exists(state.lab_dir(lab))
+    assert limits() == before  # restored
+
+
+def test_neigh_limit_warned_not_changed_without_the_flag(tmp_path):
+    """More checks to distinct on-link addresses than the host's gc_thresh3
+    (1,024 by default). Without --raise-neigh-limit the host is not
+    changed, but warned about."""
+    lab = "sclwarn"
+    count = limits()[2] + 100
+    checks = [f"{{from: a, to: 10.{9 + k // 62500}.{k // 250 % 250}.{k % 250 + 2}}}" for k in range(count)]
+    text = (f"lab: {lab}\nnodes:\n  a: {{interfaces: {{eth0: {{address: 10.9.0.1/16}}}}}}\n"
+            f"  b: {{interfaces: {{eth0: {{address: 10.9.255.1/16}}}}}}\nlinks:\n  - [a:eth0, b:eth0]\n"
+            "checks:\n" + "".join(f"  - {c}\n" for c in checks))
+    path = tmp_path / "warn.yaml"
+    path.write_text(text)
+    before = limits()
+    try:
+        up = cli("up", str(path), "-q", check=True)
+        assert limits() == before
+        assert "warning" in up.stderr and f"about {count} ARP" in up.stderr
+        assert f"net.ipv4.neigh.default.gc_thresh3={before[2]}" in up.stderr
+        assert "--raise-neigh-limit" in up.stderr
+    finally:
+        cli("down", lab, check=True)
+    assert limits() == before
+
+
+def test_neigh_limits_restored_after_sigkilled_up(tmp_path):
+    """The old values are journaled before they are changed, so a down after
+    an up killed with SIGKILL restores them."""
+    lab = "sclkill"
+    count = limits()[2] // 2 + 100  # enough that the limits must grow
+    checks = [f"{{from: a, to: 10.{8 + k // 62500}.{k // 250 % 250}.{k % 250 + 2}}}" for k in range(count)]
+    text = (f"lab: {lab}\nnodes:\n  a: {{interfaces: {{eth0: {{address: 10.8.0.1/16}}}}}}\n"
+            f"  b: {{interfaces: {{eth0: {{address: 10.8.255.1/16}}}}}}\nlinks:\n  - [a:eth0, b:eth0]\n"
+            "checks:\n" + "".join(f"  - {c}\n" for c in checks))
+    path = tmp_path / "kill.yaml"
+    path.write_text(text)
+    before = limits()
+    env = dict(os.environ, VNETLAB_TEST_SIGKILL_AT_STEP="3")
+    try:
+        killed = subprocess.run([*VNETLAB, "up", str(path), "--raise-neigh-limit", "-q"], env=env,
+                                capture_output=True, text=True)
+        assert killed.returncode == -9
+        assert limits()[2] > before[2]  # raised, and the up died
+        with open(os.path.join(state.lab_dir(lab), "journal.jsonl")) as handle:
+            entries = [json.loads(line) for line in handle]
+        recorded = [e for e in entries if e["kind"] == "neigh-limits"]
+        assert recorded and recorded[0]["old"] == dict(zip(("gc_thresh1", "gc_thresh2", "gc_thresh3"), before))
+    finally:
+        down = cli("down", lab)
+    assert down.returncode == 0, down.stderr
+    assert limits() == before
+    assert not any(n.startswith(f"{lab}-") for n in netns.list_names())
