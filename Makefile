@@ -8,8 +8,9 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 # What vnetlab and its tests use from Debian: ip/bridge (iproute2), ping for
 # the tests' cross-checks, tcpdump for captures, nmap for scans, nft/iptables for firewalls,
+# OVS for the L2 labs, conntrack/ethtool, strace and tshark for the tests' cross-checks,
 # the venv module for the virtualenv.
-DEB_PACKAGES := iproute2 iputils-ping procps tcpdump nmap nftables iptables conntrack python3-venv python3-pip openvswitch-switch ethtool
+DEB_PACKAGES := iproute2 iputils-ping procps tcpdump nmap nftables iptables conntrack python3-venv python3-pip openvswitch-switch ethtool strace tshark
 
 .PHONY: install deps demo test unit integration bench clean
 
