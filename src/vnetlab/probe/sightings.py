@@ -188,8 +188,10 @@ class Capture:
         """Starts tcpdump (returns at once; :func:`wait_ready` waits)."""
         argv = ["tcpdump", "-i", "any", "-n", "-U", "--immediate-mode", "-s", str(SNAPLEN), "-w", "-", self.bpf]
         # die_with_parent: a trace killed half-way must not leave tcpdump running in the lab.
-        self._proc = runner.popen(self.netns, argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  die_with_parent=True)
+        # tcpdump drops its capabilities, which clears PR_SET_PDEATHSIG, so coreutils'
+        # `timeout 0` (no limit) holds it for tcpdump and forwards our signals (as capture does).
+        self._proc = runner.popen(self.netns, ["timeout", "0", *argv], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, die_with_parent=True)
 
     def interrupt(self) -> None:
         """Asks tcpdump to finish (it flushes and exits); :meth:`stop` collects."""
