@@ -22,7 +22,7 @@ import time
 
 import pytest
 
-from vnetlab.executors import controller, netns, run
+from vnetlab.executors import controller, run
 
 pytestmark = pytest.mark.integration
 

@@ -19,6 +19,7 @@ from pyroute2 import IPRoute
 
 from vnetlab.check import run_checks
 from vnetlab.executors import netns
+from vnetlab.observe.snapshot import netlink_session
 from vnetlab.model.schema import LabSpec
 from vnetlab.probe.icmp import PingProbe, ping_many
 from vnetlab.probe.transport import PortProbe, tcp_probe_many, udp_probe_many
@@ -32,15 +33,7 @@ PID = os.getpid()
 NUD_PERMANENT = 0x80
 
 
-@contextlib.contextmanager
-def inside(name: str):
-    """An IPRoute socket opened inside namespace ``name``."""
-    with netns.entered(name):
-        ipr = IPRoute(groups=0)
-    try:
-        yield ipr
-    finally:
-        ipr.close()
+inside = netlink_session  # an IPRoute socket opened inside a namespace
 
 
 def link_index(ipr: IPRoute, ifname: str) -> int:

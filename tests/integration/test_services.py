@@ -8,7 +8,6 @@ namespace is named with this process's pid and removed in a ``finally``.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -17,11 +16,11 @@ import sys
 import time
 
 import pytest
-from pyroute2 import IPRoute
 
 from conftest import cli, lab_namespaces
 from vnetlab.check import run_checks
 from vnetlab.executors import netns, processes, services, supervisor
+from vnetlab.observe.snapshot import netlink_session
 from vnetlab.executors.processes import ProcessRecord, is_running
 from vnetlab.executors.services import ServiceSpec, parse_report
 from vnetlab.model.schema import LabSpec
@@ -45,14 +44,7 @@ def wait_for(predicate, timeout: float = 3.0) -> bool:
     return True
 
 
-@contextlib.contextmanager
-def inside(name: str):
-    with netns.entered(name):
-        ipr = IPRoute(groups=0)
-    try:
-        yield ipr
-    finally:
-        ipr.close()
+inside = netlink_session  # an IPRoute socket opened inside a namespace
 
 
 @pytest.fixture(scope="module")

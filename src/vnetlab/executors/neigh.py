@@ -132,8 +132,8 @@ def warnings(spec, raised: bool = False) -> list[str]:  # noqa: ANN001
             f"{sysctl_key(family, 'gc_thresh3')}={limit}: beyond it the kernel drops new "
             f"neighbours ('neighbour table overflow') and probes fail. "
             + ("The limit was raised for this lab but is still too low." if raised else
-               f"Bring the lab up with 'vnetlab up --raise-neigh-limit FILE' (raises gc_thresh1/2/3 "
-               f"while the lab is up, restored at down), or set the sysctl yourself.")
+               "Bring the lab up with 'vnetlab up --raise-neigh-limit FILE' (raises gc_thresh1/2/3 "
+               "while the lab is up, restored at down), or set the sysctl yourself.")
         )
     return out
 

@@ -20,7 +20,9 @@ SYSCTLS = ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding", "net.ipv6.conf
 
 
 @contextlib.contextmanager
-def _session(name: Optional[str]) -> Iterator[IPRoute]:
+def netlink_session(name: Optional[str]) -> Iterator[IPRoute]:
+    """An IPRoute socket opened inside namespace ``name`` (None: this
+    thread's own), closed when the block ends."""
     if name is None:
         ipr = IPRoute(groups=0)
     else:
@@ -107,5 +109,5 @@ def read_sysctls(name: Optional[str]) -> dict[str, str]:
 
 def read_namespace(name: Optional[str]) -> dict[str, Any]:
     """Links, routes and sysctls of a named namespace (None: this thread's own)."""
-    with _session(name) as ipr:
+    with netlink_session(name) as ipr:
         return {"links": read_links(ipr), "routes": read_routes(ipr), "sysctls": read_sysctls(name)}

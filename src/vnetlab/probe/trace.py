@@ -36,6 +36,7 @@ from typing import Any, Callable, Optional
 from vnetlab.executors import netns
 from vnetlab.executors import run as runner
 from vnetlab.probe.fib import NodeView, RouteAnswer
+from vnetlab.probe.icmp import inet_checksum
 from vnetlab.probe.nftrace import TABLE_PREFIX, NftTracer, TraceEvent, Verdict, by_trace_id, tracing, verdicts
 from vnetlab.probe.ovstrace import OvsVerdict, flow_fields, ofproto_trace
 from vnetlab.probe.sightings import Capture, Sighting, capture_filter, parse_pcap, wait_ready
@@ -531,19 +532,10 @@ def _conntrack_entries(netns_name: str, proto: str, marker: int) -> list[str]:
 
 
 # -- the probe ------------------------------------------------------------------
-def _icmp_checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\x00"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
 def build_echo(marker: int, payload: bytes) -> bytes:
     """An ICMP echo request with id ``marker``, sequence 1."""
     header = struct.pack("!BBHHH", 8, 0, 0, marker, 1)
-    return struct.pack("!BBHHH", 8, 0, _icmp_checksum(header + payload), marker, 1) + payload
+    return struct.pack("!BBHHH", 8, 0, inet_checksum(header + payload), marker, 1) + payload
 
 
 def _send_probe(netns_name: str, proto: str, dst: str, port: Optional[int], marker: int,
