@@ -25,12 +25,11 @@ import time
 from typing import Callable, Optional
 
 from vnetlab.check import resolve_target
-from vnetlab.executors import netns
+from vnetlab.executors import neigh, netns
 from vnetlab.model.schema import LabSpec
 from vnetlab.probe.icmp import PingProbe, ping_many
 from vnetlab.probe.transport import OPEN, PortProbe, tcp_probe_many
 
-GC_THRESH3 = "/proc/sys/net/ipv4/neigh/default/gc_thresh3"
 DEFAULT_GC_THRESH3 = 1024
 # Leave room for entries other labs and the host hold at the same time.
 NEIGHBOUR_HEADROOM = 0.9
@@ -154,8 +153,7 @@ def neighbour_budget(spec: LabSpec, pairs: list[tuple[str, str]], addresses: dic
 def neighbour_limit() -> int:
     """The kernel-wide IPv4 neighbour table's hard limit (gc_thresh3), read from the host."""
     try:
-        with open(GC_THRESH3) as handle:
-            return int(handle.read().strip())
+        return neigh.read_limits(4)["gc_thresh3"]
     except (OSError, ValueError):
         return DEFAULT_GC_THRESH3
 
