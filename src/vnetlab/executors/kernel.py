@@ -30,7 +30,7 @@ import struct
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
-from vnetlab.executors import netns, tuntap
+from vnetlab.executors import netns, nlmsg, tuntap
 from vnetlab.executors.apply import BatchFailed
 from vnetlab.plan import (
     AddAddress, AddRoute, CreateBridge, CreateNamespace, CreateTap, CreateVeth, DeleteAddress,
@@ -197,13 +197,8 @@ class Namespace:
         replies: list[tuple[int, bytes]] = []
         while True:
             data = self.sock.recv(RECV_SIZE)
-            offset = 0
-            while offset + 16 <= len(data):
-                length, kind, mflags, mseq, _ = _HDR.unpack_from(data, offset)
-                if length < 16:
-                    break
-                msg = data[offset:offset + length]
-                offset += (length + 3) & ~3
+            for kind, mseq, start, end in nlmsg.walk(data):
+                msg = data[start:end]
                 if mseq != seq:
                     continue  # a late ACK of something else: not ours to read here
                 if kind == NLMSG_DONE:
@@ -467,21 +462,16 @@ class KernelBackend:
             waiting = {seq for _, seq, _ in queue[i:j]}
             while waiting:
                 data = space.sock.recv(RECV_SIZE)
-                offset = 0
-                while offset + 16 <= len(data):
-                    length, kind, _, seq, _ = _HDR.unpack_from(data, offset)
-                    if length < 16:
-                        break
+                for kind, seq, start, end in nlmsg.walk(data):
                     if kind == NLMSG_ERROR and seq in waiting:
                         waiting.discard(seq)
-                        code, message = _parse_error(data[offset:offset + length])
+                        code, message = _parse_error(data[start:end])
                         pending = self._pending.pop(seq)
                         if code == 0:
                             results[pending.index] = pending.inverse
                         elif code not in _ALREADY.get(pending.op.name, ()):
                             if first is None or pending.index < first.index:
                                 first = _Failed(pending.index, NetlinkError(code, message))
-                    offset += (length + 3) & ~3
             i = j
             if first is not None:
                 break  # the rest of the queue is not sent

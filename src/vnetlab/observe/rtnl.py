@@ -14,7 +14,7 @@ import socket
 import struct
 from typing import Any, Iterator
 
-from vnetlab.executors import netns
+from vnetlab.executors import netns, nlmsg
 
 NETLINK_ROUTE = 0
 NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
@@ -56,12 +56,7 @@ def _dump(sock: socket.socket, msg_type: int, body: bytes, seq: int) -> Iterator
     sock.send(_HDR.pack(16 + len(body), msg_type, NLM_F_REQUEST | NLM_F_DUMP, seq, 0) + body)
     while True:
         data = sock.recv(RECV_SIZE)
-        offset = 0
-        while offset + 16 <= len(data):
-            length, kind, _, mseq, _ = _HDR.unpack_from(data, offset)
-            if length < 16:
-                break
-            start, offset = offset, offset + ((length + 3) & ~3)
+        for kind, mseq, start, end in nlmsg.walk(data):
             if mseq != seq:
                 continue
             if kind == NLMSG_DONE:
@@ -71,7 +66,7 @@ def _dump(sock: socket.socket, msg_type: int, body: bytes, seq: int) -> Iterator
                 if code:
                     raise DumpError(code, f"netlink dump {msg_type} failed")
                 return
-            yield kind, data, start, start + length
+            yield kind, data, start, end
 
 
 def _text(raw: bytes) -> str:
