@@ -12,7 +12,6 @@ from __future__ import annotations
 import errno
 from typing import Any, Callable, Optional
 
-from pyroute2.netlink.exceptions import NetlinkError
 
 from vnetlab.executors.kernel import KernelBackend, LinkInfo, Namespace
 from vnetlab.plan import (
@@ -47,6 +46,10 @@ def _environment_problem(message: str, exc: BaseException) -> Exception:
 
 def _feature(message: str, call: Callable[[], Any]) -> Any:
     """Runs a netlink ``call``; 'not supported' becomes an EnvironmentProblem."""
+    # Imported here: only labs that really use Linux VLANs or bonds pay for
+    # loading pyroute2 (about 0.2 s of every `vnetlab up` otherwise).
+    from pyroute2.netlink.exceptions import NetlinkError
+
     try:
         return call()
     except NetlinkError as exc:
