@@ -9,7 +9,7 @@ import struct
 import pytest
 
 from vnetlab.compile import compile_lab
-from vnetlab.executors import kernel, neigh
+from vnetlab.executors import kernel, neigh, nlmsg
 from vnetlab.executors.apply import ApplyError, BatchFailed, apply_plan
 from vnetlab.executors.fake import FakeBackend, InjectedFailure
 from vnetlab.model import load_lab, load_lab_text
@@ -118,7 +118,7 @@ def test_veth_message_carries_both_indexes_and_the_peer_namespace():
     info = kernel._attr(kernel.IFLA_INFO_KIND, b"veth\0")
     assert struct.unpack_from("=HH", info) == (9, kernel.IFLA_INFO_KIND) and len(info) == 12
     body = kernel._IFI.pack(0, 0, 7, 0, 0) + kernel._attr(kernel.IFLA_IFNAME, b"eth0\0")
-    attrs = kernel._attrs(body, 16)
+    attrs = nlmsg.attributes(body, 16)
     assert attrs == {kernel.IFLA_IFNAME: b"eth0\0"}
     assert kernel._IFI.unpack_from(body)[2] == 7
 

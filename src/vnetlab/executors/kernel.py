@@ -89,19 +89,6 @@ def _mac(value: str) -> bytes:
     return bytes(int(part, 16) for part in value.split(":"))
 
 
-def _attrs(data: bytes, offset: int) -> dict[int, bytes]:
-    """The top-level attributes of one message body, from ``offset``."""
-    found: dict[int, bytes] = {}
-    end = len(data)
-    while offset + 4 <= end:
-        length, kind = _RTA.unpack_from(data, offset)
-        if length < 4:
-            break
-        found[kind & 0x3FFF] = data[offset + 4:offset + length]
-        offset += (length + 3) & ~3
-    return found
-
-
 class NetlinkError(OSError):
     """The kernel refused a request (errno and, when it says, why)."""
 
@@ -220,7 +207,7 @@ class Namespace:
                 if kind != RTM_NEWLINK:
                     continue
                 _, _, index, flags, _ = _IFI.unpack_from(msg, 16)
-                attrs = _attrs(msg, 32)
+                attrs = nlmsg.attributes(msg, 32)
                 name = attrs.get(IFLA_IFNAME, b"").rstrip(b"\0").decode()
                 master = _U32.unpack(attrs[IFLA_MASTER])[0] if IFLA_MASTER in attrs else None
                 self._links[name] = LinkInfo(index=index, up=bool(flags & IFF_UP), master=master or None)
@@ -303,7 +290,7 @@ def _parse_error(msg: bytes) -> tuple[int, str]:
         orig_len = _HDR.unpack_from(msg, 20)[0]
         capped = flags & 0x100  # NLM_F_CAPPED: the original payload was left out
         offset = 20 + (16 if capped else (orig_len + 3) & ~3)
-        raw = _attrs(msg, offset).get(NLMSGERR_ATTR_MSG)
+        raw = nlmsg.attributes(msg, offset).get(NLMSGERR_ATTR_MSG)
         if raw:
             text = raw.rstrip(b"\0").decode(errors="replace")
     return code, text

@@ -32,23 +32,11 @@ _HDR = struct.Struct("=IHHII")
 _IFINFO = struct.Struct("=BxHiII")
 _IFADDR = struct.Struct("=BBBBI")
 _RTMSG = struct.Struct("=BBBBBBBBI")
-_RTA = struct.Struct("=HH")
 RECV_SIZE = 1 << 20
 
 
 class DumpError(OSError):
     """The kernel answered a dump with an error."""
-
-
-def _attrs(data: bytes, offset: int, end: int) -> dict[int, bytes]:
-    found = {}
-    while offset + 4 <= end:
-        length, kind = _RTA.unpack_from(data, offset)
-        if length < 4:
-            break
-        found[kind & 0x3FFF] = data[offset + 4:offset + length]  # without NLA_F_NESTED / byte order bits
-        offset += (length + 3) & ~3
-    return found
 
 
 def _dump(sock: socket.socket, msg_type: int, body: bytes, seq: int) -> Iterator[tuple[int, bytes, int, int]]:
@@ -78,7 +66,7 @@ def _mac(raw: bytes) -> str:
 
 
 def _kind(linkinfo: bytes, name: str) -> str:
-    kind_raw = _attrs(linkinfo, 0, len(linkinfo)).get(IFLA_INFO_KIND) if linkinfo else None
+    kind_raw = nlmsg.attributes(linkinfo, 0, len(linkinfo)).get(IFLA_INFO_KIND) if linkinfo else None
     if kind_raw is None:
         return "loopback" if name == "lo" else "device"
     kind = _text(kind_raw)
@@ -96,7 +84,7 @@ def read(name: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
             if kind != RTM_NEWLINK:
                 continue
             _, _, index, flags, _ = _IFINFO.unpack_from(data, start + 16)
-            attrs = _attrs(data, start + 32, end)
+            attrs = nlmsg.attributes(data, start + 32, end)
             ifname = _text(attrs.get(IFLA_IFNAME, b""))
             links[index] = {
                 "index": index, "name": ifname, "kind": _kind(attrs.get(IFLA_LINKINFO, b""), ifname),
@@ -113,7 +101,7 @@ def read(name: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
             if kind != RTM_NEWADDR:
                 continue
             family, prefixlen, _, _, index = _IFADDR.unpack_from(data, start + 16)
-            raw = _attrs(data, start + 24, end).get(IFA_ADDRESS)
+            raw = nlmsg.attributes(data, start + 24, end).get(IFA_ADDRESS)
             if raw is not None and index in links:
                 links[index]["addresses"].append(f"{ipaddress.ip_address(raw)}/{prefixlen}")
         routes = []
@@ -123,7 +111,7 @@ def read(name: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
                 if kind != RTM_NEWROUTE:
                     continue
                 fam, dst_len, _, _, table, proto, _, rtype, _ = _RTMSG.unpack_from(data, start + 16)
-                attrs = _attrs(data, start + 28, end)
+                attrs = nlmsg.attributes(data, start + 28, end)
                 if RTA_TABLE in attrs:
                     table = struct.unpack("=I", attrs[RTA_TABLE])[0]
                 if table != RT_TABLE_MAIN or rtype != RTN_UNICAST:
