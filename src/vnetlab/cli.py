@@ -30,9 +30,17 @@ def _console(stderr: bool = False):
 def _load(path: str):
     from vnetlab.lab import Lab
 
-    if not os.path.exists(path):
-        raise UsageError(f"{path}: no such file — give the path of a lab file (.yaml)")
+    if not os.path.isfile(path):
+        what = "is not a file" if os.path.exists(path) else "no such file"
+        raise UsageError(f"{_shown(path)}: {what} — give the path of a lab file (.yaml)")
     return Lab.load(path)
+
+
+def _shown(text: str) -> str:
+    """User text for a message, control characters escaped (never raw to a terminal)."""
+    from vnetlab.names import shown
+
+    return shown(text)[1:-1]
 
 
 def _looks_like_file(arg: str) -> bool:
@@ -40,10 +48,15 @@ def _looks_like_file(arg: str) -> bool:
 
 
 def _lab_name_of(arg: str) -> str:
-    """A lab name from LAB|LABFILE; a file that no longer validates still
-    names its lab, so ``down`` works after the file was broken by an edit."""
+    """A lab name from LAB|LABFILE, always checked against the lab-name
+    pattern before it is used. A file that no longer validates still names
+    its lab, so ``down`` works after the file was broken by an edit — but
+    only if that name is a valid one; otherwise the file's problems are
+    reported (exit 2)."""
+    from vnetlab.names import LAB_NAME, lab_name
+
     if not _looks_like_file(arg):
-        return arg
+        return lab_name(arg)
     from vnetlab.model import LabFileError
 
     try:
@@ -55,11 +68,17 @@ def _lab_name_of(arg: str) -> str:
             with open(arg) as handle:
                 data = yaml.safe_load(handle)
             name = data.get("lab") if isinstance(data, dict) else None
-        except (OSError, yaml.YAMLError):
+        except Exception:  # noqa: BLE001 — any unreadable file: report its problems below
             name = None
-        if isinstance(name, str):
+        if isinstance(name, str) and LAB_NAME.fullmatch(name):
             return name
         raise
+
+
+def _node_name(arg: str) -> str:
+    from vnetlab.names import node_name
+
+    return node_name(arg)
 
 
 def _running(arg: str):
@@ -70,7 +89,7 @@ def _running(arg: str):
         lab = _load(arg)
         Lab.running(lab.name)  # raises LookupError if not up
         return lab
-    return Lab.running(arg)
+    return Lab.running(_lab_name_of(arg))
 
 
 # -- commands -------------------------------------------------------------
@@ -184,7 +203,8 @@ def cmd_up(args: argparse.Namespace) -> int:
 
         bar.start()
     try:
-        report = lab.up(progress=progress, raise_neigh_limit=getattr(args, "raise_neigh_limit", False))
+        report = lab.up(progress=progress, raise_neigh_limit=getattr(args, "raise_neigh_limit", False),
+                        replace=args.replace)
     finally:
         if progress is not None:
             bar.stop()
@@ -228,9 +248,12 @@ def cmd_down(args: argparse.Namespace) -> int:
     from vnetlab.lab import down
 
     name = _lab_name_of(args.lab)
-    removed = down(name)
+    notes: list[str] = []
+    removed = down(name, notes)
+    for note in notes:
+        print(f"vnetlab: warning: {note}", file=sys.stderr)
     if args.json:
-        print(json.dumps({"lab": name, "removed": removed}))
+        print(json.dumps({"lab": name, "removed": removed, "left_alone": notes}))
     elif not args.quiet:
         print(f"lab {name} is down" if removed else f"lab {name} was not up; nothing to do")
     return EXIT_OK
@@ -242,7 +265,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     require_root("vnetlab status")
     names = [_lab_name_of(args.lab)] if args.lab else running_labs()
-    if args.lab and args.lab not in running_labs() and names[0] not in running_labs():
+    if args.lab and names[0] not in running_labs():
         raise LookupError(f"lab {names[0]!r} is not up — start it with: vnetlab up LABFILE")
     statuses = [lab_status(name) for name in names]
     from vnetlab.observe.drift import drift
@@ -320,7 +343,7 @@ def cmd_exec(args: argparse.Namespace) -> int:
         command = command[1:]
     if not command:
         raise UsageError("give a command after --, e.g. vnetlab exec LAB NODE -- ip addr")
-    node = _running(args.lab).node(args.node)
+    node = _running(args.lab).node(_node_name(args.node))
     try:
         return node.run(command).returncode
     except FileNotFoundError as exc:
@@ -333,7 +356,7 @@ def cmd_shell(args: argparse.Namespace) -> int:
 
     require_root("vnetlab shell")
     lab = _running(args.lab)
-    node = lab.node(args.node)
+    node = lab.node(_node_name(args.node))
     shell = os.environ.get("SHELL") or "/bin/bash"
     if not os.path.exists(shell):
         shell = "/bin/sh"
@@ -460,7 +483,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(f"-p: {exc}") from None
     lab = _running(args.lab)
-    source = lab.node(args.src)
+    source = lab.node(_node_name(args.src))
     try:
         address, port = resolve_target(lab.spec, args.target)
     except ValueError as exc:
@@ -491,7 +514,7 @@ def cmd_sockets(args: argparse.Namespace) -> int:
 
     require_root("vnetlab sockets")
     lab = _running(args.lab)
-    node = lab.node(args.node)
+    node = lab.node(_node_name(args.node))
     record = supervisor.read_pidfile(state.lab_dir(lab.name))
     extra = [record.pid] if record is not None and processes.is_running(record) else []
     found = node_sockets(node.netns, extra_pids=extra)
@@ -568,6 +591,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "as far as the lab's checks need, until 'vnetlab down' restores them")
     p.add_argument("--restore", action="store_true",
                    help="after a reboot: rebuild from the file (stale state under /run is converged)")
+    p.add_argument("--replace", action="store_true",
+                   help="a lab of this name is up from another file: rebuild it from this one")
 
     p = command("down", cmd_down, "remove everything a lab made (idempotent; works on half-built labs)")
     p.add_argument("lab", metavar="LAB|LABFILE")
@@ -656,8 +681,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     from vnetlab.executors.apply import ApplyError
     from vnetlab.executors.state import LabBusy
-    from vnetlab.lab import EnvironmentProblem
+    from vnetlab.lab import EnvironmentProblem, LabConflict
     from vnetlab.model import LabFileError
+    from vnetlab.names import UnsafeName
 
     try:
         return args.func(args)
@@ -667,7 +693,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         count = len(exc.problems)
         print(f"{count} problem{'s' if count != 1 else ''}; nothing was created", file=sys.stderr)
         return EXIT_USAGE
-    except UsageError as exc:
+    except (UsageError, UnsafeName, LabConflict) as exc:
         print(f"vnetlab: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (LookupError, KeyError) as exc:

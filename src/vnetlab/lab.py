@@ -5,6 +5,7 @@ The CLI is a thin layer over this module; so are the tests.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
@@ -13,16 +14,20 @@ from typing import Any, Callable, Optional, Sequence
 
 from vnetlab.compile import compile_lab, netns_name
 from vnetlab.executors import netns, state
-from vnetlab.executors.apply import ApplyReport, apply_plan
-from vnetlab.executors.state import Journal, LabBusy, write_atomic
+from vnetlab.executors.apply import ApplyError, ApplyReport, apply_plan
+from vnetlab.executors.state import Journal, LabBusy, LabRecord, write_atomic
 from vnetlab.model import LabSpec, load_lab
-from vnetlab.plan import Plan
+from vnetlab.plan import CreateNamespace, Plan
 
 SPEC_COPY = "lab.json"
 
 
 class EnvironmentProblem(RuntimeError):
     """The machine lacks something (privilege, kernel feature, package); exit 3."""
+
+
+class LabConflict(RuntimeError):
+    """The lab's name is taken by a running lab built from another file; exit 2."""
 
 
 def require_root(action: str) -> None:
@@ -135,72 +140,119 @@ class Lab:
         return netns_name(self.name, node)
 
     def up(self, progress: Optional[Callable[[int, int], None]] = None,
-           raise_neigh_limit: bool = False) -> ApplyReport:
+           raise_neigh_limit: bool = False, replace: bool = False) -> ApplyReport:
         """Builds the lab, or converges a running one; unchanged objects stay.
 
-        ``raise_neigh_limit``: raise the host's neighbour-table limits
-        (gc_thresh1/2/3) as far as the lab's checks need, until ``down``."""
+        Args:
+            progress: called with (step, total) as ops are applied.
+            raise_neigh_limit: raise the host's neighbour-table limits
+                (gc_thresh1/2/3) as far as the lab's checks need, until ``down``.
+            replace: converge a running lab of the same name even when it was
+                built from another file.
+
+        Raises:
+            LabConflict: a lab of this name runs from another file (and not
+                ``replace``).
+            EnvironmentProblem: the machine lacks something, a namespace the
+                lab needs exists and is not the lab's own, or the run
+                directory is full; nothing was left behind.
+            ApplyError: an op failed; this run's changes were undone.
+        """
         require_root("vnetlab up")
         plan = self._plan_for_this_machine()
         _require_kernel_features(plan)
         with state.locked(self.name):
             existed = os.path.isdir(state.lab_dir(self.name))
-            ops = plan.ops
-            if existed:
-                # A running (or stale, after a reboot) lab: remove what the file
-                # no longer has and what was added by hand, then ensure the rest.
-                from vnetlab.observe.drift import converge
-
-                self.last_diff = converge(self.name, plan)
-                ops = self.last_diff.converge_ops()
-            journal = Journal(self.name).open()
+            record = Journal(self.name).read() if existed else LabRecord(self.name)
+            if existed and not replace:
+                self._refuse_other_file(record)
+            _refuse_foreign_namespaces(self.name, plan, record)
             try:
-                if existed:
-                    _forget_vanished(journal, plan)
-                journal.record("source", path=self.source)
-                if raise_neigh_limit:
-                    from vnetlab.executors import neigh
+                return self._apply(plan, existed, progress, raise_neigh_limit)
+            except (OSError, ApplyError) as exc:
+                cause = exc.cause if isinstance(exc, ApplyError) else exc
+                full = isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT)
+                # A helper process (the supervisor, an OVS daemon) that could not
+                # write its files fails in its own words: judge by the space left.
+                if full or _run_root_nearly_full():
+                    raise EnvironmentProblem(
+                        f"no space left in {state.RUN_ROOT}, where vnetlab keeps each lab's journal, "
+                        f"logs and databases ({exc}) — free some space there (df -h {state.RUN_ROOT}) "
+                        "and run up again; "
+                        + ("nothing of this run was left behind" if not existed else
+                           f"run up again once there is space and it converges lab {self.name}")
+                    ) from exc
+                raise
 
-                    self.raised_neigh_limits = neigh.raise_limits(self.spec, journal)
-                write_atomic(
-                    os.path.join(journal.dir, SPEC_COPY),
-                    json.dumps({"source": self.source, "spec": self.spec.model_dump(by_alias=True)}),
-                )
-                from vnetlab.executors.kernel import KernelBackend
-                from vnetlab.executors.nftables import NftBackend
-                from vnetlab.executors.pumps import SupervisorBackend
+    def _refuse_other_file(self, record: LabRecord) -> None:
+        """Raises LabConflict when the running lab came from another file."""
+        if record.source and self.source and record.source != self.source:
+            raise LabConflict(
+                f"lab {self.name} is already up, built from {record.source}; {self.source} uses the same "
+                f"name — bring the running one down first (vnetlab down {self.name}), give this file "
+                "another lab: name, or pass --replace to rebuild the running lab from this file"
+            )
 
-                kernel = KernelBackend()
-                try:
-                    restarts = self.last_diff.restarts() if self.last_diff is not None else []
-                    if restarts:  # failed services: drop them first, so the plan starts them afresh
-                        apply_plan(restarts, [SupervisorBackend(self.name, journal.dir, journal)], journal)
-                    backends = [kernel, SupervisorBackend(self.name, journal.dir, journal), NftBackend()]
-                    from vnetlab.executors.linux_l2 import LinuxL2Backend  # 802.1Q, bonds, bridge VLANs
+    def _apply(self, plan: Plan, existed: bool, progress: Optional[Callable[[int, int], None]],
+               raise_neigh_limit: bool) -> ApplyReport:
+        ops = plan.ops
+        if existed:
+            # A running (or stale, after a reboot) lab: remove what the file
+            # no longer has and what was added by hand, then ensure the rest.
+            from vnetlab.observe.drift import converge
 
-                    backends.append(LinuxL2Backend(kernel))
-                    from vnetlab.executors.ovs import OvsBackend  # per-node Open vSwitch
+            self.last_diff = converge(self.name, plan)
+            ops = self.last_diff.converge_ops()
+        journal = Journal(self.name)
+        try:
+            journal.open()
+            if existed:
+                _forget_vanished(journal, plan)
+            journal.record("source", path=self.source)
+            if raise_neigh_limit:
+                from vnetlab.executors import neigh
 
-                    backends.append(OvsBackend(journal, on_new_links=kernel.forget))
-                    report = apply_plan(ops, backends, journal, progress)
-                    from vnetlab.executors.controller import wait_for_builtin_controllers
+                self.raised_neigh_limits = neigh.raise_limits(self.spec, journal)
+            write_atomic(
+                os.path.join(journal.dir, SPEC_COPY),
+                json.dumps({"source": self.source, "spec": self.spec.model_dump(by_alias=True)}),
+            )
+            from vnetlab.executors.kernel import KernelBackend
+            from vnetlab.executors.nftables import NftBackend
+            from vnetlab.executors.pumps import SupervisorBackend
 
-                    try:  # OVS switches get their built-in controller's flows before `up` returns
-                        wait_for_builtin_controllers(plan.ops)
-                    except RuntimeError as exc:
-                        raise EnvironmentProblem(str(exc)) from exc
-                    from vnetlab.observe.drift import record_baseline
+            kernel = KernelBackend()
+            try:
+                restarts = self.last_diff.restarts() if self.last_diff is not None else []
+                if restarts:  # failed services: drop them first, so the plan starts them afresh
+                    apply_plan(restarts, [SupervisorBackend(self.name, journal.dir, journal)], journal)
+                backends = [kernel, SupervisorBackend(self.name, journal.dir, journal), NftBackend()]
+                from vnetlab.executors.linux_l2 import LinuxL2Backend  # 802.1Q, bonds, bridge VLANs
 
-                    record_baseline(self.name, plan)
-                    return report
-                except Exception:
-                    if not existed:
-                        _teardown(self.name, journal)  # a failed first up leaves nothing
-                    raise
-                finally:
-                    kernel.close()
+                backends.append(LinuxL2Backend(kernel))
+                from vnetlab.executors.ovs import OvsBackend  # per-node Open vSwitch
+
+                backends.append(OvsBackend(journal, on_new_links=kernel.forget))
+                report = apply_plan(ops, backends, journal, progress)
+                _record_namespace_ids(journal, report)
+                from vnetlab.executors.controller import wait_for_builtin_controllers
+
+                try:  # OVS switches get their built-in controller's flows before `up` returns
+                    wait_for_builtin_controllers(plan.ops)
+                except RuntimeError as exc:
+                    raise EnvironmentProblem(str(exc)) from exc
+                from vnetlab.observe.drift import record_baseline
+
+                record_baseline(self.name, plan)
+                return report
             finally:
-                journal.close()
+                kernel.close()
+        except BaseException:
+            if not existed:
+                _teardown(self.name, journal)  # a failed first up leaves nothing
+            raise
+        finally:
+            journal.close()
 
     def down(self) -> bool:
         """Removes everything the lab made; False if it was not up."""
@@ -221,25 +273,37 @@ class Lab:
         self.down()
 
 
-def down(name: str) -> bool:
+def down(name: str, notes: Optional[list[str]] = None) -> bool:
     """Removes lab ``name`` from its journal alone (the file is not needed).
 
-    Idempotent: an absent lab is success (returns False)."""
+    Only what the journal records as made by the lab is removed. Idempotent:
+    an absent lab is success (returns False).
+
+    Args:
+        name: the lab's name (checked against the lab-name pattern first).
+        notes: if given, gets one line per object that was left alone (a
+            namespace of the lab's name that someone else made since).
+
+    Raises:
+        UnsafeName: ``name`` is not a lab name, or its run directory is not
+            one vnetlab made.
+    """
+    state.lab_dir(name)  # the name is checked before anything else happens
     require_root("vnetlab down")
     if not os.path.isdir(state.lab_dir(name)):
         return False
     with state.locked(name):
-        journal = Journal(name)
-        _teardown(name, journal)
-    try:
-        os.unlink(state.lock_path(name))
-    except FileNotFoundError:
-        pass
+        left = _teardown(name, Journal(name))
+    if notes is not None:
+        notes.extend(f"namespace {ns} was left alone: it is not the one lab {name} made (it was deleted and "
+                     "made again by someone else) — remove it yourself with ip netns del if it is stray"
+                     for ns in left)
     return True
 
 
-def _teardown(name: str, journal: Journal) -> None:
-    """Stops the lab's processes, then unpins its namespaces, then forgets it."""
+def _teardown(name: str, journal: Journal) -> list[str]:
+    """Stops the lab's processes, then unpins its namespaces, then forgets it;
+    returns the namespaces left alone because they are not the ones it made."""
     from vnetlab.executors import processes, services, supervisor
 
     record = journal.read()
@@ -257,12 +321,61 @@ def _teardown(name: str, journal: Journal) -> None:
     from vnetlab.executors import ovs
 
     ovs.stop_leftovers(journal.dir)  # OVS daemons an up killed mid-start could not journal
+    left = []
     for ns in reversed(record.namespaces):
+        made = record.namespace_ids.get(ns)
+        now = netns.identity(ns)
+        if made is not None and now is not None and now != made:
+            left.append(ns)  # deleted and made again by someone else: not ours
+            continue
         netns.delete(ns)
     from vnetlab.executors import neigh
 
     neigh.restore_limits(name, journal)  # host limits raised by up --raise-neigh-limit
     journal.remove()
+    return left
+
+
+def _run_root_nearly_full() -> bool:
+    """Whether the run directory's file system has less than 1 MiB free."""
+    try:
+        stats = os.statvfs(state.RUN_ROOT)
+    except OSError:
+        return False
+    return stats.f_bavail * stats.f_frsize < 1 << 20
+
+
+def _refuse_foreign_namespaces(lab: str, plan: Plan, record: LabRecord) -> None:
+    """Raises EnvironmentProblem when a namespace the plan makes exists and is
+    not the lab's own: vnetlab never adopts (and later deletes) what it did
+    not make (invariant 7)."""
+    owned = set(record.namespaces)
+    foreign = []
+    for ns in plan.namespaces():
+        if ns not in owned:
+            if netns.occupied(ns):
+                foreign.append(ns)
+        elif ns in record.namespace_ids and netns.identity(ns) not in (None, record.namespace_ids[ns]):
+            foreign.append(ns)
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise EnvironmentProblem(
+            f"namespace{'s' if len(foreign) > 1 else ''} {shown} already exist{'' if len(foreign) > 1 else 's'} "
+            f"and {'were' if len(foreign) > 1 else 'was'} not made by lab {lab} — vnetlab never adopts or deletes "
+            f"what it did not make: remove {'them' if len(foreign) > 1 else 'it'} with "
+            f"'ip netns del {foreign[0]}' if {'they are' if len(foreign) > 1 else 'it is'} yours to remove, "
+            "or give the lab another name (lab: in its file)"
+        )
+
+
+def _record_namespace_ids(journal: Journal, report: ApplyReport) -> None:
+    """Journals the identity of every namespace this run made, so ``down``
+    can tell it from one someone else makes later under the same name."""
+    for op in report.changed:
+        if isinstance(op, CreateNamespace):
+            inode = netns.identity(op.netns)
+            if inode is not None:
+                journal.record("netns-id", name=op.netns, inode=inode)
 
 
 def _forget_vanished(journal: Journal, plan: Plan) -> None:
@@ -278,4 +391,4 @@ def running_labs() -> list[str]:
     return state.lab_names()
 
 
-__all__ = ["EnvironmentProblem", "Lab", "LabBusy", "NodeHandle", "down", "running_labs"]
+__all__ = ["EnvironmentProblem", "Lab", "LabBusy", "LabConflict", "NodeHandle", "down", "running_labs"]

@@ -83,18 +83,20 @@ def apply_plan(
         backend = _backend_for(backends, op)
         if step not in batched and hasattr(backend, "apply_batch"):
             _apply_batch(ops, step, backend, backends, batched, undo, recorder)
-        if recorder is not None and isinstance(op, CreateNamespace) and step not in batched:
-            recorder.record("netns", name=op.netns)  # before it exists: SIGKILL-safe
+        journaled = False
         try:
+            if recorder is not None and isinstance(op, CreateNamespace) and step not in batched:
+                recorder.record("netns", name=op.netns)  # before it exists: SIGKILL-safe
+                journaled = True
             inverse = batched.pop(step) if step in batched else backend.apply(op)
-        except Exception as exc:  # noqa: BLE001 — any failure triggers rollback
-            if isinstance(op, CreateNamespace):
+            if recorder is not None and isinstance(op, DeleteNamespace):
+                recorder.record("netns-gone", name=op.netns)  # a node removed by a converging up
+        except Exception as exc:  # noqa: BLE001 — any failure (a full journal too) triggers rollback
+            if isinstance(op, CreateNamespace) and journaled:
                 # Journaled but maybe half made (file without mount): unmake it too.
                 undo.append(DeleteNamespace(op.netns))
             errors = rollback(undo, backends, recorder)
             raise ApplyError(op, step, exc, errors) from exc
-        if recorder is not None and isinstance(op, DeleteNamespace):
-            recorder.record("netns-gone", name=op.netns)  # a node removed by a converging up
         if inverse is None:
             report.unchanged += 1
         else:
@@ -136,10 +138,14 @@ def _apply_batch(ops: Sequence[Op], step: int, backend: Backend, backends: Seque
     while end < len(ops) and end + 1 != KILL_AT_STEP and _backend_for(backends, ops[end]) is backend:
         end += 1
     run = ops[step - 1:end]
-    if recorder is not None:
-        for op in run:
-            if isinstance(op, CreateNamespace):
-                recorder.record("netns", name=op.netns)
+    try:
+        if recorder is not None:
+            for op in run:
+                if isinstance(op, CreateNamespace):
+                    recorder.record("netns", name=op.netns)
+    except Exception as exc:  # noqa: BLE001 — the journal cannot be written (a full disk): nothing of the run began
+        errors = rollback(undo, backends, recorder)
+        raise ApplyError(run[0], step, exc, errors) from exc
     try:
         inverses = backend.apply_batch(run)  # type: ignore[attr-defined]
     except BatchFailed as failed:

@@ -79,6 +79,20 @@ def exists(name: str) -> bool:
     return os.path.ismount(netns_path(name))
 
 
+def identity(name: str) -> Optional[int]:
+    """The namespace's inode (its identity: a namespace deleted and made
+    again under the same name has another), or None if none is pinned."""
+    try:
+        return os.stat(netns_path(name)).st_ino if exists(name) else None
+    except FileNotFoundError:
+        return None
+
+
+def occupied(name: str) -> bool:
+    """Whether anything, a namespace or a stale file, is at the name's pin."""
+    return os.path.lexists(netns_path(name))
+
+
 def list_names() -> list[str]:
     """Every pinned namespace name on the host."""
     try:

@@ -20,18 +20,39 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional
 
+from vnetlab import names
+
 RUN_ROOT = os.environ.get("VNETLAB_RUN_DIR", "/run/vnetlab")
 
 
 def lab_dir(lab: str) -> str:
-    """The run directory of a lab."""
-    return os.path.join(RUN_ROOT, lab)
+    """The run directory of a lab.
+
+    Raises:
+        UnsafeName: ``lab`` is not a lab name, or its run directory is not a
+            plain directory strictly inside the run root (a planted symlink).
+    """
+    return _inside_run_root(names.lab_name(lab))
 
 
 def lock_path(lab: str) -> str:
     """The lock file of a lab (beside, not inside, its run directory, so
     ``down`` can remove the directory while holding the lock)."""
-    return os.path.join(RUN_ROOT, f".{lab}.lock")
+    return _inside_run_root(f".{names.lab_name(lab)}.lock")
+
+
+def _inside_run_root(entry: str) -> str:
+    """``RUN_ROOT/entry``, refused unless it resolves strictly inside the run
+    root: an entry that is a symlink (planted to make ``down`` remove some
+    other directory) is never followed."""
+    path = os.path.join(RUN_ROOT, entry)
+    root = os.path.realpath(RUN_ROOT)
+    if os.path.islink(path) or os.path.dirname(os.path.realpath(path)) != root:
+        raise names.UnsafeName(
+            f"{path} is not a directory vnetlab made (it is a symbolic link or leads outside {RUN_ROOT}) — "
+            "vnetlab will not use or remove it; look at it with ls -l and remove it yourself if it is stray"
+        )
+    return path
 
 
 class LabBusy(RuntimeError):
@@ -41,27 +62,57 @@ class LabBusy(RuntimeError):
 @contextlib.contextmanager
 def locked(lab: str, wait: float = 30.0) -> Iterator[None]:
     """Holds the lab's exclusive lock; a killed holder releases it at once
-    (flock dies with the process)."""
+    (flock dies with the process).
+
+    The lock file goes when the lab is not up at the end (a ``down``, a
+    failed first ``up``): it is unlinked while still held, and a waiter that
+    then gets the lock of the unlinked file notices (its inode is no longer
+    the path's) and locks the current file instead, so two holders can never
+    overlap.
+    """
+    path = lock_path(lab)
     os.makedirs(RUN_ROOT, mode=0o755, exist_ok=True)
-    fd = os.open(lock_path(lab), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        deadline = time.monotonic() + wait
-        while True:
+    deadline = time.monotonic() + wait
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        try:
+            _flock(fd, lab, deadline)
+            held = os.fstat(fd)
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise
-                if time.monotonic() >= deadline:
-                    raise LabBusy(
-                        f"lab {lab!r} is being changed by another vnetlab process — "
-                        "wait for it to finish, then try again"
-                    ) from None
-                time.sleep(0.05)
+                current = os.stat(path, follow_symlinks=False)
+            except FileNotFoundError:
+                current = None
+        except BaseException:
+            os.close(fd)
+            raise
+        if current is not None and (current.st_dev, current.st_ino) == (held.st_dev, held.st_ino):
+            break
+        os.close(fd)  # the holder before us removed this file: lock the new one
+    try:
         yield
     finally:
-        os.close(fd)
+        try:
+            if not os.path.isdir(lab_dir(lab)):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+        finally:
+            os.close(fd)
+
+
+def _flock(fd: int, lab: str, deadline: float) -> None:
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            if time.monotonic() >= deadline:
+                raise LabBusy(
+                    f"lab {lab!r} is being changed by another vnetlab process — "
+                    "wait for it to finish, then try again"
+                ) from None
+            time.sleep(0.05)
 
 
 @dataclass
@@ -70,6 +121,7 @@ class LabRecord:
 
     lab: str
     namespaces: list[str] = field(default_factory=list)
+    namespace_ids: dict[str, int] = field(default_factory=dict)  # netns -> inode, once made
     processes: list[dict[str, Any]] = field(default_factory=list)
     source: Optional[str] = None
 
@@ -126,8 +178,11 @@ class Journal:
             kind = entry.get("kind")
             if kind == "netns":
                 namespaces[entry["name"]] = None
+            elif kind == "netns-id":
+                record.namespace_ids[entry["name"]] = entry["inode"]
             elif kind == "netns-gone":
                 namespaces.pop(entry["name"], None)
+                record.namespace_ids.pop(entry["name"], None)
             elif kind == "process":
                 processes[entry["role"]] = entry
             elif kind == "process-gone":
@@ -139,20 +194,45 @@ class Journal:
         return record
 
     def remove(self) -> None:
-        """Deletes the lab's run directory (journal, copies, logs)."""
+        """Deletes the lab's run directory (journal, copies, logs).
+
+        Only a directory vnetlab made is removed: a plain directory inside the
+        run root that holds this lab's journal (or nothing at all, when an
+        ``up`` was killed before its first entry).
+
+        Raises:
+            UnsafeName: the directory is not one vnetlab made.
+        """
         self.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        path = lab_dir(self.lab)  # re-checked: nothing planted since
+        if not os.path.lexists(path):
+            return
+        entries = os.listdir(path)
+        if entries and self.FILE not in entries:
+            raise names.UnsafeName(
+                f"{path} holds no vnetlab journal, so vnetlab did not make it — it was left alone; "
+                "remove it yourself if it is stray"
+            )
+        try:
+            shutil.rmtree(path)
+        except OSError:
+            time.sleep(0.1)  # a process stopped a moment ago may still be closing a log in it
+            shutil.rmtree(path)
 
 
 def lab_names() -> list[str]:
-    """Labs that have a run directory."""
+    """Labs that have a run directory (entries that are no lab name, or are
+    symlinks, are not labs: they are never listed, so never acted on)."""
     try:
-        return sorted(
-            name for name in os.listdir(RUN_ROOT)
-            if not name.startswith(".") and os.path.isdir(os.path.join(RUN_ROOT, name))
-        )
+        entries = os.listdir(RUN_ROOT)
     except FileNotFoundError:
         return []
+    found = []
+    for name in entries:
+        path = os.path.join(RUN_ROOT, name)
+        if names.LAB_NAME.fullmatch(name) and not os.path.islink(path) and os.path.isdir(path):
+            found.append(name)
+    return sorted(found)
 
 
 def write_atomic(path: str, text: str) -> None:

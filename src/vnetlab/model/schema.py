@@ -15,8 +15,8 @@ from pydantic import (
     AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator,
 )
 
-LAB_NAME = re.compile(r"^[a-z][a-z0-9]{0,9}$")
-NODE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,14}$")
+from vnetlab.names import LAB_NAME, NODE_NAME
+
 # The kernel refuses "", ".", "..", names with '/', ':' or whitespace and
 # names over 15 bytes (IFNAMSIZ - 1). We are stricter than the kernel on
 # purpose: the names end up in argv lists shown to users and must be
@@ -81,7 +81,7 @@ def check_ifname(name: str) -> str:
         raise ValueError(
             f"interface name {name!r} is {len(name.encode())} bytes — the kernel allows at most 15"
         )
-    if name in (".", "..") or not IFNAME.match(name):
+    if name in (".", "..") or not IFNAME.fullmatch(name):
         raise ValueError(
             f"interface name {name!r} has characters the kernel or vnetlab refuses — "
             "use letters, digits, '_', '-' and '.', e.g. eth0"
@@ -91,7 +91,7 @@ def check_ifname(name: str) -> str:
 
 def check_node_name(name: str) -> str:
     """Raises ValueError unless ``name`` matches the node-name pattern."""
-    if not isinstance(name, str) or not NODE_NAME.match(name):
+    if not isinstance(name, str) or not NODE_NAME.fullmatch(name):
         raise ValueError(
             f"node name {name!r} is not allowed — use 1–15 lowercase letters, digits and '-', "
             "starting with a letter, e.g. red or web-1"
@@ -469,7 +469,7 @@ class LabSpec(Strict):
     @field_validator("lab")
     @classmethod
     def _lab_name(cls, value: str) -> str:
-        if not LAB_NAME.match(value):
+        if not LAB_NAME.fullmatch(value):
             raise ValueError(
                 f"lab name {value!r} is not allowed — use 1–10 lowercase letters and digits, "
                 "starting with a letter, e.g. redblue"

@@ -1,0 +1,57 @@
+"""The name rules every layer shares: lab and node names (pure, no imports).
+
+A lab or node name becomes part of a path (``/run/vnetlab/<lab>``), a
+namespace name (``<lab>-<node>``) and kernel requests, so it is checked
+against its pattern before it is used for anything — from a lab file, the
+command line, the Python API or a web request alike (invariant 7). The model
+validates names while loading a file; everything else calls the functions
+here.
+"""
+
+from __future__ import annotations
+
+import re
+
+LAB_NAME = re.compile(r"[a-z][a-z0-9]{0,9}")
+NODE_NAME = re.compile(r"[a-z][a-z0-9-]{0,14}")
+
+
+class UnsafeName(ValueError):
+    """A lab or node name that does not match its pattern, or a path that
+    would leave the run directory; nothing was touched (exit 2)."""
+
+
+def shown(value: object) -> str:
+    """``value`` quoted for a message, with control characters escaped, so a
+    hostile name cannot move the terminal's cursor or retitle its window."""
+    return repr(value) if isinstance(value, str) else repr(str(value))
+
+
+def lab_name(value: object) -> str:
+    """Returns ``value`` if it is a valid lab name.
+
+    Raises:
+        UnsafeName: it is not a string of 1–10 lowercase letters and digits
+            starting with a letter.
+    """
+    if not isinstance(value, str) or not LAB_NAME.fullmatch(value):
+        raise UnsafeName(
+            f"lab name {shown(value)} is not allowed — use 1–10 lowercase letters and digits, "
+            "starting with a letter, e.g. redblue"
+        )
+    return value
+
+
+def node_name(value: object) -> str:
+    """Returns ``value`` if it is a valid node name.
+
+    Raises:
+        UnsafeName: it is not 1–15 lowercase letters, digits and '-',
+            starting with a letter.
+    """
+    if not isinstance(value, str) or not NODE_NAME.fullmatch(value):
+        raise UnsafeName(
+            f"node name {shown(value)} is not allowed — use 1–15 lowercase letters, digits and '-', "
+            "starting with a letter, e.g. red or web-1"
+        )
+    return value
