@@ -24,13 +24,14 @@ class Problem:
     line: int
     path: str  # dotted field path, e.g. "nodes.red.interfaces.eth0.address"
     message: str  # "what is wrong — what to write instead"
+    warning: bool = False  # the file is valid, but `up` may not do what it says
 
     def __post_init__(self) -> None:
         for name in ("file", "path", "message"):
             object.__setattr__(self, name, printable(_bounded(getattr(self, name))))
 
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}"
+        where = f"{self.file}:{self.line}: warning" if self.warning else f"{self.file}:{self.line}"
         return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
 
 

@@ -11,13 +11,13 @@ import difflib
 import os
 import types
 import typing
-from typing import Any
+from typing import Any, Collection
 
 from pydantic import BaseModel, ValidationError
 
-from vnetlab.model.errors import LabFileError, quoted
+from vnetlab.model.errors import LabFileError, Problem, quoted
 from vnetlab.model.schema import LabSpec
-from vnetlab.model.validate import semantic_problems
+from vnetlab.model.validate import semantic_problems, semantic_warnings
 from vnetlab.model.yamltree import MAX_FILE_BYTES, YamlTree, size_problem
 
 
@@ -34,6 +34,26 @@ def load_lab(path: str | os.PathLike) -> LabSpec:
         LabFileError: with every problem found in the file.
         OSError: if the file cannot be read.
     """
+    return check_lab_file(path)[0]
+
+
+def check_lab_file(path: str | os.PathLike,
+                   missing_packages: Collection[str] = ()) -> tuple[LabSpec, list[Problem]]:
+    """Reads and validates a lab file, and says what may not work as written.
+
+    Args:
+        path: the lab file; problems are reported under this name.
+        missing_packages: what this environment lacks (e.g. "os-ken"), so
+            the warnings can say what ``up`` would refuse here.
+
+    Returns:
+        The validated lab and its warnings (in line order): things the
+        file may ask for in vain, on some machines or on this one.
+
+    Raises:
+        LabFileError: with every problem found in the file.
+        OSError: if the file cannot be read.
+    """
     filename = os.fspath(path)
     with open(path, "rb") as handle:
         data = handle.read(MAX_FILE_BYTES + 1)  # never more: the size alone decides
@@ -42,7 +62,7 @@ def load_lab(path: str | os.PathLike) -> LabSpec:
             raise LabFileError([size_problem(filename, size, exact=size > MAX_FILE_BYTES)])
     # Bytes that are not UTF-8 become surrogates, which the YAML reader step
     # reports with their line and column (every line that has one).
-    return _load(data.decode("utf-8", "surrogateescape"), filename, len(data))
+    return _load(data.decode("utf-8", "surrogateescape"), filename, len(data), missing_packages)
 
 
 def load_lab_text(text: str, filename: str = "<string>") -> LabSpec:
@@ -58,10 +78,11 @@ def load_lab_text(text: str, filename: str = "<string>") -> LabSpec:
     Raises:
         LabFileError: with every problem found, in line order.
     """
-    return _load(text, filename, None)
+    return _load(text, filename, None, ())[0]
 
 
-def _load(text: str, filename: str, size: int | None) -> LabSpec:
+def _load(text: str, filename: str, size: int | None,
+          missing_packages: Collection[str]) -> tuple[LabSpec, list[Problem]]:
     tree = YamlTree(filename)
     data = tree.parse(text, size)
     if data is None:  # nothing usable to validate: syntax error, empty, not a mapping
@@ -81,7 +102,9 @@ def _load(text: str, filename: str, size: int | None) -> LabSpec:
             tree.report(path, message)
     if tree.problems:
         raise LabFileError(tree.problems)
-    return spec
+    for path, message in semantic_warnings(spec, missing_packages):
+        tree.report(path, message, warning=True)
+    return spec, sorted(tree.problems, key=lambda p: (p.line, p.path))
 
 
 def _translate(error: dict) -> tuple[tuple, str, bool]:

@@ -171,9 +171,10 @@ class YamlTree:
             path = path[:-1]
         return self.lines.get(path, 1)
 
-    def report(self, path: tuple, message: str, at_key: bool = False) -> None:
+    def report(self, path: tuple, message: str, at_key: bool = False, warning: bool = False) -> None:
         """Records a problem at ``path``'s line."""
-        self.problems.append(Problem(self.filename, self.locate(path, at_key), dotted(path), message))
+        self.problems.append(Problem(self.filename, self.locate(path, at_key), dotted(path), message,
+                                     warning=warning))
 
     def add(self, line: int, path: str, message: str) -> None:
         """Records a problem at ``line`` (unless the value is being dropped)."""
