@@ -30,10 +30,18 @@ def _console(stderr: bool = False):
 def _load(path: str):
     from vnetlab.lab import Lab
 
-    if not os.path.isfile(path):
-        what = "is not a file" if os.path.exists(path) else "no such file"
-        raise UsageError(f"{_shown(path)}: {what} — give the path of a lab file (.yaml)")
+    _require_file(path)
     return Lab.load(path)
+
+
+def _require_file(path: str) -> None:
+    shown = _shown(path)
+    if not os.path.exists(path):
+        raise UsageError(f"{shown}: no such file — give the path of a lab file (.yaml)")
+    if not os.path.isfile(path):
+        raise UsageError(f"{shown}: is not a file — give the path of a lab file (.yaml)")
+    if not os.access(path, os.R_OK):
+        raise UsageError(f"{shown}: you may not read it — check its permissions (ls -l {shlex.quote(path)})")
 
 
 def _shown(text: str) -> str:
@@ -53,7 +61,7 @@ def _lab_name_of(arg: str) -> str:
     its lab, so ``down`` works after the file was broken by an edit — but
     only if that name is a valid one; otherwise the file's problems are
     reported (exit 2)."""
-    from vnetlab.names import LAB_NAME, lab_name
+    from vnetlab.names import lab_name
 
     if not _looks_like_file(arg):
         return lab_name(arg)
@@ -61,17 +69,9 @@ def _lab_name_of(arg: str) -> str:
 
     try:
         return _load(arg).name
-    except LabFileError:
-        import yaml
-
-        try:
-            with open(arg) as handle:
-                data = yaml.safe_load(handle)
-            name = data.get("lab") if isinstance(data, dict) else None
-        except Exception:  # noqa: BLE001 — any unreadable file: report its problems below
-            name = None
-        if isinstance(name, str) and LAB_NAME.fullmatch(name):
-            return name
+    except LabFileError as exc:
+        if exc.lab is not None:
+            return exc.lab
         raise
 
 
@@ -94,14 +94,23 @@ def _running(arg: str):
 
 # -- commands -------------------------------------------------------------
 def cmd_validate(args: argparse.Namespace) -> int:
-    lab = _load(args.labfile)
-    spec = lab.spec
+    # A valid file is exit 0 even where `up` would lack something (os-ken):
+    # the file may be meant for another machine. The warnings say what `up`
+    # would refuse, and `up` exits 3 for it before it creates anything.
+    from vnetlab.executors.controller import osken_installed
+    from vnetlab.model import check_lab_file
+
+    _require_file(args.labfile)
+    spec, warnings = check_lab_file(args.labfile, missing_packages=() if osken_installed() else ("os-ken",))
     summary = {"lab": spec.lab, "nodes": len(spec.nodes), "links": len(spec.links), "checks": len(spec.checks)}
     if args.json:
-        print(json.dumps({"valid": True, **summary}))
-    else:
-        print(f"{args.labfile}: ok — lab {spec.lab}: {summary['nodes']} nodes, "
-              f"{summary['links']} links, {summary['checks']} checks")
+        print(json.dumps({"valid": True, **summary, "warnings": [str(w) for w in warnings]}))
+        return EXIT_OK
+    for warning in warnings:
+        print(warning, file=sys.stderr)
+    print(f"{args.labfile}: ok — lab {spec.lab}: {summary['nodes']} nodes, "
+          f"{summary['links']} links, {summary['checks']} checks"
+          + (f", {len(warnings)} warning{'s' if len(warnings) != 1 else ''}" if warnings else ""))
     return EXIT_OK
 
 

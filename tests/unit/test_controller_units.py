@@ -29,8 +29,7 @@ def test_parse_listen_rejects_anything_else_with_advice(text):
         controller.parse_listen(text)
 
 
-@pytest.mark.parametrize("value", ["builtin", "tcp:127.0.0.1:6653", "tcp:10.0.0.9", "ssl:192.0.2.1:6653",
-                                   "tcp:[fd00::1]:6653", "ssl:[::1]"])
+@pytest.mark.parametrize("value", ["builtin", "tcp:127.0.0.1:6653", "tcp:10.0.0.9", "tcp:[fd00::1]:6653"])
 def test_controller_values_that_are_accepted(value):
     assert controller_problem(value) is None
 
@@ -44,6 +43,9 @@ def test_controller_values_that_are_accepted(value):
     ("tcp:[fd00::1:6653", "in brackets"),
     ("tcp:127.0.0.1:0", "port '0' is not 1–65535"),
     ("tcp:127.0.0.1:http", "port 'http'"),
+    # OVS needs a key and certificates for ssl:, and a lab file cannot give them.
+    ("ssl:192.0.2.1:6653", "only tcp:IP:PORT and builtin are supported"),
+    ("ssl:[::1]", "only tcp:IP:PORT and builtin are supported"),
 ])
 def test_controller_values_that_are_refused_say_what_to_write(value, fragment):
     message = controller_problem(value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 from vnetlab.compile import compile_lab
 from vnetlab.compile.l2 import ASSUMED, KernelFeatures, assumed_backends, unmet_needs
@@ -159,6 +160,27 @@ def test_ovs_without_its_programs_says_how_to_install_them():
                             ovs_userspace=False, detected=True)
     problems = unmet_needs(example("ovs-bad-neighbor.yaml"), no_ovs)
     assert problems and "apt-get install openvswitch-switch" in problems[-1]
+
+
+def test_mtu_on_a_bridge_that_auto_makes_ovs_here_is_refused_at_up():
+    # vlan_aware: a Linux bridge where the kernel filters VLANs, OVS on this machine.
+    text = open(os.path.join(EXAMPLES, "proxmox-vlan.yaml")).read().replace(
+        "vlan_aware: true, ports:", "vlan_aware: true, mtu: 1400, ports:")
+    spec = load_lab_text(text, "x.yaml")
+    [problem] = unmet_needs(spec, NO_KERNEL_L2)
+    assert problem.startswith("bridge vmbr0 on node pve has mtu, but backend: auto makes it an Open vSwitch "
+                              "bridge here (this kernel has no 802.1Q VLAN devices")
+    assert "VLAN filtering" in problem and problem.endswith("— remove mtu, or set backend: linux on a kernel "
+                                                            "that has what it needs")
+    assert unmet_needs(spec, ASSUMED) == []  # a Linux bridge, which takes the mtu
+
+
+def test_builtin_controller_without_os_ken_is_refused_at_up():
+    spec = example("sdn-controller.yaml")
+    assert unmet_needs(spec, NO_KERNEL_L2) == []
+    [problem] = unmet_needs(spec, replace(NO_KERNEL_L2, osken=False))
+    assert problem == ("bridge br0 on node sw has controller: builtin, which runs on the Python package "
+                       "os-ken, and it is not installed — pip install 'os-ken>=4,<5'")
 
 
 def test_ovs_ops_survive_json():

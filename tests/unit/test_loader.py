@@ -140,5 +140,5 @@ def test_load_lab_reads_a_file_and_reports_its_name(tmp_path):
 def test_non_utf8_file_is_an_error(tmp_path):
     path = tmp_path / "lab.yaml"
     path.write_bytes(b"lab: x\ndescription: caf\xe9\n")
-    with pytest.raises(LabFileError, match=r"lab.yaml:2: the file is not UTF-8"):
+    with pytest.raises(LabFileError, match=r"lab.yaml:2: column 17: byte 0xE9 is not UTF-8 — save the file as UTF-8"):
         load_lab(path)

@@ -127,3 +127,15 @@ def test_lock_is_exclusive_across_removal(run_root):
     with state.locked("race", wait=2):
         inside.append("second")
     assert inside == ["holder", "second"]
+
+
+def test_a_broken_file_still_names_a_valid_lab_but_never_a_hostile_one():
+    from vnetlab.model import LabFileError, load_lab_text
+
+    with pytest.raises(LabFileError) as broken:
+        load_lab_text("lab: redblue\nnodes: 5\n", "f.yaml")
+    assert broken.value.lab == "redblue"
+    for hostile in ("/../../tmp/victim", "..", '"redblue\\n"'):
+        with pytest.raises(LabFileError) as caught:
+            load_lab_text(f"lab: {hostile}\nnodes: 5\n", "f.yaml")
+        assert caught.value.lab is None

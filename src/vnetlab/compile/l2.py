@@ -32,6 +32,7 @@ from vnetlab.compile.linux_l2 import (
 )
 from vnetlab.compile.registry import interface_type
 from vnetlab.model.schema import Interface, LabSpec, Node
+from vnetlab.model.validate import OSKEN_INSTALL, UNAPPLIED_SETTINGS
 from vnetlab.plan import (
     AddAddress, CreateBridge, OvsAddBond, OvsAddBridge, OvsAddPort, OvsReplaceFlows, RunService,
     SetLinkState, SetMaster, SetSysctl, SetTxChecksum, StartOvs,
@@ -55,10 +56,14 @@ class KernelFeatures:
     vlan_filtering: bool = True    # Linux bridge VLAN filtering
     ovs_kernel: bool = True        # the openvswitch kernel datapath (unused: OVS runs in userspace)
     ovs_userspace: bool = True     # ovsdb-server and ovs-vswitchd are installed
+    osken: bool = True             # the Python package the built-in controller runs on
     detected: bool = False         # False: assumed, not probed
 
 
 ASSUMED = KernelFeatures()  # what ``vnetlab plan`` assumes without probing
+# A kernel with none of the optional L2 features: where ``auto`` picks OVS
+# whenever a bridge needs anything beyond a plain Linux bridge.
+NOTHING = KernelFeatures(vlan_devices=False, bonding=False, vlan_filtering=False, ovs_kernel=False)
 
 FEATURE_TEXT = {
     "vlan_devices": "802.1Q VLAN devices (kernel module 8021q)",
@@ -165,6 +170,7 @@ def unmet_needs(spec: LabSpec, features: KernelFeatures) -> list[str]:
         on_ovs = _ovs_owned(node, bridges, backends)
         for name, bridge in bridges.items():
             if backends[name] != "linux":
+                problems += _ovs_bridge_unmet(node_name, node, bridge, features)
                 continue
             missing = [n for n in sorted(bridge_needs(node, bridge)) if not getattr(features, n)]
             if missing:
@@ -191,6 +197,25 @@ def unmet_needs(spec: LabSpec, features: KernelFeatures) -> list[str]:
     if uses_ovs and not features.ovs_userspace:
         problems.append("this lab uses Open vSwitch, but ovsdb-server/ovs-vswitchd are not installed — "
                         f"{APT_OVS} (the host's own OVS service is never used)")
+    return problems
+
+
+def _ovs_bridge_unmet(node_name: str, node: Node, bridge: BridgeView, features: KernelFeatures) -> list[str]:
+    """What an OVS bridge of this machine asks for in vain: mtu/mac (on a
+    bridge that ``auto`` made OVS here; validation refuses them where OVS is
+    sure), a built-in controller without os-ken."""
+    problems = []
+    declared = node.interfaces.get(bridge.name) or Interface()
+    missing = [FEATURE_TEXT[n] for n in sorted(bridge_needs(node, bridge)) if not getattr(features, n)]
+    for key in (k for k in UNAPPLIED_SETTINGS if getattr(declared, k) is not None and bridge.backend == "auto"):
+        problems.append(
+            f"bridge {bridge.name} on node {node_name} has {key}, but backend: auto makes it an Open vSwitch "
+            f"bridge here (this kernel has no {' and no '.join(missing)}), and vnetlab builds those without "
+            f"{key} — remove {key}, or set backend: linux on a kernel that has what it needs")
+    if bridge_settings(node, bridge)[1] == "builtin" and not features.osken:
+        problems.append(
+            f"bridge {bridge.name} on node {node_name} has controller: builtin, which runs on the Python "
+            f"package os-ken, and it is not installed — {OSKEN_INSTALL}")
     return problems
 
 

@@ -17,6 +17,7 @@ from typing import Callable, Optional
 
 from vnetlab.compile.l2 import KernelFeatures, bridges_of
 from vnetlab.executors import netns, ovs
+from vnetlab.executors.controller import osken_installed
 from vnetlab.model.schema import LabSpec
 
 _detected: Optional[KernelFeatures] = None
@@ -65,7 +66,7 @@ def _probe() -> KernelFeatures:
         netns.delete(name)  # the kernel frees every device made in it
     return KernelFeatures(vlan_devices=vlan, bonding=bond, vlan_filtering=filtering,
                           ovs_kernel=os.path.isdir("/sys/module/openvswitch"),
-                          ovs_userspace=ovs.installed(), detected=True)
+                          ovs_userspace=ovs.installed(), osken=osken_installed(), detected=True)
 
 
 def _works(attempt: Callable[[], object]) -> bool:

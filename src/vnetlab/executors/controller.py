@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import ipaddress
 import logging
 import os
@@ -50,6 +51,7 @@ import time
 from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
 from vnetlab.executors import netns
+from vnetlab.model.validate import OSKEN_INSTALL
 
 if TYPE_CHECKING:
     from vnetlab.plan import Op
@@ -67,6 +69,13 @@ TCP_LISTEN_STATE = "0A"     # /proc/net/tcp's code for LISTEN
 
 
 # --------------------------------------------------------------------------- pure helpers
+
+
+def osken_installed() -> bool:
+    """Whether os-ken can be imported here, without importing it (it takes
+    seconds). The controller runs on this same interpreter (services put its
+    directory first on PATH), so this is the answer for the lab too."""
+    return importlib.util.find_spec("os_ken") is not None
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -197,7 +206,7 @@ def wait_for_builtin_controllers(ops: Sequence[Op], timeout: float = READY_TIMEO
                  f"{os.path.join(lab_dir(lab), f'service-{node}-N.log')})")
         if not wait_listening(bridge.netns, bridge.port, max(0.0, deadline - time.monotonic())):
             raise RuntimeError(f"{where} is not listening on port {bridge.port} after {timeout:g} s — "
-                               "is os-ken installed? pip install 'os-ken>=4,<5'")
+                               f"is os-ken installed? {OSKEN_INSTALL}")
 
         def dump(bridge: ControlledBridge = bridge) -> str:
             return run_tool(bridge.rundir, ["ovs-ofctl", "-O", "OpenFlow13", "dump-flows", bridge.bridge],

@@ -6,30 +6,20 @@ with file, line, dotted field path and advice. Pure; no root, no kernel.
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import os
 import types
 import typing
-from pathlib import Path
-from typing import Any
+from typing import Any, Collection
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
-from vnetlab.model.errors import LabFileError, Problem
+from vnetlab.model.errors import LabFileError, Problem, quoted
 from vnetlab.model.schema import LabSpec
-from vnetlab.model.validate import semantic_problems
-
-# Aliases let one node appear many times; cap the walk so "billion laughs"
-# files fail fast instead of eating memory.
-MAX_YAML_NODES = 100_000
-YAML_TAG_PREFIX = "tag:yaml.org,2002:"
-# Tags SafeConstructor builds from scalars; anything else (python/..., custom
-# '!tags') is refused before construction, so nothing is ever instantiated.
-SAFE_SCALAR_TAGS = {
-    YAML_TAG_PREFIX + name
-    for name in ("null", "bool", "int", "float", "str", "binary", "timestamp")
-}
+from vnetlab.model.validate import semantic_problems, semantic_warnings
+from vnetlab.model.yamltree import MAX_FILE_BYTES, YamlTree, size_problem
+from vnetlab.names import LAB_NAME
 
 
 def load_lab(path: str | os.PathLike) -> LabSpec:
@@ -45,15 +35,35 @@ def load_lab(path: str | os.PathLike) -> LabSpec:
         LabFileError: with every problem found in the file.
         OSError: if the file cannot be read.
     """
+    return check_lab_file(path)[0]
+
+
+def check_lab_file(path: str | os.PathLike,
+                   missing_packages: Collection[str] = ()) -> tuple[LabSpec, list[Problem]]:
+    """Reads and validates a lab file, and says what may not work as written.
+
+    Args:
+        path: the lab file; problems are reported under this name.
+        missing_packages: what this environment lacks (e.g. "os-ken"), so
+            the warnings can say what ``up`` would refuse here.
+
+    Returns:
+        The validated lab and its warnings (in line order): things the
+        file may ask for in vain, on some machines or on this one.
+
+    Raises:
+        LabFileError: with every problem found in the file.
+        OSError: if the file cannot be read.
+    """
     filename = os.fspath(path)
-    data = Path(path).read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = data[: err.start].count(b"\n") + 1
-        raise LabFileError([Problem(filename, line, "", "the file is not UTF-8 text — "
-                                    "save it as UTF-8")]) from None
-    return load_lab_text(text, filename)
+    with open(path, "rb") as handle:
+        data = handle.read(MAX_FILE_BYTES + 1)  # never more: the size alone decides
+        if len(data) > MAX_FILE_BYTES:
+            size = os.fstat(handle.fileno()).st_size  # 0 for a pipe
+            raise LabFileError([size_problem(filename, size, exact=size > MAX_FILE_BYTES)])
+    # Bytes that are not UTF-8 become surrogates, which the YAML reader step
+    # reports with their line and column (every line that has one).
+    return _load(data.decode("utf-8", "surrogateescape"), filename, len(data), missing_packages)
 
 
 def load_lab_text(text: str, filename: str = "<string>") -> LabSpec:
@@ -69,8 +79,13 @@ def load_lab_text(text: str, filename: str = "<string>") -> LabSpec:
     Raises:
         LabFileError: with every problem found, in line order.
     """
-    tree = _Tree(filename)
-    data = tree.parse(text)
+    return _load(text, filename, None, ())[0]
+
+
+def _load(text: str, filename: str, size: int | None,
+          missing_packages: Collection[str]) -> tuple[LabSpec, list[Problem]]:
+    tree = YamlTree(filename)
+    data = tree.parse(text, size)
     if data is None:  # nothing usable to validate: syntax error, empty, not a mapping
         raise LabFileError(tree.problems)
     spec = None
@@ -81,179 +96,17 @@ def load_lab_text(text: str, filename: str = "<string>") -> LabSpec:
             path, message, at_key = _translate(error)
             # A value already reported by the YAML layer (a refused tag) would
             # only produce a second, confusing message here.
-            if not any(path[: len(bad)] == bad for bad in tree.bad_paths):
+            if not tree.refused(path):
                 tree.report(path, message, at_key=at_key)
     if spec is not None:  # the cross-part rules need a schema-valid lab
         for path, message in semantic_problems(spec):
             tree.report(path, message)
     if tree.problems:
-        raise LabFileError(tree.problems)
-    return spec
-
-
-class _Tree:
-    """Turns a YAML node tree into plain data, remembering where each path is."""
-
-    def __init__(self, filename: str):
-        self.filename = filename
-        self.problems: list[Problem] = []
-        self.bad_paths: list[tuple] = []
-        self.lines: dict[tuple, int] = {}  # path -> line of its value (or key, for collections)
-        self.key_lines: dict[tuple, int] = {}  # path -> line of the key naming it
-        self.visited = 0
-        self.constructor = yaml.SafeLoader("")
-
-    def parse(self, text: str) -> dict | None:
-        """Returns the top-level mapping, or None if there is nothing to validate."""
-        loader = _fast_loader(text)
-        try:
-            root = loader.get_single_node()
-        except yaml.MarkedYAMLError as err:
-            mark = err.problem_mark or err.context_mark
-            what = " ".join(p for p in (err.context, err.problem) if p)
-            if err.context_mark and mark and err.context_mark.line != mark.line:
-                what += f" (the construct began at line {err.context_mark.line + 1})"
-            self.add(mark.line + 1 if mark else 1, "",
-                     f"YAML syntax error: {what} — fix the indentation, quoting or brackets here")
-            return None
-        except yaml.YAMLError as err:
-            self.add(1, "", f"YAML error: {err} — fix the file's syntax")
-            return None
-        finally:
-            loader.dispose()
-        if root is None:
-            self.add(1, "", "the file is empty — start it with lab: NAME and nodes:")
-            return None
-        self.lines[()] = root.start_mark.line + 1
-        if not isinstance(root, yaml.MappingNode):
-            self.add(root.start_mark.line + 1, "",
-                     f"the top level is {_yaml_kind(root)} — it must be a mapping with "
-                     "lab:, nodes:, links: and checks:")
-            return None
-        try:
-            return self.build(root, ())
-        except _TooLarge:
-            self.problems = [Problem(self.filename, 1, "", f"the file expands to more than "
-                                     f"{MAX_YAML_NODES} values (aliases?) — write it out plainly")]
-            return None
-
-    def build(self, node: yaml.Node, path: tuple) -> Any:
-        """Plain Python data for ``node``; refused parts become None and are reported."""
-        self.visited += 1
-        if self.visited > MAX_YAML_NODES:
-            raise _TooLarge
-        tag = node.tag
-        if isinstance(node, yaml.MappingNode) and tag == YAML_TAG_PREFIX + "map":
-            return self.build_mapping(node, path)
-        if isinstance(node, yaml.SequenceNode) and tag == YAML_TAG_PREFIX + "seq":
-            return [self.build_item(item, (*path, i)) for i, item in enumerate(node.value)]
-        if isinstance(node, yaml.ScalarNode) and tag in SAFE_SCALAR_TAGS:
-            return self.constructor.construct_object(node)
-        self.bad_paths.append(path)
-        self.add(node.start_mark.line + 1, _dotted(path),
-                 f"YAML tag {_short_tag(tag)!r} is not allowed — lab files use plain YAML "
-                 "values; remove the tag")
-        return None
-
-    def build_item(self, node: yaml.Node, path: tuple) -> Any:
-        self.lines[path] = node.start_mark.line + 1
-        return self.build(node, path)
-
-    def build_mapping(self, node: yaml.MappingNode, path: tuple) -> dict:
-        result: dict = {}
-        for key_node, value_node in node.value:
-            key_line = key_node.start_mark.line + 1
-            if key_node.tag == YAML_TAG_PREFIX + "merge":
-                self.add(key_line, _dotted(path), "merge keys (<<) are not supported — "
-                                                  "write the keys out")
-                continue
-            if not isinstance(key_node, yaml.ScalarNode):
-                self.add(key_line, _dotted(path), "a key must be a plain name — "
-                                                  "write name: value")
-                continue
-            # Keys are names (nodes, interfaces, fields), so keep the text as
-            # written: "no:" or "1:" stay strings instead of false or 1.
-            key = key_node.value
-            child = (*path, key)
-            if key in result:
-                first = self.key_lines[child]
-                self.add(key_line, _dotted(child),
-                         f"duplicate key {key!r} (first at line {first}) — keep one")
-                continue
-            self.key_lines[child] = key_line
-            scalar = isinstance(value_node, yaml.ScalarNode)
-            self.lines[child] = value_node.start_mark.line + 1 if scalar else key_line
-            result[key] = self.build(value_node, child)
-        return result
-
-    def locate(self, path: tuple, at_key: bool = False) -> int:
-        """The line of ``path``, else of its nearest ancestor that is in the file."""
-        if at_key and path in self.key_lines:
-            return self.key_lines[path]
-        while path not in self.lines and path:
-            path = path[:-1]
-        return self.lines.get(path, 1)
-
-    def report(self, path: tuple, message: str, at_key: bool = False) -> None:
-        self.add(self.locate(path, at_key), _dotted(path), message)
-
-    def add(self, line: int, path: str, message: str) -> None:
-        self.problems.append(Problem(self.filename, line, path, message))
-
-
-class _TooLarge(Exception):
-    pass
-
-
-def _dotted(path: tuple) -> str:
-    """('nodes', 'red', 'routes', 0, 'via') -> 'nodes.red.routes[0].via'."""
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
-
-
-def _short_tag(tag: str) -> str:
-    return "!!" + tag[len(YAML_TAG_PREFIX):] if tag.startswith(YAML_TAG_PREFIX) else tag
-
-
-def _fast_loader(text: str) -> "_Composer":
-    """libyaml's composer when present (a 1,000-node lab composes in 0.08 s
-    instead of 0.4 s), falling back to the pure-Python loader on a syntax
-    error so the messages keep their wording and marks."""
-    return _Composer(text)
-
-
-class _Composer:
-    """get_single_node/dispose, like a yaml loader."""
-
-    def __init__(self, text: str):
-        self.text = text
-
-    def get_single_node(self) -> yaml.Node:
-        fast = getattr(yaml, "CSafeLoader", None)
-        if fast is not None:
-            loader = fast(self.text)
-            try:
-                return loader.get_single_node()
-            except yaml.YAMLError:
-                pass  # reported below, in the pure loader's words
-            finally:
-                loader.dispose()
-        loader = yaml.SafeLoader(self.text)
-        try:
-            return loader.get_single_node()
-        finally:
-            loader.dispose()
-
-    def dispose(self) -> None:
-        """Nothing left to free (each parse disposes of its loader)."""
-
-
-def _yaml_kind(node: yaml.Node) -> str:
-    if isinstance(node, yaml.SequenceNode):
-        return "a list"
-    return "a single value" if isinstance(node, yaml.ScalarNode) else "not a mapping"
+        name = data.get("lab")
+        raise LabFileError(tree.problems, lab=name if isinstance(name, str) and LAB_NAME.fullmatch(name) else None)
+    for path, message in semantic_warnings(spec, missing_packages):
+        tree.report(path, message, warning=True)
+    return spec, sorted(tree.problems, key=lambda p: (p.line, p.path))
 
 
 def _translate(error: dict) -> tuple[tuple, str, bool]:
@@ -290,7 +143,9 @@ def _value_message(error: dict) -> str:
     if kind == "list_type":
         return f"expected a list, got {got} — write it as [a, b] or as '- item' lines"
     if kind == "string_type":
-        return f"expected a string, got {got} — quote it, e.g. \"{value}\""
+        if isinstance(value, (dict, list)) or value is None or _huge(value):
+            return f"expected a string, got {got} — write text, e.g. \"...\""
+        return f"expected a string, got {got} — quote it, e.g. \"{_plain(value)}\""
     if kind in ("int_type", "int_parsing", "int_from_float"):
         return f"expected a whole number, got {got} — write e.g. 1500"
     if kind in ("bool_type", "bool_parsing"):
@@ -299,13 +154,13 @@ def _value_message(error: dict) -> str:
         return f"expected a number, got {got} — write e.g. 1.5"
     bounds = error.get("ctx", {})
     if kind == "greater_than_equal":
-        return f"{value} is too small — use {bounds['ge']} or more"
+        return f"{_plain(value)} is too small — use {bounds['ge']} or more"
     if kind == "greater_than":
-        return f"{value} is too small — use more than {bounds['gt']}"
+        return f"{_plain(value)} is too small — use more than {bounds['gt']}"
     if kind == "less_than_equal":
-        return f"{value} is too large — use {bounds['le']} or less"
+        return f"{_plain(value)} is too large — use {bounds['le']} or less"
     if kind == "less_than":
-        return f"{value} is too large — use less than {bounds['lt']}"
+        return f"{_plain(value)} is too large — use less than {bounds['lt']}"
     # Anything else: pydantic's own sentence, with what was found.
     message = error["msg"].removeprefix("Value error, ")
     return f"{message[0].lower()}{message[1:]}, got {got}"
@@ -321,8 +176,28 @@ def _describe(value: Any) -> str:
     if isinstance(value, bool):
         return f"{str(value).lower()} (a boolean)"
     if isinstance(value, (int, float)):
-        return f"{value} (a number)"
-    return repr(value)
+        return f"{_plain(value)} (a number)"
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return f"{value.isoformat()} (a date)"
+    if isinstance(value, bytes):
+        return f"{len(value):,} bytes of binary data"
+    return quoted(str(value))
+
+
+def _huge(value: Any) -> bool:
+    return isinstance(value, int) and value.bit_length() > 200
+
+
+def _plain(value: Any) -> str:
+    """A scalar as the file would write it; a huge integer (``1:0:0:...``
+    in base 60) by its size, which str() refuses past 4,300 digits."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if _huge(value):
+        return f"a {value.bit_length():,}-bit number"
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return value.isoformat()
+    return str(value)
 
 
 def _unknown_key_message(loc: tuple) -> str:
@@ -330,8 +205,8 @@ def _unknown_key_message(loc: tuple) -> str:
     allowed = _allowed_keys(loc[:-1])
     close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
     if close:
-        return f"unknown key {key!r} — did you mean {close[0]!r}?"
-    return f"unknown key {key!r} — allowed keys here: {', '.join(allowed)}"
+        return f"unknown key {quoted(str(key))} — did you mean {close[0]!r}?"
+    return f"unknown key {quoted(str(key))} — allowed keys here: {', '.join(allowed)}"
 
 
 def _allowed_keys(path: tuple) -> list[str]:

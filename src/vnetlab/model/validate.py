@@ -9,7 +9,8 @@ turns paths into line numbers. Pure; no root.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Collection
 
 from vnetlab.model.resolve import resolve_forward_target, resolve_hosts
 from vnetlab.model.schema import FirewallRule, LabSpec, Node, check_ifname
@@ -46,7 +47,33 @@ def semantic_problems(spec: LabSpec) -> list[SemanticProblem]:
     _check_controllers(ctx)
     _check_linux_bond_modes(ctx)
     _check_l2(ctx)
+    _check_unapplied_settings(ctx)
     return ctx.problems
+
+
+def semantic_warnings(spec: LabSpec, missing_packages: Collection[str] = ()) -> list[SemanticProblem]:
+    """What a valid lab asks for that ``up`` may refuse: on some kernels, or
+    in an environment that lacks ``missing_packages`` (e.g. "os-ken").
+
+    Args:
+        spec: a lab without problems (:func:`semantic_problems` found none).
+        missing_packages: the Python packages this environment lacks.
+
+    Returns:
+        ``(path, message)`` per warning, in no particular order.
+    """
+    warnings: list[SemanticProblem] = []
+    if "os-ken" in missing_packages:
+        for path, value in _controller_places(spec):
+            if value == BUILTIN_CONTROLLER:
+                warnings.append((path, "the built-in controller runs on the Python package os-ken, which "
+                                       "is not installed here — `vnetlab up` stops with exit 3 until you "
+                                       f"{OSKEN_INSTALL}"))
+    for path, key, ifname, needs in _settings_ovs_may_drop(spec):
+        warnings.append((path, f"backend: auto makes {ifname} an Open vSwitch bridge on a kernel without "
+                               f"{needs}, and vnetlab builds those without {key} — `vnetlab up` refuses "
+                               f"the file there; set backend: linux to insist on a Linux bridge, or remove {key}"))
+    return warnings
 
 
 @dataclass
@@ -484,20 +511,28 @@ def _is_ip(text: str) -> bool:
 
 
 BUILTIN_CONTROLLER = "builtin"
-CONTROLLER_TRANSPORTS = ("tcp", "ssl")  # what OVS calls active controller connections
+# OVS also speaks ssl:, but only with a private key, a certificate and a CA
+# certificate set on its database (ovs-vsctl set-ssl), which a lab file has
+# no way to give: such a bridge would never connect.
+CONTROLLER_TRANSPORTS = ("tcp",)
+OSKEN_INSTALL = "pip install 'os-ken>=4,<5'"
 
 
 def controller_problem(value: str) -> str | None:
     """What is wrong with a bridge's ``controller:`` value, or None if it is
-    ``builtin`` or an external controller's ``tcp:IP[:PORT]`` / ``ssl:IP[:PORT]``
-    (IPv6 in brackets: ``tcp:[fd00::1]:6653``)."""
+    ``builtin`` or an external controller's ``tcp:IP[:PORT]`` (IPv6 in
+    brackets: ``tcp:[fd00::1]:6653``)."""
     if value == BUILTIN_CONTROLLER:
         return None
     advice = ("write builtin (vnetlab's OpenFlow 1.3 learning switch) or an external "
               "controller's address, e.g. tcp:127.0.0.1:6653")
     transport, sep, rest = value.partition(":")
+    if transport == "ssl" and sep:
+        return (f"controller {value!r}: ssl: needs a key and certificates (ovs-vsctl set-ssl), which a "
+                f"lab file cannot give, so the bridge would never connect — only tcp:IP:PORT and builtin "
+                f"are supported; {advice}")
     if not sep or transport not in CONTROLLER_TRANSPORTS:
-        return f"controller {value!r} is neither builtin nor tcp:IP:PORT / ssl:IP:PORT — {advice}"
+        return f"controller {value!r} is neither builtin nor tcp:IP:PORT — {advice}"
     if rest.startswith("["):
         host, close, port = rest[1:].partition("]")
         if not close or (port and not port.startswith(":")):
@@ -516,14 +551,83 @@ def controller_problem(value: str) -> str | None:
 
 def _check_controllers(ctx: _Context) -> None:
     """A bridge's (or switch node's) ``controller:`` is builtin or an address."""
-    for name, node in ctx.spec.nodes.items():
-        places = [(("nodes", name, "controller"), node.controller)]
+    for path, value in _controller_places(ctx.spec):
+        message = controller_problem(value)
+        if message is not None:
+            ctx.add(path, message)
+
+
+def _controller_places(spec: LabSpec) -> list[tuple[Path, str]]:
+    """Every ``controller:`` of the file: (path, value)."""
+    places = []
+    for name, node in spec.nodes.items():
+        places += [(("nodes", name, "controller"), node.controller)]
         places += [(_iface_path(name, ifname, "controller"), iface.controller)
                    for ifname, iface in node.interfaces.items()]
-        for path, value in places:
-            message = controller_problem(value) if value is not None else None
-            if message is not None:
-                ctx.add(path, message)
+    return [(path, value) for path, value in places if value is not None]
+
+
+UNAPPLIED_SETTINGS = ("mtu", "mac")
+
+
+def _check_unapplied_settings(ctx: _Context) -> None:
+    """``mtu`` and ``mac`` are set on veths, taps and Linux bridges only:
+    vnetlab builds bonds, VLAN interfaces and Open vSwitch bridges without
+    them, so asking for them there is an error, not a silent no-op."""
+    from vnetlab.compile.l2 import ASSUMED, resolve_backend  # lazy: compile imports the model
+    from vnetlab.compile.linux_l2 import bridges_of
+
+    for name, node in ctx.spec.nodes.items():
+        views = {view.name: view for view in bridges_of(ctx.spec, name, node)}
+        for ifname, iface in node.interfaces.items():
+            for key in (k for k in UNAPPLIED_SETTINGS if getattr(iface, k) is not None):
+                path = _iface_path(name, ifname, key)
+                if iface.type == "bond":
+                    ctx.add(path, f"{key} is not applied to bonds — set it on bond {ifname}'s members "
+                                  f"({', '.join(iface.members) or 'none yet'}), or remove it")
+                elif iface.type == "vlan":
+                    ctx.add(path, f"{key} is not applied to VLAN interfaces — remove it ({ifname} takes "
+                                  "its parent's)")
+                elif iface.type == "bridge" and resolve_backend(node, views[ifname], ASSUMED) == "ovs":
+                    view = views[ifname]
+                    linux_would_do = resolve_backend(node, replace(view, backend="auto"), ASSUMED) == "linux"
+                    ctx.add(path, f"{key} is not applied to {ifname}: it is an Open vSwitch bridge "
+                                  f"({_why_ovs(name, node, view)}), and vnetlab builds those without {key} "
+                                  f"— remove {key}{', or use backend: linux' if linux_would_do else ''}")
+
+
+def _why_ovs(name: str, node: Node, view) -> str:
+    """Why a bridge is Open vSwitch on every kernel (a compile.linux_l2.BridgeView)."""
+    from vnetlab.compile.l2 import bridge_settings
+    from vnetlab.compile.linux_l2 import linux_bond_mode_problem
+
+    if view.backend == "ovs":  # its own, or for a switch's br0 the node's
+        return "it has backend: ovs" if node.interfaces[view.name].backend == "ovs" else \
+            f"switch {name} has backend: ovs"
+    flows, controller = bridge_settings(node, view)
+    if flows or controller:
+        return f"its {'flows need' if flows else 'controller needs'} Open vSwitch"
+    bond = next(p for p in view.ports if linux_bond_mode_problem(getattr(node.interfaces.get(p), "mode", None)))
+    return f"bond {bond}'s mode {node.interfaces[bond].mode} exists only in Open vSwitch"
+
+
+def _settings_ovs_may_drop(spec: LabSpec) -> list[tuple[Path, str, str, str]]:
+    """(path, key, bridge, what the kernel lacks) for each mtu/mac on a
+    ``backend: auto`` bridge that is a Linux bridge only on a kernel with
+    VLAN filtering, bonding or 802.1Q devices (Open vSwitch elsewhere)."""
+    from vnetlab.compile.l2 import ASSUMED, FEATURE_TEXT, NOTHING, bridge_needs, resolve_backend
+    from vnetlab.compile.linux_l2 import bridges_of
+
+    found = []
+    for name, node in spec.nodes.items():
+        for view in bridges_of(spec, name, node):
+            iface = node.interfaces.get(view.name)
+            keys = [k for k in UNAPPLIED_SETTINGS if iface is not None and getattr(iface, k) is not None]
+            if keys and resolve_backend(node, view, ASSUMED) == "linux" \
+                    and resolve_backend(node, view, NOTHING) == "ovs":
+                needs = " or ".join(FEATURE_TEXT[need] for need in sorted(bridge_needs(node, view)))
+                found += [(_iface_path(name, view.name, key), key, view.name, needs) for key in keys]
+    return found
 
 
 def _check_linux_bond_modes(ctx: _Context) -> None:
