@@ -244,6 +244,10 @@ class Lab:
                 from vnetlab.observe.drift import record_baseline
 
                 record_baseline(self.name, plan)
+                if existed:  # a killed trace's tables were removed above: forget its record
+                    from vnetlab.executors import trace_tables
+
+                    trace_tables.forget_finished(self.name, set(journal.read().namespaces))
                 return report
             finally:
                 kernel.close()

@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import re
+import signal
 import subprocess
 import time
 
@@ -261,3 +262,34 @@ def test_a_stale_pidfile_never_names_someone_elses_process(tmp_path):
     assert ovs.daemon_record(str(rundir), "ovs-vswitchd") is None
     (rundir / "ovsdb-server.pid").write_text("not a pid\n")
     assert ovs.daemon_record(str(rundir), "ovsdb-server") is None
+
+
+@pytest.mark.parametrize("daemon", ovs.DAEMONS)
+def test_a_killed_ovs_daemon_is_drift_and_up_repairs_it(tmp_path, host_ovs_untouched, daemon):
+    path = copy_example(tmp_path, "ovs-bad-neighbor.yaml", lab="ovsdead")
+    with running(path) as lab:
+        assert cli("check", lab.name).returncode == 0
+        rundir = os.path.join(state.lab_dir(lab.name), "ovs", "sw")
+        victim = ovs.daemon_record(rundir, daemon, lab.namespace_of("sw"))  # its pid, from its pidfile
+        assert victim is not None
+        os.kill(victim.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while processes.is_running(victim):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+
+        status = json.loads(cli("status", lab.name, "--json").stdout)
+        assert [(d["kind"], d["message"]) for d in status["drift"]] == [
+            ("ovs-daemons", f"sw: Open vSwitch {daemon} not running")]
+        assert cli("status", lab.name, "--check-drift").returncode == 1
+        assert cli("check", lab.name).returncode == 1  # the switch forwards nothing now
+
+        up = cli("up", path, check=True)
+        assert f"~ sw: Open vSwitch {daemon} not running" in up.stdout
+        assert len(daemons(lab)) == 2 and victim not in daemons(lab)
+        assert cli("status", lab.name, "--check-drift").returncode == 0
+        checked = cli("check", lab.name)
+        assert checked.returncode == 0, checked.stdout
+        flows = lab.node("sw").run(["ovs-ofctl", "dump-flows", "br0"], capture_output=True, text=True,
+                                   check=True).stdout
+        assert "nw_src=10.0.0.66" in flows and "actions=drop" in flows  # the file's flows, re-applied

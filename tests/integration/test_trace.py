@@ -5,11 +5,16 @@ ruleset is byte-identical before and after a trace."""
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
+import subprocess
+import time
 
 import pytest
 
-from conftest import cli, copy_example, lab_namespaces
-from vnetlab.executors import run
+from conftest import VNETLAB, cli, copy_example, lab_namespaces
+from vnetlab.executors import run, state
 from vnetlab.lab import Lab
 from vnetlab.probe.trace import ANSWERED, DROPPED, LOST, REFUSED, trace
 
@@ -236,3 +241,45 @@ def test_ovs_flow_drop_names_the_flow(tmp_path):
     switch = _hop(passed.forward, "sw")
     assert [(s["dir"], s["interface"]) for s in switch.seen] == [("in", "p1"), ("out", "p2")]
     assert switch.route is None and switch.ovs[0].startswith("OVS br0 flow 'table 0: priority 0 -> NORMAL")
+
+
+def test_a_killed_trace_leaves_drift_that_up_removes(routed):
+    lab, path = routed
+    ns = lab.namespace_of("b")  # the only node with a ruleset: the trace adds its table there
+
+    def ruleset() -> bytes:
+        return run.run(ns, ["nft", "list", "ruleset"], capture_output=True, check=True).stdout
+
+    before = ruleset()
+    assert cli("status", lab.name, "--check-drift").returncode == 0
+    # b drops a -> b:22, so the trace keeps its table for the whole --timeout.
+    tracer = subprocess.Popen([*VNETLAB, "trace", lab.name, "a", "b:22", "--proto", "tcp", "--timeout", "30"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        while b"vnetlab_trace_" not in ruleset():
+            assert tracer.poll() is None and time.monotonic() < deadline, tracer.stderr.read()
+            time.sleep(0.05)
+        live = cli("status", lab.name, "--check-drift")
+        assert live.returncode == 0, live.stdout  # a trace in progress owns its table: no drift
+        tracer.kill()
+        tracer.wait(10)
+    finally:
+        if tracer.poll() is None:
+            tracer.kill()
+            tracer.wait()
+    assert tracer.returncode == -signal.SIGKILL
+    left = ruleset()
+    table = re.search(rb"table inet (vnetlab_trace_[0-9a-f]+)", left).group(1).decode()
+
+    status = json.loads(cli("status", lab.name, "--json").stdout)
+    assert [(d["kind"], d["node"], d["message"]) for d in status["drift"]] == [
+        ("trace-table", "b", f"b: nft table inet {table} left behind by a trace that was killed")]
+    assert status["drift"][0]["commands"] == [["nft", "delete", "table", "inet", table]]
+    assert cli("status", lab.name, "--check-drift").returncode == 1
+
+    up = cli("up", path, check=True)
+    assert f"- b: nft table inet {table} left behind by a trace that was killed" in up.stdout
+    assert ruleset() == before  # only the trace's table went; the lab's own is byte-identical
+    assert cli("status", lab.name, "--check-drift").returncode == 0
+    assert os.listdir(os.path.join(state.lab_dir(lab.name), "traces")) == []  # its record went with it

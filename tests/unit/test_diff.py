@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 
 from vnetlab.compile import compile_lab
-from vnetlab.compile.diff import FORCED_RULESET, Observed, ObservedLink, ObservedService, diff
-from vnetlab.model import load_lab_text
+from vnetlab.compile.diff import FORCED_RULESET, Observed, ObservedLink, ObservedService, diff, ovs_vlans
+from vnetlab.compile.l2 import KernelFeatures
+from vnetlab.model import load_lab, load_lab_text
 from vnetlab.plan import (
     AddAddress, AddRoute, ApplyRuleset, CreateBridge, CreateNamespace, CreateTap, CreateVeth, DeleteAddress,
     DeleteLink, DeleteNamespace, DeleteRoute, DeleteRuleset, Plan, PumpFrames, RunService, SetLinkState,
-    SetMaster, SetSysctl, StopService,
+    SetMaster, SetSysctl, StartOvs, StopService,
 )
+
+EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "examples")
 
 BASE = """
 lab: df
@@ -68,6 +72,12 @@ def as_applied(plan: Plan) -> Observed:
             seen.services.setdefault(ns, []).append(ObservedService(op.node, op.listen, op.command))
         elif isinstance(op, PumpFrames):
             seen.pumps.add((ns, op.ifname, op.peer_netns, op.peer_ifname))
+        elif op.name == "ovs_add_bridge":  # the bridge's own interface is a tap of ovs-vswitchd's
+            seen.links[ns][op.bridge] = ObservedLink("tun", up=False)
+            seen.ovs.setdefault(ns, {})[op.bridge] = {}
+            seen.ovs_rundirs[ns] = op.rundir
+        elif op.name == "ovs_add_port":
+            seen.ovs[ns][op.bridge][op.port] = ovs_vlans(op.tag, op.trunks)
     return seen
 
 
@@ -230,3 +240,36 @@ links:
     result = diff(plan, seen, plan)
     assert messages(result) == {"pve: tap pump tap100i0 <-> df-vm100:eth0 not running (supervisor stopped)"}
     assert result.converge_ops() == [op for op in plan.ops if isinstance(op, PumpFrames)]
+
+
+OVS_FEATURES = KernelFeatures(vlan_devices=False, bonding=False, vlan_filtering=False, ovs_kernel=False,
+                              ovs_userspace=True, detected=True)
+
+
+def test_a_killed_ovs_daemon_is_drift_that_up_repairs_with_every_ovs_op_of_the_node():
+    plan = compile_lab(load_lab(os.path.join(EXAMPLES, "ovs-bad-neighbor.yaml")), OVS_FEATURES)
+    seen = as_applied(plan)
+    assert diff(plan, seen, plan).changes == []
+    seen.ovs_stopped["ovsbad-sw"] = ("ovs-vswitchd",)
+    result = diff(plan, seen, plan)
+    (change,) = result.changes
+    assert change.drift and change.sign == "~" and change.kind == "ovs-daemons"
+    assert change.describe("ovsbad") == "sw: Open vSwitch ovs-vswitchd not running"
+    assert change.ops == tuple(op for op in plan.ops if isinstance(op, StartOvs))
+    ops = result.converge_ops()
+    node_ovs = [op for op in plan.ops if op.netns == "ovsbad-sw" and op.name.startswith(("start_ovs", "ovs_"))]
+    assert [op.name for op in node_ovs] == ["start_ovs", "ovs_add_bridge", "ovs_add_port", "ovs_add_port",
+                                            "ovs_add_port", "ovs_replace_flows"]
+    assert [op for op in ops if op in node_ovs] == node_ovs  # restart first, then bridge, ports, flows
+
+
+def test_a_killed_trace_table_is_drift_and_up_deletes_only_it():
+    plan = plan_of(BASE)
+    seen = as_applied(plan)
+    seen.trace_tables["df-b"] = ["inet vnetlab_trace_1a2b"]
+    result = diff(plan, seen, plan)
+    assert messages(result) == {"b: nft table inet vnetlab_trace_1a2b left behind by a trace that was killed"}
+    assert all(c.drift for c in result.changes)
+    assert result.removals() == [DeleteRuleset("df-b", table="vnetlab_trace_1a2b", family="inet")]
+    assert result.converge_ops() == result.removals()  # the lab's own table is not re-applied
+

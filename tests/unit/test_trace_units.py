@@ -342,3 +342,21 @@ def test_host_unreachable_names_the_neighbour_that_never_answered():
     assert (result.result, result.by) == (DROPPED, "r")
     assert result.reason == ("dropped by r: ICMP host unreachable from 10.0.0.254 — "
                              "no ARP answer for 10.0.1.2 (neighbour FAILED)")
+
+
+# -- the record of a trace's tables (what up removes after a killed trace)
+
+
+def test_trace_record_round_trips_and_names_only_our_tables():
+    from vnetlab.executors.processes import ProcessRecord
+    from vnetlab.executors.trace_tables import TraceRecord
+
+    record = TraceRecord("vnetlab_trace_1a2b", ("lab-b", "lab-r"), ProcessRecord(pid=42, starttime=7))
+    data = json.loads(json.dumps(record.to_dict()))
+    assert data["family"] == "inet" and TraceRecord.from_dict(data) == record
+    for bad in ({**data, "table": "vnetlab"},  # the lab's own ruleset: never a trace's
+                {**data, "table": "vnetlab_trace_1; flush ruleset"},  # names reach nft unquoted
+                {**data, "table": "filter"}, {**data, "family": "ip"},
+                {**data, "namespaces": "lab-b"}, {**data, "owner": {"pid": 42}}):
+        with pytest.raises(ValueError):
+            TraceRecord.from_dict(bad)

@@ -13,7 +13,8 @@ ops that make it right, and whether it is *drift* (a hand-made change to the
 lab as it was last applied) or a change of the file.
 
 An object is keyed by ``(kind, netns, ident)``; kinds: node, link,
-link-state, master, address, route, sysctl, ruleset, service, pump. Ops of
+link-state, master, address, route, sysctl, ruleset, trace-table, service,
+pump, ovs-daemons, ovs-bridge, ovs-port, ovs-flows. Ops of
 kinds this module does not know (added by other backends) are left to their
 own idempotent apply; their string fields claim interface names, so an
 interface such an op made is never taken for a hand-made extra.
@@ -43,8 +44,8 @@ KERNEL_ROUTE_PROTOS = frozenset({2, 9})
 FORCED_RULESET = "modified"  # the observed value of a table edited by hand
 
 # Removal order: what depends on something goes before it.
-_REMOVE_ORDER = ("service", "pump", "ruleset", "route", "address", "master", "ovs-port", "ovs-bridge",
-                 "link", "node")
+_REMOVE_ORDER = ("service", "pump", "trace-table", "ruleset", "route", "address", "master", "ovs-port",
+                 "ovs-bridge", "link", "node")
 
 
 @dataclass
@@ -82,6 +83,8 @@ class Observed:
         rulesets: per namespace, the digest in the ``inet vnetlab`` table's
             comment, or ``FORCED_RULESET`` when its rules were changed since
             vnetlab applied it; absent when there is no table.
+        trace_tables: per namespace, the tables (``inet vnetlab_trace_1a2b``)
+            left by a ``vnetlab trace`` that was killed.
         services: per namespace, the services configured in the supervisor.
         pumps: ``(netns, ifname, peer_netns, peer_ifname)`` of configured
             pumps; ``pumps_running`` whether the supervisor that runs them does.
@@ -89,7 +92,9 @@ class Observed:
             its VLAN settings (:func:`ovs_vlans`); ``ovs_rundirs`` where its
             database lives; ``ovs_flows`` per (netns, bridge) the lines of
             ``ovs-ofctl diff-flows`` between the bridge and the plan's flows
-            (empty: the same; absent: not compared).
+            (empty: the same; absent: not compared); ``ovs_stopped`` per
+            namespace with an OVS run directory, the daemons of it that do
+            not run.
     """
 
     namespaces: set[str] = field(default_factory=set)
@@ -97,12 +102,14 @@ class Observed:
     routes: dict[str, list[tuple[int, str, Optional[str], Optional[str], int]]] = field(default_factory=dict)
     sysctls: dict[str, dict[str, str]] = field(default_factory=dict)
     rulesets: dict[str, str] = field(default_factory=dict)
+    trace_tables: dict[str, list[str]] = field(default_factory=dict)
     services: dict[str, list[ObservedService]] = field(default_factory=dict)
     pumps: set[tuple[str, str, str, str]] = field(default_factory=set)
     pumps_running: bool = True
     ovs: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
     ovs_rundirs: dict[str, str] = field(default_factory=dict)
     ovs_flows: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+    ovs_stopped: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -160,6 +167,10 @@ class Change:
             if self.sign == "-":
                 return f"{node}: nft table {self.obj} " + ("not in the file" if self.drift else "removed")
             return f"{node}: nft table {self.obj} changed" + (" by hand" if self.drift else "")
+        if self.kind == "trace-table":
+            return f"{node}: nft table {self.obj} left behind by a trace that was killed"
+        if self.kind == "ovs-daemons":
+            return f"{node}: Open vSwitch {self.found}"
         if self.kind == "service":
             if self.sign == "~":
                 return f"{node}: service {self.obj} not running ({self.found})"
@@ -295,6 +306,8 @@ def ovs_vlans(tag: Optional[int | str], trunks: Iterable[int | str]) -> str:
 def _ovs_object(op: Op) -> Optional[tuple[Key, str]]:
     """The OVS bridge or port an op of the OVS backend declares (by op name:
     the OVS ops live with their backend)."""
+    if op.name == "start_ovs":
+        return ("ovs-daemons", op.netns, op.node), "running"
     if op.name == "ovs_add_bridge":
         return ("ovs-bridge", op.netns, op.bridge), "present"
     if op.name == "ovs_add_port":
@@ -513,6 +526,10 @@ def diff(desired: Plan, observed: Observed, applied: Optional[Plan] = None) -> D
                 add("+", key, value, None, ops, is_drift(key))
             elif kind == "ovs-port" and bridges[bridge][port] != value:
                 add("~", key, value, bridges[bridge][port], ops, is_drift(key))
+        elif kind == "ovs-daemons" and observed.ovs_stopped.get(ns):
+            # Never a change of the file: a daemon was killed or crashed. StartOvs restarts it, and
+            # converging re-applies every OVS op of the node (its bridges, ports and flows).
+            add("~", key, value, f"{', '.join(observed.ovs_stopped[ns])} not running", ops, True)
         elif kind == "ovs-flows" and observed.ovs_flows.get((ns, ident)):
             lines = observed.ovs_flows[(ns, ident)]
             added, removed = sum(x.startswith("+") for x in lines), sum(x.startswith("-") for x in lines)
@@ -561,6 +578,10 @@ def diff(desired: Plan, observed: Observed, applied: Optional[Plan] = None) -> D
         rkey = ("ruleset", ns, "inet vnetlab")
         if ns in observed.rulesets and rkey not in want.values:
             add("-", rkey, None, observed.rulesets[ns], [DeleteRuleset(ns)], extra_is_drift(rkey))
+        for table in observed.trace_tables.get(ns, ()):
+            family, _, name = table.partition(" ")
+            add("-", ("trace-table", ns, table), None, "present", [DeleteRuleset(ns, table=name, family=family)],
+                True)  # vnetlab's own leftover, never in a file
     for ns, bridges in sorted(observed.ovs.items()):
         if ns in doomed or ns not in observed.ovs_rundirs:
             continue
@@ -612,8 +633,9 @@ def _removable_address(address: str) -> bool:
 def _ordered(changes: list[Change]) -> list[Change]:
     """Removals first (in dependency order), then changes and additions by kind."""
     rank = {kind: i for i, kind in enumerate(_REMOVE_ORDER)}
-    build = {k: i for i, k in enumerate(("node", "sysctl", "link", "ovs-bridge", "ovs-port", "master", "address",
-                                         "link-state", "route", "ovs-flows", "ruleset", "pump", "service"))}
+    build = {k: i for i, k in enumerate(("node", "sysctl", "link", "ovs-daemons", "ovs-bridge", "ovs-port", "master",
+                                         "address", "link-state", "route", "ovs-flows", "ruleset", "pump",
+                                         "service"))}
     removals = sorted((c for c in changes if c.sign == "-"), key=lambda c: rank.get(c.kind, 99))
     others = sorted((c for c in changes if c.sign != "-"), key=lambda c: build.get(c.kind, 99))
     return removals + others

@@ -185,9 +185,19 @@ class OvsBackend:
 
     # -- daemons ----------------------------------------------------------
     def _start(self, op: StartOvs) -> Optional[Op]:
+        """Starts the node's daemons, or restarts the one(s) that died (a
+        killed daemon is drift; converging re-applies the bridges, ports and
+        flows after this op)."""
         running = {p: daemon_record(op.rundir, p, op.netns) for p in DAEMONS}
         if all(running.values()):
             return None
+        if running["ovsdb-server"] is None and running["ovs-vswitchd"] is not None:
+            # A vswitchd that lost its database forwarded nothing here (no ping for 6 s) and reconnects only on
+            # its own backoff (1, 2, 4, 8 s); restarted after the database, it has read its whole
+            # configuration by the time --detach returns.
+            processes.stop(running["ovs-vswitchd"], timeout=5.0)
+            self._record("process-gone", role=f"ovs-vswitchd@{op.node}")
+            running["ovs-vswitchd"] = None
         from vnetlab.executors import run as runner
 
         os.makedirs(op.rundir, mode=0o755, exist_ok=True)
@@ -202,6 +212,7 @@ class OvsBackend:
         if running["ovs-vswitchd"] is None:
             self._daemon(op, runner, env, [find_binary("ovs-vswitchd") or "ovs-vswitchd",
                                            f"unix:{op.rundir}/db.sock", *DAEMON_FLAGS])
+            self._on_new_links(op.netns)  # it (re)made its bridges' and internal ports' interfaces
         return StopOvs(op.netns, node=op.node, rundir=op.rundir)
 
     def _daemon(self, op: StartOvs, runner, env: dict[str, str], argv: list[str]) -> None:

@@ -6,8 +6,10 @@ master, MAC, MTU, addresses) and main-table routes
 (:mod:`vnetlab.observe.rtnl`, the shape of :mod:`vnetlab.observe.snapshot`); the sysctls the plan sets; the
 ``inet vnetlab`` table (its digest comment, and whether its rules still
 match what vnetlab applied — a hash of the listing is kept in the run
-directory after every ``up``); and the supervisor's configured services and
-pumps, with whether each service runs.
+directory after every ``up``); the trace tables a killed ``vnetlab trace``
+left (:mod:`vnetlab.executors.trace_tables`); the supervisor's configured
+services and pumps, with whether each service runs; and each node's Open
+vSwitch: whether both its daemons run, its bridges, ports and flows.
 
 Other backends can contribute observed objects by appending a function to
 :data:`OBSERVERS`: it gets ``(lab, observed)`` and fills in what it knows.
@@ -36,8 +38,13 @@ def _observe_ovs(lab: str, observed: Observed) -> None:
 
     for ns in sorted(observed.namespaces):
         rundir = ovs.node_rundir(ns)
-        if rundir is None or not ovs.installed() or ovs.daemon_record(rundir, "ovsdb-server") is None:
+        if rundir is None or not ovs.installed():
             continue
+        stopped = tuple(program for program in ovs.DAEMONS if ovs.daemon_record(rundir, program, ns) is None)
+        if stopped:
+            observed.ovs_stopped[ns] = stopped
+        if "ovsdb-server" in stopped:
+            continue  # no database to read the bridges from
 
         def vsctl(*args: str) -> str:
             return ovs.run_tool(rundir, ["ovs-vsctl", f"--db=unix:{rundir}/db.sock", *args]).stdout
@@ -115,6 +122,9 @@ def observe(lab: str, *plans: Optional[Plan]) -> Observed:
             value = _ruleset_value(ns, baseline.get("rulesets", {}).get(ns))
             if value is not None:
                 observed.rulesets[ns] = value
+    from vnetlab.executors import trace_tables
+
+    observed.trace_tables = trace_tables.leftovers(lab, observed.namespaces)
     _observe_supervisor(lab, observed)
     for observer in OBSERVERS:
         observer(lab, observed)

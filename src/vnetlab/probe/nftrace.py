@@ -8,7 +8,8 @@ echo id). The kernel then reports every rule and policy such a packet meets
 in every table of that namespace; ``nft monitor`` running inside the
 namespace prints those events, and :func:`parse_trace_line` reads them. The
 table is deleted afterwards, so the lab's ruleset is byte-identical before
-and after.
+and after; a trace killed before it could delete its tables recorded them
+first (:mod:`vnetlab.executors.trace_tables`), so ``up`` removes them.
 
 Parsing is pure (:func:`parse_trace_line`, :func:`verdicts`), so it is
 tested without root.
@@ -26,8 +27,6 @@ from typing import Iterator, Optional
 
 from vnetlab.executors import nftables
 from vnetlab.executors import run as runner
-
-TABLE_PREFIX = "vnetlab_trace_"
 TRACE_PRIORITY = -350  # before conntrack (-200), NAT and every filter chain
 READY_TIMEOUT = 3.0
 

@@ -33,11 +33,12 @@ import subprocess
 import time
 from typing import Any, Callable, Optional
 
-from vnetlab.executors import netns
+from vnetlab.executors import netns, trace_tables
 from vnetlab.executors import run as runner
+from vnetlab.executors.trace_tables import TABLE_PREFIX
 from vnetlab.probe.fib import NodeView, RouteAnswer
 from vnetlab.probe.icmp import inet_checksum
-from vnetlab.probe.nftrace import TABLE_PREFIX, NftTracer, TraceEvent, Verdict, by_trace_id, tracing, verdicts
+from vnetlab.probe.nftrace import NftTracer, TraceEvent, Verdict, by_trace_id, tracing, verdicts
 from vnetlab.probe.ovstrace import OvsVerdict, flow_fields, ofproto_trace
 from vnetlab.probe.sightings import Capture, Sighting, capture_filter, parse_pcap, wait_ready
 
@@ -638,7 +639,8 @@ def trace(spec: Any, namespace_of: Callable[[str], str], source: str, destinatio
         try:
             for capture in captures:
                 capture.start()
-            with tracing(tracers):
+            # Recorded before the tables exist: if this process is killed, `up` removes them.
+            with trace_tables.recorded(spec.lab, table, [names[node] for node in nft_nodes]), tracing(tracers):
                 wait_ready(captures)
                 send_error = _send_probe(names[source], proto, dst, port, marker, timeout)
                 time.sleep(SETTLE)
