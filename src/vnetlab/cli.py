@@ -591,7 +591,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--full", action="store_true",
                    help="every operation, even when the lab is up (default then: only the differences)")
 
-    p = command("up", cmd_up, "build the lab, or converge a running one (idempotent)")
+    p = command("up", cmd_up, "build the lab, or converge a running one (idempotent); exits 1 if a service "
+                              "it starts exits at once (or a oneshot fails), undoing what it did")
     p.add_argument("labfile")
     p.add_argument("--json", action="store_true", help="machine-readable summary")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
@@ -713,8 +714,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"vnetlab: {exc}", file=sys.stderr)
         return EXIT_ENVIRONMENT
     except ApplyError as exc:
-        print(f"vnetlab: {exc}; everything this run changed was undone", file=sys.stderr)
-        return EXIT_ENVIRONMENT
+        from vnetlab.executors.service_start import ServiceExited
+
+        first, _, details = str(exc).partition("\n")  # e.g. a failed service's output
+        print(f"vnetlab: {first}; everything this run changed was undone" + (f"\n{details}" if details else ""),
+              file=sys.stderr)
+        return EXIT_FAILED if isinstance(exc.cause, ServiceExited) else EXIT_ENVIRONMENT
     except LabBusy as exc:
         print(f"vnetlab: {exc}", file=sys.stderr)
         return EXIT_FAILED

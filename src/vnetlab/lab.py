@@ -204,6 +204,8 @@ class Lab:
             self.last_diff = converge(self.name, plan)
             ops = self.last_diff.converge_ops()
         journal = Journal(self.name)
+        spec_copy = os.path.join(journal.dir, SPEC_COPY)
+        previous = _read_text(spec_copy) if existed else None
         try:
             journal.open()
             if existed:
@@ -213,10 +215,7 @@ class Lab:
                 from vnetlab.executors import neigh
 
                 self.raised_neigh_limits = neigh.raise_limits(self.spec, journal)
-            write_atomic(
-                os.path.join(journal.dir, SPEC_COPY),
-                json.dumps({"source": self.source, "spec": self.spec.model_dump(by_alias=True)}),
-            )
+            write_atomic(spec_copy, json.dumps({"source": self.source, "spec": self.spec.model_dump(by_alias=True)}))
             from vnetlab.executors.kernel import KernelBackend
             from vnetlab.executors.nftables import NftBackend
             from vnetlab.executors.pumps import SupervisorBackend
@@ -254,6 +253,8 @@ class Lab:
         except BaseException:
             if not existed:
                 _teardown(self.name, journal)  # a failed first up leaves nothing
+            elif previous is not None:  # a failed converge: the lab runs as last brought up
+                write_atomic(spec_copy, previous)
             raise
         finally:
             journal.close()
@@ -380,6 +381,14 @@ def _record_namespace_ids(journal: Journal, report: ApplyReport) -> None:
             inode = netns.identity(op.netns)
             if inode is not None:
                 journal.record("netns-id", name=op.netns, inode=inode)
+
+
+def _read_text(path: str) -> Optional[str]:
+    try:
+        with open(path) as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
 
 
 def _forget_vanished(journal: Journal, plan: Plan) -> None:

@@ -310,19 +310,22 @@ class RunService(Op):
 
     Either a built-in listener (``listen``: ``tcp/80`` answers HTTP,
     ``udp/53`` echoes; both report the client's address as they saw it) or
-    any program (``command``) started inside the node's namespace.
+    any program (``command``) started inside the node's namespace: one that
+    keeps running, or with ``oneshot`` one that ``up`` waits for and that
+    must exit 0.
     """
 
     name: ClassVar[str] = "run_service"
     node: str = ""
     listen: Optional[str] = None
     command: Optional[tuple[str, ...]] = None
+    oneshot: bool = False
 
     def commands(self) -> list[list[str]]:
         if self.listen is not None:
             return [["#", f"the lab supervisor listens on {self.listen} in {self.netns} "
                           "and answers with the client's address"]]
-        return [["ip", "netns", "exec", self.netns, *(self.command or ()), "&"]]
+        return [["ip", "netns", "exec", self.netns, *(self.command or ()), *([] if self.oneshot else ["&"])]]
 
 
 @dataclass(frozen=True)

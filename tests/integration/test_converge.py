@@ -439,18 +439,21 @@ def test_failed_command_service_is_drift_and_up_restarts_only_it(tmp_path):
     import time
 
     lab = "cvsvc"
-    flag = tmp_path / "ready"
-    command = ["sh", "-c", f"test -e {flag} || exit 1; exec sleep 600"]
+    flag = tmp_path / "broken"
+    # Runs until the flag appears, then exits at once, run after run (a service that exits at once
+    # when `up` starts it fails that `up`: it has to break later).
+    command = ["sh", "-c", f"while test ! -e {flag}; do sleep 0.05; done; exit 1"]
     path = write_lab(tmp_path, lab, {"nodes": {"a": {"services": [{"listen": "tcp/80"}, {"command": command}]}}})
     try:
         cli("up", path, check=True)
+        flag.write_text("")
         deadline = time.monotonic() + 20  # three quick restarts (0.5 + 1 + 2 s), then it gives up
         while services_of(lab, "a")[1]["state"] != "failed" and time.monotonic() < deadline:
             time.sleep(0.2)
         assert [c["message"] for c in drift_of(lab)] == [
             f"a: service {' '.join(command)} not running (failed)"]
         supervisor = services_of(lab, "a")[0]["pid"]
-        flag.write_text("")
+        flag.unlink()
         cli("up", path, check=True)
         listed = services_of(lab, "a")
         assert [s["running"] for s in listed] == [True, True]

@@ -401,3 +401,90 @@ def test_lab_with_services_up_check_status_down(tmp_path):
         cli("down", lab)
     assert lab_namespaces(lab) == []
     assert inside_lab and not any(is_running(p) for p in inside_lab), "a process of the lab outlived down"
+
+
+# ------------------------------------------------------------------ services that exit: up fails, or is done
+
+ONE_NODE = """\
+lab: {lab}
+nodes:
+  a:
+    interfaces: {{eth0: {{address: 10.79.1.1/24}}}}
+    services:
+      - {{listen: tcp/80}}
+{services}
+  b:
+    interfaces: {{eth0: {{address: 10.79.1.2/24}}}}
+links:
+  - [a:eth0, b:eth0]
+"""
+
+
+def lab_file(tmp_path, lab: str, *services: str) -> str:
+    path = tmp_path / f"{lab}.yaml"
+    path.write_text(ONE_NODE.format(lab=lab, services="".join(f"      - {s}\n" for s in services)))
+    return str(path)
+
+
+def assert_nothing_left(lab: str) -> None:
+    assert lab_namespaces(lab) == []
+    assert not os.path.exists(os.path.join(os.environ.get("VNETLAB_RUN_DIR", "/run/vnetlab"), lab))
+    assert lab_processes(lab) == [], "a process of the failed up outlived it"
+
+
+@pytest.mark.parametrize("service, exit_code, says", [
+    ('{command: [sh, -c, "echo port 8000 is taken >&2; exit 1"]}', 1,
+     ["service a: command [sh -c 'echo port 8000 is taken >&2; exit 1'] exited with status 1 within 0.5 s",
+      "mark a program that is meant to finish with 'oneshot: true'", "    port 8000 is taken"]),
+    ('{command: [sh, -c, "echo no such bridge; exit 4"], oneshot: true}', 1,
+     ["service a: oneshot command [sh -c 'echo no such bridge; exit 4'] exited with status 4; "
+      "a oneshot must exit 0", "    no such bridge"]),
+    ("{command: [nosuchprogram-vnetlab]}", 3,
+     ["nosuchprogram-vnetlab: cannot start: No such file or directory — install it, or give its full path"]),
+])
+def test_a_service_that_exits_or_cannot_start_fails_a_first_up_and_leaves_nothing(tmp_path, service, exit_code,
+                                                                                  says):
+    lab = f"sx{PID % 10000}"
+    path = lab_file(tmp_path, lab, service)
+    try:
+        failed = cli("up", path)
+    finally:
+        cli("down", lab)  # only if the test fails: a failed first up has nothing to take down
+    assert failed.returncode == exit_code, failed.stderr
+    for text in says:
+        assert text in failed.stderr
+    assert "everything this run changed was undone" in failed.stderr.splitlines()[0]
+    assert_nothing_left(lab)
+
+
+def test_oneshot_that_exits_0_is_done_and_a_failing_addition_leaves_the_lab_as_it_was(tmp_path):
+    lab = f"so{PID % 10000}"
+    marker = tmp_path / "configured"
+    setup = f'{{command: [sh, -c, "sleep 0.2; echo run >> {marker}"], oneshot: true}}'
+    path = lab_file(tmp_path, lab, setup, '{command: [sleep, "600"]}')
+    try:
+        cli("up", path, check=True)
+        assert marker.read_text() == "run\n"  # up returned after the oneshot had finished
+        status = json.loads(cli("status", lab, "--json", check=True).stdout)
+        oneshot, sleeper = status["nodes"]["a"]["services"][1:]
+        assert (oneshot["oneshot"], oneshot["state"], oneshot["exit_status"], oneshot["running"]) == \
+            (True, "done", 0, False)
+        assert sleeper["running"] and sleeper["state"] == "running"
+        assert status["drift"] == []
+        assert "(oneshot) — done, exit 0" in cli("status", lab, check=True).stdout
+
+        again = json.loads(cli("up", path, "--json", check=True).stdout)
+        assert again["changed"] == 0 and marker.read_text() == "run\n"  # not run again
+
+        # A service that exits at once, added to the running lab: that up fails and undoes itself.
+        broken = lab_file(tmp_path, lab, setup, '{command: [sleep, "600"]}', '{command: [sh, -c, "exit 2"]}')
+        failed = cli("up", broken)
+        assert failed.returncode == 1 and "exited with status 2" in failed.stderr, failed.stderr
+        after = json.loads(cli("status", lab, "--json", check=True).stdout)
+        assert [s.get("listen") or s["command"] for s in after["nodes"]["a"]["services"]] == \
+            ["tcp/80", ["sh", "-c", f"sleep 0.2; echo run >> {marker}"], ["sleep", "600"]]
+        assert after["nodes"]["a"]["services"][2]["pid"] == sleeper["pid"]  # untouched
+        assert after["drift"] == [] and marker.read_text() == "run\n"
+    finally:
+        cli("down", lab)
+    assert lab_namespaces(lab) == []

@@ -69,7 +69,9 @@ def as_applied(plan: Plan) -> Observed:
         elif isinstance(op, ApplyRuleset):
             seen.rulesets[ns] = op.digest
         elif isinstance(op, RunService):
-            seen.services.setdefault(ns, []).append(ObservedService(op.node, op.listen, op.command))
+            seen.services.setdefault(ns, []).append(ObservedService(
+                op.node, op.listen, op.command, running=not op.oneshot, state="done" if op.oneshot else "running",
+                oneshot=op.oneshot))  # a oneshot has finished by the time up returns
         elif isinstance(op, PumpFrames):
             seen.pumps.add((ns, op.ifname, op.peer_netns, op.peer_ifname))
         elif op.name == "ovs_add_bridge":  # the bridge's own interface is a tap of ovs-vswitchd's
@@ -273,3 +275,18 @@ def test_a_killed_trace_table_is_drift_and_up_deletes_only_it():
     assert result.removals() == [DeleteRuleset("df-b", table="vnetlab_trace_1a2b", family="inet")]
     assert result.converge_ops() == result.removals()  # the lab's own table is not re-applied
 
+
+def test_oneshot_service_done_is_as_wanted_and_failed_is_drift():
+    text = BASE.replace("services: [{listen: tcp/80}]",
+                        "services: [{listen: tcp/80}, {command: [sh, setup.sh], oneshot: true}]")
+    plan = plan_of(text)
+    seen = as_applied(plan)
+    assert diff(plan, seen, plan).changes == []
+    oneshot = seen.services["df-b"][1]
+    oneshot.state = "failed"
+    result = diff(plan, seen, plan)
+    assert messages(result) == {"b: service sh setup.sh (oneshot) did not finish with exit 0 (failed)"}
+    assert result.restarts() == [StopService("df-b", node="b", command=("sh", "setup.sh"), oneshot=True)]
+    # Marking a running command oneshot in the file replaces it: a different service.
+    changed = diff(plan_of(text.replace(", oneshot: true", "")), as_applied(plan), plan)
+    assert {(c.sign, c.obj) for c in changed.changes} == {("-", "sh setup.sh (oneshot)"), ("+", "sh setup.sh")}

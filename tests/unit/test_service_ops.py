@@ -42,6 +42,7 @@ SPEC = LabSpec.model_validate({
     RunService("svc-b", node="b", command=("python3", "-m", "http.server", "8000")),
     StopService("svc-b", node="b", listen="udp/53"),
     StopService("svc-b", node="b", command=("sleep", "60")),
+    RunService("svc-b", node="b", command=("sh", "setup.sh"), oneshot=True),
 ])
 def test_service_ops_round_trip_through_json(op):
     data = json.loads(json.dumps(op.to_dict()))
@@ -55,6 +56,27 @@ def test_service_ops_render_as_commands():
     command = RunService("svc-b", node="b", command=("python3", "-m", "http.server", "8000"))
     assert command.commands() == [["ip", "netns", "exec", "svc-b", "python3", "-m", "http.server", "8000", "&"]]
     assert StopService("svc-b", node="b", command=("sleep", "60")).commands()[0][0] == "#"
+    # A oneshot is run in the foreground: up waits for it.
+    assert RunService("svc-b", node="b", command=("sh", "setup.sh"), oneshot=True).commands() == [
+        ["ip", "netns", "exec", "svc-b", "sh", "setup.sh"]]
+
+
+def test_oneshot_reaches_the_plan_and_the_supervisor_config(tmp_path):
+    from vnetlab.executors.pumps import SupervisorBackend
+
+    spec = LabSpec.model_validate({"lab": "svc", "nodes": {"b": {"services": [
+        {"command": ["sh", "setup.sh"], "oneshot": True}, {"command": ["sleep", "60"]}]}}})
+    ops = [op for op in compile_lab(spec).ops if isinstance(op, RunService)]
+    assert [op.oneshot for op in ops] == [True, False]
+    backend = SupervisorBackend("svc", str(tmp_path))
+    assert backend.apply(ops[0]) == StopService("svc-b", node="b", command=("sh", "setup.sh"), oneshot=True)
+    backend.apply(ops[1])
+    config = backend._config(generation=1)
+    assert config.services == (ServiceSpec("svc-b", "b", command=("sh", "setup.sh"), oneshot=True),
+                               ServiceSpec("svc-b", "b", command=("sleep", "60")))
+    data = json.loads(json.dumps(config.to_dict()))
+    assert data["services"][0]["oneshot"] is True and "oneshot" not in data["services"][1]
+    assert SupervisorConfig.from_dict(data) == config
 
 
 def test_every_service_compiles_to_one_run_service_in_the_processes_phase():
@@ -116,6 +138,8 @@ def test_supervisor_config_reads_services():
     ({"netns": "x-b", "node": "b", "command": []}, "non-empty"),
     ({"netns": "x-b", "node": "b", "command": "sleep 60"}, "non-empty"),
     ({"node": "b", "listen": "tcp/80"}, "netns"),
+    ({"netns": "x-b", "node": "b", "listen": "tcp/80", "oneshot": True}, "only for a command"),
+    ({"netns": "x-b", "node": "b", "command": ["x"], "oneshot": "yes"}, "true or false"),
 ])
 def test_supervisor_config_refuses_bad_services(service, message):
     with pytest.raises(ValueError, match=message):

@@ -69,6 +69,12 @@ class ObservedService:
     command: Optional[tuple[str, ...]] = None
     running: bool = True
     state: str = "running"
+    oneshot: bool = False
+
+    @property
+    def as_wanted(self) -> bool:
+        """Running, or a oneshot that finished with exit 0."""
+        return self.running or (self.oneshot and self.state == "done")
 
 
 @dataclass
@@ -173,6 +179,8 @@ class Change:
             return f"{node}: Open vSwitch {self.found}"
         if self.kind == "service":
             if self.sign == "~":
+                if self.expected == "done":
+                    return f"{node}: service {self.obj} did not finish with exit 0 ({self.found})"
                 return f"{node}: service {self.obj} not running ({self.found})"
             return f"{node}: service {self.obj} " + ("added" if self.sign == "+" else "removed")
         if self.kind == "ovs-flows":
@@ -249,7 +257,7 @@ class Diff:
         runs: applied (and the supervisor reloaded) before the plan, so the
         plan's RunService starts them afresh. A stopped supervisor is simply
         started again by the plan."""
-        return [StopService(c.netns, node=op.node, listen=op.listen, command=op.command)
+        return [StopService(c.netns, node=op.node, listen=op.listen, command=op.command, oneshot=op.oneshot)
                 for c in self.changes if c.kind == "service" and c.sign == "~" and c.found != "stopped"
                 for op in c.ops if isinstance(op, RunService)]
 
@@ -319,8 +327,8 @@ def _ovs_object(op: Op) -> Optional[tuple[Key, str]]:
     return None
 
 
-def _service_ident(listen: Optional[str], command: Optional[tuple[str, ...]]) -> str:
-    return listen if listen is not None else " ".join(command or ())
+def _service_ident(listen: Optional[str], command: Optional[tuple[str, ...]], oneshot: bool = False) -> str:
+    return listen if listen is not None else " ".join(command or ()) + (" (oneshot)" if oneshot else "")
 
 
 @dataclass
@@ -379,7 +387,8 @@ def wanted_objects(plan: Plan) -> _Wanted:
         elif isinstance(op, ApplyRuleset):
             wanted.put(("ruleset", ns, f"{op.family} {op.table}"), op.digest, op)
         elif isinstance(op, RunService):
-            wanted.put(("service", ns, _service_ident(op.listen, op.command)), "running", op)
+            wanted.put(("service", ns, _service_ident(op.listen, op.command, op.oneshot)),
+                       "done" if op.oneshot else "running", op)
         elif isinstance(op, PumpFrames):
             wanted.put(("pump", ns, f"{op.ifname} <-> {op.peer_netns}:{op.peer_ifname}"), "present", op)
     return wanted
@@ -512,10 +521,11 @@ def diff(desired: Plan, observed: Observed, applied: Optional[Plan] = None) -> D
                 hand = current == FORCED_RULESET
                 add("~", key, value, current, ops, is_drift(key) or hand)
         elif kind == "service":
-            matches = [s for s in observed.services.get(ns, []) if _service_ident(s.listen, s.command) == ident]
+            matches = [s for s in observed.services.get(ns, [])
+                       if _service_ident(s.listen, s.command, s.oneshot) == ident]
             if not matches:
                 add("+", key, value, None, ops, is_drift(key))
-            elif not matches[0].running:
+            elif not matches[0].as_wanted:
                 add("~", key, value, matches[0].state, ops, True)
         elif kind in ("ovs-bridge", "ovs-port") and ns in observed.ovs:
             bridges = observed.ovs[ns]
@@ -600,10 +610,11 @@ def diff(desired: Plan, observed: Observed, applied: Optional[Plan] = None) -> D
     # Services and pumps: also those of removed nodes (the supervisor lets go of their namespaces).
     for ns, services in sorted(observed.services.items()):
         for service in services:
-            skey = ("service", ns, _service_ident(service.listen, service.command))
+            skey = ("service", ns, _service_ident(service.listen, service.command, service.oneshot))
             if skey not in want.values:
                 add("-", skey, None, service.state, [StopService(ns, node=service.node, listen=service.listen,
-                                                                 command=service.command)], extra_is_drift(skey))
+                                                                 command=service.command, oneshot=service.oneshot)],
+                    extra_is_drift(skey))
     for ns, ifname, peer_ns, peer_if in sorted(observed.pumps):
         pkey = ("pump", ns, f"{ifname} <-> {peer_ns}:{peer_if}")
         if pkey not in want.values:

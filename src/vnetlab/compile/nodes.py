@@ -54,7 +54,8 @@ def compile_common(builder: PlanBuilder, name: str, node: Node) -> None:
         compile_firewall(builder, name, node, ipv6=node_has_ipv6(node))
     for service in node.services:
         command = tuple(service.command) if service.command is not None else None
-        builder.add(Phase.PROCESSES, RunService(ns, node=name, listen=service.listen, command=command))
+        builder.add(Phase.PROCESSES, RunService(ns, node=name, listen=service.listen, command=command,
+                                                oneshot=service.oneshot))
 
 
 @node_kind("host")

@@ -50,10 +50,12 @@ class Recorder(Protocol):
 class ApplyError(RuntimeError):
     """An op failed; the run's changes were rolled back."""
 
-    def __init__(self, op: Op, step: int, cause: BaseException, rollback_errors: list[str]):
+    def __init__(self, op: Op, step: int, cause: BaseException, rollback_errors: list[str],
+                 finishing: bool = False):
         self.op, self.step, self.cause, self.rollback_errors = op, step, cause, rollback_errors
         command = " ".join(op.commands()[0]) if op.commands() else op.name
-        message = f"step {step} failed ({command}): {cause}"
+        # A backend's finish() (e.g. starting the supervisor) is no single step: its error speaks for itself.
+        message = str(cause) if finishing else f"step {step} failed ({command}): {cause}"
         if rollback_errors:
             message += "; rollback also failed: " + "; ".join(rollback_errors)
         super().__init__(message)
@@ -113,7 +115,7 @@ def apply_plan(
             finish()  # e.g. start the supervisor once all its pumps are known
         except Exception as exc:  # noqa: BLE001
             errors = rollback(undo, backends, recorder)
-            raise ApplyError(ops[-1], len(ops), exc, errors) from exc
+            raise ApplyError(ops[-1], len(ops), exc, errors, finishing=True) from exc
     return report
 
 

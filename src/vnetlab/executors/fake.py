@@ -177,14 +177,14 @@ class FakeBackend:
         if key in self.services:
             return None
         self.services.add(key)
-        return StopService(op.netns, node=op.node, listen=op.listen, command=op.command)
+        return StopService(op.netns, node=op.node, listen=op.listen, command=op.command, oneshot=op.oneshot)
 
     def _stop_service(self, op: StopService) -> Optional[Op]:
         key = (op.netns, op.node, op.listen, op.command)
         if key not in self.services:
             return None
         self.services.discard(key)
-        return RunService(op.netns, node=op.node, listen=op.listen, command=op.command)
+        return RunService(op.netns, node=op.node, listen=op.listen, command=op.command, oneshot=op.oneshot)
 
     # -- Linux L2 (issue 4) -----------------------------------------------
     def _create_vlan(self, op: CreateVlan) -> Optional[Op]:

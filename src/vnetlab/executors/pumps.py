@@ -3,9 +3,11 @@
 PumpFrames and RunService ops only collect what is wanted; ``finish`` writes
 the supervisor's config and starts it, or tells a running one to re-read it
 and waits until it has applied it, so ``vnetlab up`` returns with every
-service listening. The supervisor's PID and start time go in the journal,
-so ``down`` stops it by PID after checking it is still the same process —
-never by name.
+service listening. Each command it started must then keep running for a
+moment (a oneshot: finish with exit 0, :mod:`vnetlab.executors.service_start`);
+if one does not, the supervisor is put back as it was and ``up`` fails. The
+supervisor's PID and start time go in the journal, so ``down`` stops it by
+PID after checking it is still the same process — never by name.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import os
 from typing import Optional
 
 from vnetlab.executors import services, supervisor
+from vnetlab.executors.service_start import ServiceExited, watch_started
 from vnetlab.executors.services import ServiceSpec
 from vnetlab.executors.state import write_atomic
 from vnetlab.plan import Op, PumpFrames, RunService, StopPump, StopService
@@ -64,8 +67,8 @@ class SupervisorBackend:
         return StopPump(op.netns, ifname=op.ifname, peer_netns=op.peer_netns, peer_ifname=op.peer_ifname)
 
     def _apply_service(self, op: RunService) -> Optional[Op]:
-        spec = ServiceSpec(op.netns, node=op.node, listen=op.listen, command=op.command)
-        fields = dict(node=op.node, listen=op.listen, command=op.command)
+        spec = ServiceSpec(op.netns, node=op.node, listen=op.listen, command=op.command, oneshot=op.oneshot)
+        fields = dict(node=op.node, listen=op.listen, command=op.command, oneshot=op.oneshot)
         if isinstance(op, StopService):
             if spec not in self.services:
                 return None
@@ -89,6 +92,9 @@ class SupervisorBackend:
         """Makes the running supervisor match the wanted pumps and services.
 
         Raises:
+            ServiceExited: a command it started exited at once, or a oneshot
+                did not exit 0 (the supervisor is put back as it was: on its
+                old config, or stopped if this run started it).
             RuntimeError: the supervisor did not start, or could not apply
                 everything (a running one is then put back on its old config).
         """
@@ -108,11 +114,15 @@ class SupervisorBackend:
         config = self._config(generation)
         write_atomic(self.config_path, json.dumps(config.to_dict(), indent=2))
         if running:
+            fresh = [s for s in self.services if s.command is not None and s not in self.initial.services]
             errors = supervisor.reload_and_wait(self.rundir, record, generation)
-            if errors:
+            failures = [] if errors else watch_started(self.rundir, fresh)
+            if errors or failures:
                 old = dataclasses.replace(self.initial, generation=generation + 1)
                 write_atomic(self.config_path, json.dumps(old.to_dict(), indent=2))
                 supervisor.reload_and_wait(self.rundir, record, old.generation)
+                if failures:
+                    raise ServiceExited("\n".join(failures))
                 raise RuntimeError("; ".join(errors))
             self._dirty = False
             return
@@ -121,5 +131,12 @@ class SupervisorBackend:
         record = supervisor.start(self.rundir)
         if self.recorder is not None:
             self.recorder.record("process", role="supervisor", **record.to_dict())
+        failures = watch_started(self.rundir, [s for s in self.services if s.command is not None])
+        if failures:  # this run started it: stopped again, on the config it had
+            supervisor.stop(record, timeout=services.STOP_TIMEOUT + 2.0)  # it stops its services first
+            if self.recorder is not None:
+                self.recorder.record("process-gone", role="supervisor")
+            write_atomic(self.config_path, json.dumps(self.initial.to_dict(), indent=2))
+            raise ServiceExited("\n".join(failures))
         self._dirty = False
 

@@ -17,6 +17,8 @@ share it, so nothing here ever blocks):
   started inside the namespace in its own session, SIGTERMed if the
   supervisor dies (``PR_SET_PDEATHSIG``), restarted a few times with backoff
   if it exits, stopped by its recorded pid and start time — never by name.
+  A *oneshot* command runs once and is never restarted: it ends ``done``
+  (exit 0) or ``failed``.
 
 ``RUNDIR/services.json`` (written atomically whenever the set changes) is
 what ``status`` shows and what ``down`` uses to stop command processes a
@@ -26,7 +28,12 @@ SIGKILLed supervisor left behind::
      "services": [
        {"netns": "x-web", "node": "web", "listen": "tcp/80", "state": "listening", "address": "[::]:80"},
        {"netns": "x-web", "node": "web", "command": ["sleep", "60"], "state": "running",
-        "pid": 12, "starttime": 100, "restarts": 0, "log": "service-web-1.log"}]}
+        "pid": 12, "starttime": 100, "restarts": 0, "log": "service-web-1.log"},
+       {"netns": "x-web", "node": "web", "command": ["sh", "setup.sh"], "oneshot": true,
+        "state": "done", "exit_status": 0, "restarts": 0, "log": "service-web-2.log"}]}
+
+``exit_status`` is the last exit of a command (negative: the signal that
+killed it); ``pid`` and ``starttime`` are there while it runs.
 """
 
 from __future__ import annotations
@@ -126,16 +133,18 @@ def parse_report(data: bytes) -> Optional[ServiceReport]:
 
 @dataclasses.dataclass(frozen=True)
 class ServiceSpec:
-    """One service of one node: exactly one of ``listen`` and ``command``."""
+    """One service of one node: exactly one of ``listen`` and ``command``;
+    ``oneshot`` (commands only) for a program that runs once and exits."""
 
     netns: str
     node: str
     listen: Optional[str] = None
     command: Optional[tuple[str, ...]] = None
+    oneshot: bool = False
 
     def __str__(self) -> str:
         what = self.listen if self.listen is not None else shlex.join(self.command or ())
-        return f"{self.node}({self.netns}): {what}"
+        return f"{self.node}({self.netns}): {what}" + (" (oneshot)" if self.oneshot else "")
 
     @property
     def proto_port(self) -> tuple[str, int]:
@@ -159,8 +168,11 @@ class ServiceSpec:
         if command is not None and (not isinstance(command, list) or not command
                                     or not all(isinstance(a, str) and a for a in command)):
             raise ValueError(f"'command' is a non-empty list of strings, got {command!r}")
+        oneshot = data.get("oneshot", False)
+        if not isinstance(oneshot, bool) or (oneshot and command is None):
+            raise ValueError(f"'oneshot' is true or false, and only for a command, got {data!r}")
         return cls(netns=data["netns"], node=data["node"], listen=listen,
-                   command=tuple(command) if command is not None else None)
+                   command=tuple(command) if command is not None else None, oneshot=oneshot)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"netns": self.netns, "node": self.node}
@@ -168,6 +180,8 @@ class ServiceSpec:
             data["listen"] = self.listen
         else:
             data["command"] = list(self.command or ())
+        if self.oneshot:
+            data["oneshot"] = True
         return data
 
 
@@ -284,7 +298,8 @@ class _Command:
     restarts: int = 0
     restart_at: Optional[float] = None
     kill_at: Optional[float] = None
-    state: str = "starting"     # running | restarting | failed | stopping
+    state: str = "starting"     # running | restarting | done (a oneshot's exit 0) | failed | stopping
+    exit_status: Optional[int] = None  # of its last exit (negative: the killing signal)
 
     @property
     def log_name(self) -> str:
@@ -503,7 +518,8 @@ class Services:
             except subprocess.SubprocessError as exc:  # the child's setup failed
                 raise OSError(errno.EIO, f"{spec}: {exc}") from exc
             except OSError as exc:
-                raise OSError(exc.errno, f"{spec}: cannot start: {exc.strerror or exc}") from None
+                hint = " — install it, or give its full path" if exc.errno == errno.ENOENT else ""
+                raise OSError(exc.errno, f"{spec}: cannot start: {exc.strerror or exc}{hint}") from None
         command.proc = proc
         command.record = ProcessRecord.of(proc.pid)  # a zombie still has its stat: no race
         command.pidfd = os.pidfd_open(proc.pid)
@@ -527,9 +543,16 @@ class Services:
         if command.proc is None or command.proc.poll() is None:
             return
         status = self._release(command)
+        command.exit_status = status
         if command.state == "stopping":
             self.stopping.remove(command)
             self.log.info("service %s stopped (status %d)", command.spec, status)
+            self.write_state()
+            return
+        if command.spec.oneshot:  # ran once, as asked: never restarted
+            command.state = "done" if status == 0 else "failed"
+            log = self.log.info if status == 0 else self.log.error
+            log("service %s finished with status %d (see %s)", command.spec, status, command.log_name)
             self.write_state()
             return
         now = time.monotonic()
@@ -619,6 +642,8 @@ class Services:
                      "log": command.log_name}
             if command.alive and command.record is not None:
                 entry.update(command.record.to_dict())
+            if command.exit_status is not None:
+                entry["exit_status"] = command.exit_status
             entries.append(entry)
         state = {"generation": self.generation, "errors": self.errors,
                  "supervisor": self.owner.to_dict() if self.owner is not None else None, "services": entries}

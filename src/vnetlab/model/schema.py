@@ -332,10 +332,14 @@ class Nat(Strict):
 
 class Service(Strict):
     """A listener the lab runs inside the node: built-in (``listen: tcp/80``)
-    or any program (``command: [python3, -m, http.server, "8000"]``)."""
+    or any program (``command: [python3, -m, http.server, "8000"]``).
+
+    A command service must keep running; ``oneshot: true`` marks one that is
+    meant to finish (a setup script): ``up`` waits for it, and it must exit 0."""
 
     listen: Optional[str] = None
     command: Optional[list[str]] = None
+    oneshot: bool = False
 
     @field_validator("listen")
     @classmethod
@@ -359,6 +363,9 @@ class Service(Strict):
     def _one_of(self) -> "Service":
         if (self.listen is None) == (self.command is None):
             raise ValueError("a service has exactly one of 'listen' (tcp/80) or 'command' ([prog, args...])")
+        if self.oneshot and self.command is None:
+            raise ValueError("'oneshot' is for a command service (a program that runs once and exits) — "
+                             "drop it from this listener")
         return self
 
     @property

@@ -211,10 +211,10 @@ def _observe_supervisor(lab: str, observed: Observed) -> None:
     status = node_services(rundir)
     for spec in config.services:
         items = status.get(spec.node, [])
-        item = next((i for i in items if i.get("listen") == spec.listen
+        item = next((i for i in items if i.get("listen") == spec.listen and i.get("oneshot", False) == spec.oneshot
                      and (spec.command is None or tuple(i.get("command", ())) == spec.command)), {})
         observed.services.setdefault(spec.netns, []).append(ObservedService(
-            node=spec.node, listen=spec.listen, command=spec.command,
+            node=spec.node, listen=spec.listen, command=spec.command, oneshot=spec.oneshot,
             running=bool(item.get("running")), state=item.get("state", "not started")))
 
 

@@ -21,10 +21,11 @@ def read_namespace_fast(name: str) -> dict[str, Any]:
 def node_services(rundir: str) -> dict[str, list[dict[str, Any]]]:
     """Per node, the services the supervisor was told to run and whether they run.
 
-    Each is ``{"listen": "tcp/80"}`` or ``{"command": [...]}`` plus ``pid``
-    (a listener's is the supervisor's), ``running`` and ``state`` (as the
-    supervisor last reported it: listening, running, restarting, failed, or
-    ``not started``).
+    Each is ``{"listen": "tcp/80"}`` or ``{"command": [...], "oneshot": bool}``
+    plus ``pid`` (a listener's is the supervisor's), ``running`` and
+    ``state`` (as the supervisor last reported it: listening, running,
+    restarting, done — a oneshot that exited 0 —, failed, or ``not
+    started``); a command's ``exit_status`` once it has exited.
     """
     from vnetlab.executors import processes, services, supervisor
 
@@ -32,8 +33,8 @@ def node_services(rundir: str) -> dict[str, list[dict[str, Any]]]:
     reported = {}
     for entry in state.get("services", []):
         try:
-            spec = services.ServiceSpec.from_dict({k: entry.get(k) for k in ("netns", "node", "listen", "command")
-                                                   if entry.get(k) is not None})
+            spec = services.ServiceSpec.from_dict({k: entry.get(k) for k in ("netns", "node", "listen", "command",
+                                                                             "oneshot") if entry.get(k) is not None})
         except (ValueError, AttributeError):
             continue
         reported[spec] = entry
@@ -47,7 +48,8 @@ def node_services(rundir: str) -> dict[str, list[dict[str, Any]]]:
     for spec in wanted:
         entry = reported.get(spec, {})
         item: dict[str, Any] = (
-            {"listen": spec.listen} if spec.listen is not None else {"command": list(spec.command or ())}
+            {"listen": spec.listen} if spec.listen is not None
+            else {"command": list(spec.command or ()), "oneshot": spec.oneshot}
         )
         item["state"] = entry.get("state", "not started")
         if spec.listen is not None:
@@ -64,6 +66,7 @@ def node_services(rundir: str) -> dict[str, list[dict[str, Any]]]:
             item["pid"] = record.pid if record is not None else None
             item["running"] = record is not None and processes.is_running(record)
             item["log"] = entry.get("log")
+            item["exit_status"] = entry.get("exit_status")
         if not owner_running and not item["running"]:
             item["state"] = "stopped"
         result.setdefault(spec.node, []).append(item)
@@ -185,8 +188,11 @@ def render_status(status: dict[str, Any], console) -> None:
         console.print("[bold]services[/bold]")
         for node, svc in services:
             what = escape(svc["listen"] if "listen" in svc else " ".join(svc["command"]))
-            mark = svc["state"] if svc["running"] else f"[red]{svc['state']}[/red]"
-            pid = f"pid {svc['pid']}" if svc["pid"] is not None else "no pid"
+            if svc.get("oneshot"):
+                what += " (oneshot)"
+            mark = svc["state"] if svc["running"] or svc["state"] == "done" else f"[red]{svc['state']}[/red]"
+            pid = f"pid {svc['pid']}" if svc["pid"] is not None else \
+                f"exit {svc['exit_status']}" if svc.get("exit_status") is not None else "no pid"
             console.print(f"  {node}: {what} — {mark}, {pid}", markup=True, highlight=False)
     switches = [(node, bridge, info) for node, node_info in status["nodes"].items()
                 for bridge, info in node_info.get("ovs", {}).items()]
