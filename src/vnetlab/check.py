@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from vnetlab.executors.services import parse_report
+from vnetlab.model.resolve import format_target
 from vnetlab.model.schema import Check, LabSpec
 from vnetlab.probe.icmp import PingProbe, ping_many
 from vnetlab.probe.transport import OPEN, PortProbe, PortResult, tcp_probe_many, udp_probe_many
@@ -45,8 +46,8 @@ class CheckResult:
     target: str
 
 
-def _node_address(spec: LabSpec, name: str) -> str:
-    """A node's first address in file order, preferring IPv4."""
+def _node_address(spec: LabSpec, name: str, family: Optional[int] = None) -> str:
+    """A node's first address in file order: preferring IPv4, or only of ``family`` (4 or 6) if given."""
     addresses = [
         ipaddress.ip_interface(text).ip
         for interface in spec.nodes[name].interfaces.values()
@@ -56,6 +57,13 @@ def _node_address(spec: LabSpec, name: str) -> str:
         raise ValueError(
             f"node {name!r} has no address to probe — give an IP in 'to' or an address to one of its interfaces"
         )
+    if family is not None:
+        of_family = [a for a in addresses if a.version == family]
+        if not of_family:
+            have = ", ".join(str(a) for a in addresses)
+            raise ValueError(f"node {name!r} has no IPv{family} address (it has {have}) — "
+                             f"drop -{family}, or give the node an IPv{family} address")
+        return str(of_family[0])
     return str(next((a for a in addresses if a.version == 4), addresses[0]))
 
 
@@ -65,16 +73,18 @@ def _port(text: str, to: str) -> int:
     return int(text)
 
 
-def resolve_target(spec: LabSpec, to: str) -> tuple[str, Optional[int]]:
+def resolve_target(spec: LabSpec, to: str, family: Optional[int] = None) -> tuple[str, Optional[int]]:
     """Turns a check's ``to`` into (ip, port or None).
 
     ``to`` is a node name, an IP address, ``node:port``, ``ip:port`` or
     ``[ipv6]:port``. A node stands for its first address in file order
-    (interfaces in file order), preferring IPv4.
+    (interfaces in file order), preferring IPv4 — or its first address of
+    ``family`` (4 or 6) when that is given, like ``ping -4``/``ping -6``.
 
     Raises:
         ValueError: ``to`` names no node of the lab and is no IP address,
-            the node has no address, or the port is not 1–65535.
+            the node has no address (of ``family``), an address is not of
+            ``family``, or the port is not 1–65535.
     """
     host, port = to, None
     if to.startswith("["):
@@ -92,21 +102,17 @@ def resolve_target(spec: LabSpec, to: str) -> tuple[str, Optional[int]]:
     else:
         if to.startswith("[") and address.version != 6:
             raise ValueError(f"{to!r}: brackets are only for IPv6 addresses — write {host}:{port}")
+        if family is not None and address.version != family:
+            raise ValueError(f"{host} is an IPv{address.version} address, not IPv{family} — "
+                             f"drop -{family}, or give an IPv{family} address or a node")
         return str(address), port
     if host in spec.nodes:
-        return _node_address(spec, host), port
+        return _node_address(spec, host, family), port
     known = ", ".join(spec.nodes) or "none"
     raise ValueError(
         f"{to!r} is neither a node of lab {spec.lab!r} nor an IP address "
         f"(nodes: {known}); write a node name, an IP, NODE:PORT or IP:PORT"
     )
-
-
-def format_target(ip: str, port: Optional[int]) -> str:
-    """``ip``, ``ip:port`` or ``[ipv6]:port``."""
-    if port is None:
-        return ip
-    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
 
 
 @dataclasses.dataclass

@@ -549,7 +549,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     lab = _running(args.lab)
     try:
         result = trace(lab.spec, lab.namespace_of, args.src, args.dst, proto=args.proto, port=args.port,
-                       timeout=args.timeout)
+                       timeout=args.timeout, family=args.family)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     except FileNotFoundError as exc:
@@ -677,7 +677,12 @@ def build_parser() -> argparse.ArgumentParser:
                                     "with the kernel's reason for each decision")
     p.add_argument("lab", metavar="LAB|LABFILE")
     p.add_argument("src", metavar="SRC", help="the node the packet starts from")
-    p.add_argument("dst", metavar="DST", help="a node, an IPv4 address, or NODE:PORT / IP:PORT")
+    p.add_argument("dst", metavar="DST", help="a node, an IPv4 or IPv6 address, or NODE:PORT / IP:PORT / [IPV6]:PORT")
+    family = p.add_mutually_exclusive_group()
+    family.add_argument("-4", "--ipv4", dest="family", action="store_const", const=4,
+                        help="trace to the node's IPv4 address (the default for a node that has one)")
+    family.add_argument("-6", "--ipv6", dest="family", action="store_const", const=6,
+                        help="trace to the node's IPv6 address (like ping -6)")
     p.add_argument("--proto", choices=("icmp", "tcp", "udp"), default="icmp")
     p.add_argument("--port", type=int, metavar="N", help="destination port (tcp, udp)")
     p.add_argument("--timeout", type=float, default=1.0, metavar="S", help="seconds to wait for an answer")

@@ -64,6 +64,29 @@ def test_resolve_target_errors(spec, to, message):
         resolve_target(spec, to)
 
 
+@pytest.mark.parametrize("to, family, expected", [
+    ("red", 6, ("fd00::1", None)),        # -6: the node's first IPv6 address
+    ("red", 4, ("10.0.0.1", None)),
+    ("red:80", 6, ("fd00::1", 80)),
+    ("six", 6, ("fd00::6", None)),
+    ("[fd00::9]:53", 6, ("fd00::9", 53)),
+    ("10.9.9.9", 4, ("10.9.9.9", None)),
+])
+def test_resolve_target_of_one_family(spec, to, family, expected):
+    assert resolve_target(spec, to, family) == expected
+
+
+@pytest.mark.parametrize("to, family, message", [
+    ("six", 4, "node 'six' has no IPv4 address (it has fd00::6, fd01::6) — drop -4"),
+    ("fd00::9", 4, "fd00::9 is an IPv6 address, not IPv4 — drop -4"),
+    ("10.9.9.9:80", 6, "10.9.9.9 is an IPv4 address, not IPv6 — drop -6"),
+    ("bare", 6, "node 'bare' has no address"),
+])
+def test_resolve_target_of_one_family_errors(spec, to, family, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        resolve_target(spec, to, family)
+
+
 def test_format_target():
     assert format_target("10.0.0.1", None) == "10.0.0.1"
     assert format_target("10.0.0.1", 80) == "10.0.0.1:80"

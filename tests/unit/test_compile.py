@@ -78,6 +78,10 @@ links: [[a:eth0, b:eth0], [c:eth0, d:eth0]]
     assert disabled == {"six-c", "six-d"}
     v6_fwd = {op.netns for op in ops_of(plan, SetSysctl) if op.key == "net.ipv6.conf.all.forwarding"}
     assert v6_fwd == {"six-a", "six-b"}
+    no_dad = {(op.netns, op.key) for op in ops_of(plan, SetSysctl)
+              if op.key.endswith("accept_dad") and op.value == "0"}
+    assert no_dad == {(ns, f"net.ipv6.conf.{scope}.accept_dad")
+                      for ns in ("six-a", "six-b") for scope in ("all", "default")}
     assert ["ip", "-n", "six-a", "addr", "add", "fd00::1/64", "dev", "eth0", "nodad"] in plan.commands()
 
 

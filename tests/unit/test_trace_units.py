@@ -1,9 +1,10 @@
 """Trace internals without root: nft trace-event parsing, pcap parsing,
 conntrack parsing, assembling hops from observations, rendering, judging
-via/dropped_by checks."""
+via/dropped_by checks — over IPv4 and IPv6."""
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 import struct
@@ -17,7 +18,7 @@ from vnetlab.probe.nftrace import parse_trace_line, trace_table_script, verdicts
 from vnetlab.probe.ovstrace import flow_fields, parse_ofproto_trace
 from vnetlab.probe.sightings import Sighting, capture_filter, parse_pcap
 from vnetlab.probe.trace import (
-    ANSWERED, DROPPED, LOST, REFUSED, Observations, assemble, build_echo, format_conntrack, parse_conntrack,
+    ANSWERED, DROPPED, LOST, REFUSED, Observations, assemble, conntrack_argv, format_conntrack, parse_conntrack,
     path_line, render_text,
 )
 
@@ -103,7 +104,7 @@ def test_parse_pcap_reads_direction_interface_ports_and_icmp_quotes():
     data = _pcap(_record(100.5, syn, 2, 4), _record(100.6, unreachable, 3, 0), _record(100.7, arp, 3, 4, 0x0806))
     out, error, request = parse_pcap(data, "r1", {2: "eth0", 3: "eth1"})
     assert (out.node, out.ifname, out.direction) == ("r1", "eth0", "out")
-    assert out.addresses() == "10.0.0.1:40000 > 10.0.1.2:22" and out.flags == "S" and out.ip_id == 7
+    assert out.addresses() == "10.0.0.1:40000 > 10.0.1.2:22" and out.flags == "S" and out.copy_id == 7
     assert out.ts == pytest.approx(100.5) and out.point == "[r1 eth0]" and out.mac == "02:00:00:00:00:01"
     assert (error.direction, error.icmp_type, error.icmp_code) == ("in", 3, 3)
     assert error.inner == ("tcp", "10.0.0.1", "10.0.1.2", 40000, 22)
@@ -116,15 +117,6 @@ def test_parse_pcap_reads_direction_interface_ports_and_icmp_quotes():
 def test_capture_filter_keeps_the_probe_errors_and_arp():
     assert capture_filter("tcp", 40000) == "(tcp port 40000) or icmp[0] = 3 or icmp[0] = 11 or arp"
     assert "icmp[4:2] = 40001" in capture_filter("icmp", 40001)
-
-
-def test_echo_request_checksum_verifies():
-    packet = build_echo(40001, b"vnetlab-trace 40001")
-    padded = packet + b"\x00" * (len(packet) % 2)
-    total = sum(struct.unpack(f"!{len(padded) // 2}H", padded))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    assert total == 0xFFFF and packet[:2] == b"\x08\x00" and packet[4:6] == (40001).to_bytes(2, "big")
 
 
 # -- conntrack ---------------------------------------------------------------------
@@ -140,42 +132,47 @@ def test_parse_conntrack_gives_original_and_reply_tuples():
 
 
 # -- assembling -----------------------------------------------------------------------
-ROUTES = {
-    ("a", ""): RouteAnswer("10.0.1.2", True, dev="eth0", via="10.0.0.254", matched="default"),
-    ("r", "eth0"): RouteAnswer("10.0.1.2", True, dev="eth1", matched="10.0.1.0/24", iif="eth0"),
-    ("b", "eth0"): RouteAnswer("10.0.1.2", True, kind="local", dev="lo", iif="eth0"),
-    ("b", ""): RouteAnswer("10.0.0.1", True, dev="eth0", via="10.0.1.254", matched="default"),
-    ("r", "eth1"): RouteAnswer("10.0.0.1", True, dev="eth0", matched="10.0.0.0/24", iif="eth1"),
-    ("a", "eth0"): RouteAnswer("10.0.0.1", True, kind="local", dev="lo", iif="eth0"),
-}
+def _routes(a, b, a_gateway, b_gateway, a_net, b_net):
+    """The FIB answers of a -- r -- b, keyed by (node, iif): a default route on each host."""
+    return {
+        ("a", ""): RouteAnswer(b, True, dev="eth0", via=a_gateway, matched="default"),
+        ("r", "eth0"): RouteAnswer(b, True, dev="eth1", matched=b_net, iif="eth0"),
+        ("b", "eth0"): RouteAnswer(b, True, kind="local", dev="lo", iif="eth0"),
+        ("b", ""): RouteAnswer(a, True, dev="eth0", via=b_gateway, matched="default"),
+        ("r", "eth1"): RouteAnswer(a, True, dev="eth0", matched=a_net, iif="eth1"),
+        ("a", "eth0"): RouteAnswer(a, True, kind="local", dev="lo", iif="eth0"),
+    }
+
+
+ROUTES = _routes("10.0.0.1", "10.0.1.2", "10.0.0.254", "10.0.1.254", "10.0.0.0/24", "10.0.1.0/24")
 
 
 def _s(ts, node, ifname, direction, src, dst, sport=40000, dport=22, flags="S", **kw):
     return Sighting(ts, node, ifname, direction, 4 if direction == "out" else 0, "", "tcp", src, dst,
-                    sport, dport, flags, ip_id=kw.pop("ip_id", 1), **kw)
+                    sport, dport, flags, copy_id=kw.pop("copy_id", 1), **kw)
 
 
-def _obs(sightings, events=None, routes=ROUTES, **kw):
+def _obs(sightings, events=None, routes=ROUTES, destination="10.0.1.2", proto="tcp", port=22, marker=40000, **kw):
     return Observations(
-        lab="t", source="a", destination="10.0.1.2", proto="tcp", port=22, marker=40000, sightings=sightings,
+        lab="t", source="a", destination=destination, proto=proto, port=port, marker=marker, sightings=sightings,
         nft_events=events or {}, trace_table=OWN,
         routes=lambda node, dst, src, iif: routes[(node, iif)],
         bridge_of=lambda node, ifname: None, fdb=lambda node, bridge, mac: None,
         conntrack=lambda node: [], **kw)
 
 
-PROBE = [
-    _s(1.0, "a", "eth0", "out", "10.0.0.1", "10.0.1.2"),
-    _s(1.1, "r", "eth0", "in", "10.0.0.1", "10.0.1.2"),
-    _s(1.2, "r", "eth1", "out", "10.0.0.1", "10.0.1.2"),
-    _s(1.3, "b", "eth0", "in", "10.0.0.1", "10.0.1.2"),
-]
-SYNACK = [
-    _s(2.0, "b", "eth0", "out", "10.0.1.2", "10.0.0.1", 22, 40000, "SA", ip_id=2),
-    _s(2.1, "r", "eth1", "in", "10.0.1.2", "10.0.0.1", 22, 40000, "SA", ip_id=2),
-    _s(2.2, "r", "eth0", "out", "10.0.1.2", "10.0.0.1", 22, 40000, "SA", ip_id=2),
-    _s(2.3, "a", "eth0", "in", "10.0.1.2", "10.0.0.1", 22, 40000, "SA", ip_id=2),
-]
+FORWARD_HOPS = (("a", "eth0", "out"), ("r", "eth0", "in"), ("r", "eth1", "out"), ("b", "eth0", "in"))
+BACK_HOPS = (("b", "eth0", "out"), ("r", "eth1", "in"), ("r", "eth0", "out"), ("a", "eth0", "in"))
+
+
+def _along(make, start, hops, *args, **kw):
+    """One packet's sightings at each of ``hops``, 0.1 s apart from ``start``."""
+    return [make(start + n / 10, node, ifname, direction, *args, **kw)
+            for n, (node, ifname, direction) in enumerate(hops)]
+
+
+PROBE = _along(_s, 1.0, FORWARD_HOPS, "10.0.0.1", "10.0.1.2")
+SYNACK = _along(_s, 2.0, BACK_HOPS, "10.0.1.2", "10.0.0.1", 22, 40000, "SA", copy_id=2)
 
 
 def test_answered_through_a_router():
@@ -192,7 +189,7 @@ def test_answered_through_a_router():
 
 
 def test_retransmissions_are_not_extra_hops():
-    again = _s(2.0, "a", "eth0", "out", "10.0.0.1", "10.0.1.2", ip_id=5)
+    again = _s(2.0, "a", "eth0", "out", "10.0.0.1", "10.0.1.2", copy_id=5)
     result = assemble(_obs(PROBE + [again]))
     assert result.forward.nodes == ["a", "r", "b"]
 
@@ -221,7 +218,7 @@ def test_events_of_the_reply_do_not_count_for_the_probe():
 
 def test_icmp_unreachable_quoting_the_probe_is_a_refusal_by_its_sender():
     error = Sighting(2.0, "b", "eth0", "out", 4, "", "icmp", "10.0.1.2", "10.0.0.1", icmp_type=3, icmp_code=3,
-                     inner=("tcp", "10.0.0.1", "10.0.1.2", 40000, 22), ip_id=3)
+                     inner=("tcp", "10.0.0.1", "10.0.1.2", 40000, 22), copy_id=3)
     result = assemble(_obs(PROBE + [error]))
     assert (result.result, result.by) == (REFUSED, "b")
     assert result.reason == "refused by b: ICMP port unreachable from 10.0.1.2"
@@ -331,17 +328,128 @@ def test_ovs_flow_drop_ends_the_trace_at_the_switch():
     assert result.reason == "dropped by OVS br0 flow 'table 0: ip,nw_src=10.0.0.66, priority 100 -> drop' at sw"
 
 
-def test_host_unreachable_names_the_neighbour_that_never_answered():
-    error = Sighting(2.0, "r", "eth0", "out", 4, "", "icmp", "10.0.0.254", "10.0.0.1", icmp_type=3, icmp_code=1,
-                     inner=("tcp", "10.0.0.1", "10.0.1.2", 40000, 22), ip_id=3)
-    routes = dict(ROUTES)
-    routes[("r", "")] = RouteAnswer("10.0.0.1", True, dev="eth0", matched="10.0.0.0/24")
-    obs = _obs(PROBE[:2] + [error], routes=routes,
-               neighbour=lambda node, ip: "FAILED" if (node, ip) == ("r", "10.0.1.2") else None)
-    result = assemble(obs)
+# -- IPv6 ------------------------------------------------------------------------------------
+def _ipv6(src, dst, next_header, body, flow=0x12345):
+    return struct.pack("!IHBB16s16s", (6 << 28) | flow, len(body), next_header, 64,
+                       ipaddress.IPv6Address(src).packed, ipaddress.IPv6Address(dst).packed) + body
+
+
+def _ndp(kind, target):
+    return struct.pack("!BBHI16s", kind, 0, 0, 0, ipaddress.IPv6Address(target).packed)
+
+
+def test_parse_pcap_reads_ipv6_icmpv6_quotes_and_ndp():
+    syn = _ipv6("fd00::1", "fd00:1::2", 6, _tcp(40000, 22, 0x02))
+    hop_by_hop = struct.pack("!BB6s", 58, 0, b"\x01\x04\x00\x00\x00\x00")  # then ICMPv6
+    echo = _ipv6("fd00::1", "fd00:1::2", 0, hop_by_hop + struct.pack("!BBHHH", 128, 0, 0, 40001, 1), flow=7)
+    unreachable = _ipv6("fd00:1::2", "fd00::1", 58, struct.pack("!BBHI", 1, 4, 0, 0) + syn)
+    solicit = _ipv6("fd00:1::1", "ff02::1:ff00:99", 58, _ndp(135, "fd00:1::99"))
+    advert = _ipv6("fd00:1::98", "fd00:1::1", 58, _ndp(136, "fd00:1::98"))
+    data = _pcap(*(_record(100.0 + n / 10, packet, 2, 4, 0x86DD)
+                   for n, packet in enumerate((syn, echo, unreachable, solicit, advert))))
+    out, request, error, ns, na = parse_pcap(data, "r1", {2: "eth0"})
+    assert (out.family, out.proto, out.flags, out.copy_id, out.ttl) == (6, "tcp", "S", 0x12345, 64)
+    assert out.addresses() == "[fd00::1]:40000 > [fd00:1::2]:22"
+    assert (request.proto, request.icmp_type, request.icmp_id, request.copy_id) == ("icmp", 128, 40001, 7)
+    assert (error.icmp_type, error.icmp_code) == (1, 4)
+    assert error.inner == ("tcp", "fd00::1", "fd00:1::2", 40000, 22)
+    assert (ns.proto, ns.icmp_type, ns.src, ns.dst) == ("ndp", 135, "fd00:1::1", "fd00:1::99")
+    assert (na.proto, na.icmp_type, na.src, na.dst) == ("ndp", 136, "fd00:1::98", "fd00:1::1")
+
+
+def test_capture_filter_for_ipv6_keeps_the_probe_icmpv6_errors_and_ndp():
+    assert capture_filter("tcp", 40000, 6) == (
+        "(ip6 and tcp port 40000) or (icmp6 and (icmp6[0] = 1 or icmp6[0] = 2 or icmp6[0] = 3 or "
+        "icmp6[0] = 4 or icmp6[0] = 135 or icmp6[0] = 136))")
+    assert capture_filter("icmp", 40001, 6).startswith(
+        "(icmp6 and (icmp6[0] = 128 or icmp6[0] = 129) and icmp6[4:2] = 40001) or")
+
+
+MONITOR6 = """\
+trace id 8ce5eea1 inet vnetlab_trace_beef pre packet: iif "eth0" ether saddr c6:b8:64:78:30:c6 ether daddr 02:fa:a1:1d:94:28 ip6 saddr fd71:1::10 ip6 daddr fd71:2::10 ip6 dscp cs0 ip6 ecn not-ect ip6 hoplimit 63 ip6 flowlabel 558912 ip6 nexthdr ipv6-icmp ip6 length 13 icmpv6 type echo-request icmpv6 code no-route icmpv6 parameter-problem 2621505537 @th,64,40 0x68656c6c6f 
+trace id 8ce5eea1 inet vnetlab input packet: iif "eth0" ip6 saddr fd71:1::10 ip6 daddr fd71:2::10 ip6 nexthdr ipv6-icmp icmpv6 type echo-request icmpv6 code no-route icmpv6 parameter-problem 2621505537 
+trace id 8ce5eea1 inet vnetlab input rule meta l4proto { icmp, ipv6-icmp } accept (verdict accept)
+trace id 50adcd72 inet vnetlab output packet: oif "eth0" ip6 saddr fd71:2::10 ip6 daddr fd71:1::10 ip6 nexthdr ipv6-icmp icmpv6 type echo-reply icmpv6 code no-route icmpv6 id 40001 icmpv6 sequence 1 
+trace id 50adcd72 inet vnetlab output policy accept 
+trace id 77 ip6 guard fwd packet: iif "eth0" oif "eth1" ip6 saddr fd71:1::10 ip6 daddr fd71:2::10 tcp sport 40002 tcp dport 8080 tcp flags == syn 
+trace id 77 ip6 guard fwd rule ip6 daddr fd71:2::10 tcp dport 8080 drop (verdict drop)
+"""
+
+
+def test_ipv6_trace_events_give_the_echo_id_and_ip6_verdicts():
+    events = [parse_trace_line(line) for line in MONITOR6.splitlines()]
+    request, reply, guard = events[0], events[3], events[5]
+    assert request.field("ip6 saddr") == "fd71:1::10" and request.field("icmpv6 type") == "echo-request"
+    assert request.echo_id() == 40001  # nft 1.0.6 prints id and sequence as "parameter-problem"
+    assert reply.echo_id() == 40001  # newer nft: "icmpv6 id"
+    assert guard.field("tcp dport") == "8080" and guard.echo_id() is None
+    assert [v.describe() for v in verdicts(events[5:], OWN)] == [
+        "dropped by rule 'ip6 daddr fd71:2::10 tcp dport 8080 drop' (table ip6 guard chain fwd)"]
+    icmp = trace_table_script(OWN, "icmp", 40001)
+    assert "icmpv6 type { echo-request, echo-reply } icmpv6 id 40001 meta nftrace set 1" in icmp
+    assert "icmp type { echo-request, echo-reply } icmp id 40001 meta nftrace set 1" in icmp
+
+
+ROUTES6 = _routes("fd00::1", "fd00:1::2", "fd00::fe", "fd00:1::fe", "fd00::/64", "fd00:1::/64")
+
+
+def _s6(ts, node, ifname, direction, src, dst, icmp_type=128, **kw):
+    return Sighting(ts, node, ifname, direction, 4 if direction == "out" else 0, "", kw.pop("proto", "icmp"), src,
+                    dst, icmp_type=icmp_type, icmp_id=kw.pop("icmp_id", 40001), copy_id=kw.pop("copy_id", 9),
+                    family=6, **kw)
+
+
+def _obs6(sightings, events=None, routes=ROUTES6, proto="icmp", port=None, marker=40001, **kw):
+    return _obs(sightings, events, routes, destination="fd00:1::2", proto=proto, port=port, marker=marker, **kw)
+
+
+ECHO6 = _along(_s6, 1.0, FORWARD_HOPS, "fd00::1", "fd00:1::2")
+ECHO6_REPLY = _along(_s6, 2.0, BACK_HOPS, "fd00:1::2", "fd00::1", 129, copy_id=3)
+
+
+def test_icmpv6_echo_answered_through_a_router():
+    events = {"b": [parse_trace_line(line.replace("fd71:1::10", "fd00::1").replace("fd71:2::10", "fd00:1::2"))
+                    for line in MONITOR6.splitlines()[1:3]]}
+    result = assemble(_obs6(list(reversed(ECHO6 + ECHO6_REPLY)), events))
+    assert (result.result, result.by) == (ANSWERED, "b")
+    assert result.reason == "answered by b: icmpv6 fd00:1::2 > fd00::1 echo reply"
+    assert result.forward.nodes == ["a", "r", "b"] and result.reply.nodes == ["b", "r", "a"]
+    assert path_line(result.forward, result) == (
+        "route default via fd00::fe dev eth0 -> [a eth0] -> [r eth0] -> route fd00:1::/64 dev eth1 -> "
+        "[r eth1] -> [b eth0] -> local fd00:1::2 -> "
+        "nft: accepted by rule 'meta l4proto { icmp, ipv6-icmp } accept' (table inet vnetlab chain input) -> answered")
+    assert result.forward.hops[1].route["command"] == "ip -6 route get fd00:1::2 from fd00::1 iif eth0"
+    assert result.forward.hops[0].route["command"] == "ip -6 route get fd00:1::2"
+    assert result.forward.what == "icmpv6 fd00::1 > fd00:1::2 echo request"
+
+
+def test_unanswered_neighbour_solicitation_is_lost_with_last_place_seen():
+    solicit = _s6(1.15, "r", "eth1", "out", "fd00:1::fe", "fd00:1::2", 135, proto="ndp")
+    result = assemble(_obs6(ECHO6[:2] + [solicit]))
+    assert (result.result, result.last_seen) == (LOST, "[r eth0]")
+    assert result.reason == ("lost: no answer to neighbour solicitation for fd00:1::2 (asked by [r eth1]); "
+                             "last seen at [r eth0]")
+    advert = _s6(1.16, "r", "eth1", "in", "fd00:1::2", "fd00:1::fe", 136, proto="ndp")
+    assert assemble(_obs6(ECHO6[:2] + [solicit, advert])).reason == "lost without trace; last seen at [r eth0]"
+
+
+@pytest.mark.parametrize("family", [4, 6])
+def test_host_unreachable_names_the_neighbour_that_never_answered(family):
+    if family == 4:
+        error = Sighting(2.0, "r", "eth0", "out", 4, "", "icmp", "10.0.0.254", "10.0.0.1", icmp_type=3, icmp_code=1,
+                         inner=("tcp", "10.0.0.1", "10.0.1.2", 40000, 22), copy_id=3)
+        observe, probe, routes, back, nexthop = _obs, PROBE[:2], dict(ROUTES), "10.0.0.1", "10.0.1.2"
+        reason = "ICMP host unreachable from 10.0.0.254 — no ARP answer for 10.0.1.2"
+    else:
+        error = _s6(2.0, "r", "eth0", "out", "fd00::fe", "fd00::1", 1, icmp_code=3,
+                    inner=("icmp", "fd00::1", "fd00:1::2", 40001, None))
+        observe, probe, routes, back, nexthop = _obs6, ECHO6[:3], dict(ROUTES6), "fd00::1", "fd00:1::2"
+        reason = "ICMPv6 address unreachable from fd00::fe — no neighbour advertisement for fd00:1::2"
+    routes[("r", "")] = RouteAnswer(back, True, dev="eth0")
+    result = assemble(observe(probe + [error], routes=routes,
+                              neighbour=lambda node, ip: "FAILED" if (node, ip) == ("r", nexthop) else None))
     assert (result.result, result.by) == (DROPPED, "r")
-    assert result.reason == ("dropped by r: ICMP host unreachable from 10.0.0.254 — "
-                             "no ARP answer for 10.0.1.2 (neighbour FAILED)")
+    assert result.reason == f"dropped by r: {reason} (neighbour FAILED)"
 
 
 # -- the record of a trace's tables (what up removes after a killed trace)
@@ -360,3 +468,50 @@ def test_trace_record_round_trips_and_names_only_our_tables():
                 {**data, "namespaces": "lab-b"}, {**data, "owner": {"pid": 42}}):
         with pytest.raises(ValueError):
             TraceRecord.from_dict(bad)
+
+
+def test_icmpv6_port_unreachable_is_a_refusal_and_a_v6_drop_judges_dropped_by():
+    probe = [dataclasses.replace(s, proto="tcp", icmp_type=None, icmp_id=None, sport=40000, dport=23, flags="S")
+             for s in ECHO6]
+    error = _s6(2.0, "b", "eth0", "out", "fd00:1::2", "fd00::1", 1, icmp_code=4,
+                inner=("tcp", "fd00::1", "fd00:1::2", 40000, 23))
+    result = assemble(_obs6(probe + [error], proto="tcp", port=23, marker=40000))
+    assert (result.result, result.by) == (REFUSED, "b")
+    assert result.reason == "refused by b: ICMPv6 port unreachable from fd00:1::2"
+    assert result.forward.what == "tcp [fd00::1]:40000 > [fd00:1::2]:23 S"
+    lines = ['trace id 1 inet vnetlab input packet: iif "eth0" ip6 saddr fd00::1 ip6 daddr fd00:1::2 '
+             "tcp sport 40000 tcp dport 23 tcp flags == syn",
+             'trace id 1 inet vnetlab input rule ip6 saddr fd00::/64 tcp dport 23 drop comment "no telnet" '
+             "(verdict drop)"]
+    dropped = assemble(_obs6(probe, {"b": [parse_trace_line(line) for line in lines]}, proto="tcp", port=23,
+                             marker=40000))
+    assert (dropped.result, dropped.by) == (DROPPED, "b")
+    assert dropped.reason == ("dropped by rule 'ip6 saddr fd00::/64 tcp dport 23 drop comment \"no telnet\"' "
+                              "(table inet vnetlab chain input) at b")
+    check = Check.model_validate({"from": "a", "to": "[fd00:1::2]:23", "proto": "tcp", "expect": "filtered",
+                                  "dropped_by": "b", "via": ["r"]})
+    assert judge_trace(check, dropped) == (True, "trace: a -> r -> b, dropped (b)")
+    assert "[fd00:1::2]:23" in render_text(dropped).splitlines()[0]
+
+
+def test_conntrack_of_ipv6():
+    line = ("tcp      6 119 SYN_SENT src=fd00::10 dst=fd00:1::80 sport=40000 dport=80 [UNREPLIED] "
+            "src=fd00:1::80 dst=fd00:1::1 sport=80 dport=40000 mark=0 use=1")
+    assert format_conntrack(*parse_conntrack(line)) == \
+        "original [fd00::10]:40000 > [fd00:1::80]:80, reply [fd00:1::80]:80 > [fd00:1::1]:40000"
+    echo = ("icmpv6   58 26 src=fd71:1::10 dst=fd71:2::10 type=128 code=0 id=40001 src=fd71:2::10 "
+            "dst=fd71:1::10 type=129 code=0 id=40001 mark=0 use=1")
+    assert format_conntrack(*parse_conntrack(echo)) == \
+        "original fd71:1::10 > fd71:2::10 id 40001, reply fd71:2::10 > fd71:1::10 id 40001"
+    assert conntrack_argv("icmp", 6) == ["conntrack", "-L", "-f", "ipv6", "-p", "icmpv6"]
+    assert conntrack_argv("tcp", 6) == ["conntrack", "-L", "-f", "ipv6", "-p", "tcp"]
+    assert conntrack_argv("udp", 4) == ["conntrack", "-L", "-p", "udp"]
+
+
+def test_ipv6_route_command_and_ofproto_flow():
+    assert RouteAnswer("fd00:1::2", True, iif="eth0").command("fd00::1") == \
+        "ip -6 route get fd00:1::2 from fd00::1 iif eth0"
+    assert flow_fields("p1", "tcp", "fd00::1", "fd00::2", 40000, 80, None, "02:00:00:00:00:01") == \
+        "in_port=p1,tcp6,ipv6_src=fd00::1,ipv6_dst=fd00::2,tp_src=40000,tp_dst=80,dl_src=02:00:00:00:00:01"
+    assert flow_fields("p3", "icmp", "fd00::66", "fd00::1", None, None, 128, "") == \
+        "in_port=p3,icmp6,ipv6_src=fd00::66,ipv6_dst=fd00::1,icmpv6_type=128,icmpv6_code=0"

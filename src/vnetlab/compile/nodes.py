@@ -30,6 +30,14 @@ def compile_common(builder: PlanBuilder, name: str, node: Node) -> None:
     builder.add(Phase.SYSCTLS, SetSysctl(ns, key="net.ipv4.ip_forward", value=forwarding))
     if node_has_ipv6(node):
         builder.add(Phase.SYSCTLS, SetSysctl(ns, key="net.ipv6.conf.all.forwarding", value=forwarding))
+        # No duplicate address detection, for the link-local addresses too (the lab's own
+        # addresses are added nodad): while an interface's link-local address is tentative
+        # (about a second after it comes up) the kernel sends no neighbour solicitation for
+        # a packet it forwards, so the first packet through a router would be lost. The
+        # kernel skips DAD only when both "all" and the interface say so; set before any
+        # interface exists, so every new one inherits it from "default".
+        for scope in ("all", "default"):
+            builder.add(Phase.SYSCTLS, SetSysctl(ns, key=f"net.ipv6.conf.{scope}.accept_dad", value="0"))
     else:
         # No IPv6 in the file: no link-local addresses, no DAD, no router
         # solicitations or MLD reports flooding every bridge. Set before any

@@ -67,6 +67,13 @@ def split_host_port(text: str) -> tuple[str, str] | None:
     return host, port
 
 
+def format_target(ip: str, port: Optional[int]) -> str:
+    """``ip``, ``ip:port`` or ``[ipv6]:port`` (the inverse of :func:`split_host_port`)."""
+    if port is None:
+        return ip
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+
+
 def resolve_forward_target(spec: LabSpec, node: Node, text: str) -> tuple[IPAddress, int] | str:
     """The (address, port) a port forward's ``to`` sends packets to.
 

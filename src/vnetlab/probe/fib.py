@@ -2,13 +2,15 @@
 
 A :class:`NodeView` holds one netlink socket opened inside the node's
 namespace (``netns.entered`` moves only this thread; the socket stays in the
-namespace). It answers what ``ip route get`` (also ``fibmatch`` and ``iif``
-for forwarded packets), ``bridge fdb`` and ``ip neigh`` would.
+namespace). It answers what ``ip route get`` / ``ip -6 route get`` (also
+``fibmatch`` and ``iif`` for forwarded packets), ``bridge fdb`` and
+``ip neigh`` would, for IPv4 and IPv6 alike (the family is the address's).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import socket
 from typing import Optional
 
@@ -45,7 +47,7 @@ class RouteAnswer:
     dev: str = ""
     via: str = ""
     prefsrc: str = ""
-    matched: str = ""  # the route that matched (fibmatch): "default", "10.0.2.0/24"
+    matched: str = ""  # the route that matched (fibmatch): "default", "10.0.2.0/24", "fd00:2::/64"
     error: str = ""  # why there is no route (ENETUNREACH's text ...)
     iif: str = ""  # set for a forwarded packet's lookup
 
@@ -65,8 +67,9 @@ class RouteAnswer:
         return text
 
     def command(self, src: str = "") -> str:
-        """The equivalent hand-typed ``ip route get`` command."""
-        parts = ["ip", "route", "get", self.dst]
+        """The equivalent hand-typed ``ip route get`` (``ip -6 route get``) command."""
+        parts = ["ip", "-6", "route", "get", self.dst] if _family(self.dst) == socket.AF_INET6 \
+            else ["ip", "route", "get", self.dst]
         if self.iif:
             parts += ["from", src, "iif", self.iif]
         return " ".join(parts)
@@ -80,7 +83,7 @@ class NodeView:
         with netns.entered(netns_name):
             self._ipr = IPRoute(groups=0)
         self.links: dict[int, LinkInfo] = {}
-        self.addressed: set[int] = set()  # interfaces with an IPv4 address
+        self.addressed: dict[int, set[int]] = {4: set(), 6: set()}  # 4 or 6 -> interfaces with such an address
         self.refresh_links()
 
     def close(self) -> None:
@@ -95,7 +98,10 @@ class NodeView:
             links[msg["index"]] = LinkInfo(msg["index"], msg.get_attr("IFLA_IFNAME"), kind,
                                            msg.get_attr("IFLA_MASTER"), msg.get_attr("IFLA_ADDRESS") or "")
         self.links = links
-        self.addressed = {msg["index"] for msg in self._ipr.get_addr(family=socket.AF_INET)}
+        addressed: dict[int, set[int]] = {4: set(), 6: set()}
+        for msg in self._ipr.get_addr():  # one dump for both families
+            addressed[6 if msg["family"] == socket.AF_INET6 else 4].add(msg["index"])
+        self.addressed = addressed
 
     def by_name(self, name: str) -> Optional[LinkInfo]:
         """The interface called ``name``, if any."""
@@ -112,25 +118,28 @@ class NodeView:
         master = self.links.get(link.master) if link and link.master else None
         return master if master is not None and master.kind == "bridge" else None
 
-    def routes_from(self, ifname: str) -> bool:
-        """Whether a packet arriving on ``ifname`` meets the IP layer of this node:
-        the interface has an IPv4 address or forwards. A bare port of a switch
-        in user space (OVS netdev) does neither; its frames are switched, not routed."""
+    def routes_from(self, ifname: str, family: int = 4) -> bool:
+        """Whether a packet of IP version ``family`` (4 or 6) arriving on ``ifname``
+        meets the IP layer of this node: the interface has an address of it (for
+        IPv6 a link-local one counts: IPv6 is on there) or forwards it. A bare
+        port of a switch in user space (OVS netdev) does neither; its frames
+        are switched, not routed."""
         link = self.by_name(ifname)
         if link is None:
             return False
-        if link.index in self.addressed:
+        if link.index in self.addressed[family]:
             return True
         with netns.entered(self.netns):
             try:
-                return netns.read_sysctl(f"net.ipv4.conf.{ifname}.forwarding") == "1"
+                return netns.read_sysctl(f"net.ipv{family}.conf.{ifname}.forwarding") == "1"
             except OSError:
                 return False
 
     def route_get(self, dst: str, src: str = "", iif: str = "") -> RouteAnswer:
         """The FIB answer for a packet to ``dst``; with ``iif`` (and ``src``)
-        for a packet that arrived on ``iif`` (``ip route get D from S iif I``)."""
-        kwargs: dict = {"dst": dst}
+        for a packet that arrived on ``iif`` (``ip route get D from S iif I``).
+        An IPv6 ``dst`` asks the IPv6 FIB (``ip -6 route get``)."""
+        kwargs: dict = {"dst": dst, "family": _family(dst)}
         if iif:
             link = self.by_name(iif)
             if link is None:
@@ -169,8 +178,13 @@ class NodeView:
 
     def neighbour(self, ip: str) -> Optional[str]:
         """The neighbour-table state of ``ip`` (REACHABLE, FAILED, INCOMPLETE ...), None if absent."""
-        for msg in self._ipr.get_neighbours(family=socket.AF_INET):
+        for msg in self._ipr.get_neighbours(family=_family(ip)):
             if msg.get_attr("NDA_DST") == ip:
                 state = msg["state"]
                 return "|".join(name for bit, name in NUD_STATES.items() if state & bit) or str(state)
         return None
+
+
+def _family(address: str) -> int:
+    """AF_INET or AF_INET6 for an address."""
+    return socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET

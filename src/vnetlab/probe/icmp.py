@@ -74,7 +74,8 @@ SPLIT_AT = 64
 PAYLOAD = b"vnetlab-probe\x00" + bytes(range(18))  # 32 bytes, like a short ping
 _RECV_SIZE = 2048
 
-_UNREACH_V4 = {
+# Destination-unreachable codes in words (also what `vnetlab trace` says).
+UNREACH_V4 = {
     0: "network unreachable",
     1: "host unreachable",
     2: "protocol unreachable",
@@ -87,7 +88,7 @@ _UNREACH_V4 = {
     10: "host administratively prohibited",
     13: "communication administratively prohibited",
 }
-_UNREACH_V6 = {
+UNREACH_V6 = {
     0: "no route to destination",
     1: "communication administratively prohibited",
     2: "beyond scope of source address",
@@ -165,14 +166,14 @@ def describe_error(icmp_type: int, code: int, *, v6: bool) -> str:
     """A short human description of an ICMP error type/code."""
     if v6:
         if icmp_type == ICMP6_DEST_UNREACH:
-            return "destination unreachable (" + _UNREACH_V6.get(code, f"code {code}") + ")"
+            return "destination unreachable (" + UNREACH_V6.get(code, f"code {code}") + ")"
         if icmp_type == ICMP6_PACKET_TOO_BIG:
             return "packet too big"
         if icmp_type == ICMP6_TIME_EXCEEDED:
             return "hop limit exceeded in transit" if code == 0 else "fragment reassembly time exceeded"
         return f"ICMPv6 type {icmp_type} code {code}"
     if icmp_type == ICMP_DEST_UNREACH:
-        return "destination unreachable (" + _UNREACH_V4.get(code, f"code {code}") + ")"
+        return "destination unreachable (" + UNREACH_V4.get(code, f"code {code}") + ")"
     if icmp_type == ICMP_TIME_EXCEEDED:
         return "TTL exceeded in transit" if code == 0 else "fragment reassembly time exceeded"
     return f"ICMP type {icmp_type} code {code}"

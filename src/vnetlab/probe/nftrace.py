@@ -4,7 +4,7 @@ For the time of a trace, every node with a ruleset gets a separate table,
 ``inet vnetlab_trace_XXXX``, whose chains hook prerouting and output at
 priority -350 (before conntrack and every filter) and set ``meta nftrace``
 only for packets that carry the probe's marker (its source port, or its ICMP
-echo id). The kernel then reports every rule and policy such a packet meets
+or ICMPv6 echo id), IPv4 and IPv6 alike. The kernel then reports every rule and policy such a packet meets
 in every table of that namespace; ``nft monitor`` running inside the
 namespace prints those events, and :func:`parse_trace_line` reads them. The
 table is deleted afterwards, so the lab's ruleset is byte-identical before
@@ -35,8 +35,9 @@ _RULE = re.compile(r"^rule (?P<rule>.*) \(verdict (?P<verdict>\w+)(?: (?P<target
 _UNKNOWN_RULE = re.compile(r"^unknown rule handle \d+ \(verdict (?P<verdict>\w+)(?: (?P<target>\S+))?\)$")
 _POLICY = re.compile(r"^policy (?P<verdict>\w+)$")
 _VERDICT = re.compile(r"^verdict (?P<verdict>\w+)(?: (?P<target>\S+))?$")
-_FIELD = re.compile(r'(?P<key>ip saddr|ip daddr|tcp sport|tcp dport|udp sport|udp dport|icmp type|icmp id|'
-                    r'ip protocol|iif|oif|th sport|th dport) "?(?P<value>[^" ]+)"?')
+_FIELD = re.compile(r'(?P<key>ip saddr|ip daddr|ip6 saddr|ip6 daddr|tcp sport|tcp dport|udp sport|udp dport|'
+                    r'icmp type|icmp id|icmpv6 type|icmpv6 id|icmpv6 parameter-problem|'
+                    r'ip protocol|ip6 nexthdr|iif|oif|th sport|th dport) "?(?P<value>[^" ]+)"?')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +67,23 @@ class TraceEvent:
     def field(self, key: str) -> Optional[str]:
         """A field of a ``packet`` event (``ip saddr``, ``tcp dport`` ...)."""
         return dict(self.fields).get(key)
+
+    def echo_id(self) -> Optional[int]:
+        """The identifier of the ICMP or ICMPv6 echo a ``packet`` event shows, if it is one.
+
+        nft 1.0.6 prints an ICMPv6 echo's identifier and sequence number as
+        one ``icmpv6 parameter-problem`` word (it decodes the four bytes after
+        the checksum as if the type were parameter problem); newer versions
+        print ``icmpv6 id``.
+        """
+        for key in ("icmp id", "icmpv6 id"):
+            value = self.field(key)
+            if value is not None and value.isdigit():
+                return int(value)
+        word = self.field("icmpv6 parameter-problem")
+        if word is not None and word.isdigit() and "echo-" in self.rule:
+            return int(word) >> 16
+        return None
 
 
 def parse_trace_line(line: str) -> Optional[TraceEvent]:
@@ -137,11 +155,12 @@ def trace_table_script(table: str, proto: str, marker: int) -> str:
 
     Args:
         table: our table's name (``vnetlab_trace_XXXX``).
-        proto: icmp, tcp or udp.
-        marker: the probe's source port (tcp/udp) or ICMP echo id.
+        proto: icmp, tcp or udp (over IPv4 or IPv6: the table is inet).
+        marker: the probe's source port (tcp/udp) or ICMP/ICMPv6 echo id.
     """
     if proto == "icmp":
-        matches = [f"icmp type {{ echo-request, echo-reply }} icmp id {marker}"]
+        matches = [f"icmp type {{ echo-request, echo-reply }} icmp id {marker}",
+                   f"icmpv6 type {{ echo-request, echo-reply }} icmpv6 id {marker}"]
     else:
         matches = [f"meta l4proto {proto} th sport {marker}", f"meta l4proto {proto} th dport {marker}"]
     lines = []

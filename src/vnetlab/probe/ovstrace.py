@@ -9,6 +9,7 @@ flows a packet with these fields matches and what the datapath would do.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import re
 from typing import Optional
 
@@ -73,12 +74,18 @@ def parse_ofproto_trace(text: str) -> Optional[OvsVerdict]:
 
 def flow_fields(ifname: str, proto: str, src: str, dst: str, sport: Optional[int], dport: Optional[int],
                 icmp_type: Optional[int], dl_src: str, dl_dst: str = "") -> str:
-    """The packet as ``ofproto/trace`` flow syntax."""
-    fields = [f"in_port={ifname}", proto, f"nw_src={src}", f"nw_dst={dst}"]
+    """The packet as ``ofproto/trace`` flow syntax (IPv6 addresses make an IPv6 flow:
+    ``tcp6,ipv6_src=...``; ``icmp`` then means ICMPv6)."""
+    if ipaddress.ip_address(src).version == 6:
+        fields = [f"in_port={ifname}", f"{proto}6", f"ipv6_src={src}", f"ipv6_dst={dst}"]
+        icmp = ("icmpv6_type", "icmpv6_code")
+    else:
+        fields = [f"in_port={ifname}", proto, f"nw_src={src}", f"nw_dst={dst}"]
+        icmp = ("icmp_type", "icmp_code")
     if proto in ("tcp", "udp") and sport is not None:
         fields += [f"tp_src={sport}", f"tp_dst={dport}"]
     if proto == "icmp" and icmp_type is not None:
-        fields += [f"icmp_type={icmp_type}", "icmp_code=0"]
+        fields += [f"{icmp[0]}={icmp_type}", f"{icmp[1]}=0"]
     if dl_src:
         fields.append(f"dl_src={dl_src}")
     if dl_dst:

@@ -1,13 +1,14 @@
 """Trace one real packet through a running lab, hop by hop, with the kernel's reasons.
 
-:func:`trace` sends ONE marked probe (ICMP echo with a distinctive id, or a
-TCP SYN / UDP datagram from a distinctive source port) from a socket opened
-inside the source node, and watches it everywhere at once:
+:func:`trace` sends ONE marked probe (ICMP or ICMPv6 echo with a distinctive
+id, or a TCP SYN / UDP datagram from a distinctive source port, over IPv4 or
+IPv6) from a socket opened inside the source node, and watches it everywhere
+at once:
 
 1. where it was seen — a tcpdump in every node (:mod:`vnetlab.probe.sightings`),
    with the addresses it carried on each interface, so NAT is visible;
 2. the route that sent it on — the FIB answer in each node, as
-   ``ip route get D [from S iif I]`` gives it (:mod:`vnetlab.probe.fib`);
+   ``ip [-6] route get D [from S iif I]`` gives it (:mod:`vnetlab.probe.fib`);
 3. the bridge port a Linux bridge chose — the FDB entry for the frame's
    destination MAC, or flood; on an Open vSwitch bridge, the flows
    ``ovs-appctl ofproto/trace`` says the packet matches (:mod:`vnetlab.probe.ovstrace`);
@@ -15,7 +16,8 @@ inside the source node, and watches it everywhere at once:
    short-lived table (:mod:`vnetlab.probe.nftrace`);
 5. conntrack's NAT translation where the addresses changed;
 6. the end: answered, delivered, refused (and by whom), dropped (where and
-   by what) or lost (with the last place it was seen).
+   by what) or lost (with the last place it was seen, and the ARP request or
+   NDP neighbour solicitation nobody answered).
 
 Then the reply's path, the same way. :func:`assemble` turns the observations
 into a :class:`TraceResult` and is pure; :func:`render_text` prints it.
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import ipaddress
 import random
 import re
 import socket
@@ -36,22 +39,35 @@ from typing import Any, Callable, Optional
 from vnetlab.executors import netns, trace_tables
 from vnetlab.executors import run as runner
 from vnetlab.executors.trace_tables import TABLE_PREFIX
+from vnetlab.model.resolve import format_target
 from vnetlab.probe.fib import NodeView, RouteAnswer
-from vnetlab.probe.icmp import inet_checksum
+from vnetlab.probe.icmp import UNREACH_V4, UNREACH_V6, build_echo_request, parse_icmpv4, parse_icmpv6
 from vnetlab.probe.nftrace import NftTracer, TraceEvent, Verdict, by_trace_id, tracing, verdicts
 from vnetlab.probe.ovstrace import OvsVerdict, flow_fields, ofproto_trace
-from vnetlab.probe.sightings import Capture, Sighting, capture_filter, parse_pcap, wait_ready
+from vnetlab.probe.sightings import (
+    ECHO_REPLY, ECHO_REQUEST, ICMP_ERRORS, ND_ADVERT, ND_SOLICIT, Capture, Sighting, capture_filter, parse_pcap,
+    wait_ready,
+)
 
 ANSWERED, DELIVERED, REFUSED, DROPPED, LOST = "answered", "delivered", "refused", "dropped", "lost"
 PROTOS = ("icmp", "tcp", "udp")
+FAMILIES = (4, 6)
 MARKER_RANGE = (33000, 60999)  # source ports / ICMP ids the probe is marked with
 SETTLE = 0.15  # seconds to let the last packets reach the captures
 PCAP_HEADER = 24  # a capture this long holds no packet
 PAYLOAD_PREFIX = b"vnetlab-trace "
-_ICMP_UNREACH = {0: "net unreachable", 1: "host unreachable", 2: "protocol unreachable",
-                 3: "port unreachable", 9: "net administratively prohibited",
-                 10: "host administratively prohibited", 13: "administratively prohibited"}
-_REFUSING_CODES = (2, 3, 9, 10, 13)  # ICMP unreachable codes that mean "someone said no"
+# Socket options Python does not name: queue ICMP errors on the socket's error queue.
+IP_RECVERR, IPV6_RECVERR = 11, 25
+ICMP_NAME = {4: "ICMP", 6: "ICMPv6"}
+UNREACHABLE = {4: 3, 6: 1}  # the destination-unreachable type
+UNREACH_CODES = {4: UNREACH_V4, 6: UNREACH_V6}
+# Unreachable codes that mean "someone said no" (a reject rule, a closed port, a prohibit route).
+REFUSING_CODES = {4: (2, 3, 9, 10, 13), 6: (1, 4, 5, 6)}
+# The unreachable code a router sends when the next hop never answered ARP / NDP.
+NEIGHBOUR_FAILED = {4: 1, 6: 3}
+ICMP_TYPE_NAMES = {4: {0: "echo reply", 8: "echo request", 11: "time exceeded", 12: "parameter problem"},
+                   6: {128: "echo request", 129: "echo reply", 2: "packet too big", 3: "time exceeded",
+                       4: "parameter problem"}}
 
 
 @dataclasses.dataclass
@@ -143,7 +159,7 @@ class Observations:
 def is_probe(s: Sighting, proto: str, marker: int) -> bool:
     """The probe itself, in any NATed form."""
     if proto == "icmp":
-        return s.proto == "icmp" and s.icmp_type == 8 and s.icmp_id == marker
+        return s.proto == "icmp" and s.icmp_type == ECHO_REQUEST[s.family] and s.icmp_id == marker
     if s.proto != proto or s.sport != marker:
         return False
     return proto == "udp" or ("S" in s.flags and "A" not in s.flags)
@@ -152,24 +168,24 @@ def is_probe(s: Sighting, proto: str, marker: int) -> bool:
 def is_reply(s: Sighting, proto: str, marker: int) -> bool:
     """The answer to the probe: echo reply, SYN-ACK or RST, a UDP datagram back."""
     if proto == "icmp":
-        return s.proto == "icmp" and s.icmp_type == 0 and s.icmp_id == marker
+        return s.proto == "icmp" and s.icmp_type == ECHO_REPLY[s.family] and s.icmp_id == marker
     if s.proto != proto or s.dport != marker:
         return False
     return proto == "udp" or ("S" in s.flags and "A" in s.flags) or "R" in s.flags
 
 
 def is_error(s: Sighting, proto: str, marker: int) -> bool:
-    """An ICMP error that quotes the probe."""
-    return s.proto == "icmp" and s.icmp_type in (3, 11) and s.inner is not None \
+    """An ICMP or ICMPv6 error that quotes the probe."""
+    return s.proto == "icmp" and s.icmp_type in ICMP_ERRORS[s.family] and s.inner is not None \
         and s.inner[0] == proto and s.inner[3] == marker
 
 
 def _first_copy(sightings: list[Sighting]) -> list[Sighting]:
-    """Only the first transmission (same IP id; NAT keeps the id), not retransmissions."""
+    """Only the first transmission (its copy id, which NAT keeps), not retransmissions."""
     if not sightings:
         return []
-    first = sightings[0].ip_id
-    return [s for s in sightings if s.ip_id == first]
+    first = sightings[0].copy_id
+    return [s for s in sightings if s.copy_id == first]
 
 
 def _order(sightings: list[Sighting]) -> list[Sighting]:
@@ -184,7 +200,7 @@ def _event_kind(events: list[TraceEvent], proto: str, marker: int) -> str:
         return ""
     text = packet.rule
     if proto == "icmp":
-        if packet.field("icmp id") != str(marker):
+        if packet.echo_id() != marker:
             return ""
         return "probe" if "echo-request" in text else "reply" if "echo-reply" in text else ""
     sport, dport = packet.field(f"{proto} sport"), packet.field(f"{proto} dport")
@@ -220,11 +236,11 @@ def _visits(sightings: list[Sighting]) -> list[list[Sighting]]:
 
 
 def _addresses(s: Sighting) -> str:
-    return f"{s.src}:{s.sport}" if s.sport is not None else s.src
+    return format_target(s.src, s.sport)
 
 
 def _dest(s: Sighting) -> str:
-    return f"{s.dst}:{s.dport}" if s.dport is not None else s.dst
+    return format_target(s.dst, s.dport)
 
 
 def _build_leg(obs: Observations, sightings: list[Sighting], kind: str, source_node: str) -> tuple[Leg, list]:
@@ -340,16 +356,18 @@ def _bridge_decision(obs: Observations, node: str, bridge: str, out: Sighting, v
     return {"bridge": bridge, "decision": decision, "mac": mac, "port": port or "", "ports": ports, "text": text}
 
 
+def icmp_name(family: int, icmp_type: Optional[int], code: Optional[int]) -> str:
+    """``echo request``, ``port unreachable``, ``time exceeded`` ... for ICMP (4) or ICMPv6 (6)."""
+    if icmp_type == UNREACHABLE[family]:
+        return UNREACH_CODES[family].get(code, f"unreachable code {code}")
+    return ICMP_TYPE_NAMES[family].get(icmp_type, f"type {icmp_type}")
+
+
 def _describe_packet(s: Optional[Sighting], obs: Observations, kind: str) -> str:
     if s is None:
-        target = f"{obs.destination}:{obs.port}" if obs.port else obs.destination
-        return f"{obs.proto} to {target} (never sent)"
+        return f"{obs.proto} to {format_target(obs.destination, obs.port)} (never sent)"
     if s.proto == "icmp":
-        names = {0: "echo reply", 8: "echo request", 3: "unreachable", 11: "time exceeded"}
-        name = names.get(s.icmp_type, f"type {s.icmp_type}")
-        if s.icmp_type == 3:
-            name = _ICMP_UNREACH.get(s.icmp_code, f"unreachable code {s.icmp_code}")
-        return f"icmp {s.src} > {s.dst} {name}"
+        return f"{ICMP_NAME[s.family].lower()} {s.src} > {s.dst} {icmp_name(s.family, s.icmp_type, s.icmp_code)}"
     flags = f" {s.flags}" if s.flags else ""
     return f"{s.proto} {s.addresses()}{flags}"
 
@@ -374,15 +392,16 @@ def assemble(obs: Observations) -> TraceResult:
             why = _nft_reason(problems, origin, rejected=True)
             result = dict(result=REFUSED, by=origin, reason=f"refused by {origin}: TCP RST" + why)
         else:
-            code = _ICMP_UNREACH.get(first.icmp_code, f"code {first.icmp_code}") if first.icmp_type == 3 \
-                else "time exceeded"
-            refusing = first.icmp_type == 3 and first.icmp_code in _REFUSING_CODES
+            family = first.family
+            unreachable = first.icmp_type == UNREACHABLE[family]
+            refusing = unreachable and first.icmp_code in REFUSING_CODES[family]
             why = _nft_reason(problems, origin, rejected=True) if refusing else _route_reason(problems, origin)
-            if first.icmp_type == 3 and first.icmp_code == 1:
+            if unreachable and first.icmp_code == NEIGHBOUR_FAILED[family]:
                 why += _neighbour_reason(obs, forward, origin)
+            code = icmp_name(family, first.icmp_type, first.icmp_code)
             result = dict(result=REFUSED if refusing else DROPPED, by=origin,
-                          reason=f"{'refused' if refusing else 'dropped'} by {origin}: ICMP {code} from {first.src}"
-                                 + why)
+                          reason=f"{'refused' if refusing else 'dropped'} by {origin}: {ICMP_NAME[family]} {code} "
+                                 f"from {first.src}" + why)
     elif problems:
         node, problem = problems[0]
         if isinstance(problem, Verdict):
@@ -399,9 +418,9 @@ def assemble(obs: Observations) -> TraceResult:
         node = forward.hops[-1].node
         result = dict(result=DELIVERED, by=node, reason=f"delivered to {node} (no reply)")
     elif probe:
-        arp = _unanswered_arp(obs, ordered, probe[-1])
-        if arp:
-            result["reason"] = f"lost: {arp}; last seen at {last}"
+        unanswered = _unanswered_neighbour(ordered, probe[-1])
+        if unanswered:
+            result["reason"] = f"lost: {unanswered}; last seen at {last}"
         else:
             result["reason"] = f"lost without trace; last seen at {last}"
     return TraceResult(obs.lab, obs.source, obs.destination, obs.proto, obs.port, obs.marker,
@@ -416,7 +435,7 @@ def _nft_reason(problems: list, node: str, rejected: bool) -> str:
 
 
 def _neighbour_reason(obs: Observations, forward: Leg, node: str) -> str:
-    """Why ``node`` said host unreachable: its next hop never answered ARP."""
+    """Why ``node`` said host (address) unreachable: its next hop never answered ARP / NDP."""
     hop = next((h for h in reversed(forward.hops) if h.node == node and h.route and h.route["ok"]), None)
     if hop is None:
         return ""
@@ -424,7 +443,8 @@ def _neighbour_reason(obs: Observations, forward: Leg, node: str) -> str:
     state = obs.neighbour(node, nexthop)
     if state is None or "REACHABLE" in state or "PERMANENT" in state:
         return ""
-    return f" — no ARP answer for {nexthop} (neighbour {state})"
+    asked = "no neighbour advertisement" if ":" in nexthop else "no ARP answer"
+    return f" — {asked} for {nexthop} (neighbour {state})"
 
 
 def _route_reason(problems: list, node: str) -> str:
@@ -434,14 +454,25 @@ def _route_reason(problems: list, node: str) -> str:
     return ""
 
 
-def _unanswered_arp(obs: Observations, ordered: list[Sighting], last: Sighting) -> str:
-    asked = [s for s in ordered if s.proto == "arp" and s.icmp_type == 1 and s.node == last.node
-             and s.direction == "out" and s.ts >= last.ts - 0.001]
-    for request in asked:
-        answered = any(s.proto == "arp" and s.icmp_type == 2 and s.src == request.dst and s.node == last.node
-                       for s in ordered)
-        if not answered:
-            return f"no answer to ARP who-has {request.dst} (asked by {request.point})"
+# (question, answer) of neighbour resolution: ARP request/reply opcodes, NDP solicitation/advertisement.
+_NEIGHBOUR_ASK_ANSWER = {"arp": (1, 2), "ndp": (ND_SOLICIT, ND_ADVERT)}
+
+
+def _unanswered_neighbour(ordered: list[Sighting], last: Sighting) -> str:
+    """The ARP request or neighbour solicitation that the node where the probe was
+    last seen sent after it, and nobody answered ('' if none)."""
+    for s in ordered:
+        if s.proto not in _NEIGHBOUR_ASK_ANSWER or s.node != last.node or s.direction != "out" \
+                or s.ts < last.ts - 0.001:
+            continue
+        ask, answer = _NEIGHBOUR_ASK_ANSWER[s.proto]
+        if s.icmp_type != ask:
+            continue
+        if not any(a.proto == s.proto and a.icmp_type == answer and a.src == s.dst and a.node == last.node
+                   for a in ordered):
+            if s.proto == "ndp":
+                return f"no answer to neighbour solicitation for {s.dst} (asked by {s.point})"
+            return f"no answer to ARP who-has {s.dst} (asked by {s.point})"
     return ""
 
 
@@ -462,7 +493,7 @@ def path_line(leg: Optional[Leg], result: Optional[TraceResult]) -> str:
 
 def render_text(result: TraceResult) -> str:
     """The trace as text: the packet-flow lines, then every hop in detail."""
-    target = f"{result.destination}:{result.port}" if result.port else result.destination
+    target = format_target(result.destination, result.port)
     lines = [f"trace {result.lab}: {result.source} -> {target} {result.proto} (marker {result.marker})",
              f"  {path_line(result.forward, result)}"]
     if result.reply:
@@ -508,17 +539,25 @@ def parse_conntrack(line: str) -> Optional[tuple[dict[str, str], dict[str, str]]
 
 
 def format_conntrack(original: dict[str, str], reply: dict[str, str]) -> str:
-    """``original 10.10.10.100:40000 > 198.51.100.80:80, reply 198.51.100.80:80 > 203.0.113.10:40000``."""
+    """``original 10.10.10.100:40000 > 198.51.100.80:80, reply 198.51.100.80:80 > 203.0.113.10:40000``
+    (IPv6 with ports as ``[fd00::1]:40000``)."""
     def side(t: dict[str, str]) -> str:
         if "sport" in t:
-            return f"{t['src']}:{t['sport']} > {t['dst']}:{t['dport']}"
+            return f"{format_target(t['src'], int(t['sport']))} > {format_target(t['dst'], int(t['dport']))}"
         return f"{t['src']} > {t['dst']}" + (f" id {t['id']}" if "id" in t else "")
     return f"original {side(original)}, reply {side(reply)}"
 
 
-def _conntrack_entries(netns_name: str, proto: str, marker: int) -> list[str]:
+def conntrack_argv(proto: str, family: int) -> list[str]:
+    """``conntrack -L`` for the probe's protocol and family (ICMPv6 has its own protocol name)."""
+    if family == 6:
+        return ["conntrack", "-L", "-f", "ipv6", "-p", "icmpv6" if proto == "icmp" else proto]
+    return ["conntrack", "-L", "-p", proto]
+
+
+def _conntrack_entries(netns_name: str, proto: str, marker: int, family: int) -> list[str]:
     try:
-        done = runner.run(netns_name, ["conntrack", "-L", "-p", proto], capture_output=True, text=True, timeout=5)
+        done = runner.run(netns_name, conntrack_argv(proto, family), capture_output=True, text=True, timeout=5)
     except (FileNotFoundError, subprocess.TimeoutExpired):
         return ["(conntrack not available — apt-get install conntrack)"]
     entries = []
@@ -533,12 +572,6 @@ def _conntrack_entries(netns_name: str, proto: str, marker: int) -> list[str]:
 
 
 # -- the probe ------------------------------------------------------------------
-def build_echo(marker: int, payload: bytes) -> bytes:
-    """An ICMP echo request with id ``marker``, sequence 1."""
-    header = struct.pack("!BBHHH", 8, 0, 0, marker, 1)
-    return struct.pack("!BBHHH", 8, 0, inet_checksum(header + payload), marker, 1) + payload
-
-
 def _send_probe(netns_name: str, proto: str, dst: str, port: Optional[int], marker: int,
                 timeout: float) -> int:
     """Sends the probe from inside ``netns_name`` and waits for an answer.
@@ -547,31 +580,40 @@ def _send_probe(netns_name: str, proto: str, dst: str, port: Optional[int], mark
         0, or the errno of a failure the source saw at once (ENETUNREACH ...).
     """
     payload = PAYLOAD_PREFIX + str(marker).encode()
-    kind = {"icmp": (socket.SOCK_RAW, socket.IPPROTO_ICMP), "tcp": (socket.SOCK_STREAM, 0),
-            "udp": (socket.SOCK_DGRAM, 0)}[proto]
+    v6 = ipaddress.ip_address(dst).version == 6
+    family = socket.AF_INET6 if v6 else socket.AF_INET
+    kind = {"icmp": (socket.SOCK_RAW, socket.IPPROTO_ICMPV6 if v6 else socket.IPPROTO_ICMP),
+            "tcp": (socket.SOCK_STREAM, 0), "udp": (socket.SOCK_DGRAM, 0)}[proto]
     with netns.entered(netns_name):
-        sock = socket.socket(socket.AF_INET, *kind)
+        sock = socket.socket(family, *kind)
     with sock:
         sock.settimeout(timeout)
         try:
             if proto == "icmp":
-                sock.sendto(build_echo(marker, payload), (dst, 0))
+                sock.sendto(build_echo_request(marker, 1, v6=v6, payload=payload), (dst, 0))
                 deadline = time.monotonic() + timeout
                 while time.monotonic() < deadline:
                     sock.settimeout(max(deadline - time.monotonic(), 0.001))
-                    data = sock.recv(2048)
-                    ihl = (data[0] & 0x0F) * 4
-                    body = data[ihl:]
-                    if len(body) >= 8 and struct.unpack("!H", body[4:6])[0] == marker and body[0] == 0:
-                        return 0
-                    if body[:1] in (b"\x03", b"\x0b") and marker.to_bytes(2, "big") in body[8:]:
+                    data, sender = sock.recvfrom(2048)
+                    # A raw ICMPv6 socket reads no IP header; a raw ICMP socket does.
+                    answer = parse_icmpv6(data, ipaddress.ip_address(sender[0])) if v6 else parse_icmpv4(data)
+                    if answer is not None and answer.ident == marker:
                         return 0
                 return 0
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(("0.0.0.0", marker))
+            sock.bind(("::" if v6 else "0.0.0.0", marker))
             if proto == "tcp":
                 # Linger 0: close with a RST, so no half-open connection stays at the server.
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                # An ICMP error that comes back while connect() still holds the socket (over
+                # veths the whole round trip can happen inside the call) is kept only as a soft
+                # error that wakes nobody (TcpExtLockDroppedIcmps), so connect() would sit out
+                # its timeout. Queued on the error queue as well, it wakes the wait, and
+                # connect() reports it (SO_ERROR gives the soft error).
+                if v6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVERR, 1)
+                else:
+                    sock.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
                 sock.connect((dst, port))
                 return 0
             sock.connect((dst, port))
@@ -586,20 +628,23 @@ def _send_probe(netns_name: str, proto: str, dst: str, port: Optional[int], mark
 
 # -- the whole trace --------------------------------------------------------------
 def trace(spec: Any, namespace_of: Callable[[str], str], source: str, destination: str, proto: str = "icmp",
-          port: Optional[int] = None, timeout: float = 1.0) -> TraceResult:
+          port: Optional[int] = None, timeout: float = 1.0, family: Optional[int] = None) -> TraceResult:
     """Sends one marked probe from ``source`` and reports its path and the reply's.
 
     Args:
         spec: the running lab's :class:`vnetlab.model.schema.LabSpec`.
         namespace_of: maps a node name to its namespace name.
         source: the node the probe starts from.
-        destination: a node name or an IPv4 address.
+        destination: a node name, an IPv4 or IPv6 address, or one of them
+            with a port (``node:80``, ``10.0.0.2:80``, ``[fd00::2]:80``).
         proto: icmp, tcp or udp (tcp and udp need ``port``).
         port: the destination port.
         timeout: seconds to wait for an answer.
+        family: 4 or 6 to trace a node's IPv4 or IPv6 address (without it,
+            a node stands for its first address, preferring IPv4).
 
     Raises:
-        ValueError: bad source, destination, proto or port.
+        ValueError: bad source, destination, proto, port or family.
         FileNotFoundError: a node's namespace is missing (lab not up).
     """
     from vnetlab.check import resolve_target
@@ -608,14 +653,15 @@ def trace(spec: Any, namespace_of: Callable[[str], str], source: str, destinatio
         raise ValueError(f"{source!r} is not a node of lab {spec.lab!r} (nodes: {', '.join(spec.nodes)})")
     if proto not in PROTOS:
         raise ValueError(f"unknown proto {proto!r} — use icmp, tcp or udp")
-    dst, embedded_port = resolve_target(spec, destination)
+    if family is not None and family not in FAMILIES:
+        raise ValueError(f"unknown IP version {family!r} — use 4 or 6")
+    dst, embedded_port = resolve_target(spec, destination, family)
     port = port if port is not None else embedded_port
     if proto != "icmp" and port is None:
         raise ValueError(f"proto {proto} needs a port — give --port N or DST:PORT")
     if proto == "icmp" and port is not None:
         raise ValueError("icmp has no ports — drop the port or use --proto tcp/udp")
-    if ":" in dst:
-        raise ValueError(f"{dst} is IPv6; trace follows IPv4 packets only for now")
+    dst_family = ipaddress.ip_address(dst).version
     marker = random.randint(*MARKER_RANGE)
     table = f"{TABLE_PREFIX}{marker:x}"
     nodes = list(spec.nodes)
@@ -634,7 +680,7 @@ def trace(spec: Any, namespace_of: Callable[[str], str], source: str, destinatio
 
     try:
         nft_nodes = [node for node in nodes if _has_ruleset(names[node])]
-        captures = [Capture(node, names[node], capture_filter(proto, marker)) for node in nodes]
+        captures = [Capture(node, names[node], capture_filter(proto, marker, dst_family)) for node in nodes]
         tracers = [NftTracer(names[node], table, proto, marker) for node in nft_nodes]
         try:
             for capture in captures:
@@ -661,14 +707,14 @@ def trace(spec: Any, namespace_of: Callable[[str], str], source: str, destinatio
             trace_table=table, send_error=send_error,
             routes=lambda node, d, s, iif: view(node).route_get(d, s, iif),
             bridge_of=lambda node, ifname: _bridge_name(view(node), ifname),
-            routes_from=lambda node, ifname: view(node).routes_from(ifname),
+            routes_from=lambda node, ifname: view(node).routes_from(ifname, dst_family),
             neighbour=lambda node, ip: view(node).neighbour(ip),
             ovs=lambda node, ifname, s, mac: ofproto_trace(names[node], ifname, flow_fields(
                 ifname, s.proto, s.src, s.dst, s.sport, s.dport, s.icmp_type, s.mac, mac)),
             fdb=lambda node, bridge, mac: _fdb_port(view(node), bridge, mac),
             mac_owner={(node, link.name): link.mac.lower() for node, seen in views.items()
                        for link in seen.links.values()},
-            conntrack=lambda node: _conntrack_entries(names[node], proto, marker),
+            conntrack=lambda node: _conntrack_entries(names[node], proto, marker, dst_family),
         )
         return assemble(obs)
     finally:
