@@ -16,6 +16,7 @@ import xml.etree.ElementTree as ET
 from typing import Callable, Optional
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from vnetlab.executors.services import parse_report
@@ -288,7 +289,8 @@ def render_table(results: list[CheckResult], console: Console) -> None:
             expected += f", via {', '.join(result.check.via)}"
         if result.check.dropped_by is not None:
             expected += f", dropped by {result.check.dropped_by}"
-        table.add_row(str(number), _label(result), expected, result.observed, verdict, result.detail)
+        table.add_row(str(number), *(escape(text) for text in (_label(result), expected, result.observed)),
+                      verdict, escape(result.detail))
     console.print(table)
     passed = sum(r.ok for r in results)
     colour = "green" if passed == len(results) else "red"

@@ -44,6 +44,7 @@ from vnetlab.probe.fib import NodeView, RouteAnswer
 from vnetlab.probe.icmp import UNREACH_V4, UNREACH_V6, build_echo_request, parse_icmpv4, parse_icmpv6
 from vnetlab.probe.nftrace import NftTracer, TraceEvent, Verdict, by_trace_id, tracing, verdicts
 from vnetlab.probe.ovstrace import OvsVerdict, flow_fields, ofproto_trace
+from vnetlab.probe.transport import queue_icmp_errors
 from vnetlab.probe.sightings import (
     ECHO_REPLY, ECHO_REQUEST, ICMP_ERRORS, ND_ADVERT, ND_SOLICIT, Capture, Sighting, capture_filter, parse_pcap,
     wait_ready,
@@ -57,7 +58,6 @@ SETTLE = 0.15  # seconds to let the last packets reach the captures
 PCAP_HEADER = 24  # a capture this long holds no packet
 PAYLOAD_PREFIX = b"vnetlab-trace "
 # Socket options Python does not name: queue ICMP errors on the socket's error queue.
-IP_RECVERR, IPV6_RECVERR = 11, 25
 ICMP_NAME = {4: "ICMP", 6: "ICMPv6"}
 UNREACHABLE = {4: 3, 6: 1}  # the destination-unreachable type
 UNREACH_CODES = {4: UNREACH_V4, 6: UNREACH_V6}
@@ -605,15 +605,7 @@ def _send_probe(netns_name: str, proto: str, dst: str, port: Optional[int], mark
             if proto == "tcp":
                 # Linger 0: close with a RST, so no half-open connection stays at the server.
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                # An ICMP error that comes back while connect() still holds the socket (over
-                # veths the whole round trip can happen inside the call) is kept only as a soft
-                # error that wakes nobody (TcpExtLockDroppedIcmps), so connect() would sit out
-                # its timeout. Queued on the error queue as well, it wakes the wait, and
-                # connect() reports it (SO_ERROR gives the soft error).
-                if v6:
-                    sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVERR, 1)
-                else:
-                    sock.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
+                queue_icmp_errors(sock, socket.AF_INET6 if v6 else socket.AF_INET)  # see there: why
                 sock.connect((dst, port))
                 return 0
             sock.connect((dst, port))

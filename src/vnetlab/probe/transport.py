@@ -164,6 +164,8 @@ class _Batch:
                 for index in indices:
                     family, address = self.addresses[index]
                     sock = self.sockets[index] = socket.socket(family, self.sock_type)
+                    if self.sock_type == socket.SOCK_STREAM:
+                        queue_icmp_errors(sock, family)
                     opened.append((index, sock, address))
             for index, sock, address in opened:
                 sock.setblocking(False)
@@ -241,6 +243,22 @@ class _Batch:
                 for sock in self.sockets.values():
                     sock.close()
         return [r for r in self.results if r is not None]
+
+
+IP_RECVERR, IPV6_RECVERR = 11, 25  # <linux/in.h>, <linux/in6.h>; not in Python's socket module
+
+
+def queue_icmp_errors(sock: socket.socket, family: int) -> None:
+    """Makes an ICMP error (a ``reject`` rule's port unreachable) wake the
+    probe. Over veths it can come back while connect() still holds the
+    socket; the kernel then keeps it only as a soft error that wakes nobody
+    (TcpExtLockDroppedIcmps), and the probe would read ``filtered`` at its
+    timeout. Queued on the error queue as well, it raises POLLERR, and
+    SO_ERROR returns it."""
+    if family == socket.AF_INET6:
+        sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVERR, 1)
+    else:
+        sock.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
 
 
 def _close_abortively(sock: socket.socket) -> None:
