@@ -235,9 +235,11 @@ class Lab:
                 report = apply_plan(ops, backends, journal, progress)
                 _record_namespace_ids(journal, report)
                 from vnetlab.executors.controller import wait_for_builtin_controllers
+                from vnetlab.executors.forwarding import wait_until_forwarding
 
-                try:  # OVS switches get their built-in controller's flows before `up` returns
-                    wait_for_builtin_controllers(plan.ops)
+                try:  # invariant 8: `up` returns once the first packet passes
+                    wait_until_forwarding(plan.ops, kernel)  # bridge ports, OVS ports, bonds, LACP
+                    wait_for_builtin_controllers(plan.ops)   # OVS switches hold their controller's flows
                 except RuntimeError as exc:
                     raise EnvironmentProblem(str(exc)) from exc
                 from vnetlab.observe.drift import record_baseline

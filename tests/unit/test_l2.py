@@ -102,6 +102,18 @@ def test_802_3ad_is_balance_tcp_with_lacp_on_ovs():
     assert {"bond_mode=balance-tcp", "lacp=active", "other_config:lacp-time=fast"} <= set(bond.commands()[0])
 
 
+
+def test_bond_members_and_their_far_ends_are_up_before_the_bond_joins_ovs():
+    # Added while down, OVS marks a member LACP-expired when carrier comes and
+    # waits a second for the partner's next LACPDU (issue 9).
+    plan = compile_lab(load_lab_text(LACP, "lacp.yaml"), ASSUMED)
+    (bond,) = ops_of(plan, OvsAddBond)
+    ends = {("lacp-a", "eno1"), ("lacp-a", "eno2"), ("lacp-b", "eth0"), ("lacp-b", "eth1")}
+    ups = [i for i, op in enumerate(plan.ops) if isinstance(op, SetLinkState) and (op.netns, op.ifname) in ends]
+    assert len(ups) == 4, "each end is brought up exactly once"
+    assert max(ups) < plan.ops.index(bond)
+
+
 SWITCH = """
 lab: flows
 nodes:
