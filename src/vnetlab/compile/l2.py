@@ -27,10 +27,9 @@ from dataclasses import dataclass
 from typing import Optional
 
 from vnetlab.compile.builder import Phase, PlanBuilder
-from vnetlab.compile.linux_l2 import (
-    BridgeView, bridges_of, compile_linux_l2, linux_bond_mode_problem, vlan_device_parts,
-)
+from vnetlab.compile.linux_l2 import BridgeView, bridges_of, compile_linux_l2
 from vnetlab.compile.registry import interface_type
+from vnetlab.model.l2names import linux_bond_mode_problem, vlan_device_parts
 from vnetlab.model.schema import Interface, LabSpec, Node
 from vnetlab.plan import (
     AddAddress, CreateBridge, OvsAddBond, OvsAddBridge, OvsAddPort, OvsReplaceFlows, RunService,

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Collection, Optional
 
 from vnetlab.compile.builder import Phase, PlanBuilder
+from vnetlab.model.l2names import linux_bond_mode_problem, vlan_device_parts
 from vnetlab.model.schema import Interface, LabSpec, Node
 from vnetlab.plan import (
     BridgeVlan, CreateBond, CreateVlan, DeleteBridgeVlan, Op, SetBondMember, SetBridgeVlanFiltering,
@@ -36,37 +37,9 @@ from vnetlab.plan import (
 )
 
 SWITCH_BRIDGE = "br0"  # a switch node's bridge (compile/nodes.py)
-LINUX_BOND_MODES = ("active-backup", "balance-rr", "802.3ad")
-OVS_ONLY_BOND_MODES = ("balance-slb", "balance-tcp")
 DEFAULT_BOND_MODE = "active-backup"
 BOND_MIIMON_MS = 100  # link checked every 100 ms: a cut cable fails over at once
 DEFAULT_VLAN = 1      # every port of a VLAN-aware Linux bridge starts in VLAN 1
-
-
-def linux_bond_mode_problem(mode: Optional[str]) -> Optional[str]:
-    """Why a Linux bond cannot have ``mode`` (None if it can).
-
-    The validator uses the same text for a bond that is not on an OVS bridge."""
-    if mode is None or mode in LINUX_BOND_MODES:
-        return None
-    if mode in OVS_ONLY_BOND_MODES:
-        return (f"bond mode {mode} exists only in Open vSwitch — a Linux bond takes "
-                f"{', '.join(LINUX_BOND_MODES)}; put the bond on a bridge with backend: ovs "
-                "(or auto), or pick a Linux mode (802.3ad is LACP)")
-    return f"unknown bond mode {mode!r} — a Linux bond takes {', '.join(LINUX_BOND_MODES)}"
-
-
-def vlan_device_parts(ifname: str, iface: Interface) -> Optional[tuple[str, int]]:
-    """(parent, VLAN id) of a ``type: vlan`` interface: from ``parent``/``id``,
-    else from a Proxmox-style name PARENT.VID (``vmbr0.20``); None if neither."""
-    parent, vid = iface.parent, iface.id
-    base, dot, suffix = ifname.rpartition(".")
-    if dot and base and suffix.isdigit() and 1 <= int(suffix) <= 4094:
-        parent = parent or base
-        vid = vid if vid is not None else int(suffix)
-    if parent is None or vid is None:
-        return None
-    return parent, vid
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
+from vnetlab.model.l2names import linux_bond_mode_problem, vlan_device_parts
 from vnetlab.model.resolve import resolve_forward_target, resolve_hosts
 from vnetlab.model.schema import FirewallRule, LabSpec, Node, check_ifname
 
@@ -529,8 +530,6 @@ def _check_controllers(ctx: _Context) -> None:
 def _check_linux_bond_modes(ctx: _Context) -> None:
     """A bond that can only be a Linux bond (on no bridge, or on a bridge with
     ``backend: linux``) has a mode Linux bonding has (issue 4)."""
-    from vnetlab.compile.linux_l2 import linux_bond_mode_problem  # lazy: compile imports the model
-
     for name, node in ctx.spec.nodes.items():
         bridge_of = {port: iface for iface in node.interfaces.values() if iface.type == "bridge"
                      for port in iface.ports}
@@ -551,8 +550,6 @@ def _check_l2(ctx: _Context) -> None:
     ports of VLAN-aware bridges; a ``type: vlan`` interface has a known
     parent; ``flows``/``controller`` are on bridges that can be OVS; an OVS
     bond is not balance-rr."""
-    from vnetlab.compile.linux_l2 import vlan_device_parts  # lazy: compile imports the model
-
     for name, node in ctx.spec.nodes.items():
         bridges = {b: i for b, i in node.interfaces.items() if i.type == "bridge"}
         member_of: dict[str, str] = {}
