@@ -654,10 +654,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``vnetlab`` command."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    from vnetlab.executors.apply import ApplyError
+    # Light modules only: the layers that raise these load when a command needs them.
+    from vnetlab.errors import ApplyError, EnvironmentProblem
     from vnetlab.executors.state import LabBusy
-    from vnetlab.lab import EnvironmentProblem
-    from vnetlab.model import LabFileError
+    from vnetlab.model.errors import LabFileError
 
     try:
         return args.func(args)

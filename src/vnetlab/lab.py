@@ -7,22 +7,23 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
-from vnetlab.compile import compile_lab, netns_name
+from vnetlab.errors import EnvironmentProblem
 from vnetlab.executors import netns, state
-from vnetlab.executors.apply import ApplyReport, apply_plan
+from vnetlab.executors.applied import SPEC_COPY
 from vnetlab.executors.state import Journal, LabBusy, write_atomic
-from vnetlab.model import LabSpec, load_lab
-from vnetlab.plan import Plan
 
-SPEC_COPY = "lab.json"
+# The model (pydantic), the compiler and the plan are imported where they are
+# used: `vnetlab down LAB` works from the journal alone and should not pay
+# for loading them (most of a small lab's down otherwise).
+if TYPE_CHECKING:
+    import subprocess
 
-
-class EnvironmentProblem(RuntimeError):
-    """The machine lacks something (privilege, kernel feature, package); exit 3."""
+    from vnetlab.executors.apply import ApplyReport
+    from vnetlab.model import LabSpec
+    from vnetlab.plan import Plan
 
 
 def require_root(action: str) -> None:
@@ -56,6 +57,8 @@ class NodeHandle:
     @property
     def netns(self) -> str:
         """The node's namespace name."""
+        from vnetlab.compile import netns_name
+
         return netns_name(self.lab, self.name)
 
     def run(self, argv: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess:
@@ -86,6 +89,8 @@ class Lab:
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Lab":
         """Loads and validates a lab file (raises LabFileError)."""
+        from vnetlab.model import load_lab
+
         return cls(load_lab(path), source=os.path.abspath(path))
 
     @classmethod
@@ -97,6 +102,8 @@ class Lab:
                 data = json.load(handle)
         except FileNotFoundError:
             raise LookupError(f"lab {name!r} is not up — start it with: vnetlab up LABFILE") from None
+        from vnetlab.model import LabSpec
+
         return cls(LabSpec.model_validate(data["spec"]), source=data.get("source"))
 
     @property
@@ -107,12 +114,15 @@ class Lab:
     def plan(self, features=None) -> Plan:
         """The ops that build this lab (``features``: a compile.l2.KernelFeatures;
         None assumes a kernel with every L2 feature)."""
+        from vnetlab.compile import compile_lab
+
         return compile_lab(self.spec, features)
 
     def _plan_for_this_machine(self) -> Plan:
         """The plan with every ``backend: auto`` bridge resolved against what
         this kernel can do (probed only when the lab has VLANs, bonds or OVS);
         raises EnvironmentProblem when the lab needs what the machine lacks."""
+        from vnetlab.compile import compile_lab
         from vnetlab.compile.l2 import unmet_needs
         from vnetlab.executors import capabilities
 
@@ -132,6 +142,8 @@ class Lab:
 
     def namespace_of(self, node: str) -> str:
         """The namespace of ``node``."""
+        from vnetlab.compile import netns_name
+
         return netns_name(self.name, node)
 
     def up(self, progress: Optional[Callable[[int, int], None]] = None,
@@ -166,6 +178,7 @@ class Lab:
                     os.path.join(journal.dir, SPEC_COPY),
                     json.dumps({"source": self.source, "spec": self.spec.model_dump(by_alias=True)}),
                 )
+                from vnetlab.executors.apply import apply_plan
                 from vnetlab.executors.kernel import KernelBackend
                 from vnetlab.executors.nftables import NftBackend
                 from vnetlab.executors.pumps import SupervisorBackend

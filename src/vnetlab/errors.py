@@ -1,0 +1,27 @@
+"""Error families every layer may raise, kept in a module that imports
+nothing, so the command line can map them to exit codes without loading the
+layers that raise them.
+
+An invalid lab file is :class:`vnetlab.model.errors.LabFileError` (exit 2);
+a lab locked by another process is :class:`vnetlab.executors.state.LabBusy`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class EnvironmentProblem(RuntimeError):
+    """The machine lacks something (privilege, kernel feature, package); exit 3."""
+
+
+class ApplyError(RuntimeError):
+    """An op of a plan failed; the run's changes were rolled back (exit 3)."""
+
+    def __init__(self, op: Any, step: int, cause: BaseException, rollback_errors: list[str]):
+        self.op, self.step, self.cause, self.rollback_errors = op, step, cause, rollback_errors
+        command = " ".join(op.commands()[0]) if op.commands() else op.name
+        message = f"step {step} failed ({command}): {cause}"
+        if rollback_errors:
+            message += "; rollback also failed: " + "; ".join(rollback_errors)
+        super().__init__(message)
