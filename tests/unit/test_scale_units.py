@@ -9,7 +9,7 @@ import struct
 import pytest
 
 from vnetlab.compile import compile_lab
-from vnetlab.executors import kernel, neigh, nlmsg
+from vnetlab.executors import kernel, neigh, nlmsg, state
 from vnetlab.executors.apply import ApplyError, BatchFailed, apply_plan
 from vnetlab.executors.fake import FakeBackend, InjectedFailure
 from vnetlab.model import load_lab, load_lab_text
@@ -129,3 +129,19 @@ def test_error_reply_is_mapped_to_errno_and_message():
     payload = struct.pack("=i", -16) + orig + attr
     msg = kernel._HDR.pack(16 + len(payload), kernel.NLMSG_ERROR, 0x100 | kernel.NLM_F_ACK_TLVS, 99, 0) + payload
     assert kernel._parse_error(msg) == (16, "Device busy")
+
+
+def test_room_for_a_probe_grows_the_limits_to_twice_what_it_needs(monkeypatch):
+    monkeypatch.setattr(neigh, "read_limits", lambda family: {"gc_thresh1": 128, "gc_thresh2": 512, "gc_thresh3": 1024})
+    monkeypatch.setattr(neigh, "entries_in_use", lambda family: 100)
+    # a full mesh of 50 hosts on one segment: 2,450 entries, 100 in use -> room for 5,100 -> 8,192
+    assert neigh.wanted_for({4: 2450}) == {4: {"gc_thresh1": 1024, "gc_thresh2": 4096, "gc_thresh3": 8192}}
+    assert neigh.wanted_for({4: 2}) == {}  # a scan's two entries fit: nothing to raise
+
+
+def test_make_room_refuses_a_lab_that_is_not_up(monkeypatch, tmp_path):
+    monkeypatch.setattr(state, "RUN_ROOT", str(tmp_path))
+    with pytest.raises(LookupError, match="not up"):
+        neigh.make_room("nosuch", {4: 5000})
+    assert not (tmp_path / "nosuch").exists()
+
