@@ -145,3 +145,41 @@ def test_make_room_refuses_a_lab_that_is_not_up(monkeypatch, tmp_path):
         neigh.make_room("nosuch", {4: 5000})
     assert not (tmp_path / "nosuch").exists()
 
+
+
+class _Session:
+    def __init__(self):
+        self.released = 0
+
+    def release(self):
+        self.released += 1
+
+
+def test_sessions_past_the_cap_are_released_least_recently_used_first():
+    backend = kernel.KernelBackend()
+    backend._open_sessions = 8
+    backend._spaces = {f"n{i}": _Session() for i in range(9)}
+    for i in range(8):
+        backend._used(f"n{i}")
+    backend._used("n0")  # n0 is the most recent again
+    assert not any(s.released for s in backend._spaces.values())
+    backend._used("n8")  # the ninth: back to half the cap, oldest first
+    released = sorted(name for name, s in backend._spaces.items() if s.released)
+    assert released == ["n1", "n2", "n3", "n4", "n5"]
+    assert list(backend._recent) == ["n6", "n7", "n0", "n8"]
+
+
+def test_session_cap_follows_the_descriptor_limit():
+    assert kernel._open_sessions(1024) == 16  # a tiny limit still works, reopening often
+    assert kernel._open_sessions(20000) == (20000 - kernel.FD_RESERVE) // 2
+    assert kernel._open_sessions(1 << 30) == kernel.MAX_OPEN_SESSIONS
+
+
+def test_only_sysctls_right_after_the_creations_are_written_at_creation():
+    from vnetlab.plan import CreateNamespace, SetLinkState, SetSysctl
+
+    ops = [CreateNamespace("a"), CreateNamespace("b"), SetSysctl("a", key="k", value="1"),
+           SetSysctl("c", key="k", value="1"), SetSysctl("b", key="k", value="1"),
+           SetLinkState("a", ifname="lo"), SetSysctl("a", key="j", value="1")]
+    # c is not made by this batch; the sysctl after the link op must wait its turn
+    assert kernel._sysctls_at_creation(ops) == {"a": [2], "b": [4]}

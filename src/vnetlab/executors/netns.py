@@ -20,6 +20,8 @@ import errno
 import os
 from typing import Callable, Iterator, Optional
 
+from vnetlab.executors import procsys
+
 CLONE_NEWNET = 0x40000000
 CLONE_NEWNS = 0x00020000
 MS_BIND = 4096
@@ -188,26 +190,24 @@ def delete(name: str) -> bool:
     return True
 
 
-def sysctl_path(key: str) -> str:
-    """The /proc/sys file of a dotted key; an interface name with dots
-    (``net.ipv6.conf.vmbr0.20.autoconf``) keeps its dots."""
-    parts = key.split(".")
-    if len(parts) > 5 and parts[1] in ("ipv4", "ipv6") and parts[2] in ("conf", "neigh"):
-        parts = parts[:3] + [".".join(parts[3:-1]), parts[-1]]
-    return "/proc/sys/" + "/".join(parts)
-
-
 def write_sysctl(key: str, value: str) -> None:
     """Writes a sysctl of the calling thread's current namespace.
 
     ``/proc/sys/net`` resolves to the namespace of the thread that opens the
-    file, so callers wrap this in :func:`entered`.
-    """
-    with open(sysctl_path(key), "w") as handle:
-        handle.write(value)
+    file, so callers wrap this in :func:`entered`. The file is opened through
+    a private procfs instance (:mod:`vnetlab.executors.procsys`: /proc/sys
+    lookups slow down with every namespace that has used them)."""
+    fd = procsys.open_sysctl(key, os.O_WRONLY)
+    try:
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)
 
 
 def read_sysctl(key: str) -> str:
     """Reads a sysctl of the calling thread's current namespace."""
-    with open(sysctl_path(key)) as handle:
-        return handle.read().strip()
+    fd = procsys.open_sysctl(key, os.O_RDONLY)
+    try:
+        return os.read(fd, 4096).decode().strip()
+    finally:
+        os.close(fd)
