@@ -270,8 +270,7 @@ def _teardown(name: str, journal: Journal) -> None:
     from vnetlab.executors import ovs
 
     ovs.stop_leftovers(journal.dir)  # OVS daemons an up killed mid-start could not journal
-    for ns in reversed(record.namespaces):
-        netns.delete(ns)
+    netns.delete_all(record.namespaces[::-1])
     from vnetlab.executors import neigh
 
     neigh.restore_limits(name, journal)  # host limits raised by up --raise-neigh-limit
