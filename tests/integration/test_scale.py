@@ -7,9 +7,12 @@ Functional only: no timing is asserted here (the numbers live in benchmarks/).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
+
+import pytest
 
 from conftest import VNETLAB, cli, lab_namespaces
 
@@ -206,3 +209,28 @@ def test_a_lab_bigger_than_the_open_sessions_is_built_and_reads_back_unchanged(t
     finally:
         down(lab)
     assert lab_namespaces(lab) == []
+    assert not [f for f in os.listdir(netns.NETNS_RUN_DIR) if f.startswith(f"{lab}-")]  # no file left either
+
+
+def test_a_failed_first_up_removes_the_mountpoints_it_prepared(tmp_path, monkeypatch):
+    """The mountpoint files of a batch are made up front (hard links of one
+    file); when making a namespace fails half-way, the files of those not
+    made yet go too, and what was made is rolled back."""
+    from vnetlab.errors import ApplyError
+    from vnetlab.lab import Lab
+    from vnetlab.model import load_lab_text
+
+    lab = "sclmnt"
+    real = netns.create
+
+    def fails_at_h5(name, inside=None):
+        if name == f"{lab}-h5":
+            raise OSError(errno.EPERM, "injected failure")
+        return real(name, inside)
+
+    monkeypatch.setattr(netns, "create", fails_at_h5)
+    spec = load_lab_text(star(lab, 10, []), str(tmp_path / "m.yaml"))
+    with pytest.raises(ApplyError, match="injected failure"):
+        Lab(spec).up()
+    assert not [f for f in os.listdir(netns.NETNS_RUN_DIR) if f.startswith(f"{lab}-")]
+    assert lab_namespaces(lab) == [] and not os.path.exists(state.lab_dir(lab))

@@ -363,6 +363,7 @@ class KernelBackend:
         self._batch_ops: Sequence[Op] = ()
         self._at_creation: dict[str, list[int]] = {}  # namespace -> batch positions of its early sysctls
         self._done_at_creation: set[int] = set()
+        self._mountpoints: list[str] = []  # made by this batch (netns.make_mountpoints)
         self._queue: list[tuple[Namespace, int, bytes]] = []  # (space, seq, message)
         self._pending: dict[int, _Pending] = {}
         self._batch_index = 0
@@ -407,6 +408,7 @@ class KernelBackend:
         self._results = results
         self._batch_ops = ops
         self._at_creation = _sysctls_at_creation(ops)
+        self._mountpoints = netns.make_mountpoints([op.netns for op in ops if isinstance(op, CreateNamespace)])
         position = sysctls_done = 0
         try:
             try:
@@ -437,6 +439,7 @@ class KernelBackend:
             self._batch_ops = ()
             self._at_creation = {}
             self._done_at_creation.clear()
+            self._mountpoints = []
         return results
 
     def close(self) -> None:
@@ -530,6 +533,7 @@ class KernelBackend:
             raise first
 
     def _after_failure(self) -> None:
+        netns.remove_unpinned(self._mountpoints)  # made for namespaces the failure left unmade
         self._queue.clear()
         self._pending.clear()
         for space in self._spaces.values():

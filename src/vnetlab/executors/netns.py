@@ -139,6 +139,55 @@ def _ensure_run_dir() -> None:
 _run_dir_ready = False
 
 
+def _run_dir() -> None:
+    global _run_dir_ready
+    if not _run_dir_ready:
+        _ensure_run_dir()
+        _run_dir_ready = True
+
+
+def make_mountpoints(names: Sequence[str]) -> list[str]:
+    """Creates the files namespaces ``names`` will be pinned on (where none
+    exists yet), all as hard links of one new file; returns the names done.
+
+    Why links: where /run is a disk filesystem rather than tmpfs (ext4
+    without a journal on the development machine), the kernel will not reuse
+    an inode freed in the last minutes, and after a big lab's ``down`` every
+    new file costs a scan past the thousands it just freed — 0.57 ms instead
+    of 0.07 ms per file, a third of a 1,000-host ``up``. A link costs 9 µs,
+    and a later ``down`` frees one inode, not one per namespace.
+    :func:`create` pins each namespace on its file as usual; a name left
+    unpinned is removed with :func:`remove_unpinned`."""
+    _run_dir()
+    made: list[str] = []
+    first: Optional[str] = None
+    for name in names:
+        path = netns_path(name)
+        if os.path.lexists(path):
+            continue
+        if first is not None:
+            try:
+                os.link(first, path)
+                made.append(name)
+                continue
+            except OSError:
+                pass  # no hard links here: a file of its own
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
+        os.close(fd)
+        first = path
+        made.append(name)
+    return made
+
+
+def remove_unpinned(names: Sequence[str]) -> None:
+    """Removes the files of ``names`` that no namespace is pinned on."""
+    for name in names:
+        path = netns_path(name)
+        if not os.path.ismount(path):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+
+
 def create(name: str, inside: Optional[Callable[[], None]] = None) -> bool:
     """Creates and pins namespace ``name``; returns False if it already existed.
 
@@ -147,12 +196,9 @@ def create(name: str, inside: Optional[Callable[[], None]] = None) -> bool:
     ``inside``, if given, runs in the new namespace before the thread moves
     back (e.g. to open a socket there without entering it again).
     """
-    global _run_dir_ready
     if exists(name):
         return False
-    if not _run_dir_ready:
-        _ensure_run_dir()
-        _run_dir_ready = True
+    _run_dir()
     path = netns_path(name)
     fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444) \
         if not os.path.exists(path) else None
