@@ -170,13 +170,12 @@ def args_path(lab) -> str:
 
 def cmd_up(args: argparse.Namespace) -> int:
     lab = _load(args.labfile)
-    console = _console(stderr=True)
     started = time.monotonic()
     progress = None
     if not args.json and not args.quiet and sys.stderr.isatty():
         from rich.progress import Progress
 
-        bar = Progress(transient=True, console=console)
+        bar = Progress(transient=True, console=_console(stderr=True))
         task = bar.add_task(f"building {lab.name}", total=None)
 
         def progress(step: int, total: int) -> None:

@@ -79,6 +79,8 @@ def estimate(spec) -> dict[int, int]:  # noqa: ANN001 — a model.LabSpec
     probe that is routed also leaves entries in the routers on the way,
     counted here as one more pair. Entries are per (namespace, address),
     so repeated checks between the same nodes add nothing."""
+    if not spec.checks:
+        return {}  # (and `up` of a lab without checks need not load the prober)
     from vnetlab.check import resolve_target
 
     owner: dict[str, str] = {}

@@ -18,7 +18,6 @@ import ctypes
 import ctypes.util
 import errno
 import os
-from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterator, Optional, Sequence
 
 from vnetlab.executors import procsys
@@ -249,6 +248,8 @@ def delete_all(names: Sequence[str]) -> None:
         for name in names:
             delete(name)
         return
+    from concurrent.futures import ThreadPoolExecutor  # only big labs pay for the import
+
     with ThreadPoolExecutor(DELETE_THREADS) as pool:
         for _ in pool.map(delete, names):
             pass  # re-raises the first error
