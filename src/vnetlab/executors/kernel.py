@@ -823,10 +823,21 @@ class _Failed(Exception):
 
 
 def _raise_fd_limit() -> int:
-    """Raises the soft descriptor limit to the hard one (a netlink socket and
-    a namespace fd per namespace in use exceed the usual 1,024); returns the
-    limit now in force."""
+    """Raises the descriptor limit so MAX_OPEN_SESSIONS sessions fit (a netlink
+    socket and a namespace fd each, more than the usual 1,024); returns the
+    limit now in force. The soft limit goes up to the hard one; as root the
+    hard one too, up to the kernel's fs.nr_open — this process's own limit,
+    nothing host-wide."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = FD_RESERVE + 2 * MAX_OPEN_SESSIONS
+    if hard != resource.RLIM_INFINITY and hard < want and os.geteuid() == 0:
+        try:
+            with open("/proc/sys/fs/nr_open") as handle:
+                ceiling = int(handle.read())
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, ceiling),) * 2)
+            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        except (OSError, ValueError):
+            pass  # keep the hard limit we were given
     if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         soft = hard
