@@ -184,7 +184,7 @@ def test_reach_makes_room_for_its_matrix_and_down_restores_the_limits(tmp_path):
 
 
 def test_a_lab_bigger_than_the_open_sessions_is_built_and_reads_back_unchanged(tmp_path, monkeypatch):
-    """With room for 16 open namespace sessions, 120 hosts make the backend
+    """With room for 32 session descriptors, 120 hosts make the backend
     release and reopen sockets and namespace fds all the time (also while a
     queued veth message names the switch's fd). The lab must come out whole:
     a re-up finds nothing to change, and the far ends of the star talk."""
@@ -192,7 +192,7 @@ def test_a_lab_bigger_than_the_open_sessions_is_built_and_reads_back_unchanged(t
     from vnetlab.lab import Lab, down
     from vnetlab.model import load_lab_text
 
-    monkeypatch.setattr(kernel, "MAX_OPEN_SESSIONS", 16)
+    monkeypatch.setattr(kernel, "MAX_SESSION_FDS", 32)
     lab, n = "sclses", 120
     spec = load_lab_text(star(lab, n, []), str(tmp_path / "s.yaml"))
     try:

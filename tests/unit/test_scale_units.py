@@ -155,24 +155,25 @@ class _Session:
         self.released += 1
 
 
-def test_sessions_past_the_cap_are_released_least_recently_used_first():
+def test_sessions_past_the_budget_are_released_least_recently_used_first():
     backend = kernel.KernelBackend()
-    backend._open_sessions = 8
+    backend._fd_budget = 9  # 8 sockets and the one namespace fd below
+    backend._ns_fds = 1
     backend._spaces = {f"n{i}": _Session() for i in range(9)}
     for i in range(8):
         backend._used(f"n{i}")
     backend._used("n0")  # n0 is the most recent again
     assert not any(s.released for s in backend._spaces.values())
-    backend._used("n8")  # the ninth: back to half the cap, oldest first
+    backend._used("n8")  # one descriptor too many: back to half the budget (4), oldest first
     released = sorted(name for name, s in backend._spaces.items() if s.released)
-    assert released == ["n1", "n2", "n3", "n4", "n5"]
-    assert list(backend._recent) == ["n6", "n7", "n0", "n8"]
+    assert released == ["n1", "n2", "n3", "n4", "n5", "n6"]
+    assert list(backend._recent) == ["n7", "n0", "n8"]  # 3 sockets + the namespace fd
 
 
-def test_session_cap_follows_the_descriptor_limit():
-    assert kernel._open_sessions(1024) == 16  # a tiny limit still works, reopening often
-    assert kernel._open_sessions(20000) == (20000 - kernel.FD_RESERVE) // 2
-    assert kernel._open_sessions(1 << 30) == kernel.MAX_OPEN_SESSIONS
+def test_session_descriptors_follow_the_descriptor_limit():
+    assert kernel._session_fds(1024) == 32  # a tiny limit still works, reopening often
+    assert kernel._session_fds(20000) == 20000 - kernel.FD_RESERVE
+    assert kernel._session_fds(1 << 30) == kernel.MAX_SESSION_FDS
 
 
 def test_only_sysctls_right_after_the_creations_are_written_at_creation():

@@ -128,6 +128,7 @@ class Namespace:
         self.auto_index = False  # True once others make devices here: the kernel picks indexes
         self._ipr = None
         self.before_request: Callable[[], None] = lambda: None  # sends what is queued first
+        self.fd_count: Callable[[int], None] = lambda delta: None  # namespace fds opened (+1) / closed (-1)
 
     @property
     def ipr(self):  # noqa: ANN201 — pyroute2.IPRoute, imported only when used
@@ -165,6 +166,7 @@ class Namespace:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+            self.fd_count(-1)
 
     def close(self) -> None:
         """Closes the sockets (the namespace lives on)."""
@@ -174,9 +176,10 @@ class Namespace:
             self._ipr = None
 
     def ns_fd(self) -> int:
-        """An fd of the namespace (kept open until close)."""
+        """An fd of the namespace (kept open until release)."""
         if self.fd is None:
             self.fd = _move_high(netns.open_fd(self.name))
+            self.fd_count(1)
         return self.fd
 
     def forget(self) -> None:
@@ -259,18 +262,19 @@ class Namespace:
 HIGH_FD = 1024
 # Descriptors left for everything else (libraries, the journal, OVS, pumps).
 FD_RESERVE = 2048
-# At most this many namespaces keep their socket and fd open between uses
-# (two descriptors each), and never more than the descriptor limit leaves
-# after FD_RESERVE. Beyond that the least recently used are released — after
-# a flush, so no queued message still names one of their fds — and reopened
-# when used again (open, setns, socket, setns: about 0.1 ms): a lab of any
-# size fits any limit, and one that fits the limit pays nothing.
-MAX_OPEN_SESSIONS = 16384
+# The namespace sessions in use hold at most this many descriptors (a
+# netlink socket each, plus a namespace fd for the few that are veth peers
+# or get sysctls set later), and never more than the descriptor limit
+# leaves after FD_RESERVE. Beyond that the least recently used are released
+# — after a flush, so no queued message still names one of their fds — and
+# reopened when used again (open, setns, socket, setns: about 0.1 ms): a lab
+# of any size fits any limit, and one that fits the limit pays nothing.
+MAX_SESSION_FDS = 32768
 
 
 def _move_high(fd: int) -> int:
-    """``fd`` moved to a number >= HIGH_FD when the limit allows. Up to two
-    descriptors per open session are held here; kept above 1,023 they
+    """``fd`` moved to a number >= HIGH_FD when the limit allows. The
+    sessions' many descriptors are held here; kept above 1,023 they
     leave the low numbers to code that still uses select() (libnftables,
     which aborts on a higher fd, and our own supervisor start-up)."""
     try:
@@ -388,7 +392,8 @@ class KernelBackend:
             CreateTap: self._create_tap,
             **{kind: self._single for kind in self._queued},
         }
-        self._open_sessions = _open_sessions(_raise_fd_limit())
+        self._fd_budget = _session_fds(_raise_fd_limit())
+        self._ns_fds = 0  # namespace fds the sessions hold (each session also holds its socket)
 
     def handles(self, op: Op) -> bool:
         """Whether this backend applies ``op``."""
@@ -464,21 +469,25 @@ class KernelBackend:
         space = self._spaces.get(name)
         if space is None:
             space = self._spaces[name] = Namespace(name, fresh=name in self._fresh)
-            space.before_request = self._flush
+            space.before_request, space.fd_count = self._flush, self._count_fd
         self._used(name)
         return space
 
+    def _count_fd(self, delta: int) -> None:
+        self._ns_fds += delta
+
     def _used(self, name: str) -> None:
-        """Marks ``name``'s session as in use; past ``_open_sessions`` of them, sends
-        what is queued and releases the least recently used half."""
+        """Marks ``name``'s session as in use (its socket counts as open); past
+        ``_fd_budget`` descriptors, sends what is queued and releases the least
+        recently used sessions down to half the budget."""
         if name in self._recent:
             self._recent.move_to_end(name)
             return
         self._recent[name] = None
-        if len(self._recent) <= self._open_sessions:
+        if len(self._recent) + self._ns_fds <= self._fd_budget:
             return
         self._flush()  # no queued message may still name a descriptor we close
-        while len(self._recent) > self._open_sessions // 2:
+        while self._recent and len(self._recent) + self._ns_fds > self._fd_budget // 2:
             oldest, _ = self._recent.popitem(last=False)
             self._spaces[oldest].release()
 
@@ -565,7 +574,7 @@ class KernelBackend:
         if stale is not None:
             stale.close()
         space = self._spaces[op.netns] = Namespace(op.netns, fresh=True, sock=made[0])
-        space.before_request = self._flush
+        space.before_request, space.fd_count = self._flush, self._count_fd
         self._used(op.netns)
         if failed:
             self._set_result(self._batch_index, DeleteNamespace(op.netns))
@@ -823,13 +832,12 @@ class _Failed(Exception):
 
 
 def _raise_fd_limit() -> int:
-    """Raises the descriptor limit so MAX_OPEN_SESSIONS sessions fit (a netlink
-    socket and a namespace fd each, more than the usual 1,024); returns the
-    limit now in force. The soft limit goes up to the hard one; as root the
-    hard one too, up to the kernel's fs.nr_open — this process's own limit,
-    nothing host-wide."""
+    """Raises the descriptor limit so MAX_SESSION_FDS fit (more than the usual
+    1,024); returns the limit now in force. The soft limit goes up to the hard
+    one; with CAP_SYS_RESOURCE the hard one too, up to the kernel's
+    fs.nr_open — this process's own limit, nothing host-wide."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = FD_RESERVE + 2 * MAX_OPEN_SESSIONS
+    want = FD_RESERVE + MAX_SESSION_FDS
     if hard != resource.RLIM_INFINITY and hard < want and os.geteuid() == 0:
         try:
             with open("/proc/sys/fs/nr_open") as handle:
@@ -844,6 +852,6 @@ def _raise_fd_limit() -> int:
     return 1 << 30 if soft == resource.RLIM_INFINITY else soft
 
 
-def _open_sessions(limit: int) -> int:
-    """How many namespace sessions may stay open under descriptor ``limit``."""
-    return max(16, min(MAX_OPEN_SESSIONS, (limit - FD_RESERVE) // 2))
+def _session_fds(limit: int) -> int:
+    """How many descriptors the namespace sessions may hold under ``limit``."""
+    return max(32, min(MAX_SESSION_FDS, limit - FD_RESERVE))
