@@ -57,9 +57,10 @@ def run(argv: list[str], check: bool = True, **kw) -> subprocess.CompletedProces
 
 @dataclass
 class Timed:
-    """One timed process: wall time, peak RSS, exit code and its stderr."""
+    """One timed process: wall time, CPU time (user + system), peak RSS, exit code and its stderr."""
 
     seconds: float
+    cpu_seconds: float
     peak_rss_mb: float
     returncode: int
     stderr: str
@@ -76,7 +77,8 @@ def timed_process(argv: list[str]) -> Timed:
         elapsed = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
         err.seek(0)
-        return Timed(elapsed, usage.ru_maxrss / 1024, proc.returncode, err.read().decode(errors="replace"))
+        return Timed(elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, proc.returncode,
+                     err.read().decode(errors="replace"))
 
 
 def existing_namespaces() -> set[str]:
@@ -175,6 +177,7 @@ def environment(vnetlab: str) -> dict:
     return {
         "kernel": platform.release(), "cpus": os.cpu_count(), "python": platform.python_version(),
         "iproute2": ipv, "vnetlab": version, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "load": " ".join(f"{x:.2f}" for x in os.getloadavg()),
         "commit": run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], check=False).stdout.strip()
         + ("+uncommitted" if run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
                                  check=False).stdout.strip() else ""),
