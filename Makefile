@@ -11,19 +11,27 @@ VPY := $(VENV)/bin/python
 # OVS for the L2 labs, conntrack/ethtool, strace and tshark for the tests' cross-checks,
 # the venv module for the virtualenv.
 DEB_PACKAGES := iproute2 iputils-ping procps tcpdump nmap nftables iptables conntrack python3-venv python3-pip openvswitch-switch ethtool strace tshark
+# What only the benchmarks use (never part of `make install`): hyperfine for
+# benchmarks/startup.py. Mininet is benchmarks/star.py --setup's own step.
+BENCH_DEB_PACKAGES := hyperfine
 
-.PHONY: install deps demo test unit integration bench clean
+.PHONY: install deps bench-deps demo test unit integration bench clean
 
 install: deps $(VENV)/.installed
 
-deps:
-	@missing=""; for p in $(DEB_PACKAGES); do \
+# Installs the Debian packages of $(1) that are missing ($(2): what for, in the message).
+define install-missing
+	@missing=""; for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
-	  echo "installing Debian packages:$$missing"; \
+	  echo "installing Debian packages$(2):$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
+endef
+
+deps:
+	$(call install-missing,$(DEB_PACKAGES),)
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,8 +51,13 @@ unit: install
 integration: install
 	$(VPY) -m pytest -q tests/integration
 
-bench: install
+bench-deps:
+	$(call install-missing,$(BENCH_DEB_PACKAGES), for the benchmarks)
+
+bench: install bench-deps
 	$(VPY) benchmarks/star.py
+	$(VPY) benchmarks/tree.py
+	$(VPY) benchmarks/startup.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

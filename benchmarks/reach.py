@@ -12,8 +12,11 @@ the matrix needs about 2·N ARP entries — well within the kernel-wide table of
   another for ``--forked-sample`` pairs, extrapolated to every pair.
 
 It also probes a flat 50-host segment (2,450 ARP entries): refused before
-anything is sent where gc_thresh3 is the default 1024, measured where the
-host allows more. Prints one JSON object; removes its labs.
+anything is sent where gc_thresh3 is the default 1024, then measured with
+``reach --raise-neigh-limit`` (the first run resolves every ARP entry, the
+later ones find them cached), the limit checked while the lab is up and
+after its down. ``--baseline CLI`` asks another vnetlab for the same matrix.
+Prints one JSON object; removes its labs.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import allow_bytecode  # noqa: E402
 
 VNETLAB = [sys.executable, "-m", "vnetlab.cli"]
 
@@ -50,6 +56,11 @@ def flat_lab(nodes: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def gc_thresh3() -> int:
+    with open("/proc/sys/net/ipv4/neigh/default/gc_thresh3") as handle:
+        return int(handle.read())
+
+
 def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([*VNETLAB, *args], capture_output=True, text=True)
 
@@ -59,7 +70,9 @@ def main() -> int:
     parser.add_argument("--nodes", type=int, default=50)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--forked-sample", type=int, default=100)
+    parser.add_argument("--baseline", metavar="CLI", help="also ask this vnetlab to probe the flat segment")
     args = parser.parse_args()
+    allow_bytecode()
     result: dict = {"nodes": args.nodes, "pairs": args.nodes * (args.nodes - 1)}
     with tempfile.TemporaryDirectory() as tmp:
         star, flat = os.path.join(tmp, "star.yaml"), os.path.join(tmp, "flat.yaml")
@@ -92,17 +105,30 @@ def main() -> int:
             subprocess.run([*VNETLAB, "down", "-q", "obsreach"])
         try:
             subprocess.run([*VNETLAB, "up", "-q", flat], check=True)
-            done = run("reach", "obsflat", "--json")
-            result["flat_segment_exit"] = done.returncode
-            if done.returncode == 0:
+            before = gc_thresh3()
+            refused = run("reach", "obsflat", "--json")
+            result["flat_without_flag"] = {"exit": refused.returncode, "gc_thresh3": before,
+                                           "message": refused.stderr.strip()[:160]}
+            if args.baseline:  # the same lab, probed by the other CLI (its reach has no flag)
+                old = subprocess.run([args.baseline, "reach", "obsflat", "--json"], capture_output=True, text=True)
+                result["flat_baseline"] = {"exit": old.returncode, "message": old.stderr.strip()[:160]}
+            walls, matrix = [], []
+            for _ in range(args.repeat):
+                started = time.perf_counter()
+                done = run("reach", "obsflat", "--raise-neigh-limit", "--json")
+                walls.append(time.perf_counter() - started)
                 data = json.loads(done.stdout)
-                result["flat_segment"] = {k: data[k] for k in ("seconds", "reachable", "neighbour_entries")}
-            else:
-                result["flat_segment_message"] = done.stderr.strip()
-            with open("/proc/sys/net/ipv4/neigh/default/gc_thresh3") as handle:
-                result["gc_thresh3"] = int(handle.read())
+                matrix.append(data["seconds"])
+            result["flat_with_flag"] = {
+                "command_first_s": round(walls[0], 3), "matrix_first_s": round(matrix[0], 3),
+                "command_later_median_s": round(statistics.median(walls[1:] or walls), 3),
+                "matrix_later_median_s": round(statistics.median(matrix[1:] or matrix), 3),
+                "reachable": data["reachable"], "pairs": data["pairs"],
+                "neighbour_entries": data["neighbour_entries"], "gc_thresh3_while_up": gc_thresh3(),
+            }
         finally:
             subprocess.run([*VNETLAB, "down", "-q", "obsflat"])
+        result["gc_thresh3_after_down"] = gc_thresh3()
     print(json.dumps(result, indent=2))
     return 0
 

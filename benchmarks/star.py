@@ -43,7 +43,6 @@ import cProfile
 import io
 import json
 import os
-import platform
 import pstats
 import shlex
 import shutil
@@ -53,17 +52,22 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Callable, Optional
 
-REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import (  # noqa: E402
+    REPO, VNETLAB_RUN_DIR, allow_bytecode, environment, existing_namespaces, run, timed_process, vnetlab_cli,
+    wait_kernel_quiet, write_markdown,
+)
+
 DEFAULT_SIZES = (50, 200, 1000)
-TOOLS = ("vnetlab", "api", "script", "batch", "mininet")
+TOOLS = ("vnetlab", "baseline", "api", "script", "batch", "mininet")
 # Lab names must match ^[a-z][a-z0-9]{0,9}$; one prefix per tool keeps the
 # tools' namespaces apart, so a leftover is always attributable.
-PREFIX = {"vnetlab": "bvn", "api": "bva", "script": "bsh", "batch": "bib", "mininet": "bmn"}
+PREFIX = {"vnetlab": "bvn", "baseline": "bvo", "api": "bva", "script": "bsh", "batch": "bib", "mininet": "bmn"}
 TOOL_LABEL = {
     "vnetlab": "vnetlab (CLI)",
+    "baseline": "vnetlab baseline (CLI)",
     "api": "vnetlab (API, in-process)",
     "script": "ip shell script",
     "batch": "ip -batch",
@@ -71,22 +75,8 @@ TOOL_LABEL = {
 }
 MININET_HELPER = REPO / "benchmarks" / "mininet_star.py"
 SYSTEM_PYTHON = "/usr/bin/python3"  # where the Debian package puts the mininet library
-NETNS_DIR = "/run/netns"
-VNETLAB_RUN_DIR = os.environ.get("VNETLAB_RUN_DIR", "/run/vnetlab")
-
-
-def vnetlab_cli() -> str:
-    """The vnetlab executable next to this interpreter, else the repo venv's, else PATH."""
-    for candidate in (Path(sys.executable).parent / "vnetlab", REPO / ".venv" / "bin" / "vnetlab"):
-        if candidate.exists():
-            return str(candidate)
-    found = shutil.which("vnetlab")
-    if not found:
-        sys.exit("star.py: vnetlab CLI not found — run `make install` first")
-    return found
-
-
-VNETLAB = vnetlab_cli()
+VNETLAB = vnetlab_cli("star.py")
+BASELINE: Optional[str] = None  # --baseline CLI
 
 
 # --------------------------------------------------------------------------- topology
@@ -123,32 +113,17 @@ def namespaces_of(lab: str, n: int) -> list[str]:
 # --------------------------------------------------------------------------- helpers
 
 
-def run(argv: list[str], check: bool = True, **kw) -> subprocess.CompletedProcess:
-    result = subprocess.run(argv, capture_output=True, text=True, **kw)
-    if check and result.returncode != 0:
-        raise RuntimeError(
-            f"command failed ({result.returncode}): {shlex.join(argv)}\n{result.stdout}{result.stderr}"
-        )
-    return result
-
-
 PEAK_RSS_KB: dict[str, int] = {}  # argv[0..2] joined -> peak RSS of the last timed run (KB)
 
 
 def timed(argv: list[str]) -> float:
     """Runs argv; returns the wall time. Records the child's peak RSS
     (ru_maxrss of wait4, KB) in PEAK_RSS_KB."""
-    with tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-        elapsed = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        PEAK_RSS_KB[" ".join(argv[:2])] = usage.ru_maxrss
-        if proc.returncode != 0:
-            err.seek(0)
-            raise RuntimeError(f"command failed ({proc.returncode}): {shlex.join(argv)}\n{err.read().decode()}")
-    return elapsed
+    result = timed_process(argv)
+    PEAK_RSS_KB[" ".join(argv[:2])] = int(result.peak_rss_mb * 1024)
+    if result.returncode != 0:
+        raise RuntimeError(f"command failed ({result.returncode}): {shlex.join(argv)}\n{result.stderr}")
+    return result.seconds
 
 
 def mininet_available() -> Optional[str]:
@@ -187,57 +162,13 @@ def mininet_run(n: int) -> tuple[float, float]:
     return data["up"], data["down"]
 
 
-def existing_namespaces() -> set[str]:
-    try:
-        names = os.listdir(NETNS_DIR)
-    except FileNotFoundError:
-        return set()
-    return {n for n in names if os.path.ismount(os.path.join(NETNS_DIR, n))}
-
-
-def netns_slab_objects() -> Optional[int]:
-    """Active struct net objects (kernel-wide), or None if slabinfo is unreadable."""
-    try:
-        with open("/proc/slabinfo") as handle:
-            for line in handle:
-                if line.startswith("net_namespace "):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def wait_kernel_cleanup(count_while_up: Optional[int], namespaces: int, timeout: float) -> Optional[float]:
-    """Waits until the kernel has freed the deleted namespaces (their
-    destruction is asynchronous, after `ip netns del` has returned), so the
-    next measurement does not pay for this one's cleanup. Returns the wait.
-
-    The signal is the kernel-wide count of struct net objects, which other
-    processes on the machine may move too, so the target is relative: the
-    count while the lab was up, minus 80% of the lab's namespaces (slab
-    accounting is per slab page, not per object). Small labs are not waited
-    for; the wait is capped (``timeout`` seconds plus 1 s per 250 namespaces)
-    because other activity on the machine can hide the drop.
-    """
-    if count_while_up is None or namespaces < 30:
-        return None
-    timeout += namespaces / 250
-    target = count_while_up - int(0.8 * namespaces)
-    start = time.perf_counter()
-    while time.perf_counter() - start < timeout:
-        current = netns_slab_objects()
-        if current is None or current <= target:
-            return time.perf_counter() - start
-        time.sleep(0.05)
-    return None  # not seen (other namespaces come and go on this machine)
-
-
 def cleanup(labs: list[tuple[str, int]]) -> None:
     """Removes whatever is left of these labs, by exact name only."""
     present = existing_namespaces()
     for lab, n in labs:
         if os.path.isdir(os.path.join(VNETLAB_RUN_DIR, lab)):
-            run([VNETLAB, "down", lab, "-q"], check=False)
+            cli = BASELINE if lab.startswith(PREFIX["baseline"]) and BASELINE else VNETLAB
+            run([cli, "down", lab, "-q"], check=False)
         for ns in namespaces_of(lab, n):
             if ns in present:
                 run(["ip", "netns", "del", ns], check=False)
@@ -324,9 +255,10 @@ class Scripts:
         self.up_argv: list[str] = []
         self.down_argv: list[str] = []
         self.ip_processes = 0
-        if tool == "vnetlab":
-            self.up_argv = [VNETLAB, "up", self.labfile, "-q"]
-            self.down_argv = [VNETLAB, "down", self.lab, "-q"]
+        if tool in ("vnetlab", "baseline"):
+            cli = VNETLAB if tool == "vnetlab" else BASELINE
+            self.up_argv = [cli, "up", self.labfile, "-q"]
+            self.down_argv = [cli, "down", self.lab, "-q"]
         elif tool in ("script", "batch"):
             commands = plan_lines(self.labfile)
             created = [a[3] for a in commands if a[1:3] == ["netns", "add"]]
@@ -482,7 +414,7 @@ def measure(sizes: list[int], tools: list[str], repeat_for: Callable[[int], int]
                     samples[tool]["cleanup"].append(None)
                     print(f"  N={n:<5} {TOOL_LABEL[tool]:<26} run {rep + 1}/{reps}: up {t_up:7.3f}s  "
                           f"down {t_down:7.3f}s", file=sys.stderr, flush=True)
-                    time.sleep(min(5.0, 1.0 + n / 250))  # let the kernel free Mininet's namespaces
+                    wait_kernel_quiet(settle_timeout)  # Mininet's namespaces
                     continue
                 if tool == "api":
                     up, tear = api_up_down(s)
@@ -492,17 +424,16 @@ def measure(sizes: list[int], tools: list[str], repeat_for: Callable[[int], int]
                 try:
                     t_up = up()
                     outcome[tool] = verify_up(s, reference, full_verify)
-                    count_while_up = netns_slab_objects()
                     t_down = tear()
                     verify_down(s)
                 except BaseException:
                     cleanup([(s.lab, n)])
                     raise
-                t_clean = wait_kernel_cleanup(count_while_up, len(s.namespaces), settle_timeout)
+                t_clean = wait_kernel_quiet(settle_timeout)  # before the next timing
                 samples[tool]["up"].append(t_up)
                 samples[tool]["down"].append(t_down)
                 samples[tool]["cleanup"].append(t_clean)
-                if tool == "vnetlab":
+                if tool in ("vnetlab", "baseline"):
                     samples[tool].setdefault("rss", []).append(PEAK_RSS_KB.get(" ".join(s.up_argv[:2]), 0))
                 print(f"  N={n:<5} {TOOL_LABEL[tool]:<26} run {rep + 1}/{reps}: up {t_up:7.3f}s  "
                       f"down {t_down:7.3f}s  (kernel freed namespaces "
@@ -515,7 +446,7 @@ def measure(sizes: list[int], tools: list[str], repeat_for: Callable[[int], int]
                 "up_median": statistics.median(ups), "down_median": statistics.median(downs),
                 "up_samples": ups, "down_samples": downs,
                 "kernel_cleanup_median": statistics.median(cleans) if cleans else None,
-                "processes": {"vnetlab": 1, "api": 0, "mininet": f"{n + 1} shells"}.get(
+                "processes": {"vnetlab": 1, "baseline": 1, "api": 0, "mininet": f"{n + 1} shells"}.get(
                     tool, getattr(scripts[tool], "ip_processes", 0)),
                 "peak_rss_mb": max(samples[tool]["rss"]) / 1024 if samples[tool].get("rss") else None,
                 "state": outcome[tool],
@@ -560,15 +491,6 @@ def text_table(rows: list[dict]) -> str:
 MININET_NOTE: Optional[str] = None  # why Mininet was skipped, for the Markdown
 
 
-def environment() -> dict:
-    ipv = run(["ip", "-V"], check=False).stdout.strip()
-    version = run([VNETLAB, "--version"], check=False).stdout.strip()
-    return {
-        "kernel": platform.release(), "cpus": os.cpu_count(), "python": platform.python_version(),
-        "iproute2": ipv, "vnetlab": version, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-    }
-
-
 def markdown(rows: list[dict], env: dict, args: argparse.Namespace) -> str:
     cells = table(rows)
     lines = [
@@ -578,7 +500,8 @@ def markdown(rows: list[dict], env: dict, args: argparse.Namespace) -> str:
         f"Generated by `{shlex.join(['benchmarks/star.py'] + sys.argv[1:])}`.",
         "",
         f"Machine: Linux {env['kernel']}, {env['cpus']} CPUs, Python {env['python']}, "
-        f"{env['iproute2']}, {env['vnetlab']}; {env['date']}.",
+        f"{env['iproute2']}, {env['vnetlab']} (commit {env['commit']}); {env['date']}; "
+        f"load average at the end {env['load']}.",
         "",
         "| " + " | ".join(cells[0]) + " |",
         "|" + "|".join("---" if i < 2 else "---:" for i in range(len(cells[0]))) + "|",
@@ -591,7 +514,8 @@ def markdown(rows: list[dict], env: dict, args: argparse.Namespace) -> str:
         "identical kernel state across tools, a ping across the star) and each "
         "teardown checked to leave nothing, outside the timed region. "
         "Down times end when the command returns; the kernel frees the namespaces "
-        "asynchronously afterwards and the benchmark waits for that (capped) before the next run. "
+        "asynchronously afterwards and the benchmark waits for that (nudging a stalled cleanup) "
+        "before the next run. "
         "Peak RSS: ru_maxrss of the `vnetlab up` process (wait4). "
         "Mininet: its Python API (`Mininet(topo=SingleSwitchTopo(N), switch=LinuxBridge, controller=None)` "
         "+ `start()`, then `stop()`), timed inside its process, so its interpreter start-up is not counted; "
@@ -646,9 +570,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--json", action="store_true", help="print the results as JSON on stdout instead of the table")
     p.add_argument("--quick-verify", action="store_true",
                    help="dump only the switch and two hosts instead of every namespace")
-    p.add_argument("--settle-timeout", type=float, default=3.0,
-                   help="longest wait for the kernel to free deleted namespaces between runs "
-                        "(s, plus 1 s per 250 namespaces; default 3)")
+    p.add_argument("--settle-timeout", type=float, default=180.0,
+                   help="longest wait for the kernel to free the deleted namespaces before the next "
+                        "timed build (s; default 180)")
+    p.add_argument("--baseline", metavar="CLI",
+                   help="also time this vnetlab executable (tool 'baseline', e.g. an older checkout's)")
     p.add_argument("--profile", type=int, metavar="N", default=None,
                    help="instead of benchmarking, cProfile Lab.up at this N and print the top functions")
     p.add_argument("--top", type=int, default=15, help="functions to show with --profile")
@@ -668,6 +594,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     tools = [t.strip() for t in args.only.split(",") if t.strip()]
     if not tools or any(t not in TOOLS for t in tools):
         p.error(f"--only takes tools among {', '.join(TOOLS)}")
+    global BASELINE
+    BASELINE = args.baseline
+    if BASELINE is None and "baseline" in tools:
+        tools.remove("baseline")  # only with --baseline CLI
+    allow_bytecode()
     if args.setup and setup() != 0:
         print("star.py: apt-get install mininet bridge-utils failed; continuing without Mininet", file=sys.stderr)
     if "mininet" in tools:
@@ -685,13 +616,16 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.profile:
         every.append((lab_name("api", args.profile), args.profile))
     cleanup(every)
+    wait_kernel_quiet(args.settle_timeout)  # an earlier run's namespaces, if any
 
     workdir = tempfile.mkdtemp(prefix="vnetlab-star-")
     try:
         if args.profile:
             profile(args.profile, workdir, args.top)
             return 0
-        run([VNETLAB, "--version"])  # warm the page cache for the first CLI run
+        for cli in (VNETLAB, BASELINE):  # warm the page cache (and the bytecode caches)
+            if cli is not None:
+                run([cli, "--version"])
         rows = measure(sizes, tools, repeat_for, not args.quick_verify, args.settle_timeout, workdir)
     except KeyboardInterrupt:
         print("star.py: interrupted; cleaning up", file=sys.stderr)
@@ -699,11 +633,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 130
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    env = environment()
-    if args.markdown:
-        os.makedirs(os.path.dirname(os.path.abspath(args.markdown)), exist_ok=True)
-        with open(args.markdown, "w") as handle:
-            handle.write(markdown(rows, env, args))
+    wait_kernel_quiet(args.settle_timeout)  # leave a quiet kernel
+    env = environment(VNETLAB)
+    write_markdown(args.markdown, markdown(rows, env, args))
     if args.json:
         print(json.dumps({"environment": env, "results": rows}, indent=2))
     else:

@@ -13,17 +13,16 @@ import concurrent.futures
 import dataclasses
 import ipaddress
 import xml.etree.ElementTree as ET
-from typing import Callable, Optional
-
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+from typing import TYPE_CHECKING, Callable, Optional
 
 from vnetlab.executors.services import parse_report
 from vnetlab.model.resolve import format_target
 from vnetlab.model.schema import Check, LabSpec
 from vnetlab.probe.icmp import PingProbe, ping_many
 from vnetlab.probe.transport import OPEN, PortProbe, PortResult, tcp_probe_many, udp_probe_many
+
+if TYPE_CHECKING:  # rich loads only to render (up reads resolve_target from here, for its warnings)
+    from rich.console import Console
 
 ERROR = "error"
 
@@ -273,6 +272,9 @@ def _traced(spec: LabSpec, namespace_of: Callable[[str], str], result: CheckResu
 
 def render_table(results: list[CheckResult], console: Console) -> None:
     """Prints the results as a table: #, check, expected, observed, result, detail."""
+    from rich.markup import escape
+    from rich.table import Table
+
     table = Table(show_lines=False)
     table.add_column("#", justify="right")
     table.add_column("check")

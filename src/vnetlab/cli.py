@@ -7,6 +7,7 @@ an invalid lab file; 3 the environment lacks something.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import shlex
@@ -150,7 +151,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def _layer2_features(lab):
     """What the kernel offers for VLANs and bonds: probed as root when the lab
     needs to know, else assumed complete (``plan`` says which it used)."""
-    from vnetlab.compile.l2 import ASSUMED
+    from vnetlab.model.bridges import ASSUMED
 
     if os.geteuid() != 0:
         return ASSUMED
@@ -197,13 +198,12 @@ def args_path(lab) -> str:
 
 def cmd_up(args: argparse.Namespace) -> int:
     lab = _load(args.labfile)
-    console = _console(stderr=True)
     started = time.monotonic()
     progress = None
     if not args.json and not args.quiet and sys.stderr.isatty():
         from rich.progress import Progress
 
-        bar = Progress(transient=True, console=console)
+        bar = Progress(transient=True, console=_console(stderr=True))
         task = bar.add_task(f"building {lab.name}", total=None)
 
         def progress(step: int, total: int) -> None:
@@ -246,11 +246,33 @@ def _neigh_notes(lab, raised: bool, quiet: bool) -> None:  # noqa: ANN001 — a 
     neighbour table; says what --raise-neigh-limit set."""
     from vnetlab.executors import neigh
 
-    if lab.raised_neigh_limits and not quiet:
-        print(f"vnetlab: raised host neighbour limits until 'vnetlab down {lab.name}': "
-              f"{neigh.summary(lab.raised_neigh_limits)}", file=sys.stderr)
+    if not quiet:
+        _say_raised(lab.name, lab.raised_neigh_limits)
     for line in neigh.warnings(lab.spec, raised=raised):
         print(f"vnetlab: warning: {line}", file=sys.stderr)
+
+
+def _say_raised(lab: str, values: dict) -> None:
+    """Tells (stderr) which host neighbour limits were raised for ``lab``, if any."""
+    from vnetlab.executors import neigh
+
+    if values:
+        print(f"vnetlab: raised host neighbour limits until 'vnetlab down {lab}': {neigh.summary(values)}",
+              file=sys.stderr)
+
+
+def _room_maker(args: argparse.Namespace, lab):  # noqa: ANN001, ANN202 — a vnetlab.lab.Lab
+    """With --raise-neigh-limit: a function that raises the host's neighbour
+    limits for ``needs`` (family -> entries) of a probe of ``lab``, journaled
+    in the lab's journal (its down restores them); None without the flag."""
+    if not args.raise_neigh_limit:
+        return None
+    from vnetlab.executors import neigh
+
+    def make_room(needs: dict[int, int]) -> None:
+        _say_raised(lab.name, neigh.make_room(lab.name, needs))
+
+    return make_room
 
 
 def cmd_down(args: argparse.Namespace) -> int:
@@ -470,8 +492,10 @@ def cmd_reach(args: argparse.Namespace) -> int:
         raise UsageError(f"--tcp {args.tcp}: ports are 1 to 65535")
     lab = _running(args.lab)
     nodes = [n for n in args.nodes.split(",") if n] if args.nodes else None
+    room = _room_maker(args, lab)
     try:
-        matrix = reach_matrix(lab.spec, lab.namespace_of, tcp_port=args.tcp, timeout=args.timeout, nodes=nodes)
+        matrix = reach_matrix(lab.spec, lab.namespace_of, tcp_port=args.tcp, timeout=args.timeout, nodes=nodes,
+                              make_room=None if room is None else (lambda needed: room({4: needed})))
     except NeighbourTableTooSmall as exc:
         raise EnvironmentProblem(str(exc)) from None
     if args.json:
@@ -499,6 +523,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     if port is not None:
         raise UsageError(f"{args.target!r}: give the ports with -p, not in the target")
+    room = _room_maker(args, lab)
+    if room is not None:  # the scan resolves one neighbour at each end
+        room({6 if ":" in address else 4: 2})
     no_nmap = args.no_nmap or os.environ.get("VNETLAB_NO_NMAP", "") not in ("", "0")
     try:
         report = scan(source.netns, address, ports, use_nmap=False if no_nmap else None, timeout=args.timeout)
@@ -563,6 +590,10 @@ def cmd_trace(args: argparse.Namespace) -> int:
     return EXIT_OK if result.result in (ANSWERED, DELIVERED) else EXIT_FAILED
 
 # -- parser ---------------------------------------------------------------
+RAISE_PROBE_HELP = ("if the host-wide neighbour table is too small for what this probe resolves, raise its "
+                    "limits (net.ipv4/ipv6.neigh.default.gc_thresh1/2/3) until 'vnetlab down LAB' restores them")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vnetlab",
@@ -598,7 +629,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     p.add_argument("--raise-neigh-limit", action="store_true",
                    help="raise the host's neighbour-table limits (net.ipv4/ipv6.neigh.default.gc_thresh1/2/3) "
-                        "as far as the lab's checks need, until 'vnetlab down' restores them")
+                        "as far as the lab's checks need, until 'vnetlab down' restores them "
+                        "(reach and scan take the same flag for what they probe)")
     p.add_argument("--restore", action="store_true",
                    help="after a reboot: rebuild from the file (stale state under /run is converged)")
     p.add_argument("--replace", action="store_true",
@@ -654,6 +686,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tcp", type=int, metavar="PORT", help="connect to this TCP port instead of pinging")
     p.add_argument("--nodes", metavar="A,B,...", help="only these nodes")
     p.add_argument("--timeout", type=float, default=1.0, metavar="S", help="seconds per probe (default 1)")
+    p.add_argument("--raise-neigh-limit", action="store_true", help=RAISE_PROBE_HELP)
     p.add_argument("--json", action="store_true")
 
     p = command("scan", cmd_scan, "TCP port scan from a node (nmap inside the node when installed)")
@@ -665,6 +698,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                          "(also: VNETLAB_NO_NMAP=1)")
     p.add_argument("--timeout", type=float, default=1.0, metavar="S", help="seconds per port (built-in scan)")
     p.add_argument("--all", action="store_true", help="list closed and filtered ports too")
+    p.add_argument("--raise-neigh-limit", action="store_true", help=RAISE_PROBE_HELP)
     p.add_argument("--json", action="store_true")
 
     p = command("sockets", cmd_sockets, "TCP and UDP sockets of a node with their processes, like ss -tuapn")
@@ -692,12 +726,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``vnetlab`` command."""
+    # A command is one short process that may build big object graphs (a
+    # 10,000-node lab file, its 100,000-op plan). With the default thresholds
+    # the cyclic GC rescans them all the while: 60% of loading such a file.
+    gc.set_threshold(50_000, 20, 20)
     parser = build_parser()
     args = parser.parse_args(argv)
-    from vnetlab.executors.apply import ApplyError
+    # Light modules only: the layers that raise these load when a command needs them.
+    from vnetlab.errors import ApplyError, EnvironmentProblem, LabConflict
     from vnetlab.executors.state import LabBusy
-    from vnetlab.lab import EnvironmentProblem, LabConflict
-    from vnetlab.model import LabFileError
+    from vnetlab.model.errors import LabFileError
     from vnetlab.names import UnsafeName
 
     try:

@@ -8,26 +8,23 @@ from __future__ import annotations
 import errno
 import json
 import os
-import subprocess
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
-from vnetlab.compile import compile_lab, netns_name
+from vnetlab.errors import ApplyError, EnvironmentProblem, LabConflict
 from vnetlab.executors import netns, state
-from vnetlab.executors.apply import ApplyError, ApplyReport, apply_plan
+from vnetlab.executors.applied import SPEC_COPY
 from vnetlab.executors.state import Journal, LabBusy, LabRecord, write_atomic
-from vnetlab.model import LabSpec, load_lab
-from vnetlab.plan import CreateNamespace, Plan
 
-SPEC_COPY = "lab.json"
+# The model (pydantic), the compiler and the plan are imported where they are
+# used: `vnetlab down LAB` works from the journal alone and should not pay
+# for loading them (most of a small lab's down otherwise).
+if TYPE_CHECKING:
+    import subprocess
 
-
-class EnvironmentProblem(RuntimeError):
-    """The machine lacks something (privilege, kernel feature, package); exit 3."""
-
-
-class LabConflict(RuntimeError):
-    """The lab's name is taken by a running lab built from another file; exit 2."""
+    from vnetlab.executors.apply import ApplyReport
+    from vnetlab.model import LabSpec
+    from vnetlab.plan import Plan
 
 
 def require_root(action: str) -> None:
@@ -61,6 +58,8 @@ class NodeHandle:
     @property
     def netns(self) -> str:
         """The node's namespace name."""
+        from vnetlab.compile import netns_name
+
         return netns_name(self.lab, self.name)
 
     def run(self, argv: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess:
@@ -91,6 +90,8 @@ class Lab:
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Lab":
         """Loads and validates a lab file (raises LabFileError)."""
+        from vnetlab.model import load_lab
+
         return cls(load_lab(path), source=os.path.abspath(path))
 
     @classmethod
@@ -102,6 +103,8 @@ class Lab:
                 data = json.load(handle)
         except FileNotFoundError:
             raise LookupError(f"lab {name!r} is not up — start it with: vnetlab up LABFILE") from None
+        from vnetlab.model import LabSpec
+
         return cls(LabSpec.model_validate(data["spec"]), source=data.get("source"))
 
     @property
@@ -112,12 +115,15 @@ class Lab:
     def plan(self, features=None) -> Plan:
         """The ops that build this lab (``features``: a compile.l2.KernelFeatures;
         None assumes a kernel with every L2 feature)."""
+        from vnetlab.compile import compile_lab
+
         return compile_lab(self.spec, features)
 
     def _plan_for_this_machine(self) -> Plan:
         """The plan with every ``backend: auto`` bridge resolved against what
         this kernel can do (probed only when the lab has VLANs, bonds or OVS);
         raises EnvironmentProblem when the lab needs what the machine lacks."""
+        from vnetlab.compile import compile_lab
         from vnetlab.compile.l2 import unmet_needs
         from vnetlab.executors import capabilities
 
@@ -137,6 +143,8 @@ class Lab:
 
     def namespace_of(self, node: str) -> str:
         """The namespace of ``node``."""
+        from vnetlab.compile import netns_name
+
         return netns_name(self.name, node)
 
     def up(self, progress: Optional[Callable[[int, int], None]] = None,
@@ -216,6 +224,7 @@ class Lab:
 
                 self.raised_neigh_limits = neigh.raise_limits(self.spec, journal)
             write_atomic(spec_copy, json.dumps({"source": self.source, "spec": self.spec.model_dump(by_alias=True)}))
+            from vnetlab.executors.apply import apply_plan
             from vnetlab.executors.kernel import KernelBackend
             from vnetlab.executors.nftables import NftBackend
             from vnetlab.executors.pumps import SupervisorBackend
@@ -328,14 +337,15 @@ def _teardown(name: str, journal: Journal) -> list[str]:
     from vnetlab.executors import ovs
 
     ovs.stop_leftovers(journal.dir)  # OVS daemons an up killed mid-start could not journal
-    left = []
+    left, ours = [], []
     for ns in reversed(record.namespaces):
         made = record.namespace_ids.get(ns)
         now = netns.identity(ns)
         if made is not None and now is not None and now != made:
             left.append(ns)  # deleted and made again by someone else: not ours
-            continue
-        netns.delete(ns)
+        else:
+            ours.append(ns)
+    netns.delete_all(ours)
     from vnetlab.executors import neigh
 
     neigh.restore_limits(name, journal)  # host limits raised by up --raise-neigh-limit
@@ -379,7 +389,7 @@ def _record_namespace_ids(journal: Journal, report: ApplyReport) -> None:
     """Journals the identity of every namespace this run made, so ``down``
     can tell it from one someone else makes later under the same name."""
     for op in report.changed:
-        if isinstance(op, CreateNamespace):
+        if op.name == "create_netns":
             inode = netns.identity(op.netns)
             if inode is not None:
                 journal.record("netns-id", name=op.netns, inode=inode)

@@ -9,7 +9,6 @@ effect is already there changes nothing.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shlex
 from dataclasses import dataclass, field
@@ -50,7 +49,10 @@ class Op:
 
     def to_dict(self) -> dict[str, Any]:
         """The op as plain JSON-able data."""
-        return {"op": self.name, **dataclasses.asdict(self)}
+        # Fields hold only strings, numbers, None and tuples of them: a shallow
+        # copy is what dataclasses.asdict would give, at a fraction of its cost
+        # (a 10,000-host plan has 100,000 ops).
+        return {"op": self.name, **vars(self)}
 
     @staticmethod
     def from_dict(data: dict[str, Any]) -> "Op":

@@ -7,9 +7,12 @@ Functional only: no timing is asserted here (the numbers live in benchmarks/).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
+
+import pytest
 
 from conftest import VNETLAB, cli, lab_namespaces
 
@@ -138,3 +141,96 @@ def test_neigh_limits_restored_after_sigkilled_up(tmp_path):
     assert down.returncode == 0, down.stderr
     assert limits() == before
     assert not any(n.startswith(f"{lab}-") for n in netns.list_names())
+
+
+def test_reach_makes_room_for_its_matrix_and_down_restores_the_limits(tmp_path):
+    """A flat segment of 50 hosts: all-pairs reach needs about 2,450 ARP
+    entries. up --raise-neigh-limit sizes the table for the lab's checks (none
+    here: nothing raised); reach refuses, unless given --raise-neigh-limit,
+    which raises the limits, journaled in the lab's journal, until down."""
+    lab, n = "sclreach", 50
+    path = tmp_path / "reach.yaml"
+    path.write_text(star(lab, n, []))
+    before = limits()
+    try:
+        cli("up", str(path), "--raise-neigh-limit", "-q", check=True)
+        assert limits() == before  # a lab without checks needs no room at up
+        needs_room = before[2] * 0.9 < n * (n - 1)
+        refused = cli("reach", lab, "--json")
+        if needs_room:
+            assert refused.returncode == 3 and "--raise-neigh-limit" in refused.stderr
+            assert limits() == before
+        made = cli("reach", lab, "--raise-neigh-limit", "--json")
+        assert made.returncode == 0, made.stderr
+        matrix = json.loads(made.stdout)
+        assert matrix["pairs"] == n * (n - 1) and matrix["reachable"] == n * (n - 1)
+        assert matrix["neighbour_entries"] == n * (n - 1)
+        raised = limits()
+        with open(os.path.join(state.lab_dir(lab), "journal.jsonl")) as handle:
+            recorded = [e for e in map(json.loads, handle) if e["kind"] == "neigh-limits"]
+        if needs_room:
+            assert raised[2] >= 2 * n * (n - 1) and "raised host neighbour limits" in made.stderr
+            # the old values are in the lab's journal: down restores them even if reach was killed
+            assert recorded[0]["old"] == dict(zip(("gc_thresh1", "gc_thresh2", "gc_thresh3"), before))
+        else:
+            assert raised == before and recorded == []
+        scan = cli("scan", lab, "h1", "h2", "-p", "22", "--no-nmap", "--raise-neigh-limit", "--json")
+        assert scan.returncode == 0, scan.stderr
+        assert limits() == raised  # two more neighbours fit: nothing raised again
+    finally:
+        down = cli("down", lab)
+    assert down.returncode == 0, down.stderr
+    assert limits() == before
+
+
+def test_a_lab_bigger_than_the_open_sessions_is_built_and_reads_back_unchanged(tmp_path, monkeypatch):
+    """With room for 32 session descriptors, 120 hosts make the backend
+    release and reopen sockets and namespace fds all the time (also while a
+    queued veth message names the switch's fd). The lab must come out whole:
+    a re-up finds nothing to change, and the far ends of the star talk."""
+    from vnetlab.executors import kernel
+    from vnetlab.lab import Lab, down
+    from vnetlab.model import load_lab_text
+
+    monkeypatch.setattr(kernel, "MAX_SESSION_FDS", 32)
+    lab, n = "sclses", 120
+    spec = load_lab_text(star(lab, n, []), str(tmp_path / "s.yaml"))
+    try:
+        first = Lab(spec).up()
+        assert len(first.changed) > 8 * n
+        rerun = Lab(spec)
+        assert rerun.up().changed == [] and rerun.last_diff.changes == []  # read back: all there
+        ports = json.loads(subprocess.run(["ip", "-n", f"{lab}-sw", "-j", "link", "show", "master", "br0"],
+                                          capture_output=True, text=True, check=True).stdout)
+        assert len(ports) == n and all("UP" in p["flags"] for p in ports)
+        ping = subprocess.run(["ip", "netns", "exec", f"{lab}-h1", "ping", "-c1", "-W2", host_address(n)],
+                              capture_output=True, text=True)
+        assert ping.returncode == 0, ping.stdout
+    finally:
+        down(lab)
+    assert lab_namespaces(lab) == []
+    assert not [f for f in os.listdir(netns.NETNS_RUN_DIR) if f.startswith(f"{lab}-")]  # no file left either
+
+
+def test_a_failed_first_up_removes_the_mountpoints_it_prepared(tmp_path, monkeypatch):
+    """The mountpoint files of a batch are made up front (hard links of one
+    file); when making a namespace fails half-way, the files of those not
+    made yet go too, and what was made is rolled back."""
+    from vnetlab.errors import ApplyError
+    from vnetlab.lab import Lab
+    from vnetlab.model import load_lab_text
+
+    lab = "sclmnt"
+    real = netns.create
+
+    def fails_at_h5(name, inside=None):
+        if name == f"{lab}-h5":
+            raise OSError(errno.EPERM, "injected failure")
+        return real(name, inside)
+
+    monkeypatch.setattr(netns, "create", fails_at_h5)
+    spec = load_lab_text(star(lab, 10, []), str(tmp_path / "m.yaml"))
+    with pytest.raises(ApplyError, match="injected failure"):
+        Lab(spec).up()
+    assert not [f for f in os.listdir(netns.NETNS_RUN_DIR) if f.startswith(f"{lab}-")]
+    assert lab_namespaces(lab) == [] and not os.path.exists(state.lab_dir(lab))

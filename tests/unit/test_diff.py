@@ -7,7 +7,7 @@ import os
 
 from vnetlab.compile import compile_lab
 from vnetlab.compile.diff import FORCED_RULESET, Observed, ObservedLink, ObservedService, diff, ovs_vlans
-from vnetlab.compile.l2 import KernelFeatures
+from vnetlab.model.bridges import KernelFeatures
 from vnetlab.model import load_lab, load_lab_text
 from vnetlab.plan import (
     AddAddress, AddRoute, ApplyRuleset, CreateBridge, CreateNamespace, CreateTap, CreateVeth, DeleteAddress,

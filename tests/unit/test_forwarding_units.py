@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 from vnetlab.compile import compile_lab
-from vnetlab.compile.l2 import KernelFeatures
+from vnetlab.model.bridges import KernelFeatures
 from vnetlab.executors import forwarding
 from vnetlab.executors.forwarding import (
     BondStatus, NotForwarding, OvsBond, bond_problem, bond_statuses, bridge_port_problem,

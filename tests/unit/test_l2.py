@@ -6,7 +6,8 @@ import os
 from dataclasses import replace
 
 from vnetlab.compile import compile_lab
-from vnetlab.compile.l2 import ASSUMED, KernelFeatures, assumed_backends, unmet_needs
+from vnetlab.compile.l2 import assumed_backends, unmet_needs
+from vnetlab.model.bridges import ASSUMED, KernelFeatures
 from vnetlab.model import load_lab, load_lab_text
 from vnetlab.plan import (
     CreateBridge, Op, OvsAddBond, OvsAddBridge, OvsAddPort, OvsReplaceFlows, Plan, RunService, SetLinkState,

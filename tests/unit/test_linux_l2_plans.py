@@ -17,9 +17,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from vnetlab.compile import compile_lab
 from vnetlab.compile.builder import PlanBuilder
-from vnetlab.compile.linux_l2 import (
-    LINUX_BOND_MODES, compile_linux_l2, linux_bond_mode_problem, vlan_device_parts,
-)
+from vnetlab.compile.linux_l2 import compile_linux_l2
 from vnetlab.executors.apply import ApplyError, apply_plan
 from vnetlab.executors.fake import FakeBackend
 from vnetlab.executors.kernel import LinkInfo
@@ -28,6 +26,7 @@ from vnetlab.executors.linux_l2 import (
 )
 from vnetlab.lab import EnvironmentProblem
 from vnetlab.model import LabFileError, LabSpec, load_lab_text
+from vnetlab.model.l2names import LINUX_BOND_MODES, linux_bond_mode_problem, vlan_device_parts
 from vnetlab.model.schema import Interface
 from vnetlab.plan import (
     AddAddress, BridgeVlan, CreateBond, CreateBridge, CreateVeth, CreateVlan, DeleteBridgeVlan,

@@ -9,7 +9,7 @@ import struct
 import pytest
 
 from vnetlab.model.schema import LabSpec
-from vnetlab.probe import capture, reach, scan
+from vnetlab.probe import capture, icmp, reach, scan
 
 
 def _frame(src_ip: bytes, dst_ip: bytes, sport: int, dport: int, flags: int) -> bytes:
@@ -193,3 +193,21 @@ def test_a_matrix_too_big_for_the_neighbour_table_is_refused_before_probing(monk
     assert "needs about 90 ARP entries" in message and "holds at most 50" in message
     # 45 * 0.9 = 45 entries allowed: 7 nodes need 42, 8 need 56
     assert "--nodes h0,h1,h2,h3,h4,h5,h6 (7 nodes)" in message
+
+
+def test_a_matrix_too_big_is_probed_once_room_was_made(monkeypatch):
+    nodes = {f"h{i}": {"interfaces": {"eth0": {"address": f"10.0.0.{i + 1}/24"}}} for i in range(10)}
+    nodes["sw"] = {"kind": "switch"}
+    spec = _spec({"lab": "obsu", "nodes": nodes, "links": [[f"h{i}:eth0", f"sw:p{i}"] for i in range(10)]})
+    limit = {"now": 50}
+    asked = []
+
+    def make_room(needed):
+        asked.append(needed)
+        limit["now"] = 256
+
+    monkeypatch.setattr(reach, "neighbour_limit", lambda: limit["now"])
+    monkeypatch.setattr(reach, "ping_many", lambda probes, timeout: [
+        icmp.PingResult(probe, True, 0.001, "reply") for probe in probes])
+    matrix = reach.reach_matrix(spec, lambda node: f"obsu-{node}", make_room=make_room)
+    assert asked == [90] and len(matrix.cells) == 90 and matrix.reachable() == 90

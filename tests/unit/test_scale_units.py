@@ -9,7 +9,7 @@ import struct
 import pytest
 
 from vnetlab.compile import compile_lab
-from vnetlab.executors import kernel, neigh, nlmsg
+from vnetlab.executors import kernel, neigh, nlmsg, state
 from vnetlab.executors.apply import ApplyError, BatchFailed, apply_plan
 from vnetlab.executors.fake import FakeBackend, InjectedFailure
 from vnetlab.model import load_lab, load_lab_text
@@ -129,3 +129,58 @@ def test_error_reply_is_mapped_to_errno_and_message():
     payload = struct.pack("=i", -16) + orig + attr
     msg = kernel._HDR.pack(16 + len(payload), kernel.NLMSG_ERROR, 0x100 | kernel.NLM_F_ACK_TLVS, 99, 0) + payload
     assert kernel._parse_error(msg) == (16, "Device busy")
+
+
+def test_room_for_a_probe_grows_the_limits_to_twice_what_it_needs(monkeypatch):
+    monkeypatch.setattr(neigh, "read_limits", lambda family: {"gc_thresh1": 128, "gc_thresh2": 512, "gc_thresh3": 1024})
+    monkeypatch.setattr(neigh, "entries_in_use", lambda family: 100)
+    # a full mesh of 50 hosts on one segment: 2,450 entries, 100 in use -> room for 5,100 -> 8,192
+    assert neigh.wanted_for({4: 2450}) == {4: {"gc_thresh1": 1024, "gc_thresh2": 4096, "gc_thresh3": 8192}}
+    assert neigh.wanted_for({4: 2}) == {}  # a scan's two entries fit: nothing to raise
+
+
+def test_make_room_refuses_a_lab_that_is_not_up(monkeypatch, tmp_path):
+    monkeypatch.setattr(state, "RUN_ROOT", str(tmp_path))
+    with pytest.raises(LookupError, match="not up"):
+        neigh.make_room("nosuch", {4: 5000})
+    assert not (tmp_path / "nosuch").exists()
+
+
+
+class _Session:
+    def __init__(self):
+        self.released = 0
+
+    def release(self):
+        self.released += 1
+
+
+def test_sessions_past_the_budget_are_released_least_recently_used_first():
+    backend = kernel.KernelBackend()
+    backend._fd_budget = 9  # 8 sockets and the one namespace fd below
+    backend._ns_fds = 1
+    backend._spaces = {f"n{i}": _Session() for i in range(9)}
+    for i in range(8):
+        backend._used(f"n{i}")
+    backend._used("n0")  # n0 is the most recent again
+    assert not any(s.released for s in backend._spaces.values())
+    backend._used("n8")  # one descriptor too many: back to half the budget (4), oldest first
+    released = sorted(name for name, s in backend._spaces.items() if s.released)
+    assert released == ["n1", "n2", "n3", "n4", "n5", "n6"]
+    assert list(backend._recent) == ["n7", "n0", "n8"]  # 3 sockets + the namespace fd
+
+
+def test_session_descriptors_follow_the_descriptor_limit():
+    assert kernel._session_fds(1024) == 32  # a tiny limit still works, reopening often
+    assert kernel._session_fds(20000) == 20000 - kernel.FD_RESERVE
+    assert kernel._session_fds(1 << 30) == kernel.MAX_SESSION_FDS
+
+
+def test_only_sysctls_right_after_the_creations_are_written_at_creation():
+    from vnetlab.plan import CreateNamespace, SetLinkState, SetSysctl
+
+    ops = [CreateNamespace("a"), CreateNamespace("b"), SetSysctl("a", key="k", value="1"),
+           SetSysctl("c", key="k", value="1"), SetSysctl("b", key="k", value="1"),
+           SetLinkState("a", ifname="lo"), SetSysctl("a", key="j", value="1")]
+    # c is not made by this batch; the sysctl after the link op must wait its turn
+    assert kernel._sysctls_at_creation(ops) == {"a": [2], "b": [4]}

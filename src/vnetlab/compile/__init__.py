@@ -1,32 +1,23 @@
-"""Lab model -> Plan (pure, no root)."""
+"""Lab model -> Plan (pure, no root).
+
+``compile_lab`` and ``netns_name`` load on first use (PEP 562), so that
+``vnetlab.compile.diff`` — what ``status`` needs to compare a running lab with
+its plan — imports without the compilers and the model they build on.
+"""
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING
 
-from vnetlab.compile import interfaces as _interfaces  # noqa: F401  (registers types)
-from vnetlab.compile import nodes as _nodes  # noqa: F401  (registers kinds)
-from vnetlab.compile.builder import Phase, PlanBuilder, netns_name
-from vnetlab.compile.l2 import ASSUMED, KernelFeatures, compile_l2  # also registers bond, vlan
-from vnetlab.compile.links import compile_link
-from vnetlab.compile.registry import NODE_KINDS
-from vnetlab.model.schema import LabSpec
-from vnetlab.plan import CreateNamespace, Plan
+from vnetlab import lazy
+
+_WHERE = {"compile_lab": "compiler", "netns_name": "builder"}
+
+if TYPE_CHECKING:
+    from vnetlab.compile.builder import netns_name
+    from vnetlab.compile.compiler import compile_lab
+
+
+__getattr__ = lazy.exports(__name__, _WHERE)
 
 __all__ = ["compile_lab", "netns_name"]
-
-
-def compile_lab(spec: LabSpec, features: Optional[KernelFeatures] = None) -> Plan:
-    """Compiles a validated lab into the ordered ops that build it.
-
-    ``features`` says what the kernel offers for VLANs and bonds, which picks
-    the backend of every ``backend: auto`` bridge; None assumes everything
-    (``vnetlab plan`` without root), ``up`` passes what it detected."""
-    builder = PlanBuilder(spec)
-    for name, node in spec.nodes.items():
-        builder.add(Phase.NAMESPACES, CreateNamespace(builder.ns(name)))
-        NODE_KINDS[node.kind](builder, name, node)
-    for end_a, end_b in spec.links:
-        compile_link(builder, end_a, end_b)
-    compile_l2(builder, features or ASSUMED)  # bridge backends; Linux VLANs/bonds or OVS
-    return builder.build()

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import TYPE_CHECKING
 
-from vnetlab.model.schema import LabSpec
 from vnetlab.plan import Op, Plan
+
+if TYPE_CHECKING:
+    from vnetlab.model.schema import LabSpec
 
 
 class Phase(IntEnum):

@@ -23,14 +23,14 @@ checksum offload off on every veth end of an OVS port and its peer.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Optional
 
 from vnetlab.compile.builder import Phase, PlanBuilder
-from vnetlab.compile.linux_l2 import (
-    BridgeView, bridges_of, compile_linux_l2, linux_bond_mode_problem, vlan_device_parts,
-)
+from vnetlab.compile.linux_l2 import compile_linux_l2
 from vnetlab.compile.registry import interface_type
+from vnetlab.model.bridges import (
+    ASSUMED, FEATURE_TEXT, BridgeView, KernelFeatures, bridge_needs, bridge_settings, bridges_of, resolve_backend,
+)
+from vnetlab.model.l2names import vlan_device_parts
 from vnetlab.model.schema import Interface, LabSpec, Node
 from vnetlab.model.validate import OSKEN_INSTALL, UNAPPLIED_SETTINGS
 from vnetlab.plan import (
@@ -47,31 +47,6 @@ OVS_BOND_MODES = {"active-backup": "active-backup", "balance-slb": "balance-slb"
 APT_OVS = "apt-get install openvswitch-switch"
 
 
-@dataclass(frozen=True)
-class KernelFeatures:
-    """What the running machine offers for layer 2."""
-
-    vlan_devices: bool = True      # 802.1Q devices (ip link add ... type vlan)
-    bonding: bool = True           # the bonding driver
-    vlan_filtering: bool = True    # Linux bridge VLAN filtering
-    ovs_kernel: bool = True        # the openvswitch kernel datapath (unused: OVS runs in userspace)
-    ovs_userspace: bool = True     # ovsdb-server and ovs-vswitchd are installed
-    osken: bool = True             # the Python package the built-in controller runs on
-    detected: bool = False         # False: assumed, not probed
-
-
-ASSUMED = KernelFeatures()  # what ``vnetlab plan`` assumes without probing
-# A kernel with none of the optional L2 features: where ``auto`` picks OVS
-# whenever a bridge needs anything beyond a plain Linux bridge.
-NOTHING = KernelFeatures(vlan_devices=False, bonding=False, vlan_filtering=False, ovs_kernel=False)
-
-FEATURE_TEXT = {
-    "vlan_devices": "802.1Q VLAN devices (kernel module 8021q)",
-    "bonding": "bonding (kernel module bonding)",
-    "vlan_filtering": "Linux bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING)",
-}
-
-
 def ovs_rundir(lab: str, node: str) -> str:
     """Where a node's OVS keeps its database, sockets, pidfiles and logs."""
     from vnetlab.executors.state import lab_dir  # a path only; nothing is touched
@@ -86,52 +61,6 @@ def compile_l2_interface(builder: PlanBuilder, node: str, ifname: str, iface: In
     """Bonds and VLAN interfaces are made by :func:`compile_l2`, once the
     backend of the bridge they belong to is known (a Linux bond or 802.1Q
     device, or an OVS bond port or internal port)."""
-
-
-# -- backend resolution -------------------------------------------------------
-def bridge_settings(node: Node, bridge: BridgeView) -> tuple[tuple[str, ...], Optional[str]]:
-    """(flows, controller) of a bridge; a switch's br0 takes the node's."""
-    declared = node.interfaces.get(bridge.name) or Interface()
-    flows = tuple(declared.flows) or (tuple(node.flows) if node.kind == "switch" else ())
-    controller = declared.controller or (node.controller if node.kind == "switch" else None)
-    return flows, controller
-
-
-def bridge_needs(node: Node, bridge: BridgeView) -> set[str]:
-    """The kernel features a Linux bridge would need to serve ``bridge``."""
-    needs: set[str] = set()
-    if bridge.vlan_aware:
-        needs.add("vlan_filtering")
-    for port in bridge.ports:
-        iface = node.interfaces.get(port) or Interface()
-        if iface.vlan is not None or iface.trunk:
-            needs.add("vlan_filtering")
-        if iface.type == "bond":
-            needs.add("bonding")
-    for ifname, iface in node.interfaces.items():
-        parts = vlan_device_parts(ifname, iface) if iface.type == "vlan" else None
-        if parts is not None and parts[0] == bridge.name:
-            needs.add("vlan_devices")
-    return needs
-
-
-def resolve_backend(node: Node, bridge: BridgeView, features: KernelFeatures) -> str:
-    """'linux' or 'ovs' for one bridge (an explicit choice is kept as is)."""
-    if bridge.backend != "auto":
-        return bridge.backend
-    flows, controller = bridge_settings(node, bridge)
-    if flows or controller:
-        return "ovs"
-    if any(linux_bond_mode_problem((node.interfaces.get(p) or Interface()).mode) for p in bridge.ports):
-        return "ovs"  # a bond port in balance-slb/balance-tcp: only OVS has those modes
-    needs = bridge_needs(node, bridge)
-    return "linux" if all(getattr(features, need) for need in needs) else "ovs"
-
-
-def node_backends(spec: LabSpec, node_name: str, features: KernelFeatures) -> dict[str, str]:
-    """Bridge name -> resolved backend, for every bridge of the node."""
-    node = spec.nodes[node_name]
-    return {b.name: resolve_backend(node, b, features) for b in bridges_of(spec, node_name, node)}
 
 
 def assumed_backends(spec: LabSpec, features: KernelFeatures = ASSUMED) -> list[str]:

@@ -25,93 +25,20 @@ Placement in the plan, independent of which compiler runs first:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Collection, Optional
 
 from vnetlab.compile.builder import Phase, PlanBuilder
-from vnetlab.model.schema import Interface, LabSpec, Node
+from vnetlab.model.bridges import bridges_of
+from vnetlab.model.l2names import linux_bond_mode_problem, vlan_device_parts
+from vnetlab.model.schema import Interface, Node
 from vnetlab.plan import (
     BridgeVlan, CreateBond, CreateVlan, DeleteBridgeVlan, Op, SetBondMember, SetBridgeVlanFiltering,
     SetLinkState,
 )
 
-SWITCH_BRIDGE = "br0"  # a switch node's bridge (compile/nodes.py)
-LINUX_BOND_MODES = ("active-backup", "balance-rr", "802.3ad")
-OVS_ONLY_BOND_MODES = ("balance-slb", "balance-tcp")
 DEFAULT_BOND_MODE = "active-backup"
 BOND_MIIMON_MS = 100  # link checked every 100 ms: a cut cable fails over at once
 DEFAULT_VLAN = 1      # every port of a VLAN-aware Linux bridge starts in VLAN 1
-
-
-def linux_bond_mode_problem(mode: Optional[str]) -> Optional[str]:
-    """Why a Linux bond cannot have ``mode`` (None if it can).
-
-    The validator uses the same text for a bond that is not on an OVS bridge."""
-    if mode is None or mode in LINUX_BOND_MODES:
-        return None
-    if mode in OVS_ONLY_BOND_MODES:
-        return (f"bond mode {mode} exists only in Open vSwitch — a Linux bond takes "
-                f"{', '.join(LINUX_BOND_MODES)}; put the bond on a bridge with backend: ovs "
-                "(or auto), or pick a Linux mode (802.3ad is LACP)")
-    return f"unknown bond mode {mode!r} — a Linux bond takes {', '.join(LINUX_BOND_MODES)}"
-
-
-def vlan_device_parts(ifname: str, iface: Interface) -> Optional[tuple[str, int]]:
-    """(parent, VLAN id) of a ``type: vlan`` interface: from ``parent``/``id``,
-    else from a Proxmox-style name PARENT.VID (``vmbr0.20``); None if neither."""
-    parent, vid = iface.parent, iface.id
-    base, dot, suffix = ifname.rpartition(".")
-    if dot and base and suffix.isdigit() and 1 <= int(suffix) <= 4094:
-        parent = parent or base
-        vid = vid if vid is not None else int(suffix)
-    if parent is None or vid is None:
-        return None
-    return parent, vid
-
-
-@dataclass(frozen=True)
-class BridgeView:
-    """A bridge of a node as the L2 compilers see it (declared or a switch's br0)."""
-
-    name: str
-    vlan_aware: bool
-    backend: str
-    ports: tuple[str, ...]
-
-
-_linked_cache: list = [None, {}]  # [spec, its linked interfaces]: the spec being compiled
-
-
-def _linked_interfaces(spec: LabSpec) -> dict[str, tuple[str, ...]]:
-    """Node -> its interfaces that are link ends, in link order (one pass
-    over the links per spec, not one per switch node)."""
-    if _linked_cache[0] is not spec:
-        linked: dict[str, list[str]] = {}
-        for link in spec.links:
-            for end in link:
-                owner, _, ifname = end.partition(":")
-                linked.setdefault(owner, []).append(ifname)
-        _linked_cache[:] = [spec, {owner: tuple(names) for owner, names in linked.items()}]
-    return _linked_cache[1]
-
-
-def bridges_of(spec: LabSpec, node_name: str, node: Node) -> list[BridgeView]:
-    """The node's bridges with their ports; a switch's br0 takes the node's
-    ``vlan_aware``/``backend`` and every linked interface as a port."""
-    bridges = [BridgeView(name, iface.vlan_aware, iface.backend, tuple(iface.ports))
-               for name, iface in node.interfaces.items() if iface.type == "bridge"]
-    if node.kind == "switch":
-        linked = _linked_interfaces(spec).get(node_name, ())
-        declared = next((b for b in bridges if b.name == SWITCH_BRIDGE), None)
-        if declared is None:
-            bridges.append(BridgeView(SWITCH_BRIDGE, node.vlan_aware, node.backend, linked))
-        else:
-            extra = tuple(p for p in linked if p not in declared.ports)
-            bridges[bridges.index(declared)] = BridgeView(
-                SWITCH_BRIDGE, declared.vlan_aware or node.vlan_aware,
-                declared.backend if declared.backend != "auto" else node.backend,
-                declared.ports + extra)
-    return bridges
 
 
 def compile_linux_l2(builder: PlanBuilder, node_name: str, node: Node,

@@ -7,10 +7,10 @@ import ipaddress
 from vnetlab.compile.builder import Phase, PlanBuilder
 from vnetlab.compile.firewall import compile_firewall
 from vnetlab.compile.registry import INTERFACE_TYPES, node_kind
+from vnetlab.model.bridges import SWITCH_BRIDGE
 from vnetlab.model.schema import Node
 from vnetlab.plan import AddAddress, AddRoute, CreateBridge, RunService, SetLinkState, SetMaster, SetSysctl
 
-SWITCH_BRIDGE = "br0"
 
 
 def node_has_ipv6(node: Node) -> bool:

@@ -14,6 +14,7 @@ import signal
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Protocol, Sequence
 
+from vnetlab.errors import ApplyError
 from vnetlab.plan import CreateNamespace, DeleteNamespace, Op, Plan
 
 
@@ -45,20 +46,6 @@ class Recorder(Protocol):
 
     def record(self, kind: str, **data: object) -> None:
         """Appends one entry."""
-
-
-class ApplyError(RuntimeError):
-    """An op failed; the run's changes were rolled back."""
-
-    def __init__(self, op: Op, step: int, cause: BaseException, rollback_errors: list[str],
-                 finishing: bool = False):
-        self.op, self.step, self.cause, self.rollback_errors = op, step, cause, rollback_errors
-        command = " ".join(op.commands()[0]) if op.commands() else op.name
-        # A backend's finish() (e.g. starting the supervisor) is no single step: its error speaks for itself.
-        message = str(cause) if finishing else f"step {step} failed ({command}): {cause}"
-        if rollback_errors:
-            message += "; rollback also failed: " + "; ".join(rollback_errors)
-        super().__init__(message)
 
 
 @dataclass

@@ -15,7 +15,7 @@ import contextlib
 import os
 from typing import Callable, Optional
 
-from vnetlab.compile.l2 import KernelFeatures, bridges_of
+from vnetlab.model.bridges import KernelFeatures, bridges_of
 from vnetlab.executors import netns, ovs
 from vnetlab.executors.controller import osken_installed
 from vnetlab.model.schema import LabSpec

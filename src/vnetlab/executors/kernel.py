@@ -27,10 +27,11 @@ import os
 import resource
 import socket
 import struct
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
-from vnetlab.executors import netns, nlmsg, tuntap
+from vnetlab.executors import netns, nlmsg, procsys, tuntap
 from vnetlab.executors.apply import BatchFailed
 from vnetlab.plan import (
     AddAddress, AddRoute, CreateBridge, CreateNamespace, CreateTap, CreateVeth, DeleteAddress,
@@ -108,36 +109,26 @@ class LinkInfo:
 
 
 class Namespace:
-    """A raw netlink socket inside one namespace, plus a cache of its links."""
+    """A raw netlink socket inside one namespace, plus a cache of its links.
+
+    The socket and the namespace fd are opened on first use and may be
+    released between uses (:meth:`release`): a lab of 10,000 namespaces
+    cannot keep two descriptors open for each. The link cache stays."""
 
     def __init__(self, name: str, fresh: bool, sock: Optional[socket.socket] = None):
         """``sock``: a netlink socket already opened inside the namespace."""
         self.name = name
-        if sock is None:
-            with netns.entered(name):
-                sock = _netlink_socket()
-        self.sock = sock
+        self._sock: Optional[socket.socket] = None
+        if sock is not None:
+            self._sock = _configured(sock)
         self.fd: Optional[int] = None  # the namespace itself, for IFLA_NET_NS_FD
-        try:
-            self.sock.bind((0, 0))
-            for option in (NETLINK_CAP_ACK, NETLINK_EXT_ACK):
-                try:
-                    self.sock.setsockopt(SOL_NETLINK, option, 1)
-                except OSError:
-                    pass
-            try:
-                self.sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF)
-            except OSError:
-                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
-        except BaseException:
-            self.sock.close()
-            raise
         # A namespace we just made holds only a down loopback: skip the dump.
         self._links: Optional[dict[str, LinkInfo]] = {"lo": LinkInfo(1)} if fresh else None
         self._next_index = 2 if fresh else 0
         self.auto_index = False  # True once others make devices here: the kernel picks indexes
         self._ipr = None
         self.before_request: Callable[[], None] = lambda: None  # sends what is queued first
+        self.fd_count: Callable[[int], None] = lambda delta: None  # namespace fds opened (+1) / closed (-1)
 
     @property
     def ipr(self):  # noqa: ANN201 — pyroute2.IPRoute, imported only when used
@@ -154,20 +145,41 @@ class Namespace:
         self.auto_index = True
         return self._ipr
 
-    def close(self) -> None:
-        """Closes the sockets (the namespace lives on)."""
-        self.sock.close()
-        if self._ipr is not None:
-            self._ipr.close()
-            self._ipr = None
+    @property
+    def sock(self) -> socket.socket:
+        """The namespace's netlink socket (opened inside it when released)."""
+        if self._sock is None:
+            if self.fd is not None:
+                with netns.entered_fd(self.fd):
+                    sock = _netlink_socket()
+            else:
+                with netns.entered(self.name):
+                    sock = _netlink_socket()
+            self._sock = _configured(sock)
+        return self._sock
+
+    def release(self) -> None:
+        """Closes the netlink socket and the namespace fd; the next use reopens them."""
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+            self.fd_count(-1)
+
+    def close(self) -> None:
+        """Closes the sockets (the namespace lives on)."""
+        self.release()
+        if self._ipr is not None:
+            self._ipr.close()
+            self._ipr = None
 
     def ns_fd(self) -> int:
-        """An fd of the namespace (kept open until close)."""
+        """An fd of the namespace (kept open until release)."""
         if self.fd is None:
             self.fd = _move_high(netns.open_fd(self.name))
+            self.fd_count(1)
         return self.fd
 
     def forget(self) -> None:
@@ -248,11 +260,21 @@ class Namespace:
 
 
 HIGH_FD = 1024
+# Descriptors left for everything else (libraries, the journal, OVS, pumps).
+FD_RESERVE = 2048
+# The namespace sessions in use hold at most this many descriptors (a
+# netlink socket each, plus a namespace fd for the few that are veth peers
+# or get sysctls set later), and never more than the descriptor limit
+# leaves after FD_RESERVE. Beyond that the least recently used are released
+# — after a flush, so no queued message still names one of their fds — and
+# reopened when used again (open, setns, socket, setns: about 0.1 ms): a lab
+# of any size fits any limit, and one that fits the limit pays nothing.
+MAX_SESSION_FDS = 32768
 
 
 def _move_high(fd: int) -> int:
-    """``fd`` moved to a number >= HIGH_FD when the limit allows. A lab of
-    1,000 namespaces holds 2,000 descriptors here; kept above 1,023 they
+    """``fd`` moved to a number >= HIGH_FD when the limit allows. The
+    sessions' many descriptors are held here; kept above 1,023 they
     leave the low numbers to code that still uses select() (libnftables,
     which aborts on a higher fd, and our own supervisor start-up)."""
     try:
@@ -267,6 +289,26 @@ def _netlink_socket() -> socket.socket:
     """A NETLINK_ROUTE socket in the calling thread's namespace (at a high fd)."""
     sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
     return socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE, fileno=_move_high(sock.detach()))
+
+
+def _configured(sock: socket.socket) -> socket.socket:
+    """``sock`` bound, with extended ACKs and a receive buffer big enough for
+    the ACKs of a CHUNK; closed if that fails."""
+    try:
+        sock.bind((0, 0))
+        for option in (NETLINK_CAP_ACK, NETLINK_EXT_ACK):
+            try:
+                sock.setsockopt(SOL_NETLINK, option, 1)
+            except OSError:
+                pass
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF)
+        except OSError:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 _seq = 0
@@ -320,7 +362,12 @@ class KernelBackend:
 
     def __init__(self) -> None:
         self._spaces: dict[str, Namespace] = {}
+        self._recent: OrderedDict[str, None] = OrderedDict()  # used since their release, oldest first
         self._fresh: set[str] = set()
+        self._batch_ops: Sequence[Op] = ()
+        self._at_creation: dict[str, list[int]] = {}  # namespace -> batch positions of its early sysctls
+        self._done_at_creation: set[int] = set()
+        self._mountpoints: list[str] = []  # made by this batch (netns.make_mountpoints)
         self._queue: list[tuple[Namespace, int, bytes]] = []  # (space, seq, message)
         self._pending: dict[int, _Pending] = {}
         self._batch_index = 0
@@ -345,7 +392,8 @@ class KernelBackend:
             CreateTap: self._create_tap,
             **{kind: self._single for kind in self._queued},
         }
-        _raise_fd_limit()
+        self._fd_budget = _session_fds(_raise_fd_limit())
+        self._ns_fds = 0  # namespace fds the sessions hold (each session also holds its socket)
 
     def handles(self, op: Op) -> bool:
         """Whether this backend applies ``op``."""
@@ -363,6 +411,9 @@ class KernelBackend:
         self._queue.clear()
         self._pending.clear()
         self._results = results
+        self._batch_ops = ops
+        self._at_creation = _sysctls_at_creation(ops)
+        self._mountpoints = netns.make_mountpoints([op.netns for op in ops if isinstance(op, CreateNamespace)])
         position = sysctls_done = 0
         try:
             try:
@@ -374,7 +425,7 @@ class KernelBackend:
                         continue
                     self._flush()
                     if isinstance(op, SetSysctl):
-                        if sysctls_done > position:
+                        if sysctls_done > position or position in self._done_at_creation:
                             continue
                         sysctls_done = self._sysctl_run(ops, position, results)
                         continue
@@ -390,6 +441,10 @@ class KernelBackend:
             raise BatchFailed(failed.index, failed.cause, results) from failed.cause
         finally:
             self._results = None
+            self._batch_ops = ()
+            self._at_creation = {}
+            self._done_at_creation.clear()
+            self._mountpoints = []
         return results
 
     def close(self) -> None:
@@ -397,6 +452,7 @@ class KernelBackend:
         for space in self._spaces.values():
             space.close()
         self._spaces.clear()
+        self._recent.clear()
 
     def forget(self, name: str) -> None:
         """Another backend (Open vSwitch) made links in namespace ``name``:
@@ -413,8 +469,27 @@ class KernelBackend:
         space = self._spaces.get(name)
         if space is None:
             space = self._spaces[name] = Namespace(name, fresh=name in self._fresh)
-            space.before_request = self._flush
+            space.before_request, space.fd_count = self._flush, self._count_fd
+        self._used(name)
         return space
+
+    def _count_fd(self, delta: int) -> None:
+        self._ns_fds += delta
+
+    def _used(self, name: str) -> None:
+        """Marks ``name``'s session as in use (its socket counts as open); past
+        ``_fd_budget`` descriptors, sends what is queued and releases the least
+        recently used sessions down to half the budget."""
+        if name in self._recent:
+            self._recent.move_to_end(name)
+            return
+        self._recent[name] = None
+        if len(self._recent) + self._ns_fds <= self._fd_budget:
+            return
+        self._flush()  # no queued message may still name a descriptor we close
+        while self._recent and len(self._recent) + self._ns_fds > self._fd_budget // 2:
+            oldest, _ = self._recent.popitem(last=False)
+            self._spaces[oldest].release()
 
     # -- the queue --------------------------------------------------------
     def _single(self, op: Op) -> Optional[Op]:
@@ -467,6 +542,7 @@ class KernelBackend:
             raise first
 
     def _after_failure(self) -> None:
+        netns.remove_unpinned(self._mountpoints)  # made for namespaces the failure left unmade
         self._queue.clear()
         self._pending.clear()
         for space in self._spaces.values():
@@ -475,19 +551,43 @@ class KernelBackend:
 
     # -- namespaces -------------------------------------------------------
     def _create_namespace(self, op: CreateNamespace) -> Optional[Op]:
+        """Makes the namespace; while the thread is inside it, opens its netlink
+        socket and writes the sysctls the batch sets there right after (see
+        :func:`_sysctls_at_creation`): no setns and no descriptor later."""
         made: list[socket.socket] = []
-        if not netns.create(op.netns, inside=lambda: made.append(_netlink_socket())):
+        failed: list[tuple[int, BaseException]] = []
+
+        def inside() -> None:
+            made.append(_netlink_socket())
+            for position in self._at_creation.get(op.netns, ()):
+                try:
+                    self._set_result(position, _ensure_sysctl(self._batch_ops[position]))
+                except Exception as exc:  # noqa: BLE001 — reported as that sysctl's failure below
+                    failed.append((position, exc))
+                    return
+                self._done_at_creation.add(position)
+
+        if not netns.create(op.netns, inside=inside):
             return None
         self._fresh.add(op.netns)
         stale = self._spaces.pop(op.netns, None)
         if stale is not None:
             stale.close()
         space = self._spaces[op.netns] = Namespace(op.netns, fresh=True, sock=made[0])
-        space.before_request = self._flush
+        space.before_request, space.fd_count = self._flush, self._count_fd
+        self._used(op.netns)
+        if failed:
+            self._set_result(self._batch_index, DeleteNamespace(op.netns))
+            raise _Failed(*failed[0])
         return DeleteNamespace(op.netns)
+
+    def _set_result(self, position: int, inverse: Optional[Op]) -> None:
+        if self._results is not None:
+            self._results[position] = inverse
 
     def _delete_namespace(self, op: DeleteNamespace) -> Optional[Op]:
         space = self._spaces.pop(op.netns, None)
+        self._recent.pop(op.netns, None)
         if space is not None:
             space.close()
         self._fresh.discard(op.netns)
@@ -503,6 +603,9 @@ class KernelBackend:
         try:
             while end < len(ops) and isinstance(ops[end], SetSysctl):
                 op = ops[end]
+                if end in self._done_at_creation:
+                    end += 1
+                    continue
                 try:
                     if op.netns != inside:
                         netns.setns(self.space(op.netns).ns_fd())
@@ -688,9 +791,27 @@ class KernelBackend:
         return _QUEUED
 
 
+def _sysctls_at_creation(ops: Sequence[Op]) -> dict[str, list[int]]:
+    """Positions of the SetSysctl ops that may run while their namespace is
+    being made, by namespace: those of namespaces this batch creates, up to
+    the first op that is neither a creation nor a sysctl (a compiled plan
+    sets every sysctl right after making every namespace, before any device
+    exists, so nothing between creation and sysctl sees the difference)."""
+    created: set[str] = set()
+    early: dict[str, list[int]] = {}
+    for position, op in enumerate(ops):
+        if isinstance(op, CreateNamespace):
+            created.add(op.netns)
+        elif not isinstance(op, SetSysctl):
+            break
+        elif op.netns in created:
+            early.setdefault(op.netns, []).append(position)
+    return early
+
+
 def _ensure_sysctl(op: SetSysctl) -> Optional[SetSysctl]:
     """Sets one sysctl of the calling thread's namespace; the inverse, or None."""
-    fd = os.open(netns.sysctl_path(op.key), os.O_RDWR | os.O_CLOEXEC)
+    fd = procsys.open_sysctl(op.key, os.O_RDWR)
     try:
         old = os.pread(fd, 4096, 0).decode().strip()
         if old == op.value:
@@ -710,9 +831,27 @@ class _Failed(Exception):
         self.index, self.cause = index, cause
 
 
-def _raise_fd_limit() -> None:
-    """A netlink socket and a namespace fd per namespace: a 1,000-node lab
-    needs more than the usual soft limit of 1,024 descriptors."""
+def _raise_fd_limit() -> int:
+    """Raises the descriptor limit so MAX_SESSION_FDS fit (more than the usual
+    1,024); returns the limit now in force. The soft limit goes up to the hard
+    one; with CAP_SYS_RESOURCE the hard one too, up to the kernel's
+    fs.nr_open — this process's own limit, nothing host-wide."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = FD_RESERVE + MAX_SESSION_FDS
+    if hard != resource.RLIM_INFINITY and hard < want and os.geteuid() == 0:
+        try:
+            with open("/proc/sys/fs/nr_open") as handle:
+                ceiling = int(handle.read())
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, ceiling),) * 2)
+            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        except (OSError, ValueError):
+            pass  # keep the hard limit we were given
     if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft = hard
+    return 1 << 30 if soft == resource.RLIM_INFINITY else soft
+
+
+def _session_fds(limit: int) -> int:
+    """How many descriptors the namespace sessions may hold under ``limit``."""
+    return max(32, min(MAX_SESSION_FDS, limit - FD_RESERVE))

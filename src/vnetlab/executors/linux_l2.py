@@ -13,6 +13,7 @@ import errno
 from typing import Any, Callable, Optional
 
 
+from vnetlab.errors import EnvironmentProblem
 from vnetlab.executors.kernel import KernelBackend, LinkInfo, Namespace
 from vnetlab.plan import (
     BridgeVlan, CreateBond, CreateVlan, DeleteBridgeVlan, DeleteLink, Op, SetBondMember,
@@ -39,8 +40,6 @@ MISSING_VLAN_FILTERING = (
 
 
 def _environment_problem(message: str, exc: BaseException) -> Exception:
-    from vnetlab.lab import EnvironmentProblem  # lazy: lab imports the executors
-
     return EnvironmentProblem(f"{message} (kernel said: {exc})")
 
 

@@ -6,9 +6,11 @@ holds ``net.ipv4.neigh.default.gc_thresh3`` entries (1,024 by default) a new
 neighbour cannot be added ("neighbour table overflow") and the packet that
 needed it is dropped — a 1,000-host lab's checks fail for no reason of the
 lab's own. The limits live in the host's (root) namespace only, so raising
-them changes the host: vnetlab does that only with ``up --raise-neigh-limit``,
-journals the old values before it writes, and restores them at ``down``
-(also a ``down`` after a SIGKILLed ``up``). Several labs may hold raised
+them changes the host: vnetlab does that only when asked — ``up
+--raise-neigh-limit`` for what the lab's checks need, ``reach``/``scan
+--raise-neigh-limit`` for what that probe needs —, journals the old values
+in the lab's journal before it writes, and restores them at the lab's
+``down`` (also after the command that raised them was SIGKILLed). Several labs may hold raised
 limits at once: a host-wide record under the run directory keeps the
 values found before the first of them, and the last one down restores them.
 """
@@ -77,6 +79,8 @@ def estimate(spec) -> dict[int, int]:  # noqa: ANN001 — a model.LabSpec
     probe that is routed also leaves entries in the routers on the way,
     counted here as one more pair. Entries are per (namespace, address),
     so repeated checks between the same nodes add nothing."""
+    if not spec.checks:
+        return {}  # (and `up` of a lab without checks need not load the prober)
     from vnetlab.check import resolve_target
 
     owner: dict[str, str] = {}
@@ -139,9 +143,15 @@ def warnings(spec, raised: bool = False) -> list[str]:  # noqa: ANN001
 
 
 def wanted(spec) -> dict[int, dict[str, int]]:  # noqa: ANN001
-    """The limits to set for ``spec``, per family (only families it raises)."""
+    """The limits to set for ``spec``'s checks, per family (only families it raises)."""
+    return wanted_for(estimate(spec))
+
+
+def wanted_for(needs: dict[int, int]) -> dict[int, dict[str, int]]:
+    """The limits to set so ``needs`` (family -> new entries) fit twice over
+    next to the entries in use, per family (only families that must grow)."""
     out = {}
-    for family, needed in estimate(spec).items():
+    for family, needed in needs.items():
         old = read_limits(family)
         room = 2 * (needed + entries_in_use(family))
         third = max(old["gc_thresh3"], 1 << max(10, (room - 1).bit_length()))
@@ -178,17 +188,40 @@ def _registry() -> Iterator[dict]:
 
 
 def raise_limits(spec, journal) -> dict[int, dict[str, int]]:  # noqa: ANN001 — LabSpec, state.Journal
-    """Raises the host's limits for ``spec``'s lab; returns what was set.
+    """Raises the host's limits for ``spec``'s checks; returns what was set.
 
     The old values go to the lab's journal and to the host-wide record
     before anything is written."""
-    targets = wanted(spec)
+    return _raise(spec.lab, wanted_for(estimate(spec)), journal)
+
+
+def make_room(lab: str, needs: dict[int, int]) -> dict[int, dict[str, int]]:
+    """Raises the host's limits so ``needs`` (family -> entries a probe of the
+    running lab ``lab`` creates) fit; returns what was set ({} if they fit).
+
+    Journaled in the lab's own journal under its lock, like ``up
+    --raise-neigh-limit``, so ``down`` restores the old values (also when
+    the probe was killed). Raises LookupError if the lab is not up."""
+    with state.locked(lab):
+        if not os.path.isdir(state.lab_dir(lab)):
+            raise LookupError(f"lab {lab!r} is not up — start it with: vnetlab up LABFILE")
+        targets = wanted_for(needs)
+        if not targets:
+            return {}
+        journal = state.Journal(lab).open()
+        try:
+            return _raise(lab, targets, journal)
+        finally:
+            journal.close()
+
+
+def _raise(lab: str, targets: dict[int, dict[str, int]], journal) -> dict[int, dict[str, int]]:  # noqa: ANN001
     with _registry() as data:
         for family, values in targets.items():
             old = read_limits(family)
             journal.record("neigh-limits", family=family, old=old, new=values)
             data["original"].setdefault(str(family), old)
-            data["holders"].setdefault(spec.lab, {})[str(family)] = values
+            data["holders"].setdefault(lab, {})[str(family)] = values
             _write_limits(family, values)
     return targets
 
@@ -232,6 +265,6 @@ def summary(values: dict[int, dict[str, int]]) -> str:
     return " ".join(f"{sysctl_key(f, k)}={v}" for f, vals in values.items() for k, v in vals.items())
 
 
-__all__ = ["estimate", "raise_limits", "read_limits", "restore_limits", "summary", "warnings", "wanted",
-           "entries_in_use", "sysctl_key"]
+__all__ = ["estimate", "make_room", "raise_limits", "read_limits", "restore_limits", "summary", "warnings",
+           "wanted", "wanted_for", "entries_in_use", "sysctl_key"]
 

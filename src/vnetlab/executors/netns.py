@@ -18,7 +18,9 @@ import ctypes
 import ctypes.util
 import errno
 import os
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator, Optional, Sequence
+
+from vnetlab.executors import procsys
 
 CLONE_NEWNET = 0x40000000
 CLONE_NEWNS = 0x00020000
@@ -150,6 +152,55 @@ def _ensure_run_dir() -> None:
 _run_dir_ready = False
 
 
+def _run_dir() -> None:
+    global _run_dir_ready
+    if not _run_dir_ready:
+        _ensure_run_dir()
+        _run_dir_ready = True
+
+
+def make_mountpoints(names: Sequence[str]) -> list[str]:
+    """Creates the files namespaces ``names`` will be pinned on (where none
+    exists yet), all as hard links of one new file; returns the names done.
+
+    Why links: where /run is a disk filesystem rather than tmpfs (ext4
+    without a journal on the development machine), the kernel will not reuse
+    an inode freed in the last minutes, and after a big lab's ``down`` every
+    new file costs a scan past the thousands it just freed — 0.57 ms instead
+    of 0.07 ms per file, a third of a 1,000-host ``up``. A link costs 9 µs,
+    and a later ``down`` frees one inode, not one per namespace.
+    :func:`create` pins each namespace on its file as usual; a name left
+    unpinned is removed with :func:`remove_unpinned`."""
+    _run_dir()
+    made: list[str] = []
+    first: Optional[str] = None
+    for name in names:
+        path = netns_path(name)
+        if os.path.lexists(path):
+            continue
+        if first is not None:
+            try:
+                os.link(first, path)
+                made.append(name)
+                continue
+            except OSError:
+                pass  # no hard links here: a file of its own
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
+        os.close(fd)
+        first = path
+        made.append(name)
+    return made
+
+
+def remove_unpinned(names: Sequence[str]) -> None:
+    """Removes the files of ``names`` that no namespace is pinned on."""
+    for name in names:
+        path = netns_path(name)
+        if not os.path.ismount(path):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+
+
 def create(name: str, inside: Optional[Callable[[], None]] = None) -> bool:
     """Creates and pins namespace ``name``; returns False if it already existed.
 
@@ -158,12 +209,9 @@ def create(name: str, inside: Optional[Callable[[], None]] = None) -> bool:
     ``inside``, if given, runs in the new namespace before the thread moves
     back (e.g. to open a socket there without entering it again).
     """
-    global _run_dir_ready
     if exists(name):
         return False
-    if not _run_dir_ready:
-        _ensure_run_dir()
-        _run_dir_ready = True
+    _run_dir()
     path = netns_path(name)
     fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444) \
         if not os.path.exists(path) else None
@@ -202,26 +250,43 @@ def delete(name: str) -> bool:
     return True
 
 
-def sysctl_path(key: str) -> str:
-    """The /proc/sys file of a dotted key; an interface name with dots
-    (``net.ipv6.conf.vmbr0.20.autoconf``) keeps its dots."""
-    parts = key.split(".")
-    if len(parts) > 5 and parts[1] in ("ipv4", "ipv6") and parts[2] in ("conf", "neigh"):
-        parts = parts[:3] + [".".join(parts[3:-1]), parts[-1]]
-    return "/proc/sys/" + "/".join(parts)
+# Unpinning waits for an expedited RCU grace period after the kernel's mount
+# lock is dropped, so umounts in several threads overlap their waits: 3,000
+# namespaces took 0.96 s one by one and 0.18 s with 8 threads on 2 CPUs.
+DELETE_THREADS = 8
+
+
+def delete_all(names: Sequence[str]) -> None:
+    """Unpins every namespace of ``names`` (absent ones are skipped), several at a time."""
+    if len(names) < 2 * DELETE_THREADS:
+        for name in names:
+            delete(name)
+        return
+    from concurrent.futures import ThreadPoolExecutor  # only big labs pay for the import
+
+    with ThreadPoolExecutor(DELETE_THREADS) as pool:
+        for _ in pool.map(delete, names):
+            pass  # re-raises the first error
 
 
 def write_sysctl(key: str, value: str) -> None:
     """Writes a sysctl of the calling thread's current namespace.
 
     ``/proc/sys/net`` resolves to the namespace of the thread that opens the
-    file, so callers wrap this in :func:`entered`.
-    """
-    with open(sysctl_path(key), "w") as handle:
-        handle.write(value)
+    file, so callers wrap this in :func:`entered`. The file is opened through
+    a private procfs instance (:mod:`vnetlab.executors.procsys`: /proc/sys
+    lookups slow down with every namespace that has used them)."""
+    fd = procsys.open_sysctl(key, os.O_WRONLY)
+    try:
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)
 
 
 def read_sysctl(key: str) -> str:
     """Reads a sysctl of the calling thread's current namespace."""
-    with open(sysctl_path(key)) as handle:
-        return handle.read().strip()
+    fd = procsys.open_sysctl(key, os.O_RDONLY)
+    try:
+        return os.read(fd, 4096).decode().strip()
+    finally:
+        os.close(fd)

@@ -28,6 +28,7 @@ import threading
 from typing import Any, Callable, Optional
 
 from vnetlab.compile.firewall import DIGEST_PREFIX, digest_of
+from vnetlab.errors import EnvironmentProblem
 from vnetlab.executors import netns
 from vnetlab.plan import ApplyRuleset, DeleteRuleset, Op
 
@@ -89,8 +90,6 @@ class _Library:
 
 
 def _environment_problem() -> Exception:
-    from vnetlab.lab import EnvironmentProblem  # lazy: lab imports the executors
-
     return EnvironmentProblem(MISSING)
 
 

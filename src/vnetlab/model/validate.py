@@ -12,6 +12,10 @@ import ipaddress
 from dataclasses import dataclass, field, replace
 from typing import Collection
 
+from vnetlab.model.bridges import (
+    ASSUMED, FEATURE_TEXT, NOTHING, SWITCH_BRIDGE, bridge_needs, bridge_settings, bridges_of, resolve_backend,
+)
+from vnetlab.model.l2names import linux_bond_mode_problem, vlan_device_parts
 from vnetlab.model.resolve import resolve_forward_target, resolve_hosts
 from vnetlab.model.schema import FirewallRule, LabSpec, Node, check_ifname
 
@@ -19,7 +23,6 @@ Path = tuple
 SemanticProblem = tuple[Path, str]
 Endpoint = tuple[str, str]  # (node, ifname)
 
-SWITCH_BRIDGE = "br0"  # the bridge a switch node holds implicitly
 LOOPBACK = "lo"
 COMMENT_MAX = 128  # nft refuses longer comments
 
@@ -574,8 +577,6 @@ def _check_unapplied_settings(ctx: _Context) -> None:
     """``mtu`` and ``mac`` are set on veths, taps and Linux bridges only:
     vnetlab builds bonds, VLAN interfaces and Open vSwitch bridges without
     them, so asking for them there is an error, not a silent no-op."""
-    from vnetlab.compile.l2 import ASSUMED, resolve_backend  # lazy: compile imports the model
-    from vnetlab.compile.linux_l2 import bridges_of
 
     for name, node in ctx.spec.nodes.items():
         views = {view.name: view for view in bridges_of(ctx.spec, name, node)}
@@ -598,7 +599,6 @@ def _check_unapplied_settings(ctx: _Context) -> None:
 
 def _why_ovs(name: str, node: Node, view) -> str:
     """Why a bridge is Open vSwitch on every kernel (a compile.linux_l2.BridgeView)."""
-    from vnetlab.compile.l2 import bridge_settings
     from vnetlab.compile.linux_l2 import linux_bond_mode_problem
 
     if view.backend == "ovs":  # its own, or for a switch's br0 the node's
@@ -615,8 +615,6 @@ def _settings_ovs_may_drop(spec: LabSpec) -> list[tuple[Path, str, str, str]]:
     """(path, key, bridge, what the kernel lacks) for each mtu/mac on a
     ``backend: auto`` bridge that is a Linux bridge only on a kernel with
     VLAN filtering, bonding or 802.1Q devices (Open vSwitch elsewhere)."""
-    from vnetlab.compile.l2 import ASSUMED, FEATURE_TEXT, NOTHING, bridge_needs, resolve_backend
-    from vnetlab.compile.linux_l2 import bridges_of
 
     found = []
     for name, node in spec.nodes.items():
@@ -633,8 +631,6 @@ def _settings_ovs_may_drop(spec: LabSpec) -> list[tuple[Path, str, str, str]]:
 def _check_linux_bond_modes(ctx: _Context) -> None:
     """A bond that can only be a Linux bond (on no bridge, or on a bridge with
     ``backend: linux``) has a mode Linux bonding has (issue 4)."""
-    from vnetlab.compile.linux_l2 import linux_bond_mode_problem  # lazy: compile imports the model
-
     for name, node in ctx.spec.nodes.items():
         bridge_of = {port: iface for iface in node.interfaces.values() if iface.type == "bridge"
                      for port in iface.ports}
@@ -655,8 +651,6 @@ def _check_l2(ctx: _Context) -> None:
     ports of VLAN-aware bridges; a ``type: vlan`` interface has a known
     parent; ``flows``/``controller`` are on bridges that can be OVS; an OVS
     bond is not balance-rr."""
-    from vnetlab.compile.linux_l2 import vlan_device_parts  # lazy: compile imports the model
-
     for name, node in ctx.spec.nodes.items():
         bridges = {b: i for b, i in node.interfaces.items() if i.type == "bridge"}
         member_of: dict[str, str] = {}

@@ -23,7 +23,7 @@ import os
 from typing import Callable, Optional
 
 from vnetlab.compile.diff import FORCED_RULESET, Diff, Observed, ObservedLink, ObservedService, diff, ovs_vlans
-from vnetlab.executors import netns, state
+from vnetlab.executors import applied, netns, state
 from vnetlab.plan import ApplyRuleset, Plan, SetSysctl
 
 BASELINE_FILE = "baseline.json"
@@ -68,7 +68,11 @@ OBSERVERS.append(_observe_ovs)
 
 
 def applied_plan(lab: str) -> Optional[Plan]:
-    """The plan of the lab file as last brought up (None if the lab is not up)."""
+    """The plan of the lab file as last brought up (None if the lab is not up):
+    the copy the last successful ``up`` kept, else the spec copy compiled again."""
+    kept = applied.read_plan(lab)
+    if kept is not None:
+        return kept
     from vnetlab.lab import Lab
 
     try:
@@ -228,7 +232,9 @@ def _read_baseline(lab: str) -> dict:
 
 
 def record_baseline(lab: str, plan: Plan) -> None:
-    """Remembers the nft tables as just applied, so later hand edits show as drift."""
+    """Remembers the plan and the nft tables as just applied: drift is
+    measured against them (hand edits of a table show as drift)."""
+    applied.write_plan(lab, plan)
     rulesets = {}
     for op in plan.ops:
         if isinstance(op, ApplyRuleset) and netns.exists(op.netns):

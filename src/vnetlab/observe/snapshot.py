@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import socket
-from typing import Any, Iterator, Optional
-
-from pyroute2 import IPRoute
+from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 from vnetlab.executors import netns
+
+if TYPE_CHECKING:  # pyroute2 loads only when a session is opened (not for read_sysctls)
+    from pyroute2 import IPRoute
 
 RT_TABLE_MAIN = 254
 SYSCTLS = ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding", "net.ipv6.conf.all.disable_ipv6")
@@ -23,6 +24,8 @@ SYSCTLS = ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding", "net.ipv6.conf
 def netlink_session(name: Optional[str]) -> Iterator[IPRoute]:
     """An IPRoute socket opened inside namespace ``name`` (None: this
     thread's own), closed when the block ends."""
+    from pyroute2 import IPRoute
+
     if name is None:
         ipr = IPRoute(groups=0)
     else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vnetlab.executors import netns, state
+from vnetlab.executors import applied, netns, state
 from vnetlab.observe.snapshot import read_sysctls
 
 
@@ -107,16 +107,17 @@ def _flow_entry(line: str) -> dict[str, Any]:
 
 def lab_status(name: str) -> dict[str, Any]:
     """Per node: interfaces, addresses, routes, forwarding, services; plus the lab's processes."""
+    from vnetlab.compile import netns_name
     from vnetlab.executors import processes, supervisor
-    from vnetlab.lab import Lab
 
     journal = state.Journal(name)
     record = journal.read()
-    try:
-        lab = Lab.running(name)
-        nodes = {node: lab.namespace_of(node) for node in lab.spec.nodes}
-        source = lab.source
-    except LookupError:
+    copy = applied.spec_copy(name)  # the nodes in file order, without loading the model
+    names = applied.node_names(copy)
+    if names is not None:
+        nodes = {node: netns_name(name, node) for node in names}
+        source = copy.get("source")
+    else:
         nodes = {ns.removeprefix(f"{name}-"): ns for ns in record.namespaces}
         source = record.source
     result: dict[str, Any] = {"lab": name, "source": source, "nodes": {}, "processes": []}

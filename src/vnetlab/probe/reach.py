@@ -207,7 +207,8 @@ def _who_answered(spec: LabSpec, namespace_of: Callable[[str], str], source: str
 
 
 def reach_matrix(spec: LabSpec, namespace_of: Callable[[str], str], *, tcp_port: Optional[int] = None,
-                 timeout: float = 1.0, nodes: Optional[list[str]] = None) -> ReachMatrix:
+                 timeout: float = 1.0, nodes: Optional[list[str]] = None,
+                 make_room: Optional[Callable[[int], object]] = None) -> ReachMatrix:
     """Probes every ordered pair of nodes that have addresses, in parallel.
 
     Args:
@@ -216,6 +217,9 @@ def reach_matrix(spec: LabSpec, namespace_of: Callable[[str], str], *, tcp_port:
         tcp_port: connect to this TCP port instead of pinging.
         timeout: seconds each probe may take.
         nodes: only these nodes (default: every node with an address).
+        make_room: called with the IPv4 neighbour entries the matrix needs
+            when the kernel-wide table is too small for them, before giving
+            up (e.g. :func:`vnetlab.executors.neigh.make_room` for the lab).
 
     Raises:
         NeighbourTableTooSmall: the matrix would need more neighbour entries
@@ -234,12 +238,16 @@ def reach_matrix(spec: LabSpec, namespace_of: Callable[[str], str], *, tcp_port:
     routing = _Routing(spec)
     needed = neighbour_budget(spec, pairs, addresses, routing)
     limit = neighbour_limit()
+    if needed > limit * NEIGHBOUR_HEADROOM and make_room is not None:
+        make_room(needed)
+        limit = neighbour_limit()
     if needed > limit * NEIGHBOUR_HEADROOM:
         fitting = _fitting_nodes(spec, names, addresses, int(limit * NEIGHBOUR_HEADROOM), routing)
         raise NeighbourTableTooSmall(
             f"this matrix of {len(names)} nodes ({len(pairs)} pairs) needs about {needed} ARP entries, but the "
             f"kernel's neighbour table, shared by every namespace, holds at most {limit} "
-            f"(net.ipv4.neigh.default.gc_thresh3); nothing was sent — probe a smaller matrix, e.g. "
+            f"(net.ipv4.neigh.default.gc_thresh3); nothing was sent — rerun with --raise-neigh-limit (raises "
+            f"the host's limits until 'vnetlab down {spec.lab}' restores them), or probe a smaller matrix, e.g. "
             f"--nodes {','.join(names[:fitting])} ({fitting} nodes), or several in turn"
         )
     own_addresses: dict[str, set[str]] = {n: {str(i.ip) for i in routing.interfaces[n]} for n in spec.nodes}

@@ -1,0 +1,33 @@
+"""compile_lab: a validated lab -> the ordered Plan that builds it (pure, no root)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Optional
+
+from vnetlab.compile import interfaces as _interfaces  # noqa: F401  (registers types)
+from vnetlab.compile import nodes as _nodes  # noqa: F401  (registers kinds)
+from vnetlab.compile.builder import Phase, PlanBuilder
+from vnetlab.compile.l2 import compile_l2  # also registers bond, vlan
+from vnetlab.model.bridges import ASSUMED, KernelFeatures
+from vnetlab.compile.links import compile_link
+from vnetlab.compile.registry import NODE_KINDS
+from vnetlab.plan import CreateNamespace, Plan
+
+if TYPE_CHECKING:
+    from vnetlab.model.schema import LabSpec
+
+
+def compile_lab(spec: LabSpec, features: Optional[KernelFeatures] = None) -> Plan:
+    """Compiles a validated lab into the ordered ops that build it.
+
+    ``features`` says what the kernel offers for VLANs and bonds, which picks
+    the backend of every ``backend: auto`` bridge; None assumes everything
+    (``vnetlab plan`` without root), ``up`` passes what it detected."""
+    builder = PlanBuilder(spec)
+    for name, node in spec.nodes.items():
+        builder.add(Phase.NAMESPACES, CreateNamespace(builder.ns(name)))
+        NODE_KINDS[node.kind](builder, name, node)
+    for end_a, end_b in spec.links:
+        compile_link(builder, end_a, end_b)
+    compile_l2(builder, features or ASSUMED)  # bridge backends; Linux VLANs/bonds or OVS
+    return builder.build()
