@@ -598,9 +598,7 @@ def _check_unapplied_settings(ctx: _Context) -> None:
 
 
 def _why_ovs(name: str, node: Node, view) -> str:
-    """Why a bridge is Open vSwitch on every kernel (a compile.linux_l2.BridgeView)."""
-    from vnetlab.compile.linux_l2 import linux_bond_mode_problem
-
+    """Why a bridge is Open vSwitch on every kernel (a model.bridges.BridgeView)."""
     if view.backend == "ovs":  # its own, or for a switch's br0 the node's
         return "it has backend: ovs" if node.interfaces[view.name].backend == "ovs" else \
             f"switch {name} has backend: ovs"
