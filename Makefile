@@ -40,7 +40,7 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 demo: install
-	$(VPY) -m vnetlab.demo examples
+	$(VPY) -m vnetlab.cli.demo examples
 
 test: install
 	$(VPY) -m pytest -q tests

@@ -58,7 +58,7 @@ def timed(argv: list[str]) -> tuple[float, str]:
 
 
 def indexes(lab: str) -> dict:
-    from vnetlab.executors import netns
+    from vnetlab.host import netns
     from vnetlab.observe import rtnl
 
     return {(ns, link["name"]): link["index"] for ns in netns.list_names() if ns.startswith(f"{lab}-")

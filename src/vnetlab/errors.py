@@ -3,7 +3,7 @@ nothing, so the command line can map them to exit codes without loading the
 layers that raise them.
 
 An invalid lab file is :class:`vnetlab.model.errors.LabFileError` (exit 2);
-a lab locked by another process is :class:`vnetlab.executors.state.LabBusy`.
+a lab locked by another process is :class:`vnetlab.host.state.LabBusy`.
 """
 
 from __future__ import annotations

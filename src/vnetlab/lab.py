@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 from vnetlab.errors import ApplyError, EnvironmentProblem, LabConflict
-from vnetlab.executors import netns, state
-from vnetlab.executors.applied import SPEC_COPY
-from vnetlab.executors.state import Journal, LabBusy, LabRecord, write_atomic
+from vnetlab.host import netns, state
+from vnetlab.host.applied import SPEC_COPY
+from vnetlab.host.state import Journal, LabBusy, LabRecord, write_atomic
 
 # The model (pydantic), the compiler and the plan are imported where they are
 # used: `vnetlab down LAB` works from the journal alone and should not pay
@@ -64,13 +64,13 @@ class NodeHandle:
 
     def run(self, argv: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess:
         """Runs ``argv`` inside the node (subprocess.run semantics)."""
-        from vnetlab.executors import run as runner
+        from vnetlab.host import run as runner
 
         return runner.run(self.netns, argv, **kwargs)
 
     def popen(self, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen:
         """Starts ``argv`` inside the node and returns the Popen."""
-        from vnetlab.executors import run as runner
+        from vnetlab.host import run as runner
 
         return runner.popen(self.netns, argv, **kwargs)
 
@@ -220,14 +220,14 @@ class Lab:
                 _forget_vanished(journal, plan)
             journal.record("source", path=self.source)
             if raise_neigh_limit:
-                from vnetlab.executors import neigh
+                from vnetlab.host import neigh
 
                 self.raised_neigh_limits = neigh.raise_limits(self.spec, journal)
             write_atomic(spec_copy, json.dumps({"source": self.source, "spec": self.spec.model_dump(by_alias=True)}))
             from vnetlab.executors.apply import apply_plan
             from vnetlab.executors.kernel import KernelBackend
             from vnetlab.executors.nftables import NftBackend
-            from vnetlab.executors.pumps import SupervisorBackend
+            from vnetlab.executors.supervisor_backend import SupervisorBackend
 
             kernel = KernelBackend()
             try:
@@ -243,7 +243,7 @@ class Lab:
                 backends.append(OvsBackend(journal, on_new_links=kernel.forget))
                 report = apply_plan(ops, backends, journal, progress)
                 _record_namespace_ids(journal, report)
-                from vnetlab.executors.controller import wait_for_builtin_controllers
+                from vnetlab.agents.controller import wait_for_builtin_controllers
                 from vnetlab.executors.forwarding import wait_until_forwarding
 
                 try:  # invariant 8: `up` returns once the first packet passes
@@ -276,7 +276,7 @@ class Lab:
 
     def check(self) -> list:
         """Runs the file's checks against the running lab."""
-        from vnetlab.check import run_checks
+        from vnetlab.probe.checks import run_checks
 
         require_root("vnetlab check")
         return run_checks(self.spec, self.namespace_of)
@@ -320,7 +320,8 @@ def down(name: str, notes: Optional[list[str]] = None) -> bool:
 def _teardown(name: str, journal: Journal) -> list[str]:
     """Stops the lab's processes, then unpins its namespaces, then forgets it;
     returns the namespaces left alone because they are not the ones it made."""
-    from vnetlab.executors import processes, services, supervisor
+    from vnetlab.host import processes
+    from vnetlab.agents import services, supervisor
 
     record = journal.read()
     grace = services.STOP_TIMEOUT + 2.0  # the supervisor may wait that long for its services
@@ -346,7 +347,7 @@ def _teardown(name: str, journal: Journal) -> list[str]:
         else:
             ours.append(ns)
     netns.delete_all(ours)
-    from vnetlab.executors import neigh
+    from vnetlab.host import neigh
 
     neigh.restore_limits(name, journal)  # host limits raised by up --raise-neigh-limit
     journal.remove()

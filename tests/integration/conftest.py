@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from vnetlab.executors import netns, state
+from vnetlab.host import netns, state
 from vnetlab.observe.snapshot import read_namespace
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -22,7 +22,8 @@ import time
 
 import pytest
 
-from vnetlab.executors import controller, run
+from vnetlab.agents import controller
+from vnetlab.host import run
 
 pytestmark = pytest.mark.integration
 
@@ -65,7 +66,7 @@ class Switch:
     def start_controller(self) -> None:
         self.ctl_log = os.path.join(self.rundir, "controller.log")
         with open(self.ctl_log, "ab") as log:
-            self.ctl = run.popen(self.ns, [sys.executable, "-m", "vnetlab.executors.controller",
+            self.ctl = run.popen(self.ns, [sys.executable, "-m", "vnetlab.agents.controller",
                                            "--listen", f"tcp:127.0.0.1:{PORT}", "--idle-timeout", "30"],
                                  stdout=log, stderr=subprocess.STDOUT, die_with_parent=True)
         assert controller.wait_listening(self.ns, PORT, 10), self.log()

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from conftest import cli, lab_namespaces
-from vnetlab.executors import netns, state
+from vnetlab.host import netns, state
 from vnetlab.lab import Lab
 from vnetlab.observe.drift import drift
 from vnetlab.observe.snapshot import read_namespace

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from conftest import EXAMPLES, cli, lab_namespaces
-from vnetlab.executors import state
+from vnetlab.host import state
 from vnetlab.lab import Lab
 from vnetlab.observe.snapshot import read_namespace
 from vnetlab.plan import SetMaster

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from conftest import cli, copy_example, lab_namespaces
-from vnetlab.executors import run, state
+from vnetlab.host import run, state
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import VNETLAB, cli, copy_example, lab_namespaces
 from vnetlab.compile import compile_lab
-from vnetlab.executors import state
+from vnetlab.host import state
 from vnetlab.lab import Lab
 
 pytestmark = pytest.mark.integration
@@ -31,7 +31,7 @@ def supervisors_of(lab: str) -> list[int]:
                 cmdline = handle.read()
         except OSError:
             continue
-        if b"vnetlab.executors.supervisor" in cmdline and needle in cmdline:
+        if b"vnetlab.agents.supervisor" in cmdline and needle in cmdline:
             pids.append(int(entry))
     return pids
 

@@ -24,7 +24,7 @@ from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 
 from conftest import cli, lab_namespaces
 from vnetlab.compile import compile_lab
-from vnetlab.executors import netns, state
+from vnetlab.host import netns, state
 from vnetlab.executors.apply import ApplyError
 from vnetlab.executors.linux_l2 import MISSING_8021Q, MISSING_BONDING, MISSING_VLAN_FILTERING
 from vnetlab.lab import EnvironmentProblem, Lab

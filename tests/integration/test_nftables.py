@@ -13,7 +13,7 @@ import pytest
 
 from vnetlab.compile import compile_lab
 from vnetlab.compile.firewall import compile_ruleset
-from vnetlab.executors import netns, run
+from vnetlab.host import netns, run
 from vnetlab.executors.nftables import NftBackend, run_nft
 from vnetlab.model import load_lab, load_lab_text
 from vnetlab.plan import ApplyRuleset, DeleteRuleset

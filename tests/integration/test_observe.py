@@ -13,7 +13,8 @@ import time
 import yaml
 
 from conftest import VNETLAB, cli, copy_example, lab_namespaces
-from vnetlab.executors import netns, state, supervisor
+from vnetlab.host import netns, state
+from vnetlab.agents import supervisor
 from vnetlab.probe.capture import read_pcapng
 
 

@@ -19,7 +19,8 @@ import pytest
 
 from conftest import cli, copy_example, lab_namespaces
 from vnetlab.compile import compile_lab
-from vnetlab.executors import capabilities, ovs, processes, state
+from vnetlab.executors import capabilities, ovs
+from vnetlab.host import processes, state
 from vnetlab.lab import Lab
 from vnetlab.plan import OvsAddBridge, StartOvs
 

@@ -17,8 +17,8 @@ import time
 import pytest
 from pyroute2 import IPRoute
 
-from vnetlab.check import run_checks
-from vnetlab.executors import netns
+from vnetlab.probe.checks import run_checks
+from vnetlab.host import netns
 from vnetlab.observe.snapshot import netlink_session
 from vnetlab.model.schema import LabSpec
 from vnetlab.probe.icmp import PingProbe, ping_many

@@ -14,7 +14,7 @@ import subprocess
 import pytest
 
 from conftest import cli, copy_example, lab_namespaces
-from vnetlab.executors import netns, state
+from vnetlab.host import netns, state
 from vnetlab.lab import down as lab_down
 
 pytestmark = pytest.mark.integration

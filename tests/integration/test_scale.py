@@ -16,7 +16,7 @@ import pytest
 
 from conftest import VNETLAB, cli, lab_namespaces
 
-from vnetlab.executors import netns, state
+from vnetlab.host import netns, state
 
 N = 1000
 THRESH = [f"/proc/sys/net/ipv4/neigh/default/gc_thresh{k}" for k in (1, 2, 3)]

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from conftest import cli, copy_example, lab_namespaces
-from vnetlab.executors import controller
+from vnetlab.agents import controller
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +26,7 @@ def processes_of_lab() -> list[str]:
                 cmdline = handle.read().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if RUNDIR + "/" in cmdline or (f"{LAB}-sw" in cmdline and "vnetlab.executors.controller" in cmdline):
+        if RUNDIR + "/" in cmdline or (f"{LAB}-sw" in cmdline and "vnetlab.agents.controller" in cmdline):
             found.append(f"{pid}: {cmdline}")
     return found
 

@@ -18,11 +18,12 @@ import time
 import pytest
 
 from conftest import cli, lab_namespaces
-from vnetlab.check import run_checks
-from vnetlab.executors import netns, processes, services, supervisor
+from vnetlab.probe.checks import run_checks
+from vnetlab.host import netns, processes
+from vnetlab.agents import services, supervisor
 from vnetlab.observe.snapshot import netlink_session
-from vnetlab.executors.processes import ProcessRecord, is_running
-from vnetlab.executors.services import ServiceSpec, parse_report
+from vnetlab.host.processes import ProcessRecord, is_running
+from vnetlab.agents.services import ServiceSpec, parse_report
 from vnetlab.model.schema import LabSpec
 from vnetlab.probe.transport import PortProbe, tcp_probe_many, udp_probe_many
 

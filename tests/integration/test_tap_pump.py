@@ -15,8 +15,9 @@ import time
 import pytest
 from pyroute2 import IPRoute
 
-from vnetlab.executors import netns, supervisor, tuntap
-from vnetlab.executors.processes import ProcessRecord, is_running, read_stat
+from vnetlab.host import netns, tuntap
+from vnetlab.agents import supervisor
+from vnetlab.host.processes import ProcessRecord, is_running, read_stat
 
 pytestmark = pytest.mark.integration
 

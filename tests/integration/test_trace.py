@@ -14,7 +14,7 @@ import time
 import pytest
 
 from conftest import VNETLAB, cli, copy_example, lab_namespaces
-from vnetlab.executors import run, state
+from vnetlab.host import run, state
 from vnetlab.lab import Lab
 from vnetlab.probe.trace import ANSWERED, DROPPED, LOST, REFUSED, trace
 

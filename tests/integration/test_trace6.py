@@ -11,7 +11,7 @@ import json
 import pytest
 
 from conftest import cli, copy_example, lab_namespaces
-from vnetlab.executors import run
+from vnetlab.host import run
 from vnetlab.executors.nftables import run_nft
 from vnetlab.lab import Lab
 from vnetlab.probe.trace import ANSWERED, DROPPED, LOST, REFUSED, trace

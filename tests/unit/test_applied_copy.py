@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from vnetlab.compile import compile_lab
-from vnetlab.executors import applied, state
+from vnetlab.host import applied, state
 from vnetlab.model import load_lab
 
 

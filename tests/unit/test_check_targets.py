@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from vnetlab.check import CheckResult, format_target, resolve_target, write_junit
+from vnetlab.probe.checks import CheckResult, format_target, resolve_target, write_junit
 from vnetlab.model.schema import Check, LabSpec
 from vnetlab.probe.icmp import (
     build_echo_request,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from vnetlab import cli
-from vnetlab.executors import controller
+from vnetlab.agents import controller
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bad"
 EXAMPLES = Path(__file__).parents[2] / "examples"

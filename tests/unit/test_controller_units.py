@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from vnetlab.executors import controller
-from vnetlab.executors.services import command_env
+from vnetlab.agents import controller
+from vnetlab.agents.services import command_env
 from vnetlab.model.validate import controller_problem
 
 TCP_HEADER = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
@@ -102,7 +102,7 @@ def test_command_services_find_our_python_first(monkeypatch):
 def test_the_bridges_a_plan_s_builtin_controller_drives():
     from vnetlab.plan import OvsAddBridge, RunService
 
-    command = ("python3", "-m", "vnetlab.executors.controller", "--listen", "tcp:127.0.0.1:6653")
+    command = ("python3", "-m", "vnetlab.agents.controller", "--listen", "tcp:127.0.0.1:6653")
     ops = [
         OvsAddBridge("x-sw", rundir="/run/vnetlab/x/ovs/sw", bridge="br0", controller="tcp:127.0.0.1:6653"),
         OvsAddBridge("x-sw", rundir="/run/vnetlab/x/ovs/sw", bridge="br1"),  # no controller
@@ -123,6 +123,6 @@ def test_the_bridges_a_plan_s_builtin_controller_drives():
 def test_importing_the_controller_helpers_does_not_import_os_ken():
     import subprocess
 
-    code = "import sys, vnetlab.executors.controller; print('os_ken' in sys.modules)"
+    code = "import sys, vnetlab.agents.controller; print('os_ken' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"

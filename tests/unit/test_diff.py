@@ -6,7 +6,7 @@ import dataclasses
 import os
 
 from vnetlab.compile import compile_lab
-from vnetlab.compile.diff import FORCED_RULESET, Observed, ObservedLink, ObservedService, diff, ovs_vlans
+from vnetlab.observe.diff import FORCED_RULESET, Observed, ObservedLink, ObservedService, diff, ovs_vlans
 from vnetlab.model.bridges import KernelFeatures
 from vnetlab.model import load_lab, load_lab_text
 from vnetlab.plan import (

@@ -152,7 +152,7 @@ def test_builtin_controller_runs_in_the_switch_node_and_has_no_normal_fallback()
     assert not ops_of(plan, OvsReplaceFlows)
     (service,) = [op for op in ops_of(plan, RunService) if op.command]
     assert service.netns == "flows-sw"
-    assert service.command == ("python3", "-m", "vnetlab.executors.controller", "--listen", "tcp:127.0.0.1:6653")
+    assert service.command == ("python3", "-m", "vnetlab.agents.controller", "--listen", "tcp:127.0.0.1:6653")
     external = ops_of(switch_plan("controller: tcp:192.0.2.9:6653"), OvsAddBridge)[0]
     assert external.controller == "tcp:192.0.2.9:6653"
 

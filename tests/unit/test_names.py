@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from vnetlab import names
-from vnetlab.executors import state
+from vnetlab.host import state
 
 
 @pytest.fixture

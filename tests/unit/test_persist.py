@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from vnetlab import persist
+from vnetlab.host import systemd as persist
 from vnetlab.cli import main
 
 LAB = "lab: cvunit\nnodes:\n  a: {}\n"

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from vnetlab.executors import processes
-from vnetlab.executors.processes import ProcessRecord, parse_stat
+from vnetlab.host import processes
+from vnetlab.host.processes import ProcessRecord, parse_stat
 
 # Fields 3..22 after the comm; starttime (field 22) is 98765.
 _TAIL = "S 1 2 3 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 98765 1000 200"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vnetlab.executors import netns, procsys
+from vnetlab.host import netns, procsys
 
 
 def test_dotted_interface_names_keep_their_dots():

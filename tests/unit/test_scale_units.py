@@ -9,7 +9,8 @@ import struct
 import pytest
 
 from vnetlab.compile import compile_lab
-from vnetlab.executors import kernel, neigh, nlmsg, state
+from vnetlab.executors import kernel
+from vnetlab.host import neigh, nlmsg, state
 from vnetlab.executors.apply import ApplyError, BatchFailed, apply_plan
 from vnetlab.executors.fake import FakeBackend, InjectedFailure
 from vnetlab.model import load_lab, load_lab_text

@@ -6,18 +6,18 @@ import json
 
 import pytest
 
-from vnetlab.check import judge_seen_as
+from vnetlab.probe.checks import judge_seen_as
 from vnetlab.compile import compile_lab
 from vnetlab.executors.apply import apply_plan
 from vnetlab.executors.fake import FakeBackend
-from vnetlab.executors.services import (
+from vnetlab.agents.services import (
     ServiceSpec,
     format_client,
     http_response,
     parse_report,
     report_line,
 )
-from vnetlab.executors.supervisor import SupervisorConfig
+from vnetlab.agents.supervisor import SupervisorConfig
 from vnetlab.model.schema import LabSpec
 from vnetlab.plan import Op, Plan, PumpFrames, RunService, StopService
 from vnetlab.probe.transport import PortProbe, PortResult
@@ -62,7 +62,7 @@ def test_service_ops_render_as_commands():
 
 
 def test_oneshot_reaches_the_plan_and_the_supervisor_config(tmp_path):
-    from vnetlab.executors.pumps import SupervisorBackend
+    from vnetlab.executors.supervisor_backend import SupervisorBackend
 
     spec = LabSpec.model_validate({"lab": "svc", "nodes": {"b": {"services": [
         {"command": ["sh", "setup.sh"], "oneshot": True}, {"command": ["sleep", "60"]}]}}})
@@ -104,7 +104,7 @@ def test_service_ops_apply_roll_back_and_reapply_as_no_ops():
 
 
 def test_supervisor_backend_collects_pumps_and_services(tmp_path):
-    from vnetlab.executors.pumps import SupervisorBackend
+    from vnetlab.executors.supervisor_backend import SupervisorBackend
 
     backend = SupervisorBackend("svc", str(tmp_path))
     run = RunService("svc-b", node="b", listen="tcp/80")

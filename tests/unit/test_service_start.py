@@ -11,9 +11,10 @@ import time
 
 import pytest
 
-from vnetlab.executors import processes, services
+from vnetlab.host import processes
+from vnetlab.agents import services
 from vnetlab.executors.service_start import log_tail, printable, watch_started
-from vnetlab.executors.services import ServiceSpec
+from vnetlab.agents.services import ServiceSpec
 
 
 class Supervised:

@@ -23,13 +23,15 @@ def loaded_after(code: str) -> set[str]:
 def test_down_loads_neither_the_model_nor_the_plan():
     # the modules `vnetlab down LAB` runs: the CLI, the API's down, the teardown's executors
     code = ("import vnetlab.cli, vnetlab.lab\n"
-            "from vnetlab.executors import neigh, ovs, processes, services, supervisor")
+            "from vnetlab.agents import services, supervisor\n"
+            "from vnetlab.executors import ovs\n"
+            "from vnetlab.host import neigh, processes")
     assert loaded_after(code) <= {"vnetlab.plan"}  # ovs describes its ops; no model, no yaml, no pydantic
     assert loaded_after("import vnetlab.cli, vnetlab.lab") == set()
 
 
 def test_status_reads_the_lab_without_the_model():
-    code = "import vnetlab.cli, vnetlab.observe.status, vnetlab.observe.drift, vnetlab.executors.applied"
+    code = "import vnetlab.cli, vnetlab.observe.status, vnetlab.observe.drift, vnetlab.host.applied"
     assert loaded_after(code) == {"vnetlab.plan"}
 
 

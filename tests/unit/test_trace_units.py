@@ -11,7 +11,7 @@ import struct
 
 import pytest
 
-from vnetlab.check import judge_trace
+from vnetlab.probe.checks import judge_trace
 from vnetlab.model.schema import Check
 from vnetlab.probe.fib import RouteAnswer
 from vnetlab.probe.nftrace import parse_trace_line, trace_table_script, verdicts
@@ -456,7 +456,7 @@ def test_host_unreachable_names_the_neighbour_that_never_answered(family):
 
 
 def test_trace_record_round_trips_and_names_only_our_tables():
-    from vnetlab.executors.processes import ProcessRecord
+    from vnetlab.host.processes import ProcessRecord
     from vnetlab.executors.trace_tables import TraceRecord
 
     record = TraceRecord("vnetlab_trace_1a2b", ("lab-b", "lab-r"), ProcessRecord(pid=42, starttime=7))

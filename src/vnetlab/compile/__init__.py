@@ -1,7 +1,7 @@
 """Lab model -> Plan (pure, no root).
 
 ``compile_lab`` and ``netns_name`` load on first use (PEP 562), so that
-``vnetlab.compile.diff`` — what ``status`` needs to compare a running lab with
+``vnetlab.observe.diff`` — what ``status`` needs to compare a running lab with
 its plan — imports without the compilers and the model they build on.
 """
 

@@ -39,7 +39,7 @@ from vnetlab.plan import (
 )
 
 BUILTIN_CONTROLLER = "tcp:127.0.0.1:6653"
-BUILTIN_CONTROLLER_COMMAND = ("python3", "-m", "vnetlab.executors.controller", "--listen", "tcp:127.0.0.1:6653")
+BUILTIN_CONTROLLER_COMMAND = ("python3", "-m", "vnetlab.agents.controller", "--listen", "tcp:127.0.0.1:6653")
 NORMAL_FLOW = "priority=0,actions=NORMAL"
 # Linux bond modes on OVS: 802.3ad is LACP, which OVS does as balance-tcp.
 OVS_BOND_MODES = {"active-backup": "active-backup", "balance-slb": "balance-slb",
@@ -49,7 +49,7 @@ APT_OVS = "apt-get install openvswitch-switch"
 
 def ovs_rundir(lab: str, node: str) -> str:
     """Where a node's OVS keeps its database, sockets, pidfiles and logs."""
-    from vnetlab.executors.state import lab_dir  # a path only; nothing is touched
+    from vnetlab.host.state import lab_dir  # a path only; nothing is touched
 
     return os.path.join(lab_dir(lab), "ovs", node)
 

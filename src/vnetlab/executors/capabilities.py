@@ -16,8 +16,9 @@ import os
 from typing import Callable, Optional
 
 from vnetlab.model.bridges import KernelFeatures, bridges_of
-from vnetlab.executors import netns, ovs
-from vnetlab.executors.controller import osken_installed
+from vnetlab.host import netns
+from vnetlab.executors import ovs
+from vnetlab.agents.controller import osken_installed
 from vnetlab.model.schema import LabSpec
 
 _detected: Optional[KernelFeatures] = None

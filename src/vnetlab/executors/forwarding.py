@@ -40,7 +40,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterable, Optional, Sequence
 
-from vnetlab.executors import nlmsg
+from vnetlab.host import nlmsg
 from vnetlab.plan import (
     CreateBridge, CreateTap, Op, OvsAddBond, OvsAddBridge, OvsAddPort, PumpFrames, SetLinkState, SetMaster,
 )

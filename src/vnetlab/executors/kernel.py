@@ -31,7 +31,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
-from vnetlab.executors import netns, nlmsg, procsys, tuntap
+from vnetlab.host import netns, nlmsg, procsys, tuntap
 from vnetlab.executors.apply import BatchFailed
 from vnetlab.plan import (
     AddAddress, AddRoute, CreateBridge, CreateNamespace, CreateTap, CreateVeth, DeleteAddress,

@@ -3,7 +3,7 @@
 A libnftables context talks to the kernel over a netlink socket, and a
 socket belongs to the namespace it was opened in; so every context is
 created, used and freed with the calling thread inside the target namespace
-(:func:`vnetlab.executors.netns.entered`). Without the library, the ``nft``
+(:func:`vnetlab.host.netns.entered`). Without the library, the ``nft``
 program is run inside the namespace instead.
 
 The backend only ever names its own table (``inet vnetlab``); other tools'
@@ -29,7 +29,7 @@ from typing import Any, Callable, Optional
 
 from vnetlab.compile.firewall import DIGEST_PREFIX, digest_of
 from vnetlab.errors import EnvironmentProblem
-from vnetlab.executors import netns
+from vnetlab.host import netns
 from vnetlab.plan import ApplyRuleset, DeleteRuleset, Op
 
 LIBRARY = "libnftables.so.1"
@@ -132,7 +132,7 @@ def run_nft(netns_name: str, commands: str) -> str:
 
 
 def _run_program(netns_name: str, commands: str, json_mode: bool) -> str:
-    from vnetlab.executors.run import popen
+    from vnetlab.host.run import popen
 
     if shutil.which("nft") is None:
         raise _environment_problem()

@@ -27,7 +27,7 @@ import struct
 import subprocess
 from typing import Callable, Optional
 
-from vnetlab.executors import netns, processes
+from vnetlab.host import netns, processes
 from vnetlab.plan import (
     OVS_PROTOCOLS, OVS_SCHEMA, Op, OvsAddBond, OvsAddBridge, OvsAddPort, OvsDeleteBridge, OvsDeletePort,
     OvsReplaceFlows, SetTxChecksum, StartOvs, StopOvs, ovs_env,
@@ -60,7 +60,7 @@ def installed() -> bool:
 
 def node_rundir(netns_name: str) -> Optional[str]:
     """The OVS directory of the node behind ``netns_name``, if it has one."""
-    from vnetlab.executors.state import lab_dir
+    from vnetlab.host.state import lab_dir
 
     lab, sep, node = netns_name.partition("-")  # lab names have no '-'
     if not sep:
@@ -198,7 +198,7 @@ class OvsBackend:
             processes.stop(running["ovs-vswitchd"], timeout=5.0)
             self._record("process-gone", role=f"ovs-vswitchd@{op.node}")
             running["ovs-vswitchd"] = None
-        from vnetlab.executors import run as runner
+        from vnetlab.host import run as runner
 
         os.makedirs(op.rundir, mode=0o755, exist_ok=True)
         env = {**os.environ, **ovs_env(op.rundir)}

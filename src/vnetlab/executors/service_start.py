@@ -12,7 +12,7 @@ exit 0.
 
 Why 0.5 s: on the 2-core machine this was built on, a failing shell command
 exits after 4 ms, ``python3 -c 'import missing'`` after 60 ms, and
-``python3 -m vnetlab.executors.controller --bogus`` (a Python program that
+``python3 -m vnetlab.agents.controller --bogus`` (a Python program that
 imports its packages, then rejects its arguments) after 110 ms. 0.5 s is
 more than four times the slowest, which leaves room for a loaded machine. A
 service that dies later than that is left to the supervisor's restart
@@ -29,8 +29,9 @@ import signal
 import time
 from typing import Any, Optional, Sequence
 
-from vnetlab.executors import processes, services
-from vnetlab.executors.services import ServiceSpec
+from vnetlab.host import processes
+from vnetlab.agents import services
+from vnetlab.agents.services import ServiceSpec
 
 START_GRACE = 0.5       # seconds a service must keep running after its start was reported
 ONESHOT_TIMEOUT = 30.0  # seconds up waits for a oneshot to finish

@@ -19,8 +19,8 @@ import os
 from dataclasses import dataclass
 from typing import Iterator
 
-from vnetlab.executors import netns, processes, state
-from vnetlab.executors.nftables import TABLE_NAME, NftError, run_nft
+from vnetlab.host import netns, processes, state
+from vnetlab.executors.nftables import NftError, TABLE_NAME, run_nft
 
 DIRECTORY = "traces"
 TABLE_PREFIX = "vnetlab_trace_"

@@ -1,4 +1,4 @@
-"""Reads a running lab into :class:`vnetlab.compile.diff.Observed`; drift and convergence.
+"""Reads a running lab into :class:`vnetlab.observe.diff.Observed`; drift and convergence.
 
 What is read: the lab's namespaces (from its journal) that exist; in each,
 through one netlink socket opened inside it, the interfaces (kind, up,
@@ -22,8 +22,8 @@ import json
 import os
 from typing import Callable, Optional
 
-from vnetlab.compile.diff import FORCED_RULESET, Diff, Observed, ObservedLink, ObservedService, diff, ovs_vlans
-from vnetlab.executors import applied, netns, state
+from vnetlab.observe.diff import Diff, FORCED_RULESET, Observed, ObservedLink, ObservedService, diff, ovs_vlans
+from vnetlab.host import applied, netns, state
 from vnetlab.plan import ApplyRuleset, Plan, SetSysctl
 
 BASELINE_FILE = "baseline.json"
@@ -200,7 +200,7 @@ def _hash(text: str) -> str:
 
 
 def _observe_supervisor(lab: str, observed: Observed) -> None:
-    from vnetlab.executors import supervisor
+    from vnetlab.agents import supervisor
     from vnetlab.observe.status import node_services
 
     rundir = state.lab_dir(lab)

@@ -14,7 +14,7 @@ import socket
 import struct
 from typing import Any, Iterator
 
-from vnetlab.executors import netns, nlmsg
+from vnetlab.host import netns, nlmsg
 
 NETLINK_ROUTE = 0
 NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300

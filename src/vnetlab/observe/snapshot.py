@@ -11,7 +11,7 @@ import contextlib
 import socket
 from typing import TYPE_CHECKING, Any, Iterator, Optional
 
-from vnetlab.executors import netns
+from vnetlab.host import netns
 
 if TYPE_CHECKING:  # pyroute2 loads only when a session is opened (not for read_sysctls)
     from pyroute2 import IPRoute

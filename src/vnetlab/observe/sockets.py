@@ -19,7 +19,7 @@ import os
 import socket
 from typing import Iterable, Optional
 
-from vnetlab.executors import netns
+from vnetlab.host import netns
 
 # Kernel TCP states (include/net/tcp_states.h), named as ss names them.
 TCP_STATES = {

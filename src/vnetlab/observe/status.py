@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vnetlab.executors import applied, netns, state
+from vnetlab.host import applied, netns, state
 from vnetlab.observe.snapshot import read_sysctls
 
 
@@ -27,7 +27,8 @@ def node_services(rundir: str) -> dict[str, list[dict[str, Any]]]:
     restarting, done — a oneshot that exited 0 —, failed, or ``not
     started``); a command's ``exit_status`` once it has exited.
     """
-    from vnetlab.executors import processes, services, supervisor
+    from vnetlab.host import processes
+    from vnetlab.agents import services, supervisor
 
     state = services.read_state(rundir)
     reported = {}
@@ -108,7 +109,8 @@ def _flow_entry(line: str) -> dict[str, Any]:
 def lab_status(name: str) -> dict[str, Any]:
     """Per node: interfaces, addresses, routes, forwarding, services; plus the lab's processes."""
     from vnetlab.compile import netns_name
-    from vnetlab.executors import processes, supervisor
+    from vnetlab.host import processes
+    from vnetlab.agents import supervisor
 
     journal = state.Journal(name)
     record = journal.read()

@@ -27,7 +27,7 @@ import threading
 import time
 from typing import BinaryIO, Callable, Iterator, Optional
 
-from vnetlab.executors import run
+from vnetlab.host import run
 
 DEFAULT_SNAPLEN = 262144
 # Packets wait this long for slower pipes before being written in time order.
@@ -591,7 +591,7 @@ def _kernel_interfaces(namespace: str) -> dict[str, bool]:
     """The namespace's interfaces (not lo) by index -> whether each is up."""
     from pyroute2 import IPRoute
 
-    from vnetlab.executors import netns
+    from vnetlab.host import netns
 
     with netns.entered(namespace):
         ipr = IPRoute(groups=0)

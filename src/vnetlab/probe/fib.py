@@ -17,7 +17,7 @@ from typing import Optional
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from vnetlab.executors import netns
+from vnetlab.host import netns
 
 RTM_F_FIB_MATCH = 0x2000  # ip route get fibmatch: answer with the matching route itself
 ROUTE_TYPES = {1: "unicast", 2: "local", 3: "broadcast", 4: "anycast", 5: "multicast",

@@ -29,7 +29,7 @@ import struct
 import time
 from typing import Optional, Union
 
-from vnetlab.executors import netns
+from vnetlab.host import netns
 
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 

@@ -26,7 +26,7 @@ import time
 from typing import Iterator, Optional
 
 from vnetlab.executors import nftables
-from vnetlab.executors import run as runner
+from vnetlab.host import run as runner
 TRACE_PRIORITY = -350  # before conntrack (-200), NAT and every filter chain
 READY_TIMEOUT = 3.0
 

@@ -24,8 +24,8 @@ import ipaddress
 import time
 from typing import Callable, Optional
 
-from vnetlab.check import resolve_target
-from vnetlab.executors import neigh, netns
+from vnetlab.probe.checks import resolve_target
+from vnetlab.host import neigh, netns
 from vnetlab.model.schema import LabSpec
 from vnetlab.probe.icmp import PingProbe, ping_many
 from vnetlab.probe.transport import OPEN, PortProbe, tcp_probe_many
@@ -219,7 +219,7 @@ def reach_matrix(spec: LabSpec, namespace_of: Callable[[str], str], *, tcp_port:
         nodes: only these nodes (default: every node with an address).
         make_room: called with the IPv4 neighbour entries the matrix needs
             when the kernel-wide table is too small for them, before giving
-            up (e.g. :func:`vnetlab.executors.neigh.make_room` for the lab).
+            up (e.g. :func:`vnetlab.host.neigh.make_room` for the lab).
 
     Raises:
         NeighbourTableTooSmall: the matrix would need more neighbour entries

@@ -14,7 +14,7 @@ import shutil
 import xml.etree.ElementTree as ET
 from typing import Optional
 
-from vnetlab.executors import run
+from vnetlab.host import run
 from vnetlab.probe.transport import CLOSED, FILTERED, OPEN, PortProbe, tcp_probe_many
 
 DEFAULT_PORTS = "1-1024"

@@ -20,7 +20,7 @@ import subprocess
 import time
 from typing import Callable, Optional
 
-from vnetlab.executors import run as runner
+from vnetlab.host import run as runner
 from vnetlab.model.resolve import format_target
 
 LINKTYPE_LINUX_SLL2 = 276

@@ -36,8 +36,9 @@ import subprocess
 import time
 from typing import Any, Callable, Optional
 
-from vnetlab.executors import netns, trace_tables
-from vnetlab.executors import run as runner
+from vnetlab.host import netns
+from vnetlab.executors import trace_tables
+from vnetlab.host import run as runner
 from vnetlab.executors.trace_tables import TABLE_PREFIX
 from vnetlab.model.resolve import format_target
 from vnetlab.probe.fib import NodeView, RouteAnswer
@@ -639,7 +640,7 @@ def trace(spec: Any, namespace_of: Callable[[str], str], source: str, destinatio
         ValueError: bad source, destination, proto, port or family.
         FileNotFoundError: a node's namespace is missing (lab not up).
     """
-    from vnetlab.check import resolve_target
+    from vnetlab.probe.checks import resolve_target
 
     if source not in spec.nodes:
         raise ValueError(f"{source!r} is not a node of lab {spec.lab!r} (nodes: {', '.join(spec.nodes)})")

@@ -33,8 +33,8 @@ import socket
 import time
 from typing import Callable, Optional
 
-from vnetlab.executors import netns
-from vnetlab.executors.services import parse_report
+from vnetlab.host import netns
+from vnetlab.agents.services import parse_report
 
 OPEN = "open"
 CLOSED = "closed"

@@ -7,9 +7,9 @@ another persistent tap (``eth0``), and the supervisor holds both open and
 copies every frame from one to the other. While it runs the taps have
 carrier; when it is gone they show NO-CARRIER. The same epoll loop serves
 the nodes' built-in listeners and watches their command services
-(:mod:`vnetlab.executors.services`).
+(:mod:`vnetlab.agents.services`).
 
-Run it as ``python -m vnetlab.executors.supervisor RUNDIR [--ready-fd N]``;
+Run it as ``python -m vnetlab.agents.supervisor RUNDIR [--ready-fd N]``;
 parents use :func:`start`, :func:`stop`, :func:`reload` and
 :func:`is_running`. Files in ``RUNDIR``:
 
@@ -23,7 +23,7 @@ parents use :func:`start`, :func:`stop`, :func:`reload` and
      "generation": 1}
 
 ``services.json``
-    What runs (see :mod:`vnetlab.executors.services`), rewritten whenever
+    What runs (see :mod:`vnetlab.agents.services`), rewritten whenever
     that changes and after every start or reload, with the ``generation``
     of the config it applied — how a parent learns a reload is done.
 
@@ -62,8 +62,9 @@ import sys
 import time
 from typing import Any
 
-from vnetlab.executors import netns, services, tuntap
-from vnetlab.executors.processes import (
+from vnetlab.host import netns, tuntap
+from vnetlab.agents import services
+from vnetlab.host.processes import (
     ProcessRecord,
     is_running,
     read_record,
@@ -71,7 +72,7 @@ from vnetlab.executors.processes import (
     stop,
     write_record,
 )
-from vnetlab.executors.services import ServiceSpec
+from vnetlab.agents.services import ServiceSpec
 
 __all__ = [
     "Endpoint",
@@ -403,7 +404,7 @@ def _signal_ready(ready_fd: int | None, rundir: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the supervisor process."""
-    parser = argparse.ArgumentParser(prog="python -m vnetlab.executors.supervisor")
+    parser = argparse.ArgumentParser(prog="python -m vnetlab.agents.supervisor")
     parser.add_argument("rundir", help="the lab's run directory holding supervisor.json")
     parser.add_argument("--ready-fd", type=int, help="inherited pipe fd; one byte is written once ready "
                         "(without it, RUNDIR/supervisor.ready is created)")
@@ -540,7 +541,7 @@ def start(rundir: str, timeout: float = 5.0) -> ProcessRecord:
     try:
         with open(os.path.join(rundir, LOG_FILE), "ab") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "vnetlab.executors.supervisor", rundir, "--ready-fd", str(ready_w)],
+                [sys.executable, "-m", "vnetlab.agents.supervisor", rundir, "--ready-fd", str(ready_w)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
                 pass_fds=(ready_w,), start_new_session=True,
             )

@@ -1,5 +1,5 @@
 """The os-ken app behind the built-in controller: an OpenFlow 1.3 learning
-switch with no NORMAL fallback (see :mod:`vnetlab.executors.controller`,
+switch with no NORMAL fallback (see :mod:`vnetlab.agents.controller`,
 which runs it).
 
 Kept apart from the entry point so that importing the controller's helpers
@@ -16,7 +16,7 @@ from os_ken.controller.handler import CONFIG_DISPATCHER, MAIN_DISPATCHER, set_ev
 from os_ken.lib.packet import ethernet, packet
 from os_ken.ofproto import ofproto_v1_3
 
-from vnetlab.executors.controller import COOKIE, COOKIE_MASK, DEFAULT_IDLE_TIMEOUT
+from vnetlab.agents.controller import COOKIE, COOKIE_MASK, DEFAULT_IDLE_TIMEOUT
 
 LOG = logging.getLogger("vnetlab.controller")
 

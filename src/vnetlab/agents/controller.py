@@ -3,7 +3,7 @@
 Run by the lab supervisor as a command service inside an OVS node's
 namespace::
 
-    python3 -m vnetlab.executors.controller --listen tcp:127.0.0.1:6653
+    python3 -m vnetlab.agents.controller --listen tcp:127.0.0.1:6653
 
 and the node's bridges point at it with ``fail_mode=secure``. What it does
 to every switch that connects:
@@ -27,7 +27,7 @@ log file under the lab's run directory).
 
 os-ken 4.x ships no ``osken-manager`` command; :func:`main` does its job:
 configures os-ken's oslo.config ``CONF`` with the listen address, loads the
-app (:mod:`vnetlab.executors.learning_switch`, which pulls in os-ken's
+app (:mod:`vnetlab.agents.learning_switch`, which pulls in os-ken's
 OpenFlow handler) into the app manager and runs it. Once the listening
 socket exists, it logs ``ready``.
 
@@ -50,7 +50,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
-from vnetlab.executors import netns
+from vnetlab.host import netns
 from vnetlab.model.validate import OSKEN_INSTALL
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ DEFAULT_IDLE_TIMEOUT = 60   # seconds a learned flow lives without traffic
 LISTEN_WAIT = 10.0          # seconds main() waits for os-ken's listening socket
 READY_TIMEOUT = 15.0        # seconds `up` waits for switches to connect (OVS retries after 1, 2, 4, 8 s)
 DEFAULT_LISTEN = "tcp:127.0.0.1:6653"
-MODULE = "vnetlab.executors.controller"  # run as python3 -m MODULE
+MODULE = "vnetlab.agents.controller"  # run as python3 -m MODULE
 TCP_LISTEN_STATE = "0A"     # /proc/net/tcp's code for LISTEN
 
 
@@ -167,7 +167,7 @@ def builtin_controlled_bridges(ops: Sequence[Op]) -> list[ControlledBridge]:
     """The bridges of a plan that a built-in controller of the same plan drives.
 
     A built-in controller is a :class:`~vnetlab.plan.RunService` running
-    ``... -m vnetlab.executors.controller --listen tcp:IP:PORT``; a bridge it
+    ``... -m vnetlab.agents.controller --listen tcp:IP:PORT``; a bridge it
     drives is an :class:`~vnetlab.plan.OvsAddBridge` in the same namespace
     whose controller is that address.
     """
@@ -197,7 +197,7 @@ def wait_for_builtin_controllers(ops: Sequence[Op], timeout: float = READY_TIMEO
             connect, within ``timeout`` seconds (the message says where to look).
     """
     from vnetlab.executors.ovs import run_tool
-    from vnetlab.executors.state import lab_dir
+    from vnetlab.host.state import lab_dir
 
     deadline = time.monotonic() + timeout
     for bridge in builtin_controlled_bridges(ops):
@@ -222,7 +222,7 @@ def wait_for_builtin_controllers(ops: Sequence[Op], timeout: float = READY_TIMEO
 
 def main(argv: Optional[list[str]] = None) -> int:
     """Runs the controller until SIGTERM; what ``osken-manager`` would do."""
-    parser = argparse.ArgumentParser(prog="python -m vnetlab.executors.controller",
+    parser = argparse.ArgumentParser(prog="python -m vnetlab.agents.controller",
                                      description="vnetlab's built-in OpenFlow 1.3 learning-switch controller")
     parser.add_argument("--listen", default=DEFAULT_LISTEN, help="tcp:IP:PORT (default %(default)s)")
     parser.add_argument("--idle-timeout", type=int, default=DEFAULT_IDLE_TIMEOUT,
@@ -240,7 +240,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     from os_ken.base import app_manager
     from os_ken.lib import hub
 
-    from vnetlab.executors.learning_switch import LearningSwitch
+    from vnetlab.agents.learning_switch import LearningSwitch
 
     # What osken-manager's command line would set; no config files are read.
     cfg.CONF(args=[], project="os_ken", default_config_files=[])

@@ -1,7 +1,7 @@
 """``make demo``: bring every example lab up, run its checks, show one plan as
 commands, tear everything down, and print a short report.
 
-Run as ``python -m vnetlab.demo [EXAMPLES_DIR]``; exits 1 if any check fails.
+Run as ``python -m vnetlab.cli.demo [EXAMPLES_DIR]``; exits 1 if any check fails.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import time
 from rich.console import Console
 from rich.table import Table
 
-from vnetlab.check import render_table
+from vnetlab.probe.checks import render_table
 from vnetlab.lab import Lab
 from vnetlab.plan import format_command
 

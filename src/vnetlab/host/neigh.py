@@ -24,7 +24,7 @@ import json
 import os
 from typing import Iterator
 
-from vnetlab.executors import state
+from vnetlab.host import state
 
 FAMILIES = {4: "ipv4", 6: "ipv6"}
 KEYS = ("gc_thresh1", "gc_thresh2", "gc_thresh3")
@@ -81,7 +81,7 @@ def estimate(spec) -> dict[int, int]:  # noqa: ANN001 — a model.LabSpec
     so repeated checks between the same nodes add nothing."""
     if not spec.checks:
         return {}  # (and `up` of a lab without checks need not load the prober)
-    from vnetlab.check import resolve_target
+    from vnetlab.probe.checks import resolve_target
 
     owner: dict[str, str] = {}
     networks: dict[str, list] = {}

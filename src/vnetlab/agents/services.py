@@ -54,9 +54,9 @@ import sys
 import time
 from typing import Any, Callable, Optional, Sequence
 
-from vnetlab.executors import netns
-from vnetlab.executors.processes import ProcessRecord
-from vnetlab.executors.state import write_atomic
+from vnetlab.host import netns
+from vnetlab.host.processes import ProcessRecord
+from vnetlab.host.state import write_atomic
 
 SERVICES_FILE = "services.json"
 
@@ -314,7 +314,7 @@ class _Command:
 def command_env() -> dict[str, str]:
     """The environment of a command service: ours, with our interpreter's
     directory first on PATH, so ``python3`` in a command (such as the
-    built-in controller, ``python3 -m vnetlab.executors.controller``) is the
+    built-in controller, ``python3 -m vnetlab.agents.controller``) is the
     Python vnetlab runs in, with its packages."""
     env = dict(os.environ)
     here = os.path.dirname(sys.executable)
@@ -503,7 +503,7 @@ class Services:
         self.write_state()
 
     def _spawn(self, command: _Command) -> None:
-        from vnetlab.executors import run
+        from vnetlab.host import run
 
         spec = command.spec
         path = os.path.join(self.rundir, command.log_name)

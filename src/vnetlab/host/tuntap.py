@@ -3,7 +3,7 @@
 A TAP device is looked up and created in the namespace of the ``/dev/net/tun``
 file description, which is the namespace of the thread that opened it. Every
 function here therefore works in the *calling thread's current* namespace;
-wrap calls in :func:`vnetlab.executors.netns.entered` to act inside a lab node.
+wrap calls in :func:`vnetlab.host.netns.entered` to act inside a lab node.
 
 No ``ip`` process is spawned: creation is ``TUNSETIFF`` + ``TUNSETPERSIST``,
 the MTU is ``SIOCSIFMTU`` and the tap test is ``ETHTOOL_GDRVINFO`` (the tun

@@ -20,7 +20,7 @@ import errno
 import os
 from typing import Callable, Iterator, Optional, Sequence
 
-from vnetlab.executors import procsys
+from vnetlab.host import procsys
 
 CLONE_NEWNET = 0x40000000
 CLONE_NEWNS = 0x00020000
@@ -274,7 +274,7 @@ def write_sysctl(key: str, value: str) -> None:
 
     ``/proc/sys/net`` resolves to the namespace of the thread that opens the
     file, so callers wrap this in :func:`entered`. The file is opened through
-    a private procfs instance (:mod:`vnetlab.executors.procsys`: /proc/sys
+    a private procfs instance (:mod:`vnetlab.host.procsys`: /proc/sys
     lookups slow down with every namespace that has used them)."""
     fd = procsys.open_sysctl(key, os.O_WRONLY)
     try:

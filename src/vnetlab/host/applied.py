@@ -17,7 +17,7 @@ import json
 import os
 from typing import TYPE_CHECKING, Any, Optional
 
-from vnetlab.executors import state
+from vnetlab.host import state
 
 if TYPE_CHECKING:  # the plan types load when a plan is read (`down` reads none)
     from vnetlab.plan import Plan

@@ -98,7 +98,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     # A valid file is exit 0 even where `up` would lack something (os-ken):
     # the file may be meant for another machine. The warnings say what `up`
     # would refuse, and `up` exits 3 for it before it creates anything.
-    from vnetlab.executors.controller import osken_installed
+    from vnetlab.agents.controller import osken_installed
     from vnetlab.model import check_lab_file
 
     _require_file(args.labfile)
@@ -162,14 +162,14 @@ def _layer2_features(lab):
 
 def _is_running_here(name: str) -> bool:
     """Whether lab ``name`` is up and we may read it (root)."""
-    from vnetlab.executors import state
+    from vnetlab.host import state
 
     return os.geteuid() == 0 and os.path.isdir(state.lab_dir(name))
 
 
 def _print_plan_diff(lab, plan, fmt: str) -> int:
     """``vnetlab plan`` against a running lab: only what ``up`` would change."""
-    from vnetlab.executors import state
+    from vnetlab.host import state
     from vnetlab.observe.drift import converge
 
     with state.locked(lab.name):
@@ -244,7 +244,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 def _neigh_notes(lab, raised: bool, quiet: bool) -> None:  # noqa: ANN001 — a vnetlab.lab.Lab
     """Warns (stderr) when the lab's checks can overflow the host-wide
     neighbour table; says what --raise-neigh-limit set."""
-    from vnetlab.executors import neigh
+    from vnetlab.host import neigh
 
     if not quiet:
         _say_raised(lab.name, lab.raised_neigh_limits)
@@ -254,7 +254,7 @@ def _neigh_notes(lab, raised: bool, quiet: bool) -> None:  # noqa: ANN001 — a 
 
 def _say_raised(lab: str, values: dict) -> None:
     """Tells (stderr) which host neighbour limits were raised for ``lab``, if any."""
-    from vnetlab.executors import neigh
+    from vnetlab.host import neigh
 
     if values:
         print(f"vnetlab: raised host neighbour limits until 'vnetlab down {lab}': {neigh.summary(values)}",
@@ -267,7 +267,7 @@ def _room_maker(args: argparse.Namespace, lab):  # noqa: ANN001, ANN202 — a vn
     in the lab's journal (its down restores them); None without the flag."""
     if not args.raise_neigh_limit:
         return None
-    from vnetlab.executors import neigh
+    from vnetlab.host import neigh
 
     def make_room(needs: dict[int, int]) -> None:
         _say_raised(lab.name, neigh.make_room(lab.name, needs))
@@ -329,7 +329,7 @@ def _render_drift(status: dict, console) -> None:
 
 
 def cmd_enable(args: argparse.Namespace) -> int:
-    from vnetlab import persist
+    from vnetlab.host import systemd as persist
     from vnetlab.lab import require_root
 
     lab = _load(args.labfile)
@@ -348,7 +348,7 @@ def cmd_enable(args: argparse.Namespace) -> int:
 
 
 def cmd_disable(args: argparse.Namespace) -> int:
-    from vnetlab import persist
+    from vnetlab.host import systemd as persist
     from vnetlab.lab import require_root
 
     name = _lab_name_of(args.lab)
@@ -399,7 +399,7 @@ def cmd_shell(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from vnetlab.check import render_table, write_junit
+    from vnetlab.probe.checks import render_table, write_junit
 
     lab = _running(args.lab)
     if not lab.spec.checks:
@@ -506,7 +506,7 @@ def cmd_reach(args: argparse.Namespace) -> int:
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
-    from vnetlab.check import resolve_target
+    from vnetlab.probe.checks import resolve_target
     from vnetlab.lab import EnvironmentProblem, require_root
     from vnetlab.probe.scan import DEFAULT_PORTS, parse_ports, render_scan, scan
 
@@ -544,7 +544,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def cmd_sockets(args: argparse.Namespace) -> int:
-    from vnetlab.executors import processes, state, supervisor
+    from vnetlab.host import processes, state
+    from vnetlab.agents import supervisor
     from vnetlab.lab import require_root
     from vnetlab.observe.sockets import node_sockets, render_sockets
 
@@ -734,7 +735,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     # Light modules only: the layers that raise these load when a command needs them.
     from vnetlab.errors import ApplyError, EnvironmentProblem, LabConflict
-    from vnetlab.executors.state import LabBusy
+    from vnetlab.host.state import LabBusy
     from vnetlab.model.errors import LabFileError
     from vnetlab.names import UnsafeName
 

@@ -13,7 +13,7 @@ import signal
 import subprocess
 from typing import Any, Optional, Sequence
 
-from vnetlab.executors import netns
+from vnetlab.host import netns
 
 SHELL_FALLBACK = "/bin/sh"
 PR_SET_PDEATHSIG = 1

@@ -15,7 +15,7 @@ import ipaddress
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING, Callable, Optional
 
-from vnetlab.executors.services import parse_report
+from vnetlab.agents.services import parse_report
 from vnetlab.model.resolve import format_target
 from vnetlab.model.schema import Check, LabSpec
 from vnetlab.probe.icmp import PingProbe, ping_many

@@ -17,10 +17,10 @@ import json
 import os
 from typing import Optional
 
-from vnetlab.executors import services, supervisor
+from vnetlab.agents import services, supervisor
 from vnetlab.executors.service_start import ServiceExited, watch_started
-from vnetlab.executors.services import ServiceSpec
-from vnetlab.executors.state import write_atomic
+from vnetlab.agents.services import ServiceSpec
+from vnetlab.host.state import write_atomic
 from vnetlab.plan import Op, PumpFrames, RunService, StopPump, StopService
 
 PumpKey = tuple[str, str, str, str]
