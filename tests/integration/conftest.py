@@ -49,6 +49,27 @@ def root_snapshot() -> dict:
     return snap
 
 
+@pytest.fixture(scope="session", autouse=True)
+def leftovers_of_killed_runs(tmp_path_factory):
+    """Brings down labs that an earlier, killed test run left behind.
+
+    A run killed mid-test (a CI time-out, a Ctrl-C twice) cannot run its
+    ``finally`` blocks, so its labs stay up and the next run's ``up`` of the
+    same name is refused as another file's lab. Only labs built from a file
+    under pytest's own temporary root, but not this run's, are taken down:
+    those are test labs by construction. Leaks within this run are still
+    caught by ``host_guard``.
+    """
+    this_run = str(tmp_path_factory.getbasetemp())
+    pytest_root = os.path.dirname(this_run)
+    for name in state.lab_names():
+        source = state.Journal(name).read().source or ""
+        if source.startswith(pytest_root + os.sep) and not source.startswith(this_run + os.sep):
+            print(f"\nbringing down lab {name}, left up by an earlier test run ({source})", file=sys.stderr)
+            subprocess.run([*VNETLAB, "down", name], capture_output=True)
+    yield
+
+
 @pytest.fixture(autouse=True)
 def host_guard():
     """Fails the test if the root namespace or the namespace list changed."""
