@@ -55,3 +55,17 @@ def node_name(value: object) -> str:
             "starting with a letter, e.g. red or web-1"
         )
     return value
+
+
+def namespace(lab: str, node: str) -> str:
+    """The namespace name of ``node`` in ``lab``: ``<lab>-<node>`` (invariant 3)."""
+    return f"{lab}-{node}"
+
+
+def split_namespace(netns_name: str) -> tuple[str, str]:
+    """``(lab, node)`` of a lab namespace name; ``(netns_name, "")`` if it has no '-'.
+
+    The first '-' separates them: lab names have none, node names may.
+    """
+    lab, _, node = netns_name.partition("-")
+    return lab, node

@@ -196,12 +196,13 @@ def wait_for_builtin_controllers(ops: Sequence[Op], timeout: float = READY_TIMEO
         RuntimeError: a controller did not listen, or a switch did not
             connect, within ``timeout`` seconds (the message says where to look).
     """
-    from vnetlab.executors.ovs import run_tool
+    from vnetlab.host.ovs_tools import run_tool
     from vnetlab.host.state import lab_dir
+    from vnetlab.names import split_namespace
 
     deadline = time.monotonic() + timeout
     for bridge in builtin_controlled_bridges(ops):
-        lab, _, node = bridge.netns.partition("-")  # lab names have no '-'
+        lab, node = split_namespace(bridge.netns)
         where = (f"the built-in controller of node {node} (see its log, "
                  f"{os.path.join(lab_dir(lab), f'service-{node}-N.log')})")
         if not wait_listening(bridge.netns, bridge.port, max(0.0, deadline - time.monotonic())):
