@@ -81,7 +81,7 @@ def estimate(spec) -> dict[int, int]:  # noqa: ANN001 — a model.LabSpec
     so repeated checks between the same nodes add nothing."""
     if not spec.checks:
         return {}  # (and `up` of a lab without checks need not load the prober)
-    from vnetlab.probe.checks import resolve_target
+    from vnetlab.model.targets import resolve_target
 
     owner: dict[str, str] = {}
     networks: dict[str, list] = {}

@@ -21,7 +21,7 @@ import time
 from typing import Callable, Optional
 
 from vnetlab.host import run as runner
-from vnetlab.model.resolve import format_target
+from vnetlab.model.targets import format_target
 
 LINKTYPE_LINUX_SLL2 = 276
 SNAPLEN = 256
