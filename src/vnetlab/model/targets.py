@@ -72,14 +72,11 @@ def resolve_target(spec: LabSpec, to: str, family: Optional[int] = None) -> tupl
             ``family``, or the port is not 1–65535.
     """
     host, port = to, None
-    if to.startswith("["):
-        inside, bracket, rest = to[1:].partition("]")
-        if not bracket or not rest.startswith(":"):
-            raise ValueError(f"{to!r} is not a target — write [IPV6]:PORT, e.g. [fd00::2]:80")
-        host, port = inside, _port(rest[1:], to)
-    elif to.count(":") == 1:
-        host, port_text = to.split(":")
-        port = _port(port_text, to)
+    parts = split_host_port(to)
+    if parts is None and to.startswith("["):
+        raise ValueError(f"{to!r} is not a target — write [IPV6]:PORT, e.g. [fd00::2]:80")
+    if parts is not None:
+        host, port = parts[0], _port(parts[1], to)
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
