@@ -117,7 +117,7 @@ class Lab:
         None assumes a kernel with every L2 feature)."""
         from vnetlab.compile import compile_lab
 
-        return compile_lab(self.spec, features)
+        return compile_lab(self.spec, features, run_dir=state.lab_dir(self.spec.lab))
 
     def _plan_for_this_machine(self) -> Plan:
         """The plan with every ``backend: auto`` bridge resolved against what
@@ -133,7 +133,7 @@ class Lab:
         problems = unmet_needs(self.spec, features)
         if problems:
             raise EnvironmentProblem("; ".join(problems))
-        return compile_lab(self.spec, features)
+        return compile_lab(self.spec, features, run_dir=state.lab_dir(self.spec.lab))
 
     def node(self, name: str) -> NodeHandle:
         """A handle on node ``name``."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 
+DEFAULT_RUN_ROOT = "/run/vnetlab"  # where labs keep their state, unless VNETLAB_RUN_DIR says otherwise
 LAB_NAME = re.compile(r"[a-z][a-z0-9]{0,9}")
 NODE_NAME = re.compile(r"[a-z][a-z0-9-]{0,14}")
 
