@@ -126,8 +126,9 @@ class Lab:
         from vnetlab.compile import compile_lab
         from vnetlab.compile.l2 import unmet_needs
         from vnetlab.executors import capabilities
+        from vnetlab.model.bridges import lab_needs_probe
 
-        if not capabilities.lab_needs_probe(self.spec):
+        if not lab_needs_probe(self.spec):
             return self.plan()
         features = capabilities.detect()
         problems = unmet_needs(self.spec, features)

@@ -15,28 +15,14 @@ import contextlib
 import os
 from typing import Callable, Optional
 
-from vnetlab.model.bridges import KernelFeatures, bridges_of
+from vnetlab.model.bridges import KernelFeatures, lab_needs_probe
 from vnetlab.host import netns
 from vnetlab.executors import ovs
 from vnetlab.agents.controller import osken_installed
-from vnetlab.model.schema import LabSpec
+
+__all__ = ["detect", "lab_needs_probe"]  # lab_needs_probe (pure) lives in model.bridges; callers read it here too
 
 _detected: Optional[KernelFeatures] = None
-
-
-def lab_needs_probe(spec: LabSpec) -> bool:
-    """Whether the lab uses anything beyond plain bridges (VLANs, bonds, OVS),
-    so its bridges' backends depend on this machine."""
-    for node_name, node in spec.nodes.items():
-        for iface in node.interfaces.values():
-            if iface.type in ("bond", "vlan") or iface.vlan is not None or iface.trunk:
-                return True
-        for bridge in bridges_of(spec, node_name, node):
-            declared = node.interfaces.get(bridge.name)
-            if bridge.vlan_aware or bridge.backend != "auto" or node.flows or node.controller \
-                    or (declared is not None and (declared.flows or declared.controller)):
-                return True
-    return False
 
 
 def detect() -> KernelFeatures:
