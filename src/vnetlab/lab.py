@@ -123,18 +123,9 @@ class Lab:
         """The plan with every ``backend: auto`` bridge resolved against what
         this kernel can do (probed only when the lab has VLANs, bonds or OVS);
         raises EnvironmentProblem when the lab needs what the machine lacks."""
-        from vnetlab.compile import compile_lab
-        from vnetlab.compile.l2 import unmet_needs
         from vnetlab.executors import capabilities
-        from vnetlab.model.bridges import lab_needs_probe
 
-        if not lab_needs_probe(self.spec):
-            return self.plan()
-        features = capabilities.detect()
-        problems = unmet_needs(self.spec, features)
-        if problems:
-            raise EnvironmentProblem("; ".join(problems))
-        return compile_lab(self.spec, features, run_dir=state.lab_dir(self.spec.lab))
+        return capabilities.plan_for_this_machine(self.spec, state.lab_dir(self.spec.lab))
 
     def node(self, name: str) -> NodeHandle:
         """A handle on node ``name``."""

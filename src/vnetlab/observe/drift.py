@@ -74,16 +74,22 @@ def applied_plan(lab: str) -> Optional[Plan]:
     kept = applied.read_plan(lab)
     if kept is not None:
         return kept
-    from vnetlab.lab import Lab
+    copy = applied.spec_copy(lab)
+    if copy is None:
+        return None
+    from vnetlab.compile import compile_lab
+    from vnetlab.executors.capabilities import plan_for_this_machine
+    from vnetlab.model import LabSpec
 
     try:
-        running = Lab.running(lab)
-    except (LookupError, ValueError):
+        spec = LabSpec.model_validate(copy["spec"])
+    except (KeyError, ValueError):
         return None
+    run_dir = state.lab_dir(lab)
     try:
-        return running._plan_for_this_machine()  # as ``up`` compiled it (OVS/Linux choices resolved)
+        return plan_for_this_machine(spec, run_dir)  # as ``up`` compiled it (OVS/Linux choices resolved)
     except Exception:  # noqa: BLE001 — the machine changed since: the plain plan is the best guess
-        return running.plan()
+        return compile_lab(spec, None, run_dir=run_dir)
 
 
 def observe(lab: str, *plans: Optional[Plan]) -> Observed:
