@@ -27,7 +27,7 @@ import threading
 import time
 from typing import BinaryIO, Callable, Optional
 
-from vnetlab.host import run
+from vnetlab.probe import tcpdump
 from vnetlab.probe.pcap import (  # noqa: F401 (the codec: callers and tests read it from here too)
     DEFAULT_SNAPLEN, ISB_IFDROP, ISB_IFRECV, ISB_USRDELIV, LINKTYPE_ETHERNET, Packet, PcapngContents, PcapngWriter,
     PcapStream, pcap_header, pcap_record, read_pcapng,
@@ -140,11 +140,7 @@ _RECEIVED = re.compile(rb"(\d+) packets? received by filter")
 
 def tcpdump_argv(ifname: str, bpf: Optional[str], snaplen: int = DEFAULT_SNAPLEN) -> list[str]:
     """The tcpdump command for one interface: pcap with ns timestamps to stdout."""
-    argv = ["tcpdump", "-i", ifname, "-n", "-U", "--immediate-mode", "--time-stamp-precision=nano",
-            "-s", str(snaplen), "-w", "-"]
-    if bpf:
-        argv += ["--", bpf]
-    return argv
+    return tcpdump.tcpdump_argv(ifname, bpf, snaplen)
 
 
 class _Tap:
@@ -158,13 +154,9 @@ class _Tap:
         self.stream: Optional[PcapStream] = None
         self.ready = threading.Event()
         self.stderr = bytearray()
-        # tcpdump drops its capabilities, which clears PR_SET_PDEATHSIG; so
-        # coreutils' `timeout 0` (no time limit) keeps it for tcpdump: it
-        # forwards the SIGTERM it gets when vnetlab dies, and our SIGINT.
-        guarded = ["timeout", "0", *tcpdump_argv(interface.ifname, bpf, snaplen)]
-        self.proc = run.popen(interface.netns, guarded,
-                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              die_with_parent=True, start_new_session=True)
+        self.proc = tcpdump.start(interface.netns, tcpdump_argv(interface.ifname, bpf, snaplen),
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  start_new_session=True)
         self._packets = packets
         self.readers = [threading.Thread(target=self._read_stdout, daemon=True),
                         threading.Thread(target=self._read_stderr, daemon=True)]

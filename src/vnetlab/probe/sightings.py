@@ -21,8 +21,8 @@ import subprocess
 import time
 from typing import Callable, Optional
 
-from vnetlab.host import run as runner
 from vnetlab.model.targets import format_target
+from vnetlab.probe import tcpdump
 from vnetlab.probe.pcap import PcapStream
 
 LINKTYPE_LINUX_SLL2 = 276
@@ -241,12 +241,8 @@ class Capture:
 
     def start(self) -> None:
         """Starts tcpdump (returns at once; :func:`wait_ready` waits)."""
-        argv = ["tcpdump", "-i", "any", "-n", "-U", "--immediate-mode", "-s", str(SNAPLEN), "-w", "-", self.bpf]
-        # die_with_parent: a trace killed half-way must not leave tcpdump running in the lab.
-        # tcpdump drops its capabilities, which clears PR_SET_PDEATHSIG, so coreutils'
-        # `timeout 0` (no limit) holds it for tcpdump and forwards our signals (as capture does).
-        self._proc = runner.popen(self.netns, ["timeout", "0", *argv], stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, die_with_parent=True)
+        argv = tcpdump.tcpdump_argv("any", self.bpf, SNAPLEN, nanoseconds=False)
+        self._proc = tcpdump.start(self.netns, argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
     def interrupt(self) -> None:
         """Asks tcpdump to finish (it flushes and exits); :meth:`stop` collects."""
