@@ -15,7 +15,7 @@ import ipaddress
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING, Callable, Optional
 
-from vnetlab.agents.services import parse_report
+from vnetlab.agents.service_report import parse_report
 from vnetlab.model.targets import format_target, resolve_target  # resolve_target: callers read it from here too
 from vnetlab.model.schema import Check, LabSpec
 from vnetlab.probe.icmp import PingProbe, ping_many
