@@ -58,7 +58,7 @@ class NodeHandle:
     @property
     def netns(self) -> str:
         """The node's namespace name."""
-        from vnetlab.compile import netns_name
+        from vnetlab.names import namespace as netns_name
 
         return netns_name(self.lab, self.name)
 
@@ -135,7 +135,7 @@ class Lab:
 
     def namespace_of(self, node: str) -> str:
         """The namespace of ``node``."""
-        from vnetlab.compile import netns_name
+        from vnetlab.names import namespace as netns_name
 
         return netns_name(self.name, node)
 
