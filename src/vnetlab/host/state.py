@@ -22,7 +22,7 @@ from typing import Any, Iterator, Optional
 
 from vnetlab import names
 
-RUN_ROOT = os.environ.get("VNETLAB_RUN_DIR", "/run/vnetlab")
+RUN_ROOT = os.environ.get("VNETLAB_RUN_DIR", names.DEFAULT_RUN_ROOT)
 
 
 def lab_dir(lab: str) -> str:

@@ -108,7 +108,7 @@ def _flow_entry(line: str) -> dict[str, Any]:
 
 def lab_status(name: str) -> dict[str, Any]:
     """Per node: interfaces, addresses, routes, forwarding, services; plus the lab's processes."""
-    from vnetlab.compile import netns_name
+    from vnetlab.names import namespace as netns_name
     from vnetlab.host import processes
     from vnetlab.agents import supervisor
 

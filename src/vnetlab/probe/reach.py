@@ -24,7 +24,7 @@ import ipaddress
 import time
 from typing import Callable, Optional
 
-from vnetlab.probe.checks import resolve_target
+from vnetlab.model.targets import resolve_target
 from vnetlab.host import neigh, netns
 from vnetlab.model.schema import LabSpec
 from vnetlab.probe.icmp import PingProbe, ping_many
