@@ -14,11 +14,12 @@ import shlex
 import sys
 import time
 from typing import Optional, Sequence
+from vnetlab.errors import BadInput, VnetlabError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ENVIRONMENT = 0, 1, 2, 3
 
 
-class UsageError(Exception):
+class UsageError(BadInput):
     """Bad usage; exit 2."""
 
 
@@ -733,43 +734,36 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     gc.set_threshold(50_000, 20, 20)
     parser = build_parser()
     args = parser.parse_args(argv)
-    # Light modules only: the layers that raise these load when a command needs them.
-    from vnetlab.errors import ApplyError, EnvironmentProblem, LabConflict
-    from vnetlab.host.state import LabBusy
-    from vnetlab.model.errors import LabFileError
-    from vnetlab.names import UnsafeName
-
     try:
         return args.func(args)
-    except LabFileError as exc:
+    except VnetlabError as exc:
+        report_error(exc)
+        return exc.exit_code
+    except (LookupError, KeyError) as exc:  # no such lab, node or interface
+        message = exc.args[0] if exc.args else str(exc)
+        print(f"vnetlab: {message}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("vnetlab: interrupted", file=sys.stderr)
+        return 130
+
+
+def report_error(exc: VnetlabError) -> None:
+    """Prints an error as the command line shows it; the exit code is the class's."""
+    from vnetlab.errors import ApplyError
+    from vnetlab.model.errors import LabFileError
+
+    if isinstance(exc, LabFileError):
         for problem in exc.problems:
             print(str(problem), file=sys.stderr)
         count = len(exc.problems)
         print(f"{count} problem{'s' if count != 1 else ''}; nothing was created", file=sys.stderr)
-        return EXIT_USAGE
-    except (UsageError, UnsafeName, LabConflict) as exc:
-        print(f"vnetlab: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except (LookupError, KeyError) as exc:
-        message = exc.args[0] if exc.args else str(exc)
-        print(f"vnetlab: {message}", file=sys.stderr)
-        return EXIT_USAGE
-    except EnvironmentProblem as exc:
-        print(f"vnetlab: {exc}", file=sys.stderr)
-        return EXIT_ENVIRONMENT
-    except ApplyError as exc:
-        from vnetlab.executors.service_start import ServiceExited
-
+    elif isinstance(exc, ApplyError):
         first, _, details = str(exc).partition("\n")  # e.g. a failed service's output
         print(f"vnetlab: {first}; everything this run changed was undone" + (f"\n{details}" if details else ""),
               file=sys.stderr)
-        return EXIT_FAILED if isinstance(exc.cause, ServiceExited) else EXIT_ENVIRONMENT
-    except LabBusy as exc:
+    else:
         print(f"vnetlab: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    except KeyboardInterrupt:
-        print("vnetlab: interrupted", file=sys.stderr)
-        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

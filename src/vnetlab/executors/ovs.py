@@ -28,6 +28,7 @@ import subprocess
 from typing import Callable, Optional
 
 from vnetlab.host import netns, processes
+from vnetlab.errors import OperationFailed
 from vnetlab.plan import (
     OVS_PROTOCOLS, OVS_SCHEMA, Op, OvsAddBond, OvsAddBridge, OvsAddPort, OvsDeleteBridge, OvsDeletePort,
     OvsReplaceFlows, SetTxChecksum, StartOvs, StopOvs, ovs_env,
@@ -44,7 +45,7 @@ ETHTOOL_GTXCSUM = 0x16
 ETHTOOL_STXCSUM = 0x17
 
 
-class OvsError(RuntimeError):
+class OvsError(OperationFailed, RuntimeError):
     """An ovs-* command failed."""
 
 

@@ -28,6 +28,7 @@ import time
 from typing import BinaryIO, Callable, Iterator, Optional
 
 from vnetlab.host import run
+from vnetlab.errors import BadInput
 
 DEFAULT_SNAPLEN = 262144
 # Packets wait this long for slower pipes before being written in time order.
@@ -58,7 +59,7 @@ ISB_IFDROP = 5
 ISB_USRDELIV = 8
 
 
-class CaptureError(RuntimeError):
+class CaptureError(BadInput, RuntimeError):
     """A capture could not start (bad filter, interface gone ...)."""
 
 

@@ -29,13 +29,14 @@ from vnetlab.host import neigh, netns
 from vnetlab.model.schema import LabSpec
 from vnetlab.probe.icmp import PingProbe, ping_many
 from vnetlab.probe.transport import OPEN, PortProbe, tcp_probe_many
+from vnetlab.errors import EnvironmentProblem
 
 DEFAULT_GC_THRESH3 = 1024
 # Leave room for entries other labs and the host hold at the same time.
 NEIGHBOUR_HEADROOM = 0.9
 
 
-class NeighbourTableTooSmall(RuntimeError):
+class NeighbourTableTooSmall(EnvironmentProblem):
     """The matrix needs more neighbour entries than the kernel-wide table holds."""
 
 
