@@ -18,8 +18,11 @@ import sys
 from typing import Optional, Sequence
 
 from vnetlab.cli import checking, inside, inspecting, lifecycle, probing
-from vnetlab.cli.common import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError  # noqa: F401 — the API of vnetlab.cli
+from vnetlab.cli.common import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 from vnetlab.errors import VnetlabError
+
+__all__ = ["main", "build_parser", "report_error", "UsageError",
+           "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "EXIT_ENVIRONMENT"]
 
 # The order `vnetlab --help` lists the commands in.
 COMMANDS = (

@@ -6,9 +6,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from vnetlab.cli.common import EXIT_OK, EXIT_FAILED, _console, _running
 from vnetlab.cli.lifecycle import _neigh_notes
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from vnetlab.probe.checks import CheckResult
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -39,3 +45,34 @@ def add_check(command) -> None:
     p.add_argument("lab", metavar="LAB|LABFILE")
     p.add_argument("--junit", metavar="FILE", help="also write JUnit XML (for CI and graders)")
     p.add_argument("--json", action="store_true")
+
+
+def render_table(results: list[CheckResult], console: Console) -> None:
+    """Prints the results as a table: #, check, expected, observed, result, detail."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from vnetlab.probe.checks import label_of
+
+    table = Table(show_lines=False)
+    table.add_column("#", justify="right")
+    table.add_column("check")
+    table.add_column("expected")
+    table.add_column("observed")
+    table.add_column("result")
+    table.add_column("detail")
+    for number, result in enumerate(results, start=1):
+        verdict = "[bold green]PASS[/]" if result.ok else "[bold red]FAIL[/]"
+        expected = result.check.expect
+        if result.check.seen_as is not None:
+            expected += f", seen as {result.check.seen_as}"
+        if result.check.via:
+            expected += f", via {', '.join(result.check.via)}"
+        if result.check.dropped_by is not None:
+            expected += f", dropped by {result.check.dropped_by}"
+        table.add_row(str(number), *(escape(text) for text in (label_of(result), expected, result.observed)),
+                      verdict, escape(result.detail))
+    console.print(table)
+    passed = sum(r.ok for r in results)
+    colour = "green" if passed == len(results) else "red"
+    console.print(f"[{colour}]{passed}/{len(results)} checks passed[/]")

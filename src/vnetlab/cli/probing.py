@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 import argparse
 import json
 import os
@@ -69,6 +70,10 @@ def cmd_capture(args: argparse.Namespace) -> int:
         where = f"; written to {args.write}" if args.write else ""
         print(report.summary() + where, file=sys.stdout if args.write else err)
     return EXIT_OK
+
+if TYPE_CHECKING:
+    from vnetlab.probe.reach import ReachMatrix
+    from vnetlab.probe.scan import ScanReport
 
 
 def cmd_reach(args: argparse.Namespace) -> int:
@@ -212,3 +217,49 @@ def add_trace(command) -> None:
     p.add_argument("--port", type=int, metavar="N", help="destination port (tcp, udp)")
     p.add_argument("--timeout", type=float, default=1.0, metavar="S", help="seconds to wait for an answer")
     p.add_argument("--json", action="store_true")
+
+
+def render_matrix(matrix: ReachMatrix, console) -> None:
+    """Prints the matrix: rows are sources, columns targets, ✓ or ✗."""
+    from rich.table import Table
+
+    what = f"TCP port {matrix.port}" if matrix.proto == "tcp" else "ICMP echo"
+    table = Table(title=f"lab {matrix.lab}: {what}, from (rows) to (columns)", box=None, pad_edge=False)
+    table.add_column("from \\ to")
+    for name in matrix.nodes:
+        table.add_column(name, justify="center")
+    for source in matrix.nodes:
+        row = [source]
+        for target in matrix.nodes:
+            if source == target:
+                row.append("·")
+            else:
+                row.append("[green]✓[/]" if matrix.cells[(source, target)].ok else "[red]✗[/]")
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"{matrix.reachable()} of {len(matrix.cells)} pairs reachable in {matrix.seconds:.2f} s "
+                  f"(targets: " + ", ".join(f"{n} {a}" for n, a in matrix.addresses.items()) + ")")
+
+
+def render_scan(report: ScanReport, console, *, show_all: bool = False) -> None:
+    """Prints one line per port, like nmap: closed and filtered ports are
+    folded into a count line unless ``show_all`` or there are few."""
+    from rich.table import Table
+
+    from vnetlab.probe.transport import CLOSED, FILTERED, OPEN
+
+    counts = report.counts()
+    shown = report.ports if show_all or len(report.ports) <= 30 else [p for p in report.ports if p.state == OPEN]
+    table = Table(box=None, pad_edge=False)
+    table.add_column("PORT")
+    table.add_column("STATE")
+    table.add_column("REASON")
+    colour = {OPEN: "green", CLOSED: "red", FILTERED: "yellow"}
+    for port in shown:
+        table.add_row(f"{port.port}/tcp", f"[{colour[port.state]}]{port.state}[/]", port.reason)
+    console.print(table)
+    hidden = len(report.ports) - len(shown)
+    if hidden:
+        console.print(f"not shown: {hidden} closed or filtered ports (--all shows them)")
+    console.print(f"{len(report.ports)} ports scanned with {report.scanner}: {counts[OPEN]} open, "
+                  f"{counts[CLOSED]} closed, {counts[FILTERED]} filtered")

@@ -304,25 +304,3 @@ def _fitting_nodes(spec: LabSpec, names: list[str], addresses: dict[str, str], b
         else:
             high = middle - 1
     return low
-
-
-def render_matrix(matrix: ReachMatrix, console) -> None:
-    """Prints the matrix: rows are sources, columns targets, ✓ or ✗."""
-    from rich.table import Table
-
-    what = f"TCP port {matrix.port}" if matrix.proto == "tcp" else "ICMP echo"
-    table = Table(title=f"lab {matrix.lab}: {what}, from (rows) to (columns)", box=None, pad_edge=False)
-    table.add_column("from \\ to")
-    for name in matrix.nodes:
-        table.add_column(name, justify="center")
-    for source in matrix.nodes:
-        row = [source]
-        for target in matrix.nodes:
-            if source == target:
-                row.append("·")
-            else:
-                row.append("[green]✓[/]" if matrix.cells[(source, target)].ok else "[red]✗[/]")
-        table.add_row(*row)
-    console.print(table)
-    console.print(f"{matrix.reachable()} of {len(matrix.cells)} pairs reachable in {matrix.seconds:.2f} s "
-                  f"(targets: " + ", ".join(f"{n} {a}" for n, a in matrix.addresses.items()) + ")")
