@@ -11,13 +11,14 @@ here.
 from __future__ import annotations
 
 import re
+from vnetlab.errors import BadInput
 
 DEFAULT_RUN_ROOT = "/run/vnetlab"  # where labs keep their state, unless VNETLAB_RUN_DIR says otherwise
 LAB_NAME = re.compile(r"[a-z][a-z0-9]{0,9}")
 NODE_NAME = re.compile(r"[a-z][a-z0-9-]{0,14}")
 
 
-class UnsafeName(ValueError):
+class UnsafeName(BadInput, ValueError):
     """A lab or node name that does not match its pattern, or a path that
     would leave the run directory; nothing was touched (exit 2)."""
 

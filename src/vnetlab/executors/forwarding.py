@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterable, Optional, Sequence
 
 from vnetlab.host import nlmsg
+from vnetlab.errors import Failed
 from vnetlab.names import split_namespace
 from vnetlab.plan import (
     CreateBridge, CreateTap, Op, OvsAddBond, OvsAddBridge, OvsAddPort, PumpFrames, SetLinkState, SetMaster,
@@ -64,7 +65,7 @@ _IFINFO = struct.Struct("=BxHiII")
 DUMP_SEQ = 0  # the kernel backend numbers its own requests from 1: a reply to this dump is never one of theirs
 
 
-class NotForwarding(RuntimeError):
+class NotForwarding(Failed, RuntimeError):
     """A port of the lab did not come up within the wait."""
 
 

@@ -8,13 +8,14 @@ import subprocess
 from typing import Optional
 
 from vnetlab.host.ovs_paths import ovs_env
+from vnetlab.errors import OperationFailed
 
 VSCTL_TIMEOUT = 20  # seconds ovs-vsctl waits for ovs-vswitchd to apply a change
 BINARIES = ("ovsdb-server", "ovs-vswitchd", "ovsdb-tool", "ovs-vsctl", "ovs-ofctl", "ovs-appctl")
 SBIN_PATH = os.pathsep.join(("/usr/local/sbin", "/usr/sbin", "/sbin"))
 
 
-class OvsError(RuntimeError):
+class OvsError(OperationFailed, RuntimeError):
     """An ovs-* command failed."""
 
 

@@ -27,6 +27,7 @@ import threading
 import time
 from typing import BinaryIO, Callable, Optional
 
+from vnetlab.errors import BadInput
 from vnetlab.probe import tcpdump
 from vnetlab.probe.pcap import (  # noqa: F401 (the codec: callers and tests read it from here too)
     DEFAULT_SNAPLEN, ISB_IFDROP, ISB_IFRECV, ISB_USRDELIV, LINKTYPE_ETHERNET, Packet, PcapngContents, PcapngWriter,
@@ -41,7 +42,7 @@ STOP_TIMEOUT = 5.0
 MISSING_TCPDUMP = "capture needs tcpdump, which is not installed — install it with: apt-get install tcpdump"
 
 
-class CaptureError(RuntimeError):
+class CaptureError(BadInput, RuntimeError):
     """A capture could not start (bad filter, interface gone ...)."""
 
 

@@ -13,16 +13,13 @@ import concurrent.futures
 import dataclasses
 import ipaddress
 import xml.etree.ElementTree as ET
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import Callable, Optional
 
 from vnetlab.agents.service_report import parse_report
 from vnetlab.model.targets import format_target, resolve_target  # resolve_target: callers read it from here too
 from vnetlab.model.schema import Check, LabSpec
 from vnetlab.probe.icmp import PingProbe, ping_many
 from vnetlab.probe.transport import OPEN, PortProbe, PortResult, tcp_probe_many, udp_probe_many
-
-if TYPE_CHECKING:  # rich loads only to render (up reads resolve_target from here, for its warnings)
-    from rich.console import Console
 
 ERROR = "error"
 
@@ -201,36 +198,8 @@ def _traced(spec: LabSpec, namespace_of: Callable[[str], str], result: CheckResu
     return dataclasses.replace(result, ok=result.ok and ok, detail=f"{result.detail}; {detail}")
 
 
-def render_table(results: list[CheckResult], console: Console) -> None:
-    """Prints the results as a table: #, check, expected, observed, result, detail."""
-    from rich.markup import escape
-    from rich.table import Table
-
-    table = Table(show_lines=False)
-    table.add_column("#", justify="right")
-    table.add_column("check")
-    table.add_column("expected")
-    table.add_column("observed")
-    table.add_column("result")
-    table.add_column("detail")
-    for number, result in enumerate(results, start=1):
-        verdict = "[bold green]PASS[/]" if result.ok else "[bold red]FAIL[/]"
-        expected = result.check.expect
-        if result.check.seen_as is not None:
-            expected += f", seen as {result.check.seen_as}"
-        if result.check.via:
-            expected += f", via {', '.join(result.check.via)}"
-        if result.check.dropped_by is not None:
-            expected += f", dropped by {result.check.dropped_by}"
-        table.add_row(str(number), *(escape(text) for text in (_label(result), expected, result.observed)),
-                      verdict, escape(result.detail))
-    console.print(table)
-    passed = sum(r.ok for r in results)
-    colour = "green" if passed == len(results) else "red"
-    console.print(f"[{colour}]{passed}/{len(results)} checks passed[/]")
-
-
-def _label(result: CheckResult) -> str:
+def label_of(result: CheckResult) -> str:
+    """The check as its table and JUnit report name it."""
     label = result.check.label()
     if result.target and not result.check.name:
         label += f" ({result.target})"
@@ -250,7 +219,7 @@ def write_junit(results: list[CheckResult], path: str, lab_name: str) -> None:
         "failures": str(failures), "errors": str(errors), "skipped": "0",
     })
     for result in results:
-        case = ET.SubElement(suite, "testcase", {"classname": lab_name, "name": _label(result)})
+        case = ET.SubElement(suite, "testcase", {"classname": lab_name, "name": label_of(result)})
         if result.ok:
             ET.SubElement(case, "system-out").text = f"observed {result.observed}: {result.detail}"
             continue
