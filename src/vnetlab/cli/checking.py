@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from vnetlab.probe.checks import render_table, write_junit
+    from vnetlab.probe.checks import write_junit
 
     lab = _running(args.lab)
     if not lab.spec.checks:

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from vnetlab.lab import require_root, running_labs
-    from vnetlab.observe.status import lab_status, render_status
+    from vnetlab.observe.status import lab_status
 
     require_root("vnetlab status")
     names = [_lab_name_of(args.lab)] if args.lab else running_labs()
@@ -55,7 +55,7 @@ def cmd_sockets(args: argparse.Namespace) -> int:
     from vnetlab.host import processes, state
     from vnetlab.agents import supervisor
     from vnetlab.lab import require_root
-    from vnetlab.observe.sockets import node_sockets, render_sockets
+    from vnetlab.observe.sockets import node_sockets
 
     require_root("vnetlab sockets")
     lab = _running(args.lab)

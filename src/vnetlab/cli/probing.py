@@ -78,7 +78,7 @@ if TYPE_CHECKING:
 
 def cmd_reach(args: argparse.Namespace) -> int:
     from vnetlab.lab import EnvironmentProblem, require_root
-    from vnetlab.probe.reach import NeighbourTableTooSmall, reach_matrix, render_matrix
+    from vnetlab.probe.reach import NeighbourTableTooSmall, reach_matrix
 
     require_root("vnetlab reach")
     if args.timeout <= 0:
@@ -103,7 +103,7 @@ def cmd_reach(args: argparse.Namespace) -> int:
 def cmd_scan(args: argparse.Namespace) -> int:
     from vnetlab.probe.checks import resolve_target
     from vnetlab.lab import EnvironmentProblem, require_root
-    from vnetlab.probe.scan import DEFAULT_PORTS, parse_ports, render_scan, scan
+    from vnetlab.probe.scan import DEFAULT_PORTS, parse_ports, scan
 
     require_root("vnetlab scan")
     try:
