@@ -1,0 +1,107 @@
+"""Ops on interfaces: veth pairs, bridges, TAPs, deletion, bridge ports, up/down."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Optional
+
+from vnetlab.plan.base import Op, _ip_n
+
+
+@dataclass(frozen=True)
+class CreateVeth(Op):
+    """A veth pair made inside NETNS, its peer moved into PEER_NETNS."""
+
+    name: ClassVar[str] = "create_veth"
+    ifname: str = ""
+    peer_netns: str = ""
+    peer_ifname: str = ""
+    mtu: Optional[int] = None
+    mac: Optional[str] = None
+    peer_mac: Optional[str] = None
+
+    def commands(self) -> list[list[str]]:
+        cmd = _ip_n(self.netns) + ["link", "add", self.ifname]
+        if self.mac:
+            cmd += ["address", self.mac]
+        if self.mtu:
+            cmd += ["mtu", str(self.mtu)]
+        cmd += ["type", "veth", "peer", "name", self.peer_ifname]
+        if self.peer_mac:
+            cmd += ["address", self.peer_mac]
+        if self.mtu:
+            cmd += ["mtu", str(self.mtu)]
+        return [cmd + ["netns", self.peer_netns]]
+
+
+@dataclass(frozen=True)
+class CreateBridge(Op):
+    """A Linux bridge (STP off, so ports forward at once)."""
+
+    name: ClassVar[str] = "create_bridge"
+    ifname: str = ""
+    mtu: Optional[int] = None
+    mac: Optional[str] = None
+
+    def commands(self) -> list[list[str]]:
+        cmd = _ip_n(self.netns) + ["link", "add", self.ifname]
+        if self.mac:
+            cmd += ["address", self.mac]
+        if self.mtu:
+            cmd += ["mtu", str(self.mtu)]
+        return [cmd + ["type", "bridge", "stp_state", "0"]]
+
+
+@dataclass(frozen=True)
+class CreateTap(Op):
+    """A persistent TAP device, like Proxmox's tap100i0 for a VM NIC."""
+
+    name: ClassVar[str] = "create_tap"
+    ifname: str = ""
+    mtu: Optional[int] = None
+    mac: Optional[str] = None
+
+    def commands(self) -> list[list[str]]:
+        cmds = [_ip_n(self.netns) + ["tuntap", "add", "dev", self.ifname, "mode", "tap"]]
+        if self.mac:
+            cmds.append(_ip_n(self.netns) + ["link", "set", self.ifname, "address", self.mac])
+        if self.mtu:
+            cmds.append(_ip_n(self.netns) + ["link", "set", self.ifname, "mtu", str(self.mtu)])
+        return cmds
+
+
+@dataclass(frozen=True)
+class DeleteLink(Op):
+    """Removes an interface (a veth takes its peer with it)."""
+
+    name: ClassVar[str] = "delete_link"
+    ifname: str = ""
+
+    def commands(self) -> list[list[str]]:
+        return [_ip_n(self.netns) + ["link", "del", self.ifname]]
+
+
+@dataclass(frozen=True)
+class SetMaster(Op):
+    """Makes IFNAME a port of bridge MASTER (or frees it when MASTER is None)."""
+
+    name: ClassVar[str] = "set_master"
+    ifname: str = ""
+    master: Optional[str] = None
+
+    def commands(self) -> list[list[str]]:
+        if self.master is None:
+            return [_ip_n(self.netns) + ["link", "set", self.ifname, "nomaster"]]
+        return [_ip_n(self.netns) + ["link", "set", self.ifname, "master", self.master]]
+
+
+@dataclass(frozen=True)
+class SetLinkState(Op):
+    """Brings an interface up (or down)."""
+
+    name: ClassVar[str] = "link_state"
+    ifname: str = ""
+    up: bool = True
+
+    def commands(self) -> list[list[str]]:
+        return [_ip_n(self.netns) + ["link", "set", self.ifname, "up" if self.up else "down"]]
