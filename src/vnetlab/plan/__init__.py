@@ -9,7 +9,7 @@ them, so ``from vnetlab.plan import CreateVeth`` keeps working.
 
 from __future__ import annotations
 
-from vnetlab.plan.base import OP_TYPES, Op, Plan, format_command
+from vnetlab.plan.base import OP_TYPES, Key, Op, Plan, format_command
 from vnetlab.plan.namespaces import CreateNamespace, DeleteNamespace, SetSysctl
 from vnetlab.plan.links import CreateBridge, CreateTap, CreateVeth, DeleteLink, SetLinkState, SetMaster
 from vnetlab.plan.addresses import AddAddress, AddRoute, DeleteAddress, DeleteRoute
@@ -18,19 +18,19 @@ from vnetlab.plan.l2 import (
 )
 from vnetlab.plan.ovs import (
     OVS_PROTOCOLS, OVS_SCHEMA, OvsAddBond, OvsAddBridge, OvsAddPort, OvsDeleteBridge, OvsDeletePort,
-    OvsReplaceFlows, SetTxChecksum, StartOvs, StopOvs, ovs_env,
+    OvsReplaceFlows, SetTxChecksum, StartOvs, StopOvs, ovs_env, ovs_vlans,
 )
 from vnetlab.plan.firewall import ApplyRuleset, DeleteRuleset
 from vnetlab.plan.services import PumpFrames, RunService, StopPump, StopService
 
 __all__ = [
-    "OP_TYPES", "Op", "Plan", "format_command",
+    "OP_TYPES", "Key", "Op", "Plan", "format_command",
     "CreateNamespace", "DeleteNamespace", "SetSysctl",
     "CreateBridge", "CreateTap", "CreateVeth", "DeleteLink", "SetLinkState", "SetMaster",
     "AddAddress", "AddRoute", "DeleteAddress", "DeleteRoute",
     "BridgeVlan", "CreateBond", "CreateVlan", "DeleteBridgeVlan", "SetBondMember", "SetBridgeVlanFiltering",
     "OVS_PROTOCOLS", "OVS_SCHEMA", "OvsAddBond", "OvsAddBridge", "OvsAddPort", "OvsDeleteBridge", "OvsDeletePort",
-    "OvsReplaceFlows", "SetTxChecksum", "StartOvs", "StopOvs", "ovs_env",
+    "OvsReplaceFlows", "SetTxChecksum", "StartOvs", "StopOvs", "ovs_env", "ovs_vlans",
     "ApplyRuleset", "DeleteRuleset",
     "PumpFrames", "RunService", "StopPump", "StopService",
 ]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Optional
+from typing import Any, ClassVar, Optional
 
 from vnetlab.plan.base import Op, _ip_n
+from vnetlab.plan.links import DeleteLink
 
 
 # -- Linux L2: 802.1Q devices, bonds, VLAN-aware bridges (issue 4) ----------
@@ -21,6 +22,9 @@ class CreateVlan(Op):
     def commands(self) -> list[list[str]]:
         return [_ip_n(self.netns) + ["link", "add", "link", self.parent, "name", self.ifname,
                                      "type", "vlan", "id", str(self.vlan_id)]]
+
+    def inverse(self, previous: Any = None) -> Optional[Op]:
+        return DeleteLink(self.netns, ifname=self.ifname)
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,9 @@ class CreateBond(Op):
             cmd += ["lacp_rate", self.lacp_rate]
         return [cmd]
 
+    def inverse(self, previous: Any = None) -> Optional[Op]:
+        return DeleteLink(self.netns, ifname=self.ifname)
+
 
 @dataclass(frozen=True)
 class SetBondMember(Op):
@@ -59,6 +66,10 @@ class SetBondMember(Op):
         return [_ip_n(self.netns) + ["link", "set", self.ifname, "down"],
                 _ip_n(self.netns) + ["link", "set", self.ifname, "master", self.bond]]
 
+    def inverse(self, previous: Any = None) -> Optional[Op]:
+        """``previous``: the bond IFNAME was a member of (None: none)."""
+        return SetBondMember(self.netns, ifname=self.ifname, bond=previous)
+
 
 @dataclass(frozen=True)
 class SetBridgeVlanFiltering(Op):
@@ -71,6 +82,9 @@ class SetBridgeVlanFiltering(Op):
     def commands(self) -> list[list[str]]:
         return [_ip_n(self.netns) + ["link", "set", self.bridge, "type", "bridge",
                                      "vlan_filtering", "1" if self.on else "0"]]
+
+    def inverse(self, previous: Any = None) -> Optional[Op]:
+        return SetBridgeVlanFiltering(self.netns, bridge=self.bridge, on=not self.on)
 
 
 @dataclass(frozen=True)
@@ -100,6 +114,13 @@ class BridgeVlan(Op):
     def commands(self) -> list[list[str]]:
         return [["bridge", "-n", self.netns, "vlan", "add", *self._spec()]]
 
+    def inverse(self, previous: Any = None) -> Optional[Op]:
+        """``previous``: the entry's ``(pvid, untagged)`` before; None: there was none."""
+        if previous is None:
+            return DeleteBridgeVlan(self.netns, ifname=self.ifname, vid=self.vid, self=self.self)
+        return BridgeVlan(self.netns, ifname=self.ifname, vid=self.vid, pvid=previous[0], untagged=previous[1],
+                          self=self.self)
+
 
 @dataclass(frozen=True)
 class DeleteBridgeVlan(BridgeVlan):
@@ -112,3 +133,10 @@ class DeleteBridgeVlan(BridgeVlan):
 
     def commands(self) -> list[list[str]]:
         return [["bridge", "-n", self.netns, "vlan", "del", *self._spec()]]
+
+    def inverse(self, previous: Any = None) -> Optional[Op]:
+        """``previous``: the removed entry's ``(pvid, untagged)``; None: there was none."""
+        if previous is None:
+            return None
+        return BridgeVlan(self.netns, ifname=self.ifname, vid=self.vid, pvid=previous[0], untagged=previous[1],
+                          self=self.self)

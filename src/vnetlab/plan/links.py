@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Optional
+from typing import Any, ClassVar, Optional
 
-from vnetlab.plan.base import Op, _ip_n
+from vnetlab.plan.base import Key, Op, _ip_n
 
 
 @dataclass(frozen=True)
@@ -13,6 +13,7 @@ class CreateVeth(Op):
     """A veth pair made inside NETNS, its peer moved into PEER_NETNS."""
 
     name: ClassVar[str] = "create_veth"
+    observed: ClassVar[bool] = True
     ifname: str = ""
     peer_netns: str = ""
     peer_ifname: str = ""
@@ -33,12 +34,20 @@ class CreateVeth(Op):
             cmd += ["mtu", str(self.mtu)]
         return [cmd + ["netns", self.peer_netns]]
 
+    def objects(self) -> tuple[tuple[Key, Any], ...]:
+        return ((("link", self.netns, self.ifname), f"veth to {self.peer_netns}:{self.peer_ifname}"),
+                (("link", self.peer_netns, self.peer_ifname), f"veth to {self.netns}:{self.ifname}"))
+
+    def inverse(self, previous: Any = None) -> Optional[Op]:
+        return DeleteLink(self.netns, ifname=self.ifname)  # takes the peer along
+
 
 @dataclass(frozen=True)
 class CreateBridge(Op):
     """A Linux bridge (STP off, so ports forward at once)."""
 
     name: ClassVar[str] = "create_bridge"
+    observed: ClassVar[bool] = True
     ifname: str = ""
     mtu: Optional[int] = None
     mac: Optional[str] = None
@@ -51,12 +60,19 @@ class CreateBridge(Op):
             cmd += ["mtu", str(self.mtu)]
         return [cmd + ["type", "bridge", "stp_state", "0"]]
 
+    def objects(self) -> tuple[tuple[Key, Any], ...]:
+        return ((("link", self.netns, self.ifname), "bridge"),)
+
+    def inverse(self, previous: Any = None) -> Optional[Op]:
+        return DeleteLink(self.netns, ifname=self.ifname)
+
 
 @dataclass(frozen=True)
 class CreateTap(Op):
     """A persistent TAP device, like Proxmox's tap100i0 for a VM NIC."""
 
     name: ClassVar[str] = "create_tap"
+    observed: ClassVar[bool] = True
     ifname: str = ""
     mtu: Optional[int] = None
     mac: Optional[str] = None
@@ -69,16 +85,26 @@ class CreateTap(Op):
             cmds.append(_ip_n(self.netns) + ["link", "set", self.ifname, "mtu", str(self.mtu)])
         return cmds
 
+    def objects(self) -> tuple[tuple[Key, Any], ...]:
+        return ((("link", self.netns, self.ifname), "tap"),)
+
+    def inverse(self, previous: Any = None) -> Optional[Op]:
+        return DeleteLink(self.netns, ifname=self.ifname)
+
 
 @dataclass(frozen=True)
 class DeleteLink(Op):
     """Removes an interface (a veth takes its peer with it)."""
 
     name: ClassVar[str] = "delete_link"
+    removes: ClassVar[bool] = True
     ifname: str = ""
 
     def commands(self) -> list[list[str]]:
         return [_ip_n(self.netns) + ["link", "del", self.ifname]]
+
+    def inverse(self, previous: Any = None) -> Optional[Op]:
+        return None  # re-creating a deleted device is not an undo we offer
 
 
 @dataclass(frozen=True)
@@ -86,6 +112,7 @@ class SetMaster(Op):
     """Makes IFNAME a port of bridge MASTER (or frees it when MASTER is None)."""
 
     name: ClassVar[str] = "set_master"
+    observed: ClassVar[bool] = True
     ifname: str = ""
     master: Optional[str] = None
 
@@ -94,14 +121,31 @@ class SetMaster(Op):
             return [_ip_n(self.netns) + ["link", "set", self.ifname, "nomaster"]]
         return [_ip_n(self.netns) + ["link", "set", self.ifname, "master", self.master]]
 
+    def objects(self) -> tuple[tuple[Key, Any], ...]:
+        return ((("master", self.netns, self.ifname), self.master),)
+
+    def inverse(self, previous: Any = None) -> Optional[Op]:
+        """``previous``: the bridge IFNAME was a port of (None: none)."""
+        return SetMaster(self.netns, ifname=self.ifname, master=previous)
+
+    def is_removal(self) -> bool:
+        return self.master is None  # freeing a port
+
 
 @dataclass(frozen=True)
 class SetLinkState(Op):
     """Brings an interface up (or down)."""
 
     name: ClassVar[str] = "link_state"
+    observed: ClassVar[bool] = True
     ifname: str = ""
     up: bool = True
 
     def commands(self) -> list[list[str]]:
         return [_ip_n(self.netns) + ["link", "set", self.ifname, "up" if self.up else "down"]]
+
+    def objects(self) -> tuple[tuple[Key, Any], ...]:
+        return ((("link-state", self.netns, self.ifname), "up" if self.up else "down"),)
+
+    def inverse(self, previous: Any = None) -> Optional[Op]:
+        return SetLinkState(self.netns, ifname=self.ifname, up=not self.up)

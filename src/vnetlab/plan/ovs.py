@@ -6,9 +6,9 @@ stay here for now; host/ is to get one module for OVS run-dir conventions."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Optional
+from typing import Any, ClassVar, Iterable, Optional
 
-from vnetlab.plan.base import Op
+from vnetlab.plan.base import Key, Op
 
 
 # -- Open vSwitch (issue 4): a per-node ovsdb-server + ovs-vswitchd ---------
@@ -19,6 +19,12 @@ OVS_PROTOCOLS = "OpenFlow10,OpenFlow11,OpenFlow12,OpenFlow13,OpenFlow14,OpenFlow
 def ovs_env(rundir: str) -> dict[str, str]:
     """The environment that points every ovs-* tool at one node's switch."""
     return {"OVS_RUNDIR": rundir, "OVS_DBDIR": rundir, "OVS_LOGDIR": rundir, "OVS_SYSCONFDIR": rundir}
+
+
+def ovs_vlans(tag: Optional[int | str], trunks: Iterable[int | str]) -> str:
+    """An OVS port's VLAN settings as one comparable string."""
+    listed = ",".join(str(t) for t in trunks)
+    return f"tag={tag if tag not in (None, '') else '-'} trunks={listed or '-'}"
 
 
 def _vsctl(rundir: str, *args: str) -> list[str]:
@@ -51,6 +57,12 @@ class StartOvs(Op):
             ["ip", "netns", "exec", self.netns, *env, "ovs-vswitchd", f"unix:{self.rundir}/db.sock", *daemon],
         ]
 
+    def objects(self) -> tuple[tuple[Key, Any], ...]:
+        return ((("ovs-daemons", self.netns, self.node), "running"),)
+
+    def inverse(self, previous: Any = None) -> Optional[Op]:
+        return StopOvs(self.netns, node=self.node, rundir=self.rundir)
+
 
 @dataclass(frozen=True)
 class StopOvs(StartOvs):
@@ -61,6 +73,12 @@ class StopOvs(StartOvs):
     def commands(self) -> list[list[str]]:
         return [["pkill", "-F", f"{self.rundir}/ovs-vswitchd.pid"],
                 ["pkill", "-F", f"{self.rundir}/ovsdb-server.pid"]]
+
+    def objects(self) -> tuple[tuple[Key, Any], ...]:
+        return ()
+
+    def inverse(self, previous: Any = None) -> Optional[Op]:
+        return StartOvs(self.netns, node=self.node, rundir=self.rundir)
 
 
 @dataclass(frozen=True)
@@ -83,17 +101,29 @@ class OvsAddBridge(Op):
                     "--", "set-controller", self.bridge, self.controller]
         return [cmd]
 
+    def objects(self) -> tuple[tuple[Key, Any], ...]:
+        return ((("ovs-bridge", self.netns, self.bridge), "present"),)
+
+    def inverse(self, previous: Any = None) -> Optional[Op]:
+        """``previous``: the bridge as it was (an OvsAddBridge), None: there was none."""
+        return previous if previous is not None else OvsDeleteBridge(self.netns, rundir=self.rundir,
+                                                                    bridge=self.bridge)
+
 
 @dataclass(frozen=True)
 class OvsDeleteBridge(Op):
     """Removes an OVS bridge and its ports."""
 
     name: ClassVar[str] = "ovs_del_bridge"
+    removes: ClassVar[bool] = True
     rundir: str = ""
     bridge: str = ""
 
     def commands(self) -> list[list[str]]:
         return [_vsctl(self.rundir, "--if-exists", "del-br", self.bridge)]
+
+    def inverse(self, previous: Any = None) -> Optional[Op]:
+        return None  # re-creating a deleted bridge is not an undo we offer
 
 
 def _vlan_settings(tag: Optional[int], trunks: tuple[int, ...]) -> list[str]:
@@ -133,18 +163,30 @@ class OvsAddPort(Op):
             cmd += ["--", "set", "interface", self.port, "type=internal"]
         return [cmd]
 
+    def objects(self) -> tuple[tuple[Key, Any], ...]:
+        return ((("ovs-port", self.netns, f"{self.bridge} {self.port}"), ovs_vlans(self.tag, self.trunks)),)
+
+    def inverse(self, previous: Any = None) -> Optional[Op]:
+        """``previous``: the port as it was (an OvsAddPort), None: there was none."""
+        return previous if previous is not None else OvsDeletePort(self.netns, rundir=self.rundir,
+                                                                  bridge=self.bridge, port=self.port)
+
 
 @dataclass(frozen=True)
 class OvsDeletePort(Op):
     """Removes a port (or bond) from an OVS bridge."""
 
     name: ClassVar[str] = "ovs_del_port"
+    removes: ClassVar[bool] = True
     rundir: str = ""
     bridge: str = ""
     port: str = ""
 
     def commands(self) -> list[list[str]]:
         return [_vsctl(self.rundir, "--if-exists", "del-port", self.bridge, self.port)]
+
+    def inverse(self, previous: Any = None) -> Optional[Op]:
+        return None  # re-creating a deleted port is not an undo we offer
 
 
 @dataclass(frozen=True)
@@ -176,6 +218,12 @@ class OvsAddBond(Op):
         return [_vsctl(self.rundir, "--may-exist", "add-bond", self.bridge, self.bond, *self.members,
                        *self.settings())]
 
+    def objects(self) -> tuple[tuple[Key, Any], ...]:
+        return ((("ovs-port", self.netns, f"{self.bridge} {self.bond}"), ovs_vlans(self.tag, self.trunks)),)
+
+    def inverse(self, previous: Any = None) -> Optional[Op]:
+        return OvsDeletePort(self.netns, rundir=self.rundir, bridge=self.bridge, port=self.bond)
+
 
 @dataclass(frozen=True)
 class OvsReplaceFlows(Op):
@@ -194,6 +242,13 @@ class OvsReplaceFlows(Op):
                  ["ovs-ofctl", "-O", "OpenFlow13", "del-flows", target]]
                 + [["ovs-ofctl", "-O", "OpenFlow13", "add-flow", target, flow] for flow in self.flows])
 
+    def objects(self) -> tuple[tuple[Key, Any], ...]:
+        return ((("ovs-flows", self.netns, self.bridge), f"{len(self.flows)} flows as in the file"),)
+
+    def inverse(self, previous: Any = None) -> Optional[Op]:
+        """``previous``: the table as it was (an OvsReplaceFlows), None: unknown, no undo."""
+        return previous
+
 
 @dataclass(frozen=True)
 class SetTxChecksum(Op):
@@ -208,3 +263,6 @@ class SetTxChecksum(Op):
     def commands(self) -> list[list[str]]:
         return [["ip", "netns", "exec", self.netns, "ethtool", "-K", self.ifname, "tx",
                  "on" if self.on else "off"]]
+
+    def inverse(self, previous: Any = None) -> Optional[Op]:
+        return SetTxChecksum(self.netns, ifname=self.ifname, on=not self.on)
