@@ -10,11 +10,13 @@ from vnetlab.compile.builder import Phase, PlanBuilder
 from vnetlab.compile.l2 import compile_l2  # also registers bond, vlan
 from vnetlab.model.bridges import ASSUMED, KernelFeatures
 from vnetlab.compile.links import compile_link
-from vnetlab.compile.registry import NODE_KINDS
+from vnetlab.compile.registry import NODE_KINDS, check_complete
 from vnetlab.plan import CreateNamespace, Plan
 
 if TYPE_CHECKING:
     from vnetlab.model.schema import LabSpec
+
+check_complete()  # every kind the schema accepts has its compiler (model/kinds.py is the list)
 
 
 def compile_lab(spec: LabSpec, features: Optional[KernelFeatures] = None) -> Plan:

@@ -15,6 +15,7 @@ from pydantic import (
     AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator,
 )
 
+from vnetlab.model.kinds import INTERFACE_TYPES, NODE_KINDS  # the one list of kind names
 from vnetlab.names import LAB_NAME, NODE_NAME
 
 # The kernel refuses "", ".", "..", names with '/', ':' or whitespace and
@@ -23,8 +24,6 @@ from vnetlab.names import LAB_NAME, NODE_NAME
 # unambiguous in "node:ifname" references.
 IFNAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,14}$")
 
-NODE_KINDS = ("host", "router", "switch", "vm")
-INTERFACE_TYPES = ("veth", "bridge", "tap", "bond", "vlan")
 BRIDGE_BACKENDS = ("linux", "ovs", "auto")
 BOND_MODES = ("active-backup", "balance-rr", "802.3ad", "balance-slb", "balance-tcp")
 CHECK_EXPECTS = ("reach", "no-reach", "open", "closed", "filtered")
@@ -485,4 +484,4 @@ class LabSpec(Strict):
 
 
 AnyAddress = Union[ipaddress.IPv4Interface, ipaddress.IPv6Interface]
-Kind = Literal["host", "router", "switch", "vm"]
+Kind = Literal[tuple(NODE_KINDS)]  # type: ignore[valid-type]  # the declared node kinds
