@@ -24,3 +24,7 @@ INTERFACE_TYPES: dict[str, str] = {
     "bond": "a Linux bond (link aggregation) of members",
     "vlan": "an 802.1Q device on a parent",
 }
+# type -> the values its ``mode:`` takes (the schema accepts any of them; validation checks the type's own)
+MODES: dict[str, tuple[str, ...]] = {
+    "bond": ("active-backup", "balance-rr", "802.3ad", "balance-slb", "balance-tcp"),
+}

@@ -15,7 +15,7 @@ from pydantic import (
     AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator,
 )
 
-from vnetlab.model.kinds import INTERFACE_TYPES, NODE_KINDS  # the one list of kind names
+from vnetlab.model.kinds import INTERFACE_TYPES, MODES, NODE_KINDS  # the one list of kind names
 from vnetlab.names import LAB_NAME, NODE_NAME
 
 # The kernel refuses "", ".", "..", names with '/', ':' or whitespace and
@@ -25,7 +25,7 @@ from vnetlab.names import LAB_NAME, NODE_NAME
 IFNAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,14}$")
 
 BRIDGE_BACKENDS = ("linux", "ovs", "auto")
-BOND_MODES = ("active-backup", "balance-rr", "802.3ad", "balance-slb", "balance-tcp")
+BOND_MODES = MODES["bond"]
 CHECK_EXPECTS = ("reach", "no-reach", "open", "closed", "filtered")
 CHECK_PROTOS = ("icmp", "tcp", "udp")
 
@@ -132,7 +132,7 @@ class Interface(Strict):
     flows: list[str] = Field(default_factory=list)     # OVS bridges: ovs-ofctl flow syntax
     controller: Optional[str] = None         # OVS bridges: "builtin" or "tcp:IP:PORT"
     members: list[str] = Field(default_factory=list)   # bonds
-    mode: Optional[Literal["active-backup", "balance-rr", "802.3ad", "balance-slb", "balance-tcp"]] = None
+    mode: Optional[Literal[tuple(m for modes in MODES.values() for m in modes)]] = None  # type: ignore[valid-type]  # bonds
     parent: Optional[str] = None             # type: vlan — the bridge or interface it sits on
     id: Optional[VlanId] = None              # type: vlan — the VLAN id
 
