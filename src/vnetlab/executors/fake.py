@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from vnetlab.plan import (
-    AddAddress, AddRoute, ApplyRuleset, BridgeVlan, CreateBond, CreateBridge, CreateNamespace, CreateTap,
-    CreateVeth, CreateVlan, DeleteAddress, DeleteBridgeVlan, DeleteLink, DeleteNamespace, DeleteRoute,
+    AddAddress, AddRoute, ApplyRuleset, BridgeVlan, CreateBond, CreateBridge, CreateMacvlan, CreateNamespace,
+    CreateTap, CreateVeth, CreateVlan, DeleteAddress, DeleteBridgeVlan, DeleteLink, DeleteNamespace, DeleteRoute,
     DeleteRuleset, Op, OvsAddBond, OvsAddBridge, OvsAddPort, OvsDeleteBridge, OvsDeletePort, OvsReplaceFlows,
     PumpFrames, RunService, SetBondMember, SetBridgeVlanFiltering, SetLinkState, SetMaster, SetSysctl,
     SetTxChecksum, StartOvs, StopOvs, StopPump, StopService,
@@ -114,6 +114,11 @@ class FakeBackend:
             return None
         self.spaces[op.netns].links[op.ifname]["vlan_filtering"] = False  # as the kernel makes one
         return op.inverse()
+
+    def _create_macvlan(self, op: CreateMacvlan) -> Optional[Op]:
+        if op.parent not in self.spaces[op.netns].links:
+            raise LookupError(op.parent)
+        return op.inverse() if self._new_link(op.netns, op.ifname) else None
 
     def _create_tap(self, op: CreateTap) -> Optional[Op]:
         return op.inverse() if self._new_link(op.netns, op.ifname) else None

@@ -23,8 +23,10 @@ INTERFACE_TYPES: dict[str, str] = {
     "tap": "a persistent TAP device, a VM NIC's hypervisor side",
     "bond": "a Linux bond (link aggregation) of members",
     "vlan": "an 802.1Q device on a parent",
+    "macvlan": "a macvlan device on a parent interface (Docker's macvlan network driver)",
 }
 # type -> the values its ``mode:`` takes (the schema accepts any of them; validation checks the type's own)
 MODES: dict[str, tuple[str, ...]] = {
     "bond": ("active-backup", "balance-rr", "802.3ad", "balance-slb", "balance-tcp"),
+    "macvlan": ("bridge", "private", "vepa", "passthru"),
 }

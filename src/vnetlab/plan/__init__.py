@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from vnetlab.plan.base import OP_TYPES, Key, Op, Plan, format_command
 from vnetlab.plan.namespaces import CreateNamespace, DeleteNamespace, SetSysctl
-from vnetlab.plan.links import CreateBridge, CreateTap, CreateVeth, DeleteLink, SetLinkState, SetMaster
+from vnetlab.plan.links import (
+    CreateBridge, CreateMacvlan, CreateTap, CreateVeth, DeleteLink, SetLinkState, SetMaster,
+)
 from vnetlab.plan.addresses import AddAddress, AddRoute, DeleteAddress, DeleteRoute
 from vnetlab.plan.l2 import (
     BridgeVlan, CreateBond, CreateVlan, DeleteBridgeVlan, SetBondMember, SetBridgeVlanFiltering,
@@ -26,7 +28,7 @@ from vnetlab.plan.services import PumpFrames, RunService, StopPump, StopService
 __all__ = [
     "OP_TYPES", "Key", "Op", "Plan", "format_command",
     "CreateNamespace", "DeleteNamespace", "SetSysctl",
-    "CreateBridge", "CreateTap", "CreateVeth", "DeleteLink", "SetLinkState", "SetMaster",
+    "CreateBridge", "CreateMacvlan", "CreateTap", "CreateVeth", "DeleteLink", "SetLinkState", "SetMaster",
     "AddAddress", "AddRoute", "DeleteAddress", "DeleteRoute",
     "BridgeVlan", "CreateBond", "CreateVlan", "DeleteBridgeVlan", "SetBondMember", "SetBridgeVlanFiltering",
     "OVS_PROTOCOLS", "OVS_SCHEMA", "OvsAddBond", "OvsAddBridge", "OvsAddPort", "OvsDeleteBridge", "OvsDeletePort",

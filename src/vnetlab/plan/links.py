@@ -93,6 +93,37 @@ class CreateTap(Op):
 
 
 @dataclass(frozen=True)
+class CreateMacvlan(Op):
+    """A macvlan device on PARENT: its own MAC address on the parent's wire (Docker's macvlan network).
+
+    In ``bridge`` mode macvlans on one parent reach each other directly, but
+    never the parent itself; ``private`` isolates them, ``vepa`` sends all
+    through the switch outside, ``passthru`` gives one the parent wholesale."""
+
+    name: ClassVar[str] = "create_macvlan"
+    observed: ClassVar[bool] = True
+    ifname: str = ""
+    parent: str = ""
+    mode: str = "bridge"
+    mtu: Optional[int] = None
+    mac: Optional[str] = None
+
+    def commands(self) -> list[list[str]]:
+        cmd = _ip_n(self.netns) + ["link", "add", self.ifname, "link", self.parent]
+        if self.mac:
+            cmd += ["address", self.mac]
+        if self.mtu:
+            cmd += ["mtu", str(self.mtu)]
+        return [cmd + ["type", "macvlan", "mode", self.mode]]
+
+    def objects(self) -> tuple[tuple[Key, Any], ...]:
+        return ((("link", self.netns, self.ifname), f"macvlan on {self.parent}, mode {self.mode}"),)
+
+    def inverse(self, previous: Any = None) -> Optional[Op]:
+        return DeleteLink(self.netns, ifname=self.ifname)
+
+
+@dataclass(frozen=True)
 class DeleteLink(Op):
     """Removes an interface (a veth takes its peer with it)."""
 
