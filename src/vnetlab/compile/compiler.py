@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 from typing import TYPE_CHECKING, Optional
 
-import vnetlab.compile
 from vnetlab.compile.builder import Phase, PlanBuilder
 from vnetlab.compile.l2 import compile_l2  # also registers bond, vlan
 from vnetlab.model.bridges import ASSUMED, KernelFeatures
@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 
 # Every module of compile/ is loaded, so each registers its kinds: a new
 # kind is a new module, and this file does not change for it.
-for _module in pkgutil.iter_modules(vnetlab.compile.__path__):
-    importlib.import_module(f"vnetlab.compile.{_module.name}")
+for _module in pkgutil.iter_modules([os.path.dirname(__file__)]):
+    importlib.import_module(f"{__package__}.{_module.name}")
 check_complete()  # every kind the schema accepts has its compiler (model/kinds.py is the list)
 
 

@@ -8,6 +8,11 @@ from typing import Any, ClassVar, Optional
 from vnetlab.plan.base import Key, Op, _ip_n
 
 
+def _settings(mac: Optional[str], mtu: Optional[int]) -> list[str]:
+    """``address MAC mtu N`` of ``ip link add``, each only when given."""
+    return (["address", mac] if mac else []) + (["mtu", str(mtu)] if mtu else [])
+
+
 @dataclass(frozen=True)
 class CreateVeth(Op):
     """A veth pair made inside NETNS, its peer moved into PEER_NETNS."""
@@ -22,17 +27,9 @@ class CreateVeth(Op):
     peer_mac: Optional[str] = None
 
     def commands(self) -> list[list[str]]:
-        cmd = _ip_n(self.netns) + ["link", "add", self.ifname]
-        if self.mac:
-            cmd += ["address", self.mac]
-        if self.mtu:
-            cmd += ["mtu", str(self.mtu)]
-        cmd += ["type", "veth", "peer", "name", self.peer_ifname]
-        if self.peer_mac:
-            cmd += ["address", self.peer_mac]
-        if self.mtu:
-            cmd += ["mtu", str(self.mtu)]
-        return [cmd + ["netns", self.peer_netns]]
+        return [_ip_n(self.netns) + ["link", "add", self.ifname, *_settings(self.mac, self.mtu),
+                                     "type", "veth", "peer", "name", self.peer_ifname,
+                                     *_settings(self.peer_mac, self.mtu), "netns", self.peer_netns]]
 
     def objects(self) -> tuple[tuple[Key, Any], ...]:
         return ((("link", self.netns, self.ifname), f"veth to {self.peer_netns}:{self.peer_ifname}"),
@@ -53,12 +50,8 @@ class CreateBridge(Op):
     mac: Optional[str] = None
 
     def commands(self) -> list[list[str]]:
-        cmd = _ip_n(self.netns) + ["link", "add", self.ifname]
-        if self.mac:
-            cmd += ["address", self.mac]
-        if self.mtu:
-            cmd += ["mtu", str(self.mtu)]
-        return [cmd + ["type", "bridge", "stp_state", "0"]]
+        return [_ip_n(self.netns) + ["link", "add", self.ifname, *_settings(self.mac, self.mtu),
+                                     "type", "bridge", "stp_state", "0"]]
 
     def objects(self) -> tuple[tuple[Key, Any], ...]:
         return ((("link", self.netns, self.ifname), "bridge"),)
@@ -109,12 +102,8 @@ class CreateMacvlan(Op):
     mac: Optional[str] = None
 
     def commands(self) -> list[list[str]]:
-        cmd = _ip_n(self.netns) + ["link", "add", self.ifname, "link", self.parent]
-        if self.mac:
-            cmd += ["address", self.mac]
-        if self.mtu:
-            cmd += ["mtu", str(self.mtu)]
-        return [cmd + ["type", "macvlan", "mode", self.mode]]
+        return [_ip_n(self.netns) + ["link", "add", self.ifname, "link", self.parent,
+                                     *_settings(self.mac, self.mtu), "type", "macvlan", "mode", self.mode]]
 
     def objects(self) -> tuple[tuple[Key, Any], ...]:
         return ((("link", self.netns, self.ifname), f"macvlan on {self.parent}, mode {self.mode}"),)
