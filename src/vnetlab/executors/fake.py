@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
+from vnetlab.errors import OperationFailed
 from vnetlab.plan import (
     AddAddress, AddRoute, ApplyRuleset, BridgeVlan, CreateBond, CreateBridge, CreateMacvlan, CreateNamespace,
     CreateTap, CreateVeth, CreateVlan, DeleteAddress, DeleteBridgeVlan, DeleteLink, DeleteNamespace, DeleteRoute,
@@ -25,7 +26,7 @@ from vnetlab.plan import (
 DEFAULT_SYSCTL = "0"  # what an unset sysctl reads as here
 
 
-class InjectedFailure(RuntimeError):
+class InjectedFailure(OperationFailed, RuntimeError):
     """The failure a FakeBackend raises on purpose."""
 
 
