@@ -739,9 +739,15 @@ def _check_macvlans(ctx: _Context) -> None:
     kernel gives a device to a bridge or to macvlans, not both), with a
     macvlan mode."""
     modes = MODES["macvlan"]
+    if not any(iface.type == "macvlan" for node in ctx.spec.nodes.values() for iface in node.interfaces.values()):
+        return  # the usual case: nothing to check, and nothing to index
+    linked_of: dict[str, list[str]] = {}
+    for link in ctx.spec.links:
+        for end in link:
+            node_name, _, ifname = end.partition(":")
+            linked_of.setdefault(node_name, []).append(ifname)
     for name, node in ctx.spec.nodes.items():
-        linked = [end.partition(":")[2] for link in ctx.spec.links for end in link
-                  if end.partition(":")[0] == name]
+        linked = linked_of.get(name, [])
         known = list(dict.fromkeys([*node.interfaces, *linked]))
         ports = {port: bridge for bridge, iface in node.interfaces.items() if iface.type == "bridge"
                  for port in iface.ports}
