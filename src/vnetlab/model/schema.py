@@ -12,8 +12,9 @@ import re
 from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import (
-    AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator,
+    AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from vnetlab.model.kinds import INTERFACE_TYPES, MODES, NODE_KINDS  # the one list of kind names
 from vnetlab.names import LAB_NAME, NODE_NAME
@@ -143,6 +144,16 @@ class Interface(Strict):
             raise ValueError(
                 f"unknown interface type {value!r} — use one of: {', '.join(INTERFACE_TYPES)}"
             )
+        return value
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _mode_of_its_type(cls, value: Any, info: ValidationInfo) -> Any:
+        # One Literal holds every type's modes; a typo lists only its own type's.
+        modes = MODES.get(info.data.get("type") or "")
+        if value is not None and modes is not None and value not in modes:
+            listed = ", ".join(repr(m) for m in modes[:-1]) + f" or {modes[-1]!r}"
+            raise PydanticCustomError("literal_error", "Input should be {expected}", {"expected": listed})
         return value
 
     @field_validator("mac")

@@ -738,7 +738,6 @@ def _check_macvlans(ctx: _Context) -> None:
     macvlan lives in its parent's namespace) that is no bridge's port (the
     kernel gives a device to a bridge or to macvlans, not both), with a
     macvlan mode."""
-    modes = MODES["macvlan"]
     if not any(iface.type == "macvlan" for node in ctx.spec.nodes.values() for iface in node.interfaces.values()):
         return  # the usual case: nothing to check, and nothing to index
     linked_of: dict[str, list[str]] = {}
@@ -769,8 +768,6 @@ def _check_macvlans(ctx: _Context) -> None:
                                            "kernel gives a device to a bridge or to macvlans, not both — put "
                                            f"{ifname} on {ports[iface.parent]} itself, or on an interface that is "
                                            "no bridge's port")
-            if iface.mode is not None and iface.mode not in modes:
-                ctx.add((*path, "mode"), f"{iface.mode} is not a macvlan mode — use one of: {', '.join(modes)}")
 
 
 def _check_vlan_port(ctx: _Context, name: str, node: Node, ifname: str, iface, bridges: dict,
