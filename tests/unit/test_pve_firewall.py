@@ -218,3 +218,18 @@ def test_real_datacenter_file(tmp_path):
     assert all(r["from"] == "192.168.1.0/24" for r in admin)
     lines = {r.line for r in reports if r.kind == NOT_IMPORTED}
     assert lines == {26, 29}  # -sport 111 and -p igmp
+
+
+def test_local_network_is_found_as_proxmox_finds_it(tmp_path):
+    root = _root(tmp_path, "[OPTIONS]\nenable: 1\n")
+    (tmp_path / "etc/network").mkdir(parents=True)
+    (tmp_path / "etc/network/interfaces").write_text(
+        "auto vmbr0\niface vmbr0 inet static\n  address 192.168.1.10/24\n  gateway 192.168.1.1\n"
+        "  bridge-ports eno1\n\nauto vmbr1\niface vmbr1 inet static\n  address 10.10.10.1/24\n"
+        "  bridge-ports none\n")
+    result, _ = read_firewall(root)  # no /etc/hosts: the gateway's interface
+    assert {r["from"] for r in result[HOST]["input"]["rules"]} == {"192.168.1.0/24"}
+    (tmp_path / "etc/hostname").write_text("pve1\n")
+    (tmp_path / "etc/hosts").write_text("127.0.0.1 localhost\n10.10.10.1 pve1.example.com pve1\n")
+    result, _ = read_firewall(root)  # the hostname's address wins
+    assert {r["from"] for r in result[HOST]["input"]["rules"]} == {"10.10.10.0/24"}

@@ -184,8 +184,9 @@ def read_firewall(root: str, local_network: Optional[str] = None,
 
     Args:
         root: a directory laid out like a Proxmox host's ``/``.
-        local_network: the host's management subnet (a CIDR, the subnet of
-            its management address), for the built-in management rule.
+        local_network: the host's management subnet (a CIDR), for the
+            built-in management rule; by default found as Proxmox finds it
+            (:func:`detect_local_network`).
         guests: the guests of :func:`vnetlab.io.pve_guests.read_guests`, to
             know which have a NIC with ``firewall=1`` and what ``netN`` is
             called inside each; None treats every enabled ``<vmid>.fw`` as on.
@@ -195,6 +196,8 @@ def read_firewall(root: str, local_network: Optional[str] = None,
         and the reports (file names relative to ``root``).
     """
     reports: list[Report] = []
+    if local_network is None:
+        local_network = detect_local_network(root)
     cluster = _read(root, CLUSTER_FILE, reports) or FwFile(CLUSTER_FILE)
     hosts = [path for path in sorted(glob.glob(os.path.join(root, HOST_FILES)))]
     host_files = [_read(root, os.path.relpath(path, root), reports) for path in hosts]
@@ -236,6 +239,55 @@ def read_firewall(root: str, local_network: Optional[str] = None,
         _report_options(fw, {"enable", "policy_in", "policy_out"}, reports)
         result[vmid] = _guest_firewall(cluster, fw, guest, reports)
     return result, reports
+
+
+def detect_local_network(root: str) -> Optional[str]:
+    """The host's local network as Proxmox finds it: the subnet of the address
+    its hostname resolves to (``etc/hostname`` and ``etc/hosts``), looked up
+    in ``etc/network/interfaces``; failing that, the subnet of the address on
+    the interface with the default gateway. None if neither is there."""
+    from vnetlab.io.hostnet import host_network
+    from vnetlab.io.interfaces import read_interfaces
+    from vnetlab.io.report import SourceFileError
+
+    path = os.path.join(root, "etc", "network", "interfaces")
+    if not os.path.isfile(path):
+        return None
+    try:
+        net = host_network(read_interfaces(path, root=root, shown="etc/network/interfaces"))
+    except SourceFileError:
+        return None
+    wanted = _hostname_address(root)
+    candidates = []
+    for iface in net.interfaces.values():
+        for addr in iface.addresses:
+            network = ipaddress.ip_interface(addr.cidr)
+            if wanted is not None and network.ip == wanted:
+                return str(network.network)
+            if network.version == 4:
+                candidates.append((0 if iface.gateways else 1, str(network.network)))
+    return min(candidates)[1] if candidates else None
+
+
+def _hostname_address(root: str) -> Optional[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    try:
+        with open(os.path.join(root, "etc", "hostname"), encoding="utf-8") as handle:
+            hostname = handle.read(256).strip()
+        with open(os.path.join(root, "etc", "hosts"), encoding="utf-8") as handle:
+            hosts = handle.read(MAX_FW_BYTES)
+    except (OSError, UnicodeDecodeError):
+        return None
+    short = hostname.split(".")[0]
+    for line in hosts.splitlines():
+        words = line.split("#")[0].split()
+        if len(words) >= 2 and (hostname in words[1:] or short in words[1:]):
+            try:
+                address = ipaddress.ip_address(words[0])
+            except ValueError:
+                continue
+            if not address.is_loopback:
+                return address
+    return None
 
 
 def _guest_files(root: str, reports: list[Report]) -> dict[int, FwFile]:
