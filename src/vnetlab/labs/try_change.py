@@ -186,7 +186,9 @@ def _runnable(checks, spec) -> list:
 def _breakage(check, before, after, new_lab, changes: list[Change]) -> Breakage:
     management = check.from_ == ADMIN
     if after is None:
-        new = f"cannot run with NEW: NEW's lab has no node {check.from_} (the import generated none)"
+        new = (f"{check.from_} can no longer reach {check.to}: in NEW nothing carries {check.from_}'s network to "
+               f"the host, so the import could place no {check.from_} node" if management else
+               f"cannot run with NEW: NEW's lab has no node {check.from_}")
         reason = ""
     else:
         new = after.detail or after.observed
