@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import glob
-import ipaddress
 import os
 
 import pytest

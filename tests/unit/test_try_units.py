@@ -77,5 +77,9 @@ def test_export_command(tmp_path, capsys):
 
 
 def test_try_command_refuses_missing_paths(capsys):
-    assert main(["try", "/nonexistent/old", "/nonexistent/new"]) == 2
+    import pytest
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["try", "/nonexistent/old", "/nonexistent/new"])
+    assert exit_.value.code == 2
     assert "no such file or directory" in capsys.readouterr().err

@@ -10,6 +10,14 @@ import sys
 EXIT_OK, EXIT_FAILED = 0, 1
 
 
+def _existing(path: str) -> str:
+    """An argparse type: a path that exists (else a usage error, exit 2)."""
+    if not os.path.exists(path):
+        raise argparse.ArgumentTypeError(f"{path}: no such file or directory — give a copy of the host's / "
+                                         "or an interfaces file")
+    return path
+
+
 def register(sub) -> None:
     """Adds ``export`` and ``try`` to the ``vnetlab`` subcommands."""
     p = sub.add_parser("export", help="write a node's network as /etc/network/interfaces, nmcli commands or ip "
@@ -27,27 +35,24 @@ def register(sub) -> None:
                                    "both as labs, run the same generated checks on each and report every check that "
                                    "passes with OLD and fails with NEW")
     p.set_defaults(func=cmd_try)
-    p.add_argument("old", metavar="OLD", help="the host as it is: a root directory or an interfaces file")
-    p.add_argument("new", metavar="NEW", help="the host after the change, the same way")
+    p.add_argument("old", metavar="OLD", type=_existing, help="the host as it is: a root directory or an interfaces file")
+    p.add_argument("new", metavar="NEW", type=_existing, help="the host after the change, the same way")
     p.add_argument("--keep", action="store_true", help="leave both labs up afterwards (their names are printed)")
     p.add_argument("--json", action="store_true", help="machine-readable result")
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from vnetlab.cli import UsageError, _load, _looks_like_file
-    from vnetlab.io.export import ExportError, export_node
+    from vnetlab.io.export import export_node
+    from vnetlab.lab import Lab
 
-    if _looks_like_file(args.lab):
-        spec = _load(args.lab).spec
+    # A path (or a .yaml name) is a lab file; anything else names a running lab.
+    if os.sep in args.lab or args.lab.endswith((".yaml", ".yml")) or os.path.isfile(args.lab):
+        spec = Lab.load(_existing(args.lab)).spec
     else:
-        from vnetlab.lab import Lab
         from vnetlab.names import lab_name
 
         spec = Lab.running(lab_name(args.lab)).spec
-    try:
-        text = export_node(spec, args.node, args.format)
-    except ExportError as exc:
-        raise UsageError(str(exc)) from None
+    text = export_node(spec, args.node, args.format)  # ExportError is a LookupError: exit 2
     if args.output:
         with open(args.output, "w", encoding="utf-8") as handle:
             handle.write(text)
@@ -57,14 +62,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_try(args: argparse.Namespace) -> int:
-    from vnetlab.cli import UsageError
     from vnetlab.lab import require_root
     from vnetlab.labs.try_change import try_change
 
-    for path in (args.old, args.new):
-        if not os.path.exists(path):
-            raise UsageError(f"{path}: no such file or directory — give a copy of the host's / or an "
-                             "interfaces file")
     require_root("vnetlab try")
     quiet = args.json
 

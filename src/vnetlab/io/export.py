@@ -38,8 +38,9 @@ OVS_ONLY_BOND_MODES = ("balance-slb", "balance-tcp")
 MIIMON = 100
 
 
-class ExportError(ValueError):
-    """The node cannot be exported as asked (unknown node or format)."""
+class ExportError(LookupError):
+    """The node cannot be exported as asked: no such node or format (the
+    command line's exit 2, like any unknown name)."""
 
 
 @dataclass

@@ -58,6 +58,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterable, Optional
 
+from vnetlab.io.pve_guests import read_small_text
 from vnetlab.io.report import NOTE, Report, not_imported, note
 
 HOST = "host"
@@ -166,16 +167,10 @@ def _read(root: str, relative: str, reports: list[Report]) -> Optional[FwFile]:
     path = os.path.join(root, relative)
     if not os.path.isfile(path):
         return None
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_FW_BYTES + 1)
-    except OSError as exc:
-        reports.append(Report(relative, 0, f"not imported: the file cannot be read ({exc.strerror})"))
+    text = read_small_text(path, relative, MAX_FW_BYTES, reports)
+    if text is None:
         return None
-    if len(data) > MAX_FW_BYTES:
-        reports.append(Report(relative, 0, "not imported: over 1 MiB — not a firewall file"))
-        return None
-    return parse_fw(data.decode("utf-8", "replace"), relative, reports)
+    return parse_fw(text, relative, reports)
 
 
 def read_firewall(root: str, local_network: Optional[str] = None,

@@ -119,7 +119,7 @@ def read_guests(root: str) -> tuple[list[Guest], list[Report]]:
                 reports.append(Report(shown, 0, f"not imported: `{entry}` — a guest config is named "
                                                 "<vmid>.conf, vmid 100-999999999"))
                 continue
-            text = _read_text(os.path.join(directory, entry), shown, reports)
+            text = read_small_text(os.path.join(directory, entry), shown, MAX_CONF_BYTES, reports)
             if text is not None:
                 guests.append(parse_guest(text, int(vmid_text), kind, shown, reports))
     guests.sort(key=lambda guest: guest.vmid)
@@ -127,16 +127,18 @@ def read_guests(root: str) -> tuple[list[Guest], list[Report]]:
     return guests, reports
 
 
-def _read_text(path: str, shown: str, reports: list[Report]) -> Optional[str]:
+def read_small_text(path: str, shown: str, limit: int, reports: list[Report]) -> Optional[str]:
+    """A config file's text, or None with a report if it cannot be read or is
+    over ``limit`` bytes (a Proxmox config is a few kilobytes; anything bigger
+    is not one). Bytes that are not UTF-8 become U+FFFD."""
     try:
         with open(path, "rb") as handle:
-            data = handle.read(MAX_CONF_BYTES + 1)
+            data = handle.read(limit + 1)
     except OSError as exc:
         reports.append(Report(shown, 0, f"not imported: the file cannot be read ({exc.strerror})"))
         return None
-    if len(data) > MAX_CONF_BYTES:
-        reports.append(Report(shown, 0, f"not imported: over {MAX_CONF_BYTES // 1024} KiB — "
-                                        "not a guest config"))
+    if len(data) > limit:
+        reports.append(Report(shown, 0, f"not imported: over {limit // 1024} KiB — not a Proxmox config file"))
         return None
     return data.decode("utf-8", "replace")
 
