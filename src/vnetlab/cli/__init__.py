@@ -722,6 +722,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, metavar="N", help="destination port (tcp, udp)")
     p.add_argument("--timeout", type=float, default=1.0, metavar="S", help="seconds to wait for an answer")
     p.add_argument("--json", action="store_true")
+
+    from vnetlab.cli import importing  # issue 11: `vnetlab import`
+    importing.register(sub)
     return parser
 
 

@@ -33,7 +33,7 @@ MAX_TRUNK_VIDS = 32  # `bridge-vids 2-4094` is "everything": only the VLANs in u
 # Option values real files leave unfilled (templates, forum posts)
 PLACEHOLDER = re.compile(r"<[^<>]+>|\b[xX]{1,3}(\.[xX]{1,3}){3}\b|\$\{?[A-Z_][A-Z0-9_]*\}?|\bYOUR[_-][A-Z_]+\b|"
                          r"\bCHANGEME\b", re.IGNORECASE)
-PHYSICAL_NIC = re.compile(r"^(eth|en|eno|ens|enp|enx|em|p\d+p|wl|ib|lan|wan)[A-Za-z0-9]*$")
+PHYSICAL_NIC = re.compile(r"^(eth|en|eno|ens|enp|enx|em|p\d+p|wl|ib|lan|wan|swp)[A-Za-z0-9]*$")
 
 
 @dataclass
