@@ -271,7 +271,7 @@ def _interface(build: Build, iface: NetIface) -> Optional[dict]:
         entry.update(type="vlan", parent=bridge, id=iface.ovs_tag)
     # A NIC (or a port named only in a list) is a link end: no type.
     addresses = [a.cidr for a in iface.addresses]
-    if addresses and build.net.bridge_of(iface.name) is not None:
+    if addresses and iface.kind != "ovs-intport" and build.net.bridge_of(iface.name) is not None:
         for addr in iface.addresses:
             build.skip(addr.where, f"address {addr.cidr}", f"{iface.name} is a port of bridge "
                                                            f"{build.net.bridge_of(iface.name)}: its address "
