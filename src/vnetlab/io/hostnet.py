@@ -68,6 +68,7 @@ class NetIface:
     ovs_bridge: Optional[str] = None                                # an OVS port's bridge
     ovs_tag: Optional[int] = None
     ovs_trunks: list[int] = field(default_factory=list)
+    ovs_vlan_mode: Optional[str] = None     # access | trunk | native-untagged | native-tagged
     declared: bool = True               # False: named only as a port, no stanza of its own
 
     def first_address(self, version: int) -> Optional[Addr]:
@@ -281,6 +282,7 @@ def _ovs_options(iface: NetIface, option: Option, skip, report) -> None:
             else:
                 iface.ovs_trunks = vids
         elif key == "vlan_mode" and value in ("access", "trunk", "native-untagged", "native-tagged"):
+            iface.ovs_vlan_mode = value
             if value == "native-tagged":
                 skip("vnetlab trunks carry their native VLAN untagged (native-untagged)")
         elif key == "bond_mode" and value in ("active-backup", "balance-slb", "balance-tcp"):

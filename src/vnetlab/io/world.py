@@ -259,9 +259,11 @@ def _cable(build, upstream: _Upstream, carrier: str, vlans: list[int], untagged:
     entry = build.interfaces[carrier]
     bridge = build.net.bridge_of(carrier)
     on_aware = bridge in build.interfaces and build.interfaces[bridge].get("vlan_aware")
-    if vlans and on_aware and "vlan" not in entry and "trunk" not in entry:
-        entry["trunk"] = vlans
-        if untagged:
+    source = build.net.interfaces.get(carrier)
+    carries_all = source is not None and source.ovs_vlan_mode in ("trunk", "native-untagged", "native-tagged")
+    if vlans and on_aware and "trunk" not in entry and ("vlan" not in entry or carries_all):
+        entry["trunk"] = vlans  # OVS: no trunks= means every VLAN; the lab builds those in use
+        if untagged and "vlan" not in entry:
             entry["vlan"] = DEFAULT_VLAN
     settings: dict[str, Any] = {}
     if upstream.vlan_aware:
