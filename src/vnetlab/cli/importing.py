@@ -11,7 +11,6 @@ error (exit 2). No root needed: nothing touches the kernel.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -43,8 +42,6 @@ def register(subparsers) -> None:
 def cmd_import(args: argparse.Namespace) -> int:
     """Runs ``vnetlab import interfaces|proxmox``."""
     from vnetlab.io.importer import import_interfaces, import_proxmox
-    from vnetlab.io.report import NOTE
-
     if args.name is not None:
         from vnetlab.names import lab_name
 
@@ -60,9 +57,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(f"{count} problem{'s' if count != 1 else ''} that would break the host at boot"
               if count else "no problems found", file=sys.stderr)
         return EXIT_FAILED if count else EXIT_OK
-    for report in imported.reports:
-        if report.kind != NOTE or os.environ.get("VNETLAB_IMPORT_NOTES"):
-            print(report, file=sys.stderr)
+    for report in imported.reports:  # problems too: the lab is made, but the real host would not boot right
+        print(report, file=sys.stderr)
     if args.strict and imported.not_imported:
         count = len(imported.not_imported)
         print(f"--strict: {count} line{'s' if count != 1 else ''} not imported; no lab file written",

@@ -350,14 +350,15 @@ def _implicit(net: HostNetwork) -> None:
         for port, where in iface.ports + iface.members:
             if port not in net.interfaces:
                 net.interfaces[port] = NetIface(port, where, declared=False)
-        base, dot, suffix = iface.name.rpartition(".")
-        if dot and base and suffix.isdigit() and base not in net.interfaces and iface.kind == "nic":
-            net.interfaces[base] = NetIface(base, iface.where, declared=False)  # eno1 of eno1.5
         if iface.master is not None:
             bond = net.interfaces.get(iface.master[0])
             if bond is not None and all(m != iface.name for m, _ in bond.members):
                 bond.kind = "bond"
                 bond.members.append((iface.name, iface.master[1]))
+    for iface in list(net.interfaces.values()):
+        base, dot, suffix = iface.name.rpartition(".")
+        if dot and base and suffix.isdigit() and base not in net.interfaces and iface.kind == "nic":
+            net.interfaces[base] = NetIface(base, iface.where, declared=False)  # eno1 of eno1.5
 
 
 def _kinds(net: HostNetwork) -> None:
