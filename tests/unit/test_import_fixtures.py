@@ -168,3 +168,18 @@ def test_cli_check_and_strict_exit_codes(tmp_path):
     assert load_lab_text(out.read_text(), "lab.yaml").lab == "routed"
     missing = run("proxmox", str(tmp_path / "none"))
     assert missing.returncode == 2 and "is not a directory" in missing.stderr
+
+
+def test_pointopoint_gateway_is_no_problem_but_not_imported():
+    result = imported("hetzner-wiki-pointopoint")
+    assert result.problems == []
+    assert [r.line for r in result.not_imported] == [15, 16]
+    assert result.lab["nodes"]["pve"]["interfaces"]["eth0"] == {"address": "192.168.0.250/32"}
+    assert "routes" not in result.lab["nodes"]["pve"]
+
+
+def test_ifupdown2_vlan_device_named_only_as_a_bridge_port_gets_its_nic():
+    result = imported("ifupdown2-interfaces-bridge-igmp-mstp")
+    pve = result.lab["nodes"]["pve"]["interfaces"]
+    assert pve["swp13.300"] == {"type": "vlan"} and pve["swp13"] == {}
+    assert any(link[0] == "pve:swp13" and link[1].startswith("upstream:") for link in result.lab["links"])

@@ -183,7 +183,7 @@ def _option(net: HostNetwork, iface: NetIface, stanza: Stanza, option: Option, n
     elif key in ("broadcast", "network"):
         report(note(option.file, option.line, f"`{option.text}`: derived from the address, not set apart"))
     elif key == "pointopoint":
-        skip("vnetlab has no point-to-point addresses (the peer is reached through the generated router)")
+        skip("vnetlab has no point-to-point (peer) addresses")
     elif key.startswith("dns-"):
         skip("vnetlab nodes have no resolver settings (resolv.conf)")
     elif key == "bridge-ports":
