@@ -171,3 +171,21 @@ def test_unknown_option_is_reported_with_its_line(tmp_path):
     reports = {r.line: r.text for r in net.reports if r.kind == NOT_IMPORTED}
     assert reports[3].startswith("not imported: `metric 5` — ")
     assert "resolver" in reports[4]
+
+
+def test_a_fifo_among_sourced_files_is_refused_not_read(tmp_path):
+    main = write(tmp_path, "source /etc/network/interfaces.d/*\n")
+    os.makedirs(tmp_path / "etc/network/interfaces.d")
+    os.mkfifo(tmp_path / "etc/network/interfaces.d/pipe")
+    parsed = read_interfaces(main, root=str(tmp_path))
+    assert any("not a regular file" in r.text and r.line == 1 for r in parsed.reports)
+
+
+def test_symlink_out_of_root_is_refused(tmp_path):
+    main = write(tmp_path, "source /etc/network/interfaces.d/*\n")
+    os.makedirs(tmp_path / "etc/network/interfaces.d")
+    outside = tmp_path.parent / "secret-interfaces"
+    outside.write_text("iface stolen inet manual\n")
+    os.symlink(outside, tmp_path / "etc/network/interfaces.d/link")
+    parsed = read_interfaces(main, root=str(tmp_path))
+    assert parsed.names() == [] and any("leads out of ROOT" in r.text for r in parsed.reports)
