@@ -80,8 +80,6 @@ def test_interfaces_format_ovs_stanzas():
     assert "pre-down  ip route del 10.9.0.0/16 via 10.0.20.254 dev vlan20" in text
 
 
-@pytest.mark.xfail(strict=True, reason="i11-import's reader takes an OVSIntPort listed in ovs_ports for a plain "
-                                        "bridge port, so vlan20's address and the routes via it are not imported")
 def test_ovs_node_round_trips(tmp_path):
     spec = load_lab_text(OVS_LAB)
     path = tmp_path / "interfaces"

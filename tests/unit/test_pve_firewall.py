@@ -200,7 +200,7 @@ def test_guest_firewall_needs_datacenter_guest_enable_and_a_firewalled_nic(tmp_p
     texts = [str(r) for r in reports]
     assert any("100.fw:5: not imported: `ipfilter: 1`" in t for t in texts)
     assert any("100.fw:13: not imported:" in t and "-sport" in t for t in texts)
-    assert any("100.fw:0: guest 100 has NICs without firewall=1" in t for t in texts)
+    assert any("100.fw:0: note: guest 100 has NICs without firewall=1" in t for t in texts)
     # the same guest without firewall=1 on any NIC: its file does nothing
     (guests_dir / "100.conf").write_text("net0: virtio=02:00:00:00:01:00,bridge=vmbr0\n")
     guests, _ = read_guests(str(tmp_path))

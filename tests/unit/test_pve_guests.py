@@ -124,8 +124,8 @@ def test_duplicate_and_clashing_names_fall_back_to_the_vmid(tmp_path):
     assert [(g.vmid, g.name) for g in guests] == [(100, "vm100"), (101, "ct101"), (102, "vm102")]
     assert all(NODE_NAME.fullmatch(g.name) for g in guests)
     texts = _texts(reports)
-    assert any("100.conf:1: guest 'web' is node vm100 — another guest has the same name" in t for t in texts)
-    assert any("102.conf:1: guest '!!!' is node vm102" in t for t in texts)
+    assert any("100.conf:1: note: guest 'web' is node vm100 — another guest has the same name" in t for t in texts)
+    assert any("102.conf:1: note: guest '!!!' is node vm102" in t for t in texts)
     assert any("notes.txt:0" in t for t in texts)
     assert any("12.conf:0: not imported" in t and "vmid" in t for t in texts)
-    assert any("101.conf:2: net0 has no name=" in t for t in texts)
+    assert any("101.conf:2: note: net0 has no name=" in t for t in texts)

@@ -722,8 +722,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, metavar="N", help="destination port (tcp, udp)")
     p.add_argument("--timeout", type=float, default=1.0, metavar="S", help="seconds to wait for an answer")
     p.add_argument("--json", action="store_true")
-    from vnetlab.cli import transfer  # export, try (issue 11)
+    from vnetlab.cli import importing, transfer  # issue 11: import; export, try
 
+    importing.register(sub)
     transfer.register(sub)
     return parser
 

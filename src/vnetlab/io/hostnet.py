@@ -33,7 +33,7 @@ MAX_TRUNK_VIDS = 32  # `bridge-vids 2-4094` is "everything": only the VLANs in u
 # Option values real files leave unfilled (templates, forum posts)
 PLACEHOLDER = re.compile(r"<[^<>]+>|\b[xX]{1,3}(\.[xX]{1,3}){3}\b|\$\{?[A-Z_][A-Z0-9_]*\}?|\bYOUR[_-][A-Z_]+\b|"
                          r"\bCHANGEME\b", re.IGNORECASE)
-PHYSICAL_NIC = re.compile(r"^(eth|en|eno|ens|enp|enx|em|p\d+p|wl|ib|lan|wan)[A-Za-z0-9]*$")
+PHYSICAL_NIC = re.compile(r"^(eth|en|eno|ens|enp|enx|em|p\d+p|wl|ib|lan|wan|swp)[A-Za-z0-9]*$")
 
 
 @dataclass
@@ -68,6 +68,7 @@ class NetIface:
     ovs_bridge: Optional[str] = None                                # an OVS port's bridge
     ovs_tag: Optional[int] = None
     ovs_trunks: list[int] = field(default_factory=list)
+    ovs_vlan_mode: Optional[str] = None     # access | trunk | native-untagged | native-tagged
     declared: bool = True               # False: named only as a port, no stanza of its own
 
     def first_address(self, version: int) -> Optional[Addr]:
@@ -182,7 +183,7 @@ def _option(net: HostNetwork, iface: NetIface, stanza: Stanza, option: Option, n
     elif key in ("broadcast", "network"):
         report(note(option.file, option.line, f"`{option.text}`: derived from the address, not set apart"))
     elif key == "pointopoint":
-        skip("vnetlab has no point-to-point addresses (the peer is reached through the generated router)")
+        skip("vnetlab has no point-to-point (peer) addresses")
     elif key.startswith("dns-"):
         skip("vnetlab nodes have no resolver settings (resolv.conf)")
     elif key == "bridge-ports":
@@ -281,6 +282,7 @@ def _ovs_options(iface: NetIface, option: Option, skip, report) -> None:
             else:
                 iface.ovs_trunks = vids
         elif key == "vlan_mode" and value in ("access", "trunk", "native-untagged", "native-tagged"):
+            iface.ovs_vlan_mode = value
             if value == "native-tagged":
                 skip("vnetlab trunks carry their native VLAN untagged (native-untagged)")
         elif key == "bond_mode" and value in ("active-backup", "balance-slb", "balance-tcp"):
@@ -348,14 +350,15 @@ def _implicit(net: HostNetwork) -> None:
         for port, where in iface.ports + iface.members:
             if port not in net.interfaces:
                 net.interfaces[port] = NetIface(port, where, declared=False)
-        base, dot, suffix = iface.name.rpartition(".")
-        if dot and base and suffix.isdigit() and base not in net.interfaces and iface.kind == "nic":
-            net.interfaces[base] = NetIface(base, iface.where, declared=False)  # eno1 of eno1.5
         if iface.master is not None:
             bond = net.interfaces.get(iface.master[0])
             if bond is not None and all(m != iface.name for m, _ in bond.members):
                 bond.kind = "bond"
                 bond.members.append((iface.name, iface.master[1]))
+    for iface in list(net.interfaces.values()):
+        base, dot, suffix = iface.name.rpartition(".")
+        if dot and base and suffix.isdigit() and base not in net.interfaces and iface.kind == "nic":
+            net.interfaces[base] = NetIface(base, iface.where, declared=False)  # eno1 of eno1.5
 
 
 def _kinds(net: HostNetwork) -> None:

@@ -12,12 +12,13 @@ result is validated like any lab file; a lab that does not validate fails
 with the source line responsible.
 
 Guests, as ``pve_guests.read_guests(root)`` returns them, are read by
-attribute: ``vmid``, ``kind`` ("vm" | "ct"), ``name``, ``nics`` — each nic
-with ``index``, ``bridge``, ``tag``, ``trunks``, ``mac``, ``address`` (CIDR or
-None), ``gateway``, ``file``, ``line``. The firewall reader returns
-``{key: firewall-dict}`` where key is ``"host"`` (or the Proxmox node name)
-for host.fw/cluster.fw and the vmid for a guest's file, the dict in the lab
-file's ``firewall:`` schema.
+attribute: ``vmid``, ``kind`` ("vm" | "ct"), ``name`` (a node name),
+``given_name``, ``nics`` — each nic with ``index``, ``host_ifname``,
+``guest_ifname``, ``bridge``, ``tag``, ``trunks``, ``mac``, ``address`` (CIDR
+or None), ``gateway``, ``link_down``, ``file``, ``line``. The firewall reader
+returns ``{key: firewall-dict}``: a string key for the host (cluster.fw and
+host.fw), the vmid for a guest's file; the dict in the lab file's
+``firewall:`` schema.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def import_proxmox(root: str, name: Optional[str] = None) -> Imported:
                                                "(with etc/network/interfaces in it)", PROBLEM)])
     parsed = read_interfaces(main, root=root, shown="etc/network/interfaces")
     guests, guest_reports = _guests(root)
-    firewall, firewall_reports = _firewall(root)
+    firewall, firewall_reports = _firewall(root, guests)
     hostname = _hostname(root)
     return _build(parsed, lab_name(name, os.path.abspath(root)), "etc/network/interfaces", guests=guests,
                   firewall=firewall, extra=guest_reports + firewall_reports, hostname=hostname)
@@ -96,12 +97,12 @@ def _guests(root: str) -> tuple[list, list[Report]]:
     return pve_guests.read_guests(root)
 
 
-def _firewall(root: str) -> tuple[dict, list[Report]]:
+def _firewall(root: str, guests: list) -> tuple[dict, list[Report]]:
     try:
         from vnetlab.io import pve_firewall  # the firewall-file reader (issue 11, may be absent)
     except ImportError:
         return {}, []
-    return pve_firewall.read_firewall(root)
+    return pve_firewall.read_firewall(root, guests=guests)
 
 
 def _hostname(root: str) -> Optional[str]:
@@ -271,7 +272,7 @@ def _interface(build: Build, iface: NetIface) -> Optional[dict]:
         entry.update(type="vlan", parent=bridge, id=iface.ovs_tag)
     # A NIC (or a port named only in a list) is a link end: no type.
     addresses = [a.cidr for a in iface.addresses]
-    if addresses and build.net.bridge_of(iface.name) is not None:
+    if addresses and iface.kind != "ovs-intport" and build.net.bridge_of(iface.name) is not None:
         for addr in iface.addresses:
             build.skip(addr.where, f"address {addr.cidr}", f"{iface.name} is a port of bridge "
                                                            f"{build.net.bridge_of(iface.name)}: its address "
@@ -464,10 +465,10 @@ def _route_add(build: Build, fact: hooks.RouteAdd, where: tuple[str, int]) -> No
 def _firewall_rules(build: Build, firewall: dict) -> None:
     """The firewall reader's per-node rules, on the host and guest nodes."""
     for key, rules in firewall.items():
-        if key in ("host", build.host) or (isinstance(key, str) and not str(key).isdigit()):
+        if isinstance(key, str) and not key.isdigit():  # the host's (cluster.fw + host.fw)
             node = build.host
         else:
-            node = next((n for n, g in getattr(build, "guest_nodes", {}).items() if str(g) == str(key)), None)
+            node = next((n for n, vmid in build.guest_nodes.items() if str(vmid) == str(key)), None)
         if node is None or node not in build.lab["nodes"]:
             continue
         build.lab["nodes"][node]["firewall"] = rules

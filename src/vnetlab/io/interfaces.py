@@ -172,6 +172,9 @@ class _Reader:
                 raise SourceFileError([Report(shown, 0, message, "problem")])
             self.result.reports.append(problem(*included_from, f"{shown}: {message}"))
 
+        if os.path.exists(path) and not os.path.isdir(path) and not os.path.isfile(path):
+            fail("is not a regular file (a FIFO or device would block the reader) — not read")
+            return None
         try:
             with open(path, "rb") as handle:
                 data = handle.read(MAX_FILE_BYTES + 1)

@@ -62,7 +62,9 @@ def render(lab: dict, notes: dict[tuple, str], header: list[str]) -> str:
         out.append(commented(f"  {name}:", notes.get(("nodes", name))))
         for key, value in node.items():
             path = ("nodes", name, key)
-            if key == "interfaces":
+            if not value and isinstance(value, (dict, list)):
+                out.append(commented(f"    {key}: {flow(value)}", notes.get(path)))
+            elif key == "interfaces":
                 out.append("    interfaces:")
                 for ifname, iface in value.items():
                     out.append(commented(f"      {scalar(ifname)}: {flow(iface)}", notes.get((*path, ifname))))

@@ -59,7 +59,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Optional
 
 from vnetlab.io.pve_guests import read_small_text
-from vnetlab.io.report import NOTE, Report, not_imported, note
+from vnetlab.io.report import Report, not_imported, note
 
 HOST = "host"
 CLUSTER_FILE = os.path.join("etc", "pve", "firewall", "cluster.fw")
@@ -312,11 +312,11 @@ def _report_options(fw: FwFile, used: set[str], reports: list[Report]) -> None:
         if key in used:
             continue
         if key in KNOWN_QUIET:
-            reports.append(Report(fw.file, entry.line, f"not imported: `{key}: {entry.text}` — logging makes no "
-                                                       "difference to what passes", NOTE))
+            reports.append(note(fw.file, entry.line, f"not imported: `{key}: {entry.text}` — logging makes no "
+                                                       "difference to what passes"))
         elif key == "dhcp" and entry.text == "1":
-            reports.append(Report(fw.file, entry.line, "not imported: `dhcp: 1` — vnetlab's guests have static "
-                                                       "addresses; no DHCP to let through", NOTE))
+            reports.append(note(fw.file, entry.line, "not imported: `dhcp: 1` — vnetlab's guests have static "
+                                                       "addresses; no DHCP to let through"))
         else:
             reports.append(not_imported(fw.file, entry.line, f"{key}: {entry.text}",
                                         "a firewall option vnetlab does not model"))
@@ -498,7 +498,7 @@ def _rules(lines: list[_Line], scope: _Scope, cluster: FwFile, iface_of, reports
             continue
         disabled, direction, word, rest = match.group(1), match.group(2).upper(), match.group(3), match.group(4)
         if disabled:
-            reports.append(Report(where.file, where.line, f"not imported: `{where.text}` — disabled (`|`)", NOTE))
+            reports.append(note(where.file, where.line, f"not imported: `{where.text}` — disabled (`|`)"))
             continue
         if direction == "FORWARD":
             reports.append(not_imported(where.file, where.line, where.text,

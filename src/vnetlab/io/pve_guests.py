@@ -30,7 +30,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Optional
 
-from vnetlab.io.report import NOTE, Report, not_imported, note
+from vnetlab.io.report import Report, not_imported, note
 from vnetlab.names import NODE_NAME
 
 VM_DIR = os.path.join("etc", "pve", "qemu-server")
@@ -184,7 +184,7 @@ def parse_guest(text: str, vmid: int, kind: str, shown: str, reports: list[Repor
             reports.append(not_imported(shown, number, line, "a raw LXC network key; vnetlab reads only "
                                                              "Proxmox's netN: lines"))
         else:
-            reports.append(Report(shown, number, f"not imported: `{line}` — not about networking", NOTE))
+            reports.append(note(shown, number, f"not imported: `{line}` — not about networking"))
     guest.description = " ".join(part for part in description if part) or None
     for index, (value, number) in sorted(ipconfigs.items()):
         _apply_ipconfig(guest, index, value, shown, number, reports)

@@ -22,7 +22,8 @@ API (shared by every reader; keep it stable):
     (duplicate address, missing bridge port, placeholder …); printed by
     ``--check``, which then exits 1 (build it with :func:`problem`).
   * ``NOTE`` — information that is no loss (a renamed node, a made-up
-    address); never an error (build it with :func:`note`).
+    address); never an error (build it with :func:`note`, which starts
+    the text with ``note:``).
 
 - :func:`not_imported`, :func:`problem`, :func:`note` — constructors.
 - :func:`in_order` — reports sorted by file and line, duplicates dropped.
@@ -77,7 +78,7 @@ def problem(file: str, line: int, text: str) -> Report:
 
 def note(file: str, line: int, text: str) -> Report:
     """Information about how a line was imported; no loss, never an error."""
-    return Report(file, line, text, NOTE)
+    return Report(file, line, f"note: {text}", NOTE)
 
 
 def in_order(reports: Iterable[Report]) -> list[Report]:

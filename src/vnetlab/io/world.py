@@ -17,6 +17,7 @@ import ipaddress
 from typing import Any, Optional
 
 from vnetlab.io.report import note
+from vnetlab.names import NODE_NAME
 
 UPSTREAM = "upstream"
 UPLINK_BRIDGE = "br0"
@@ -39,12 +40,14 @@ def place_guests(build) -> None:
     for guest in build.guests:
         kind = getattr(guest, "kind", "vm")
         vmid = getattr(guest, "vmid")
-        node = f"{'vm' if kind == 'vm' else 'ct'}{vmid}"
+        node = getattr(guest, "name", None) or f"{'vm' if kind == 'vm' else 'ct'}{vmid}"
+        if not NODE_NAME.fullmatch(node) or node in build.lab["nodes"]:
+            node = f"{'vm' if kind == 'vm' else 'ct'}{vmid}"
         spec: dict[str, Any] = {"kind": "vm"} if kind == "vm" else {}
-        spec["interfaces"] = {}
-        label = getattr(guest, "name", None)
+        label = getattr(guest, "given_name", None)
         if label:
-            spec["description"] = str(label)
+            spec["description"] = f"guest {vmid}: {label}"
+        spec["interfaces"] = {}
         build.lab["nodes"][node] = spec
         build.guest_nodes[node] = vmid
         first = None
@@ -58,7 +61,7 @@ def _guest_nic(build, node: str, spec: dict, kind: str, vmid, nic) -> None:
     index = getattr(nic, "index", 0)
     bridge = getattr(nic, "bridge", None)
     where = (nic.file, nic.line)
-    host_if = f"{'tap' if kind == 'vm' else 'veth'}{vmid}i{index}"
+    host_if = getattr(nic, "host_ifname", None) or f"{'tap' if kind == 'vm' else 'veth'}{vmid}i{index}"
     bridge_entry = build.interfaces.get(bridge) if bridge else None
     if bridge_entry is None or bridge_entry.get("type") != "bridge":
         build.skip(where, f"net{index}: bridge={bridge}", f"the host has no bridge {bridge}")
@@ -78,7 +81,7 @@ def _guest_nic(build, node: str, spec: dict, kind: str, vmid, nic) -> None:
     build.interfaces[host_if] = port
     build.notes[("nodes", build.host, "interfaces", host_if)] = f"{where[0]}:{where[1]}"
     bridge_entry.setdefault("ports", []).append(host_if)
-    guest_if = f"eth{index}"
+    guest_if = getattr(nic, "guest_ifname", None) or f"eth{index}"
     entry: dict[str, Any] = {}
     address = getattr(nic, "address", None) or _allocate(build, bridge, tag)
     if address:
@@ -259,9 +262,11 @@ def _cable(build, upstream: _Upstream, carrier: str, vlans: list[int], untagged:
     entry = build.interfaces[carrier]
     bridge = build.net.bridge_of(carrier)
     on_aware = bridge in build.interfaces and build.interfaces[bridge].get("vlan_aware")
-    if vlans and on_aware and "vlan" not in entry and "trunk" not in entry:
-        entry["trunk"] = vlans
-        if untagged:
+    source = build.net.interfaces.get(carrier)
+    carries_all = source is not None and source.ovs_vlan_mode in ("trunk", "native-untagged", "native-tagged")
+    if vlans and on_aware and "trunk" not in entry and ("vlan" not in entry or carries_all):
+        entry["trunk"] = vlans  # OVS: no trunks= means every VLAN; the lab builds those in use
+        if untagged and "vlan" not in entry:
             entry["vlan"] = DEFAULT_VLAN
     settings: dict[str, Any] = {}
     if upstream.vlan_aware:
