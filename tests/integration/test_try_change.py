@@ -95,3 +95,16 @@ def test_interrupted_try_removes_both_labs():
                               progress=interrupt)
     assert len(names) == 2
     assert _gone({"old_lab": names[0], "new_lab": names[1]})
+
+
+def test_firewall_lock_out_names_the_firewall_line():
+    # NEW points Proxmox's local_network alias elsewhere: the built-in management rule no longer covers the admin
+    code, data = _try("firewall/old", "firewall/new")
+    assert code == 1
+    labels = {b["check"] for b in data["broken"]}
+    assert labels == {"admin reaches 192.168.1.10:22", "admin reaches 192.168.1.10:8006"}  # ping is still allowed
+    for broken in data["broken"]:
+        assert broken["management"] and broken["new"].startswith("filtered")
+        assert "policy drop" in broken["reason"]  # the trace: dropped by the host's input policy
+        assert "NEW/etc/pve/firewall/cluster.fw:9 `local_network 10.99.0.0/24`" in broken["lines"]
+    assert _gone(data)
