@@ -191,10 +191,17 @@ def _breakage(check, before, after, new_lab, changes: list[Change]) -> Breakage:
                f"cannot run with NEW: NEW's lab has no node {check.from_}")
         reason = ""
     else:
-        new = after.detail or after.observed
+        new = _observed(after)
         reason = _trace_reason(new_lab, check) if check.from_ in new_lab.spec.nodes else ""
     lines = _relevant(changes, check, f"{new} {reason}")
-    return Breakage(check.label(), before.detail or before.observed, new, reason, lines, management)
+    return Breakage(check.label(), _observed(before), new, reason, lines, management)
+
+
+def _observed(result) -> str:
+    """What a check saw: ``filtered (no answer within 1 s)``."""
+    if not result.detail or result.detail.startswith(result.observed):
+        return result.detail or result.observed
+    return f"{result.observed} ({result.detail})"
 
 
 def _trace_reason(lab, check) -> str:
