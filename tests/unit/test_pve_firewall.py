@@ -233,3 +233,16 @@ def test_local_network_is_found_as_proxmox_finds_it(tmp_path):
     (tmp_path / "etc/hosts").write_text("127.0.0.1 localhost\n10.10.10.1 pve1.example.com pve1\n")
     result, _ = read_firewall(root)  # the hostname's address wins
     assert {r["from"] for r in result[HOST]["input"]["rules"]} == {"10.10.10.0/24"}
+
+
+def test_definitions_no_rule_uses_are_said(tmp_path):
+    cluster = ("[OPTIONS]\nenable: 1\n[ALIASES]\nspare 10.0.0.9\nweb 10.0.0.80\n[IPSET idle]\n10.0.0.1\n"
+               "[RULES]\nIN ACCEPT -source web\n[group unused]\nIN DROP\n")
+    result, reports = read_firewall(_root(tmp_path, cluster, guests={100: "[OPTIONS]\nenable: 1\n"
+                                                                          "[IPSET ipfilter-net0]\n10.0.0.100\n"}))
+    texts = {str(r) for r in reports}
+    assert "etc/pve/firewall/cluster.fw:4: note: alias spare is used by no rule that applies" in texts
+    assert "etc/pve/firewall/cluster.fw:6: note: IP set idle is used by no rule that applies" in texts
+    assert "etc/pve/firewall/cluster.fw:10: note: security group unused is used by no rule that applies" in texts
+    assert not any("alias web" in t for t in texts)
+    assert any(t.startswith("etc/pve/firewall/100.fw:3: not imported: `[IPSET ipfilter-net0]`") for t in texts)

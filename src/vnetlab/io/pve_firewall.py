@@ -209,15 +209,17 @@ def read_firewall(root: str, local_network: Optional[str] = None,
                                         f"({CLUSTER_FILE} has no `enable: 1`), so Proxmox applies none of it"))
         return result, reports
     _report_options(cluster, {"enable", "policy_in", "policy_out"}, reports)
+    used: set = set()
     host = host_files[0] if host_files else FwFile(HOST_FILES.replace("*", "NODE"))
     for fw in host_files[1:]:
         _report_options(fw, set(), reports)
     if host.option("enable", "1") == "1":
         _report_options(host, {"enable"}, reports)
-        result[HOST] = _host_firewall(cluster, host, local_network, reports)
+        result[HOST] = _host_firewall(cluster, host, local_network, reports, used)
     else:
         reports.append(note(host.file, host.options["enable"].line, "the host firewall is off (enable: 0)"))
     nics_of = {g.vmid: g for g in guests} if guests is not None else None
+    applied: list[FwFile] = []
     for vmid, fw in sorted(guest_files.items()):
         if fw.option("enable", "0") != "1":
             reports.append(not_imported(fw.file, 0, "the whole file", "this guest's firewall is off "
@@ -232,8 +234,28 @@ def read_firewall(root: str, local_network: Optional[str] = None,
             reports.append(note(fw.file, 0, f"guest {vmid} has NICs without firewall=1; vnetlab filters the whole "
                                             "guest, so the rules apply to those too"))
         _report_options(fw, {"enable", "policy_in", "policy_out"}, reports)
-        result[vmid] = _guest_firewall(cluster, fw, guest, reports)
+        result[vmid] = _guest_firewall(cluster, fw, guest, reports, used)
+        applied.append(fw)
+    _report_unused([cluster, *host_files, *applied], used, reports)
     return result, reports
+
+
+def _report_unused(files: list[FwFile], used: set, reports: list[Report]) -> None:
+    """Aliases, IP sets and groups no applied rule took: said, so no line goes unmentioned."""
+    for fw in files:
+        named = [("alias", name, [entry]) for name, entry in fw.aliases.items()] + \
+                [("ipset", name, entries) for name, entries in fw.ipsets.items()] + \
+                [("group", name, entries) for name, entries in fw.groups.items()]
+        for kind, name, entries in named:
+            if (fw.file, kind, name if kind != "alias" else name.lower()) in used:
+                continue
+            line = entries[0].line - (0 if kind == "alias" else 1) if entries else 0
+            if kind == "ipset" and re.fullmatch(r"ipfilter-net\d+", name):
+                reports.append(not_imported(fw.file, line, f"[IPSET {name}]", "the ipfilter option (addresses a "
+                                            "guest NIC may use) is not modelled"))
+            else:
+                what = {"alias": "alias", "ipset": "IP set", "group": "security group"}[kind]
+                reports.append(note(fw.file, line, f"{what} {name} is used by no rule that applies"))
 
 
 def detect_local_network(root: str) -> Optional[str]:
@@ -326,24 +348,29 @@ class _Scope:
     """Aliases and IP sets a rule may name: the file's own, then the datacenter's
     (``dc/NAME``); ``guest/NAME`` is the guest file's."""
 
-    def __init__(self, cluster: FwFile, own: Optional[FwFile]):
+    def __init__(self, cluster: FwFile, own: Optional[FwFile], used: set):
         self.cluster, self.own = cluster, own
+        self.used = used  # (file, "alias"|"ipset"|"group", name) of what some rule took
 
     def alias(self, name: str) -> Optional[_Line]:
         scope, _, bare = name.rpartition("/")
         bare = bare.lower()
         if scope in ("", "guest") and self.own is not None and bare in self.own.aliases:
+            self.used.add((self.own.file, "alias", bare))
             return self.own.aliases[bare]
-        if scope in ("", "dc"):
-            return self.cluster.aliases.get(bare)
+        if scope in ("", "dc") and bare in self.cluster.aliases:
+            self.used.add((self.cluster.file, "alias", bare))
+            return self.cluster.aliases[bare]
         return None
 
     def ipset(self, name: str) -> Optional[list[_Line]]:
         scope, _, bare = name.rpartition("/")
         if scope in ("", "guest") and self.own is not None and bare in self.own.ipsets:
+            self.used.add((self.own.file, "ipset", bare))
             return self.own.ipsets[bare]
-        if scope in ("", "dc"):
-            return self.cluster.ipsets.get(bare)
+        if scope in ("", "dc") and bare in self.cluster.ipsets:
+            self.used.add((self.cluster.file, "ipset", bare))
+            return self.cluster.ipsets[bare]
         return None
 
 
@@ -507,6 +534,7 @@ def _rules(lines: list[_Line], scope: _Scope, cluster: FwFile, iface_of, reports
         try:
             if direction == "GROUP":
                 group = cluster.groups.get(word)
+                scope.used.add((cluster.file, "group", word))
                 if group is None:
                     raise _Unusable(f"security group {word!r} has no [group {word}] in {CLUSTER_FILE}")
                 if depth > 0:
@@ -542,8 +570,9 @@ def _chains(rules: list[tuple[str, dict]], policy_in: str, policy_out: str, wher
     return firewall
 
 
-def _host_firewall(cluster: FwFile, host: FwFile, local_network: Optional[str], reports: list[Report]) -> dict:
-    scope = _Scope(cluster, None)
+def _host_firewall(cluster: FwFile, host: FwFile, local_network: Optional[str], reports: list[Report],
+                   used: set) -> dict:
+    scope = _Scope(cluster, None, used)
 
     def iface_of(name: str) -> str:
         return name
@@ -570,6 +599,7 @@ def _management_rules(cluster: FwFile, scope: _Scope, local_network: Optional[st
     and the ``management`` IP set, ahead of every rule of the files."""
     sources: list[Optional[str]] = []
     alias = cluster.aliases.get("local_network")
+    scope.used.add((cluster.file, "alias", "local_network"))
     local = alias.text if alias is not None else local_network
     if local is not None:
         sources.append(local)
@@ -592,8 +622,8 @@ def _management_rules(cluster: FwFile, scope: _Scope, local_network: Optional[st
     return rules
 
 
-def _guest_firewall(cluster: FwFile, fw: FwFile, guest, reports: list[Report]) -> dict:
-    scope = _Scope(cluster, fw)
+def _guest_firewall(cluster: FwFile, fw: FwFile, guest, reports: list[Report], used: set) -> dict:
+    scope = _Scope(cluster, fw, used)
 
     def iface_of(name: str) -> str:
         match = re.fullmatch(r"net(\d+)", name)
