@@ -109,3 +109,14 @@ def test_firewall_lock_out_names_the_firewall_line():
         assert "policy drop" in broken["reason"]  # the trace: dropped by the host's input policy
         assert "NEW/etc/pve/firewall/cluster.fw:8 `local_network 10.99.0.0/24`" in broken["lines"]
     assert _gone(data)
+
+
+def test_a_dropping_rule_is_named_by_its_line():
+    # NEW adds host.fw with a rule dropping ICMP, ahead of the datacenter's Ping(ACCEPT)
+    code, data = _try("firewall/old", "firewall/new-icmp")
+    assert code == 1
+    [broken] = data["broken"]
+    assert broken["check"] == "admin reaches the management address 192.168.1.10" and broken["management"]
+    assert "host.fw:5" in broken["reason"]  # the trace names the nft rule made from that line
+    assert broken["lines"][0] == "NEW/etc/pve/nodes/pve1/host.fw:5 `IN DROP -p icmp # no pings at this host`"
+    assert _gone(data)

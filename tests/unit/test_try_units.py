@@ -83,3 +83,16 @@ def test_try_command_refuses_missing_paths(capsys):
         main(["try", "/nonexistent/old", "/nonexistent/new"])
     assert exit_.value.code == 2
     assert "no such file or directory" in capsys.readouterr().err
+
+
+def test_rule_lines_named_by_a_trace(tmp_path):
+    from vnetlab.labs.try_change import rule_lines
+
+    node = tmp_path / "etc/pve/nodes/pve1"
+    node.mkdir(parents=True)
+    (node / "host.fw").write_text("[OPTIONS]\nenable: 1\n[RULES]\nIN SSH(DROP)\n")
+    reason = ("trace: dropped — dropped by rule 'tcp dport 22 drop comment \"host.fw:4 SSH(DROP)\"' "
+              "(table inet vnetlab chain input) at pve")
+    assert rule_lines(reason, str(tmp_path)) == [Change("etc/pve/nodes/pve1/host.fw", 4, "IN SSH(DROP)")]
+    assert rule_lines("trace: dropped by policy drop", str(tmp_path)) == []
+    assert rule_lines(reason, str(tmp_path / "interfaces")) == []  # a lone interfaces file has no .fw

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import glob
 import ipaddress
 import os
+import re
 import secrets
 import time
 from typing import Callable, Optional
@@ -153,7 +155,7 @@ def try_change(old: str, new: str, keep: bool = False,
                 passed += 1
             elif old_ok:
                 say(f"tracing what broke: {label}")
-                broken.append(_breakage(check, before, after, new_lab, changes))
+                broken.append(_breakage(check, before, after, new_lab, changes, new))
             elif new_ok:
                 fixed.append(label)
             else:
@@ -183,7 +185,7 @@ def _runnable(checks, spec) -> list:
     return [check for check in checks if check.from_ in spec.nodes]
 
 
-def _breakage(check, before, after, new_lab, changes: list[Change]) -> Breakage:
+def _breakage(check, before, after, new_lab, changes: list[Change], new_root: str) -> Breakage:
     management = check.from_ == ADMIN
     if after is None:
         new = (f"{check.from_} can no longer reach {check.to}: in NEW nothing carries {check.from_}'s network to "
@@ -194,7 +196,22 @@ def _breakage(check, before, after, new_lab, changes: list[Change]) -> Breakage:
         new = _observed(after)
         reason = _trace_reason(new_lab, check) if check.from_ in new_lab.spec.nodes else ""
     lines = _relevant(changes, check, f"{new} {reason}")
-    return Breakage(check.label(), _observed(before), new, reason, lines, management)
+    named = [c for c in rule_lines(reason, new_root) if c not in lines]
+    return Breakage(check.label(), _observed(before), new, reason, named + lines, management)
+
+
+def rule_lines(reason: str, new_root: str) -> list[Change]:
+    """The firewall lines of NEW a trace names: an imported rule's comment is
+    the ``NAME.fw:LINE`` it came from (``dropped by rule '... comment "host.fw:7 ..."'``)."""
+    if not os.path.isdir(new_root):
+        return []
+    found = []
+    for name, number in re.findall(r'comment "([\w.-]+\.fw):(\d+)', reason):
+        for path in sorted(glob.glob(os.path.join(new_root, "etc", "pve", "**", name), recursive=True)):
+            lines = _lines(path) or []
+            if 0 < int(number) <= len(lines):
+                found.append(Change(os.path.relpath(path, new_root), int(number), lines[int(number) - 1].strip()))
+    return found
 
 
 def _observed(result) -> str:
