@@ -115,3 +115,10 @@ def test_admin_is_in_the_management_subnet_on_the_upstream_switch(root):
     assert ipaddress.ip_address(target) in ipaddress.ip_interface(admin).network
     assert [c["to"] for c in checks[1:]] == [f"{target}:22", f"{target}:8006"]
     assert any(link[0] == "admin:eth0" and link[1].startswith("upstream:") for link in lab["links"])
+
+
+def test_a_guest_named_like_a_generated_node_keeps_its_vmid_name(monkeypatch):
+    with_guests(monkeypatch, [Guest(500, "ct", "admin", [Nic(0, "vmbr0", "etc/pve/lxc/500.conf", 2,
+                                                             address="10.10.10.50/24")])])
+    lab = importer.import_proxmox(os.path.join(ROOTS, "nat")).lab
+    assert "ct500" in lab["nodes"] and lab["nodes"]["admin"]["description"].startswith("generated")
