@@ -18,6 +18,7 @@ CASES = [
     ("interfaces", "interfaces/pve-docs-network-03", "impnat"),      # masquerading, routed to the router
     ("interfaces", "interfaces/pve-docs-network-07", "impvlan"),     # VLAN-aware bridge, host in VLAN 5
     ("interfaces", "interfaces/handwritten-ovs-vlan", "impovs"),     # OVS bridge with an internal VLAN port
+    ("interfaces", "interfaces/handwritten-ovs-bond", "impovsbond"),  # OVS balance-slb bond, VLAN 10 management
     ("proxmox", "proxmox-roots/nat", "improot"),                     # a ROOT tree with a sourced file
 ]
 

@@ -183,3 +183,12 @@ def test_ifupdown2_vlan_device_named_only_as_a_bridge_port_gets_its_nic():
     pve = result.lab["nodes"]["pve"]["interfaces"]
     assert pve["swp13.300"] == {"type": "vlan"} and pve["swp13"] == {}
     assert any(link[0] == "pve:swp13" and link[1].startswith("upstream:") for link in result.lab["links"])
+
+
+def test_ovs_bond_and_internal_port():
+    result = imported("handwritten-ovs-bond")
+    pve = result.lab["nodes"]["pve"]["interfaces"]
+    assert pve["bond0"] == {"type": "bond", "members": ["eno1", "eno2"], "mode": "balance-slb", "vlan": 1,
+                            "trunk": [10]}
+    assert pve["mgmt"] == {"type": "vlan", "parent": "vmbr0", "id": 10, "address": "192.168.0.5/24"}
+    assert [(r.line, "mtu" in r.text) for r in result.not_imported] == [(25, True)]

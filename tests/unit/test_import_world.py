@@ -115,3 +115,38 @@ def test_admin_is_in_the_management_subnet_on_the_upstream_switch(root):
     assert ipaddress.ip_address(target) in ipaddress.ip_interface(admin).network
     assert [c["to"] for c in checks[1:]] == [f"{target}:22", f"{target}:8006"]
     assert any(link[0] == "admin:eth0" and link[1].startswith("upstream:") for link in lab["links"])
+
+
+def test_a_guest_named_like_a_generated_node_keeps_its_vmid_name(monkeypatch):
+    with_guests(monkeypatch, [Guest(500, "ct", "admin", [Nic(0, "vmbr0", "etc/pve/lxc/500.conf", 2,
+                                                             address="10.10.10.50/24")])])
+    lab = importer.import_proxmox(os.path.join(ROOTS, "nat")).lab
+    assert "ct500" in lab["nodes"] and lab["nodes"]["admin"]["description"].startswith("generated")
+
+
+def test_mtu_mac_vlan_raw_device_and_bridge_vids(tmp_path):
+    path = tmp_path / "interfaces"
+    path.write_text("""auto eno1
+iface eno1 inet manual
+    mtu 9000
+    hwaddress ether 02:AB:CD:00:00:01
+iface vlan30 inet static
+    vlan-raw-device eno1
+    address 10.30.0.2/24
+auto vmbr0
+iface vmbr0 inet static
+    address 10.0.0.2/24
+    bridge-ports eno2
+    bridge-vlan-aware yes
+    bridge-vids 40 41
+    bridge-pvid 7
+""")
+    result = importer.import_interfaces(str(path))
+    pve = result.lab["nodes"]["pve"]["interfaces"]
+    assert pve["eno1"] == {"mtu": 9000, "mac": "02:ab:cd:00:00:01"}
+    assert pve["vlan30"] == {"type": "vlan", "parent": "eno1", "id": 30, "address": "10.30.0.2/24"}
+    assert pve["eno2"] == {"trunk": [40, 41], "vlan": 1}  # the bridge's VLANs leave tagged, its own untagged
+    upstream = result.lab["nodes"]["upstream"]["interfaces"]
+    assert {"trunk": [30]} in upstream.values() and {"trunk": [40, 41], "vlan": 1} in upstream.values()
+    assert [(r.line, "bridge-pvid" in r.text) for r in result.not_imported] == [(14, True)]
+    load_lab_text(result.text, "x.yaml")

@@ -71,10 +71,6 @@ class NetIface:
     ovs_vlan_mode: Optional[str] = None     # access | trunk | native-untagged | native-tagged
     declared: bool = True               # False: named only as a port, no stanza of its own
 
-    def first_address(self, version: int) -> Optional[Addr]:
-        """The first address of this IP version."""
-        return next((a for a in self.addresses if ipaddress.ip_interface(a.cidr).version == version), None)
-
 
 @dataclass
 class HostNetwork:

@@ -174,6 +174,8 @@ def _build(parsed, name: str, shown_main: str, guests: list, firewall: dict, ext
 
     net = host_network(parsed)
     host = node_name_for(hostname, HOST_NODE) if hostname else HOST_NODE
+    if world.is_generated_name(host):
+        host = HOST_NODE
     build = Build(net=net, host=host, guests=guests)
     build.reports += net.reports + lint(net) + extra
     build.lab = {"lab": name, "description": f"imported from {shown_main} by vnetlab import", "nodes": {}}

@@ -88,10 +88,6 @@ class InterfacesFile:
     # (file, line, text) of every non-comment line, for the line-level lints
     lines: list[tuple[str, int, str]] = field(default_factory=list)
 
-    def stanzas_of(self, name: str) -> list[Stanza]:
-        """Every stanza of interface ``name`` (an ``inet`` and an ``inet6`` one, say)."""
-        return [stanza for stanza in self.stanzas if stanza.name == name]
-
     def names(self) -> list[str]:
         """Interface names with a stanza, in file order."""
         return list(dict.fromkeys(stanza.name for stanza in self.stanzas))

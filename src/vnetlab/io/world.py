@@ -14,6 +14,7 @@ each other; NAT guests reach the upstream router as the host's address.
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Any, Optional
 
 from vnetlab.io.report import note
@@ -26,6 +27,11 @@ MANAGEMENT_PORTS = (22, 8006)
 ROUTER_SERVICE = 80  # a stand-in web server on each router, for the NAT checks
 DEFAULT_VLAN = 1
 LACP_MODES = ("802.3ad", "balance-tcp")
+
+
+def is_generated_name(name: str) -> bool:
+    """Whether ``name`` is one the generated world uses (a guest or host must not take it)."""
+    return name in (UPSTREAM, ADMIN) or re.fullmatch(r"gw\d*", name) is not None
 
 
 def generated(build, path: tuple, text: str) -> None:
@@ -41,7 +47,7 @@ def place_guests(build) -> None:
         kind = getattr(guest, "kind", "vm")
         vmid = getattr(guest, "vmid")
         node = getattr(guest, "name", None) or f"{'vm' if kind == 'vm' else 'ct'}{vmid}"
-        if not NODE_NAME.fullmatch(node) or node in build.lab["nodes"]:
+        if not NODE_NAME.fullmatch(node) or node in build.lab["nodes"] or is_generated_name(node):
             node = f"{'vm' if kind == 'vm' else 'ct'}{vmid}"
         spec: dict[str, Any] = {"kind": "vm"} if kind == "vm" else {}
         label = getattr(guest, "given_name", None)
