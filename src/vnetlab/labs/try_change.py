@@ -29,6 +29,8 @@ from typing import Callable, Optional
 from vnetlab.io.report import Report
 
 ADMIN = "admin"  # the generated administrator's workstation (io/world.py)
+MAX_TRACES = 4     # traces per run: each costs its timeout plus a capture in every node
+TRACE_TIMEOUT = 0.5  # seconds a trace waits for an answer; a lab answers in milliseconds
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,7 +147,7 @@ def try_change(old: str, new: str, keep: bool = False,
         seconds["check"] = time.monotonic() - mark
         mark = time.monotonic()
         changes = changed_lines(old, new)
-        broken, still, fixed, passed = [], [], [], 0
+        failing, still, fixed, passed = [], [], [], 0
         for check in checks:
             label = check.label()
             before, after = old_results.get(label), new_results.get(label)
@@ -154,12 +156,18 @@ def try_change(old: str, new: str, keep: bool = False,
             if old_ok and new_ok:
                 passed += 1
             elif old_ok:
-                say(f"tracing what broke: {label}")
-                broken.append(_breakage(check, before, after, new_lab, changes, new))
+                failing.append((check, before, after))
             elif new_ok:
                 fixed.append(label)
             else:
                 still.append(label)
+        # Lock-outs first; each trace watches every node, so only the first few are traced.
+        failing.sort(key=lambda item: item[0].from_ != ADMIN)
+        broken = []
+        for index, (check, before, after) in enumerate(failing):
+            if index < MAX_TRACES:
+                say(f"tracing what broke: {check.label()}")
+            broken.append(_breakage(check, before, after, new_lab if index < MAX_TRACES else None, changes, new))
         seconds["trace"] = time.monotonic() - mark
     finally:
         if not keep:
@@ -169,7 +177,6 @@ def try_change(old: str, new: str, keep: bool = False,
             seconds["down"] = time.monotonic() - mark
     seconds["total"] = time.monotonic() - start
     lost = lost_management(old_spec, new_spec)
-    broken.sort(key=lambda b: not b.management)
     return TryResult(old_name, new_name, broken, still, fixed, passed, lost, changes,
                      new_imported.reports, seconds, keep)
 
@@ -194,7 +201,11 @@ def _breakage(check, before, after, new_lab, changes: list[Change], new_root: st
         reason = ""
     else:
         new = _observed(after)
-        reason = _trace_reason(new_lab, check) if check.from_ in new_lab.spec.nodes else ""
+        if new_lab is None:
+            reason = (f"not traced ({MAX_TRACES} breakages were): vnetlab try --keep, then vnetlab trace LAB "
+                      f"{check.from_} {check.to}" + (f" --proto {check.proto}" if check.proto != "icmp" else ""))
+        else:
+            reason = _trace_reason(new_lab, check)
     lines = _relevant(changes, check, f"{new} {reason}")
     named = [c for c in rule_lines(reason, new_root) if c not in lines]
     return Breakage(check.label(), _observed(before), new, reason, named + lines, management)
@@ -227,7 +238,7 @@ def _trace_reason(lab, check) -> str:
 
     try:
         traced = trace(lab.spec, lab.namespace_of, check.from_, check.to, proto=check.proto,
-                       timeout=min(check.timeout, 1.0))
+                       timeout=min(check.timeout, TRACE_TIMEOUT))
     except (ValueError, OSError, RuntimeError, KeyError) as exc:
         return f"trace could not run: {exc}"
     return f"trace: {traced.result} — {traced.reason}"
