@@ -353,24 +353,21 @@ class _Scope:
         self.used = used  # (file, "alias"|"ipset"|"group", name) of what some rule took
 
     def alias(self, name: str) -> Optional[_Line]:
-        scope, _, bare = name.rpartition("/")
-        bare = bare.lower()
-        if scope in ("", "guest") and self.own is not None and bare in self.own.aliases:
-            self.used.add((self.own.file, "alias", bare))
-            return self.own.aliases[bare]
-        if scope in ("", "dc") and bare in self.cluster.aliases:
-            self.used.add((self.cluster.file, "alias", bare))
-            return self.cluster.aliases[bare]
-        return None
+        """An alias (names are case-insensitive) by ``NAME``, ``dc/NAME`` or ``guest/NAME``."""
+        return self._find("alias", name)
 
     def ipset(self, name: str) -> Optional[list[_Line]]:
+        """An IP set's entries by ``NAME``, ``dc/NAME`` or ``guest/NAME``."""
+        return self._find("ipset", name)
+
+    def _find(self, kind: str, name: str):
         scope, _, bare = name.rpartition("/")
-        if scope in ("", "guest") and self.own is not None and bare in self.own.ipsets:
-            self.used.add((self.own.file, "ipset", bare))
-            return self.own.ipsets[bare]
-        if scope in ("", "dc") and bare in self.cluster.ipsets:
-            self.used.add((self.cluster.file, "ipset", bare))
-            return self.cluster.ipsets[bare]
+        key = bare.lower() if kind == "alias" else bare
+        for fw, scopes in ((self.own, ("", "guest")), (self.cluster, ("", "dc"))):
+            table = None if fw is None else (fw.aliases if kind == "alias" else fw.ipsets)
+            if table is not None and scope in scopes and key in table:
+                self.used.add((fw.file, kind, key))
+                return table[key]
         return None
 
 
