@@ -85,3 +85,40 @@ def test_import_of_export_describes_the_same_host(tmp_path, path, node_name):
 def test_there_are_hypervisor_nodes_to_round_trip():
     names = {p.id for p in _hypervisor_nodes()}
     assert {"proxmox-nat.yaml:pve", "proxmox-vlan.yaml:pve", "proxmox-bridged.yaml:pve"} <= names
+
+
+SAMPLES = os.path.join(os.path.dirname(__file__), "fixtures", "interfaces")
+
+
+def _sample_hosts():
+    """Every real interfaces file of the import fixtures that imports (the broken ones are meant to fail)."""
+    from vnetlab.io.report import SourceFileError
+
+    for name in sorted(os.listdir(SAMPLES)):
+        path = os.path.join(SAMPLES, name)
+        if os.path.isdir(path):
+            path = os.path.join(path, "etc", "network", "interfaces")
+        try:
+            imported = import_interfaces(path)
+        except SourceFileError:
+            continue
+        yield pytest.param(imported.text, id=name)
+
+
+@pytest.mark.parametrize("lab_text", list(_sample_hosts()))
+def test_every_sample_file_round_trips(tmp_path, lab_text):
+    from vnetlab.model import load_lab_text
+
+    spec = load_lab_text(lab_text)
+    host = next(iter(spec.nodes))
+    file = tmp_path / "interfaces"
+    file.write_text(export_node(spec, host, "interfaces"))
+    imported = import_interfaces(str(file))
+    assert not imported.not_imported, [str(r) for r in imported.not_imported]
+    again = load_lab_text(imported.text)
+    assert _routes_without_dev(describe(again, again.nodes[next(iter(again.nodes))])) == \
+        _routes_without_dev(describe(spec, spec.nodes[host]))
+
+
+def test_most_samples_take_part():
+    assert len(list(_sample_hosts())) >= 25

@@ -267,8 +267,6 @@ def _stanza_body(view: _View, name: str, entry: Interface) -> list[str]:
         else:
             lines += [f"bond-slaves {' '.join(entry.members)}", f"bond-miimon {MIIMON}",
                       f"bond-mode {entry.mode or 'active-backup'}"]
-            if entry.mode == "802.3ad":
-                lines.append("bond-xmit-hash-policy layer2+3")
     elif entry.type == "vlan":
         parent, vid = view.vlan_parent_id(name) or (entry.parent, entry.id)
         if view.node.interfaces.get(parent) is not None and view.entry(parent).type == "bridge" \
