@@ -15,7 +15,7 @@ DEB_PACKAGES := iproute2 iputils-ping procps tcpdump nmap nftables iptables conn
 # benchmarks/startup.py. Mininet is benchmarks/star.py --setup's own step.
 BENCH_DEB_PACKAGES := hyperfine
 
-.PHONY: install deps bench-deps demo test unit integration bench clean
+.PHONY: install deps bench-deps demo test lint unit integration bench clean
 
 install: deps $(VENV)/.installed
 
@@ -42,8 +42,12 @@ $(VENV)/.installed: pyproject.toml
 demo: install
 	$(VPY) -m vnetlab.cli.demo examples
 
-test: install
+test: install lint
 	$(VPY) -m pytest -q tests
+
+# The layering of ARCHITECTURE.md (import-linter contracts in pyproject.toml).
+lint: install
+	$(VENV)/bin/lint-imports
 
 unit: install
 	$(VPY) -m pytest -q tests/unit

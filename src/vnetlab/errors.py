@@ -1,9 +1,20 @@
-"""Error families every layer may raise, kept in a module that imports
-nothing, so the command line can map them to exit codes without loading the
-layers that raise them.
+"""Every error vnetlab raises on purpose, in families that carry their exit code.
 
-An invalid lab file is :class:`vnetlab.model.errors.LabFileError` (exit 2);
-a lab locked by another process is :class:`vnetlab.host.state.LabBusy`.
+The module imports nothing, so the command line can map an error to its exit
+code (``err.exit_code``) without loading the layers that raise it. The exit
+codes are DESIGN.md's: 1 a check or probe failed (or the lab is busy), 2 bad
+usage or an invalid lab file, 3 the environment lacks something.
+
+    VnetlabError                 exit_code 1
+    ├── Failed                   1  a check, probe or wait did not succeed; a lab is busy
+    ├── BadInput                 2  a lab file, a name, an argument the user gave
+    ├── EnvironmentProblem       3  privilege, kernel feature, package, free space
+    ├── OperationFailed          3  the kernel or a tool refused an operation
+    └── ApplyError               3  (1 when a service of the lab exited) a plan step failed, rolled back
+
+Each class that a layer raises derives from one family and, where callers
+catch the built-in kind too, from that (``UnsafeName`` is a ``ValueError``,
+``NetlinkError`` an ``OSError``).
 """
 
 from __future__ import annotations
@@ -11,16 +22,46 @@ from __future__ import annotations
 from typing import Any
 
 
-class EnvironmentProblem(RuntimeError):
+class VnetlabError(Exception):
+    """The base of every error vnetlab raises on purpose."""
+
+    exit_code = 1
+
+
+class Failed(VnetlabError):
+    """Something was tried and did not succeed (a check, a wait); exit 1."""
+
+    exit_code = 1
+
+
+class BadInput(VnetlabError):
+    """What the user gave is wrong (a lab file, a name, an argument); exit 2."""
+
+    exit_code = 2
+
+
+class EnvironmentProblem(VnetlabError, RuntimeError):
     """The machine lacks something (privilege, kernel feature, package); exit 3."""
 
+    exit_code = 3
 
-class LabConflict(RuntimeError):
+
+class OperationFailed(VnetlabError):
+    """The kernel or a tool refused an operation (netlink, nft, OVS, TUN/TAP); exit 3."""
+
+    exit_code = 3
+
+
+class LabConflict(BadInput, RuntimeError):
     """The lab's name is taken by a running lab built from another file; exit 2."""
 
 
-class ApplyError(RuntimeError):
-    """An op of a plan failed; the run's changes were rolled back (exit 3)."""
+class ApplyError(VnetlabError, RuntimeError):
+    """An op of a plan failed; the run's changes were rolled back.
+
+    Exit 3, unless the cause says otherwise through its ``apply_exit_code``
+    (a service of the lab that exited at once is the lab's fault: exit 1).
+    """
 
     def __init__(self, op: Any, step: int, cause: BaseException, rollback_errors: list[str],
                  finishing: bool = False):
@@ -31,3 +72,7 @@ class ApplyError(RuntimeError):
         if rollback_errors:
             message += "; rollback also failed: " + "; ".join(rollback_errors)
         super().__init__(message)
+
+    @property
+    def exit_code(self) -> int:  # type: ignore[override]
+        return getattr(self.cause, "apply_exit_code", 3)

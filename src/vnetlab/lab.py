@@ -58,7 +58,7 @@ class NodeHandle:
     @property
     def netns(self) -> str:
         """The node's namespace name."""
-        from vnetlab.compile import netns_name
+        from vnetlab.names import namespace as netns_name
 
         return netns_name(self.lab, self.name)
 
@@ -117,23 +117,15 @@ class Lab:
         None assumes a kernel with every L2 feature)."""
         from vnetlab.compile import compile_lab
 
-        return compile_lab(self.spec, features)
+        return compile_lab(self.spec, features, run_dir=state.lab_dir(self.spec.lab))
 
     def _plan_for_this_machine(self) -> Plan:
         """The plan with every ``backend: auto`` bridge resolved against what
         this kernel can do (probed only when the lab has VLANs, bonds or OVS);
         raises EnvironmentProblem when the lab needs what the machine lacks."""
-        from vnetlab.compile import compile_lab
-        from vnetlab.compile.l2 import unmet_needs
         from vnetlab.executors import capabilities
 
-        if not capabilities.lab_needs_probe(self.spec):
-            return self.plan()
-        features = capabilities.detect()
-        problems = unmet_needs(self.spec, features)
-        if problems:
-            raise EnvironmentProblem("; ".join(problems))
-        return compile_lab(self.spec, features)
+        return capabilities.plan_for_this_machine(self.spec, state.lab_dir(self.spec.lab))
 
     def node(self, name: str) -> NodeHandle:
         """A handle on node ``name``."""
@@ -143,7 +135,7 @@ class Lab:
 
     def namespace_of(self, node: str) -> str:
         """The namespace of ``node``."""
-        from vnetlab.compile import netns_name
+        from vnetlab.names import namespace as netns_name
 
         return netns_name(self.name, node)
 

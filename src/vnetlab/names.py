@@ -11,12 +11,14 @@ here.
 from __future__ import annotations
 
 import re
+from vnetlab.errors import BadInput
 
+DEFAULT_RUN_ROOT = "/run/vnetlab"  # where labs keep their state, unless VNETLAB_RUN_DIR says otherwise
 LAB_NAME = re.compile(r"[a-z][a-z0-9]{0,9}")
 NODE_NAME = re.compile(r"[a-z][a-z0-9-]{0,14}")
 
 
-class UnsafeName(ValueError):
+class UnsafeName(BadInput, ValueError):
     """A lab or node name that does not match its pattern, or a path that
     would leave the run directory; nothing was touched (exit 2)."""
 
@@ -27,6 +29,12 @@ def shown(value: object) -> str:
     return repr(value) if isinstance(value, str) else repr(str(value))
 
 
+def _checked(value: object, pattern: re.Pattern[str], what: str, rule: str) -> str:
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise UnsafeName(f"{what} {shown(value)} is not allowed — use {rule}")
+    return value
+
+
 def lab_name(value: object) -> str:
     """Returns ``value`` if it is a valid lab name.
 
@@ -34,12 +42,8 @@ def lab_name(value: object) -> str:
         UnsafeName: it is not a string of 1–10 lowercase letters and digits
             starting with a letter.
     """
-    if not isinstance(value, str) or not LAB_NAME.fullmatch(value):
-        raise UnsafeName(
-            f"lab name {shown(value)} is not allowed — use 1–10 lowercase letters and digits, "
-            "starting with a letter, e.g. redblue"
-        )
-    return value
+    return _checked(value, LAB_NAME, "lab name", "1–10 lowercase letters and digits, starting with a letter, "
+                    "e.g. redblue")
 
 
 def node_name(value: object) -> str:
@@ -49,9 +53,19 @@ def node_name(value: object) -> str:
         UnsafeName: it is not 1–15 lowercase letters, digits and '-',
             starting with a letter.
     """
-    if not isinstance(value, str) or not NODE_NAME.fullmatch(value):
-        raise UnsafeName(
-            f"node name {shown(value)} is not allowed — use 1–15 lowercase letters, digits and '-', "
-            "starting with a letter, e.g. red or web-1"
-        )
-    return value
+    return _checked(value, NODE_NAME, "node name", "1–15 lowercase letters, digits and '-', starting with a "
+                    "letter, e.g. red or web-1")
+
+
+def namespace(lab: str, node: str) -> str:
+    """The namespace name of ``node`` in ``lab``: ``<lab>-<node>`` (invariant 3)."""
+    return f"{lab}-{node}"
+
+
+def split_namespace(netns_name: str) -> tuple[str, str]:
+    """``(lab, node)`` of a lab namespace name; ``(netns_name, "")`` if it has no '-'.
+
+    The first '-' separates them: lab names have none, node names may.
+    """
+    lab, _, node = netns_name.partition("-")
+    return lab, node

@@ -11,6 +11,7 @@ import pytest
 from vnetlab.compile import compile_lab
 from vnetlab.executors import kernel
 from vnetlab.host import neigh, nlmsg, state
+from vnetlab.model.neighbours import estimate
 from vnetlab.executors.apply import ApplyError, BatchFailed, apply_plan
 from vnetlab.executors.fake import FakeBackend, InjectedFailure
 from vnetlab.model import load_lab, load_lab_text
@@ -97,9 +98,9 @@ def _star(n, checks):
 
 def test_neighbour_estimate_counts_entries_per_namespace_and_address():
     ring = load_lab_text(_star(6, [f"{{from: h{i}, to: h{i % 6 + 1}}}" for i in range(1, 7)]), "x.yaml")
-    assert neigh.estimate(ring) == {4: 12}  # each ping: one entry at each end
+    assert estimate(ring) == {4: 12}  # each ping: one entry at each end
     same = load_lab_text(_star(3, ["{from: h1, to: h2}"] * 3 + ["{from: h2, to: h1}"]), "x.yaml")
-    assert neigh.estimate(same) == {4: 2}  # repeats and the reverse direction add nothing
+    assert estimate(same) == {4: 2}  # repeats and the reverse direction add nothing
 
 
 def test_warning_names_the_sysctl_and_the_flag(monkeypatch):

@@ -50,6 +50,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
+from vnetlab.agents.flow_marks import COOKIE, COOKIE_MASK, DEFAULT_IDLE_TIMEOUT  # noqa: F401 (read from here too)
 from vnetlab.host import netns
 from vnetlab.model.validate import OSKEN_INSTALL
 
@@ -58,9 +59,6 @@ if TYPE_CHECKING:
 
 LOG = logging.getLogger("vnetlab.controller")
 
-COOKIE = 0x766E6C6162       # "vnlab": marks the flows this controller installs
-COOKIE_MASK = 0xFFFFFFFFFFFFFFFF
-DEFAULT_IDLE_TIMEOUT = 60   # seconds a learned flow lives without traffic
 LISTEN_WAIT = 10.0          # seconds main() waits for os-ken's listening socket
 READY_TIMEOUT = 15.0        # seconds `up` waits for switches to connect (OVS retries after 1, 2, 4, 8 s)
 DEFAULT_LISTEN = "tcp:127.0.0.1:6653"
@@ -196,12 +194,13 @@ def wait_for_builtin_controllers(ops: Sequence[Op], timeout: float = READY_TIMEO
         RuntimeError: a controller did not listen, or a switch did not
             connect, within ``timeout`` seconds (the message says where to look).
     """
-    from vnetlab.executors.ovs import run_tool
+    from vnetlab.host.ovs_tools import run_tool
     from vnetlab.host.state import lab_dir
+    from vnetlab.names import split_namespace
 
     deadline = time.monotonic() + timeout
     for bridge in builtin_controlled_bridges(ops):
-        lab, _, node = bridge.netns.partition("-")  # lab names have no '-'
+        lab, node = split_namespace(bridge.netns)
         where = (f"the built-in controller of node {node} (see its log, "
                  f"{os.path.join(lab_dir(lab), f'service-{node}-N.log')})")
         if not wait_listening(bridge.netns, bridge.port, max(0.0, deadline - time.monotonic())):

@@ -16,7 +16,7 @@ from os_ken.controller.handler import CONFIG_DISPATCHER, MAIN_DISPATCHER, set_ev
 from os_ken.lib.packet import ethernet, packet
 from os_ken.ofproto import ofproto_v1_3
 
-from vnetlab.agents.controller import COOKIE, COOKIE_MASK, DEFAULT_IDLE_TIMEOUT
+from vnetlab.agents.flow_marks import COOKIE, COOKIE_MASK, DEFAULT_IDLE_TIMEOUT
 
 LOG = logging.getLogger("vnetlab.controller")
 

@@ -34,17 +34,21 @@ SIGKILLed supervisor left behind::
 
 ``exit_status`` is the last exit of a command (negative: the signal that
 killed it); ``pid`` and ``starttime`` are there while it runs.
+
+This module is the service host (:class:`Services`) and the command
+bookkeeping; the service specs and ``services.json`` are in
+:mod:`vnetlab.agents.service_config`, the report line in
+:mod:`vnetlab.agents.service_report`, the listeners' sockets in
+:mod:`vnetlab.agents.listeners`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import errno
-import ipaddress
 import json
 import logging
 import os
-import re
 import select
 import shlex
 import signal
@@ -54,11 +58,16 @@ import sys
 import time
 from typing import Any, Callable, Optional, Sequence
 
-from vnetlab.host import netns
+from vnetlab.agents.listeners import Connection, Listener, http_response, open_listener
+from vnetlab.agents.service_config import (  # noqa: F401 (callers read these from here too)
+    SERVICES_FILE, ServiceSpec, read_state, recorded_commands,
+)
+from vnetlab.agents.service_report import (  # noqa: F401 (callers read these from here too)
+    ServiceReport, format_client, parse_report, report_line,
+)
 from vnetlab.host.processes import ProcessRecord
 from vnetlab.host.state import write_atomic
 
-SERVICES_FILE = "services.json"
 
 HTTP_REQUEST_LIMIT = 4096   # bytes of a request read before answering anyway
 HTTP_READ_TIMEOUT = 0.5     # seconds a client may take to send its request
@@ -70,218 +79,8 @@ RESTART_DELAYS = (0.5, 1.0, 2.0)  # a command that exits is restarted after thes
 STABLE_RUN = 10.0           # a command that ran this long gets its restart budget back
 STOP_TIMEOUT = 2.0          # SIGTERM, then SIGKILL after this many seconds
 
-_LISTEN_RE = re.compile(r"(tcp|udp)/(\d{1,5})")
-_REPORT_RE = re.compile(rb"vnetlab-service node=(\S+) listen=(\S+) client=(\S+)")
 
 Handler = Callable[[int], None]
-
-
-# --------------------------------------------------------------------------- the report line
-
-
-def format_client(address: tuple) -> tuple[str, int]:
-    """(ip, port) of a socket address; an IPv4-mapped IPv6 address becomes plain IPv4."""
-    host, port = address[0], address[1]
-    try:
-        mapped = ipaddress.IPv6Address(host.split("%", 1)[0]).ipv4_mapped
-    except ValueError:
-        mapped = None
-    return (str(mapped) if mapped is not None else host), port
-
-
-def report_line(node: str, listen: str, client: tuple[str, int]) -> bytes:
-    """The line a built-in service answers with: who it is and whom it saw."""
-    ip, port = client
-    shown = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
-    return f"vnetlab-service node={node} listen={listen} client={shown}\n".encode()
-
-
-@dataclasses.dataclass(frozen=True)
-class ServiceReport:
-    """What a built-in service said about a connection."""
-
-    node: str
-    listen: str
-    client_ip: str
-    client_port: int
-
-
-def parse_report(data: bytes) -> Optional[ServiceReport]:
-    """The report line in a service's reply (an HTTP response or a UDP echo).
-
-    Returns:
-        The last report in ``data`` (an echo may quote the client's own
-        bytes first), or None when no vnetlab service answered.
-    """
-    matches = list(_REPORT_RE.finditer(data))
-    if not matches:
-        return None
-    node, listen, client = (part.decode("ascii", "replace") for part in matches[-1].groups())
-    host, colon, port = client.rpartition(":")
-    if not colon or not port.isdigit():
-        return None
-    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    try:
-        ip = str(ipaddress.ip_address(host.split("%", 1)[0]))
-    except ValueError:
-        return None
-    return ServiceReport(node=node, listen=listen, client_ip=ip, client_port=int(port))
-
-
-# --------------------------------------------------------------------------- config
-
-
-@dataclasses.dataclass(frozen=True)
-class ServiceSpec:
-    """One service of one node: exactly one of ``listen`` and ``command``;
-    ``oneshot`` (commands only) for a program that runs once and exits."""
-
-    netns: str
-    node: str
-    listen: Optional[str] = None
-    command: Optional[tuple[str, ...]] = None
-    oneshot: bool = False
-
-    def __str__(self) -> str:
-        what = self.listen if self.listen is not None else shlex.join(self.command or ())
-        return f"{self.node}({self.netns}): {what}" + (" (oneshot)" if self.oneshot else "")
-
-    @property
-    def proto_port(self) -> tuple[str, int]:
-        """('tcp', 80) of a built-in listener."""
-        proto, port = (self.listen or "").split("/")
-        return proto, int(port)
-
-    @classmethod
-    def from_dict(cls, data: Any) -> ServiceSpec:
-        """Parses one entry of the config's ``services``; raises ValueError."""
-        if not isinstance(data, dict) or not isinstance(data.get("netns"), str) \
-                or not isinstance(data.get("node"), str):
-            raise ValueError(f"a service needs string 'netns' and 'node', got {data!r}")
-        listen, command = data.get("listen"), data.get("command")
-        if (listen is None) == (command is None):
-            raise ValueError(f"a service has exactly one of 'listen' and 'command', got {data!r}")
-        if listen is not None:
-            match = _LISTEN_RE.fullmatch(listen) if isinstance(listen, str) else None
-            if match is None or not 1 <= int(match.group(2)) <= 65535:
-                raise ValueError(f"'listen' is tcp/PORT or udp/PORT, got {listen!r}")
-        if command is not None and (not isinstance(command, list) or not command
-                                    or not all(isinstance(a, str) and a for a in command)):
-            raise ValueError(f"'command' is a non-empty list of strings, got {command!r}")
-        oneshot = data.get("oneshot", False)
-        if not isinstance(oneshot, bool) or (oneshot and command is None):
-            raise ValueError(f"'oneshot' is true or false, and only for a command, got {data!r}")
-        return cls(netns=data["netns"], node=data["node"], listen=listen,
-                   command=tuple(command) if command is not None else None, oneshot=oneshot)
-
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"netns": self.netns, "node": self.node}
-        if self.listen is not None:
-            data["listen"] = self.listen
-        else:
-            data["command"] = list(self.command or ())
-        if self.oneshot:
-            data["oneshot"] = True
-        return data
-
-
-def read_state(rundir: str) -> dict[str, Any]:
-    """``RUNDIR/services.json`` as written by the supervisor; {} if absent or unreadable."""
-    try:
-        with open(os.path.join(rundir, SERVICES_FILE)) as handle:
-            data = json.load(handle)
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def recorded_commands(rundir: str) -> list[ProcessRecord]:
-    """The command-service processes ``services.json`` lists (they may have exited)."""
-    records = []
-    for entry in read_state(rundir).get("services", []):
-        if isinstance(entry, dict) and "command" in entry and "pid" in entry:
-            try:
-                records.append(ProcessRecord.from_dict(entry))
-            except ValueError:
-                continue
-    return records
-
-
-# --------------------------------------------------------------------------- built-in listeners
-
-
-def _ipv6_enabled() -> bool:
-    """Whether the current thread's namespace has IPv6 on."""
-    try:
-        return netns.read_sysctl("net.ipv6.conf.all.disable_ipv6") == "0"
-    except OSError:
-        return False
-
-
-def open_listener(spec: ServiceSpec) -> socket.socket:
-    """A bound, non-blocking socket for a built-in listener, opened inside its namespace.
-
-    Dual-stack (AF_INET6, IPV6_V6ONLY off) when the namespace has IPv6 on,
-    else AF_INET on 0.0.0.0.
-    """
-    proto, port = spec.proto_port
-    kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
-    try:
-        with netns.entered(spec.netns):
-            families = [socket.AF_INET6, socket.AF_INET] if _ipv6_enabled() else [socket.AF_INET]
-            for family in families:
-                sock = socket.socket(family, kind)
-                try:
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                    if family == socket.AF_INET6:
-                        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-                    sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", port))
-                    if kind == socket.SOCK_STREAM:
-                        sock.listen(128)
-                    sock.setblocking(False)
-                    return sock
-                except OSError as exc:
-                    sock.close()
-                    if family == socket.AF_INET6 and exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
-                        continue
-                    raise OSError(exc.errno, f"{spec}: cannot listen: {exc.strerror}") from None
-            raise OSError(errno.EAFNOSUPPORT, f"{spec}: no address family to listen on")
-    except FileNotFoundError as exc:
-        raise OSError(errno.ENOENT, f"namespace {spec.netns!r} does not exist") from exc
-
-
-@dataclasses.dataclass
-class _Listener:
-    spec: ServiceSpec
-    sock: socket.socket
-
-    @property
-    def address(self) -> str:
-        host, port = self.sock.getsockname()[:2]
-        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-@dataclasses.dataclass
-class _Connection:
-    """One accepted TCP connection: read the request, answer, close cleanly."""
-
-    spec: ServiceSpec
-    sock: socket.socket
-    client: tuple[str, int]
-    deadline: float
-    phase: str = "read"  # read -> write -> linger
-    request: bytearray = dataclasses.field(default_factory=bytearray)
-    pending: bytes = b""
-
-
-def http_response(spec: ServiceSpec, client: tuple[str, int]) -> bytes:
-    """The built-in TCP service's whole answer."""
-    body = report_line(spec.node, spec.listen or "", client)
-    head = (
-        "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    ).encode()
-    return head + body
 
 
 # --------------------------------------------------------------------------- commands
@@ -340,8 +139,8 @@ class Services:
                  owner: Optional[ProcessRecord] = None):
         self.rundir, self.log, self.epoll, self.handlers = rundir, log, epoll, handlers
         self.owner = owner  # the supervisor, for services.json
-        self.listeners: dict[ServiceSpec, _Listener] = {}
-        self.connections: dict[int, _Connection] = {}
+        self.listeners: dict[ServiceSpec, Listener] = {}
+        self.connections: dict[int, Connection] = {}
         self.commands: dict[ServiceSpec, _Command] = {}
         self.stopping: list[_Command] = []
         self.generation = 0
@@ -378,7 +177,7 @@ class Services:
         return errors
 
     def _add_listener(self, spec: ServiceSpec) -> None:
-        listener = _Listener(spec, open_listener(spec))
+        listener = Listener(spec, open_listener(spec))
         fd = listener.sock.fileno()
         self.listeners[spec] = listener
         if spec.proto_port[0] == "tcp":
@@ -398,7 +197,7 @@ class Services:
 
     # -- TCP
 
-    def _accept(self, listener: _Listener) -> None:
+    def _accept(self, listener: Listener) -> None:
         for _ in range(ACCEPT_BATCH):
             try:
                 sock, address = listener.sock.accept()
@@ -411,14 +210,14 @@ class Services:
                 sock.close()
                 continue
             sock.setblocking(False)
-            conn = _Connection(listener.spec, sock, format_client(address),
+            conn = Connection(listener.spec, sock, format_client(address),
                                time.monotonic() + HTTP_READ_TIMEOUT)
             fd = sock.fileno()
             self.connections[fd] = conn
             self.handlers[fd] = lambda events, conn=conn: self._serve(conn, events)
             self.epoll.register(fd, select.EPOLLIN | select.EPOLLRDHUP)
 
-    def _serve(self, conn: _Connection, events: int) -> None:
+    def _serve(self, conn: Connection, events: int) -> None:
         if conn.phase == "write":
             self._send(conn)
             return
@@ -438,12 +237,12 @@ class Services:
         if not data or b"\r\n\r\n" in conn.request or len(conn.request) >= HTTP_REQUEST_LIMIT:
             self._answer(conn)
 
-    def _answer(self, conn: _Connection) -> None:
+    def _answer(self, conn: Connection) -> None:
         conn.pending = http_response(conn.spec, conn.client)
         conn.phase = "write"
         self._send(conn)
 
-    def _send(self, conn: _Connection) -> None:
+    def _send(self, conn: Connection) -> None:
         try:
             sent = conn.sock.send(conn.pending)
         except BlockingIOError:
@@ -468,7 +267,7 @@ class Services:
         conn.deadline = time.monotonic() + LINGER_TIMEOUT
         self.epoll.modify(fd, select.EPOLLIN | select.EPOLLRDHUP)
 
-    def _close_connection(self, conn: _Connection) -> None:
+    def _close_connection(self, conn: Connection) -> None:
         fd = conn.sock.fileno()
         self.epoll.unregister(fd)
         del self.handlers[fd]
@@ -477,7 +276,7 @@ class Services:
 
     # -- UDP
 
-    def _echo(self, listener: _Listener) -> None:
+    def _echo(self, listener: Listener) -> None:
         for _ in range(ACCEPT_BATCH):
             try:
                 data, address = listener.sock.recvfrom(65535)

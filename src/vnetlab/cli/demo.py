@@ -13,7 +13,7 @@ import time
 from rich.console import Console
 from rich.table import Table
 
-from vnetlab.probe.checks import render_table
+from vnetlab.cli.checking import render_table
 from vnetlab.lab import Lab
 from vnetlab.plan import format_command
 

@@ -42,17 +42,17 @@ def register(sub) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from vnetlab.cli.common import _load, _looks_like_file
     from vnetlab.io.export import export_node
-    from vnetlab.lab import Lab
 
-    # A path (or a .yaml name) is a lab file; anything else names a running lab.
-    if os.sep in args.lab or args.lab.endswith((".yaml", ".yml")) or os.path.isfile(args.lab):
-        spec = Lab.load(_existing(args.lab)).spec
+    if _looks_like_file(args.lab):
+        spec = _load(args.lab).spec
     else:
+        from vnetlab.lab import Lab
         from vnetlab.names import lab_name
 
         spec = Lab.running(lab_name(args.lab)).spec
-    text = export_node(spec, args.node, args.format)  # ExportError is a LookupError: exit 2
+    text = export_node(spec, args.node, args.format)  # ExportError: bad input, exit 2
     if args.output:
         with open(args.output, "w", encoding="utf-8") as handle:
             handle.write(text)

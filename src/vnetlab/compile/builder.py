@@ -9,10 +9,12 @@ before the processes that use them.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
+from vnetlab.names import DEFAULT_RUN_ROOT
 from vnetlab.plan import Op, Plan
 
 if TYPE_CHECKING:
@@ -40,10 +42,20 @@ def netns_name(lab: str, node: str) -> str:
 
 @dataclass
 class PlanBuilder:
-    """Collects ops by phase for one lab."""
+    """Collects ops by phase for one lab.
+
+    ``run_dir`` is the lab's run directory, which ops that keep files there
+    (a node's OVS) name; the caller that knows the run root passes it, None
+    means the default root's (``/run/vnetlab/<lab>``)."""
 
     spec: LabSpec
     phases: dict[Phase, list[Op]] = field(default_factory=lambda: {p: [] for p in Phase})
+    run_dir: Optional[str] = None
+
+    @property
+    def lab_run_dir(self) -> str:
+        """The run directory of this lab, as the ops name it."""
+        return self.run_dir or os.path.join(DEFAULT_RUN_ROOT, self.spec.lab)
 
     def ns(self, node: str) -> str:
         """The namespace of ``node`` in this lab."""

@@ -17,13 +17,15 @@ if TYPE_CHECKING:
     from vnetlab.model.schema import LabSpec
 
 
-def compile_lab(spec: LabSpec, features: Optional[KernelFeatures] = None) -> Plan:
+def compile_lab(spec: LabSpec, features: Optional[KernelFeatures] = None, run_dir: Optional[str] = None) -> Plan:
     """Compiles a validated lab into the ordered ops that build it.
 
     ``features`` says what the kernel offers for VLANs and bonds, which picks
     the backend of every ``backend: auto`` bridge; None assumes everything
-    (``vnetlab plan`` without root), ``up`` passes what it detected."""
-    builder = PlanBuilder(spec)
+    (``vnetlab plan`` without root), ``up`` passes what it detected.
+    ``run_dir`` is the lab's run directory (default ``/run/vnetlab/<lab>``),
+    where ops that keep files, such as a node's OVS, put them."""
+    builder = PlanBuilder(spec, run_dir=run_dir)
     for name, node in spec.nodes.items():
         builder.add(Phase.NAMESPACES, CreateNamespace(builder.ns(name)))
         NODE_KINDS[node.kind](builder, name, node)

@@ -47,11 +47,10 @@ OVS_BOND_MODES = {"active-backup": "active-backup", "balance-slb": "balance-slb"
 APT_OVS = "apt-get install openvswitch-switch"
 
 
-def ovs_rundir(lab: str, node: str) -> str:
-    """Where a node's OVS keeps its database, sockets, pidfiles and logs."""
-    from vnetlab.host.state import lab_dir  # a path only; nothing is touched
-
-    return os.path.join(lab_dir(lab), "ovs", node)
+def ovs_rundir(lab_run_dir: str, node: str) -> str:
+    """Where a node's OVS keeps its database, sockets, pidfiles and logs
+    (inside the lab's run directory ``lab_run_dir``)."""
+    return os.path.join(lab_run_dir, "ovs", node)
 
 
 # -- bond and vlan interfaces -------------------------------------------------
@@ -177,7 +176,7 @@ def compile_l2(builder: PlanBuilder, features: KernelFeatures = ASSUMED) -> None
         ovs = [bridges[n] for n, backend in backends.items() if backend == "ovs"]
         if not ovs:
             continue
-        ns, rundir = builder.ns(node_name), ovs_rundir(spec.lab, node_name)
+        ns, rundir = builder.ns(node_name), ovs_rundir(builder.lab_run_dir, node_name)
         _drop_linux_ops(builder, ns, node, {b.name for b in ovs}, _ovs_owned(node, bridges, backends))
         builder.add(Phase.DEVICES, StartOvs(ns, node=node_name, rundir=rundir))
         for bridge in ovs:

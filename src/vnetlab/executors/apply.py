@@ -16,6 +16,7 @@ from typing import Callable, Optional, Protocol, Sequence
 
 from vnetlab.errors import ApplyError
 from vnetlab.plan import CreateNamespace, DeleteNamespace, Op, Plan
+from vnetlab.errors import OperationFailed
 
 
 # Fault injection for the crash-safety tests: the process SIGKILLs itself
@@ -106,7 +107,7 @@ def apply_plan(
     return report
 
 
-class BatchFailed(Exception):
+class BatchFailed(OperationFailed):
     """Raised by a backend's ``apply_batch(ops)``: ``ops[index]`` failed with
     ``cause``; ``inverses`` (aligned with ``ops``) holds the inverse of every
     op of the batch that took effect, None elsewhere."""

@@ -13,30 +13,20 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
-from vnetlab.model.bridges import KernelFeatures, bridges_of
+from vnetlab.model.bridges import KernelFeatures, lab_needs_probe
 from vnetlab.host import netns
 from vnetlab.executors import ovs
 from vnetlab.agents.controller import osken_installed
-from vnetlab.model.schema import LabSpec
+
+if TYPE_CHECKING:
+    from vnetlab.model.schema import LabSpec
+    from vnetlab.plan import Plan
+
+__all__ = ["detect", "lab_needs_probe", "plan_for_this_machine"]  # lab_needs_probe (pure) lives in model.bridges; callers read it here too
 
 _detected: Optional[KernelFeatures] = None
-
-
-def lab_needs_probe(spec: LabSpec) -> bool:
-    """Whether the lab uses anything beyond plain bridges (VLANs, bonds, OVS),
-    so its bridges' backends depend on this machine."""
-    for node_name, node in spec.nodes.items():
-        for iface in node.interfaces.values():
-            if iface.type in ("bond", "vlan") or iface.vlan is not None or iface.trunk:
-                return True
-        for bridge in bridges_of(spec, node_name, node):
-            declared = node.interfaces.get(bridge.name)
-            if bridge.vlan_aware or bridge.backend != "auto" or node.flows or node.controller \
-                    or (declared is not None and (declared.flows or declared.controller)):
-                return True
-    return False
 
 
 def detect() -> KernelFeatures:
@@ -45,6 +35,30 @@ def detect() -> KernelFeatures:
     if _detected is None:
         _detected = _probe()
     return _detected
+
+
+def plan_for_this_machine(spec: LabSpec, run_dir: str) -> Plan:
+    """The plan of ``spec`` with every ``backend: auto`` bridge resolved against
+    what this kernel can do (probed only when the lab has VLANs, bonds or OVS).
+
+    Args:
+        spec: the validated lab.
+        run_dir: the lab's run directory (see :func:`vnetlab.compile.compile_lab`).
+
+    Raises:
+        EnvironmentProblem: the lab needs what the machine lacks.
+    """
+    from vnetlab.compile import compile_lab
+    from vnetlab.compile.l2 import unmet_needs
+    from vnetlab.errors import EnvironmentProblem
+
+    if not lab_needs_probe(spec):
+        return compile_lab(spec, None, run_dir=run_dir)
+    features = detect()
+    problems = unmet_needs(spec, features)
+    if problems:
+        raise EnvironmentProblem("; ".join(problems))
+    return compile_lab(spec, features, run_dir=run_dir)
 
 
 def _probe() -> KernelFeatures:

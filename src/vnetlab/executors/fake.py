@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
+from vnetlab.errors import OperationFailed
 from vnetlab.plan import (
     AddAddress, AddRoute, CreateBridge, CreateNamespace, CreateTap, CreateVeth, DeleteAddress,
     DeleteLink, DeleteNamespace, DeleteRoute, Op, PumpFrames, RunService, SetLinkState, SetMaster, SetSysctl,
@@ -20,7 +21,7 @@ from vnetlab.plan import (
 )
 
 
-class InjectedFailure(RuntimeError):
+class InjectedFailure(OperationFailed, RuntimeError):
     """The failure a FakeBackend raises on purpose."""
 
 

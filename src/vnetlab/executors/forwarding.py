@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterable, Optional, Sequence
 
 from vnetlab.host import nlmsg
+from vnetlab.errors import Failed
+from vnetlab.names import split_namespace
 from vnetlab.plan import (
     CreateBridge, CreateTap, Op, OvsAddBond, OvsAddBridge, OvsAddPort, PumpFrames, SetLinkState, SetMaster,
 )
@@ -63,7 +65,7 @@ _IFINFO = struct.Struct("=BxHiII")
 DUMP_SEQ = 0  # the kernel backend numbers its own requests from 1: a reply to this dump is never one of theirs
 
 
-class NotForwarding(RuntimeError):
+class NotForwarding(Failed, RuntimeError):
     """A port of the lab did not come up within the wait."""
 
 
@@ -252,7 +254,7 @@ def bond_statuses(text: str) -> dict[str, BondStatus]:
 
 
 def _node_of(netns_name: str) -> str:
-    return netns_name.partition("-")[2] or netns_name  # lab names have no '-'
+    return split_namespace(netns_name)[1] or netns_name
 
 
 class _Reader:
@@ -312,7 +314,7 @@ def wait_until_forwarding(ops: Sequence[Op], kernel: KernelBackend, timeout: flo
         kernel: the KernelBackend that applied it (its netlink sockets are reused).
         timeout: how long to wait at most.
         interval: seconds between two looks.
-        run_tool: runs an ovs-* client (default :func:`vnetlab.executors.ovs.run_tool`).
+        run_tool: runs an ovs-* client (default :func:`vnetlab.host.ovs_tools.run_tool`).
 
     Raises:
         NotForwarding: something was still not forwarding after ``timeout``
@@ -322,14 +324,14 @@ def wait_until_forwarding(ops: Sequence[Op], kernel: KernelBackend, timeout: flo
     if not targets:
         return 0.0
     if run_tool is None:
-        from vnetlab.executors.ovs import run_tool
+        from vnetlab.host.ovs_tools import run_tool
     start = time.monotonic()
     while True:
         waiting = pending(targets, kernel, run_tool)
         if not waiting:
             return time.monotonic() - start
         if time.monotonic() - start >= timeout:
-            lab = ops[0].netns.partition("-")[0]
+            lab = split_namespace(ops[0].netns)[0]
             raise NotForwarding(
                 f"the lab does not forward {timeout:g} s after it was built: "
                 + "; ".join(problem for _, problem in waiting)

@@ -33,6 +33,7 @@ from typing import Callable, Optional, Sequence
 
 from vnetlab.host import netns, nlmsg, procsys, tuntap
 from vnetlab.executors.apply import BatchFailed
+from vnetlab.errors import OperationFailed
 from vnetlab.plan import (
     AddAddress, AddRoute, CreateBridge, CreateNamespace, CreateTap, CreateVeth, DeleteAddress,
     DeleteLink, DeleteNamespace, DeleteRoute, Op, SetLinkState, SetMaster, SetSysctl,
@@ -90,7 +91,7 @@ def _mac(value: str) -> bytes:
     return bytes(int(part, 16) for part in value.split(":"))
 
 
-class NetlinkError(OSError):
+class NetlinkError(OperationFailed, OSError):
     """The kernel refused a request (errno and, when it says, why)."""
 
     def __init__(self, code: int, message: str = ""):

@@ -31,6 +31,7 @@ from vnetlab.compile.firewall import DIGEST_PREFIX, digest_of
 from vnetlab.errors import EnvironmentProblem
 from vnetlab.host import netns
 from vnetlab.plan import ApplyRuleset, DeleteRuleset, Op
+from vnetlab.errors import OperationFailed
 
 LIBRARY = "libnftables.so.1"
 NFT_CTX_DEFAULT = 0
@@ -43,7 +44,7 @@ PROGRAM_TIMEOUT = 30  # seconds; nft answers in milliseconds
 REPLACE_HEADER = "# one transaction: make sure the table exists, delete it, define it anew\n"
 
 
-class NftError(RuntimeError):
+class NftError(OperationFailed, RuntimeError):
     """nft refused a command; the message is nft's own."""
 
 

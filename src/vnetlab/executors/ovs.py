@@ -21,73 +21,31 @@ import contextlib
 import ctypes
 import fcntl
 import os
-import shutil
 import socket
 import struct
 import subprocess
 from typing import Callable, Optional
 
 from vnetlab.host import netns, processes
+from vnetlab.host.ovs_paths import db_socket, env_for, mgmt_target, node_rundir, ovs_env, vsctl
+from vnetlab.host.ovs_tools import BINARIES, VSCTL_TIMEOUT, OvsError, find_binary, installed, run_tool
+from vnetlab.names import namespace
 from vnetlab.plan import (
     OVS_PROTOCOLS, OVS_SCHEMA, Op, OvsAddBond, OvsAddBridge, OvsAddPort, OvsDeleteBridge, OvsDeletePort,
-    OvsReplaceFlows, SetTxChecksum, StartOvs, StopOvs, ovs_env,
+    OvsReplaceFlows, SetTxChecksum, StartOvs, StopOvs,
 )
+
+__all__ = [  # the run-dir conventions and client helpers, for callers that reach them from here
+    "BINARIES", "VSCTL_TIMEOUT", "OvsBackend", "OvsError", "daemon_record", "env_for", "find_binary",
+    "installed", "node_rundir", "run_tool", "stop_leftovers", "tx_checksum",
+]
 
 DAEMONS = ("ovsdb-server", "ovs-vswitchd")
 DAEMON_FLAGS = ["--pidfile", "--detach", "--no-chdir", "--log-file"]
-VSCTL_TIMEOUT = 20  # seconds ovs-vsctl waits for ovs-vswitchd to apply a change
-BINARIES = ("ovsdb-server", "ovs-vswitchd", "ovsdb-tool", "ovs-vsctl", "ovs-ofctl", "ovs-appctl")
-SBIN_PATH = os.pathsep.join(("/usr/local/sbin", "/usr/sbin", "/sbin"))
 
 SIOCETHTOOL = 0x8946
 ETHTOOL_GTXCSUM = 0x16
 ETHTOOL_STXCSUM = 0x17
-
-
-class OvsError(RuntimeError):
-    """An ovs-* command failed."""
-
-
-def find_binary(name: str) -> Optional[str]:
-    """The path of an OVS program (daemons live in sbin, often not on a user's PATH)."""
-    return shutil.which(name) or shutil.which(name, path=SBIN_PATH)
-
-
-def installed() -> bool:
-    """Whether every OVS program vnetlab uses is installed."""
-    return all(find_binary(name) for name in BINARIES)
-
-
-def node_rundir(netns_name: str) -> Optional[str]:
-    """The OVS directory of the node behind ``netns_name``, if it has one."""
-    from vnetlab.host.state import lab_dir
-
-    lab, sep, node = netns_name.partition("-")  # lab names have no '-'
-    if not sep:
-        return None
-    path = os.path.join(lab_dir(lab), "ovs", node)
-    return path if os.path.isdir(path) else None
-
-
-def env_for(netns_name: str) -> dict[str, str]:
-    """OVS_RUNDIR and friends for commands run inside a node with OVS
-    (so plain ``ovs-vsctl show`` talks to that node's switch); {} otherwise."""
-    rundir = node_rundir(netns_name)
-    return ovs_env(rundir) if rundir else {}
-
-
-def run_tool(rundir: str, argv: list[str], check: bool = True) -> subprocess.CompletedProcess:
-    """Runs an ovs-* client against one node's switch (from the root namespace:
-    the clients only talk over unix sockets in RUNDIR)."""
-    argv = list(argv)
-    if argv[0] == "ovs-vsctl":
-        argv.insert(1, f"--timeout={VSCTL_TIMEOUT}")
-    argv[0] = find_binary(argv[0]) or argv[0]
-    env = {**os.environ, **ovs_env(rundir)}
-    result = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=VSCTL_TIMEOUT + 10)
-    if check and result.returncode != 0:
-        raise OvsError(f"{' '.join(argv)}: {result.stderr.strip() or f'exit {result.returncode}'}")
-    return result
 
 
 def daemon_record(rundir: str, program: str, netns_name: Optional[str] = None) -> Optional[processes.ProcessRecord]:
@@ -125,7 +83,7 @@ def stop_leftovers(lab_directory: str) -> list[int]:
         for node in sorted(os.listdir(os.path.join(lab_directory, "ovs"))):
             rundir = os.path.join(lab_directory, "ovs", node)
             for program in reversed(DAEMONS):
-                record = daemon_record(rundir, program, f"{lab}-{node}")
+                record = daemon_record(rundir, program, namespace(lab, node))
                 if record is not None and processes.stop(record, timeout=5.0):
                     stopped.append(record.pid)
     return stopped
@@ -207,11 +165,11 @@ class OvsBackend:
             if not os.path.exists(db):
                 run_tool(op.rundir, ["ovsdb-tool", "create", db, OVS_SCHEMA])
             self._daemon(op, runner, env, [find_binary("ovsdb-server") or "ovsdb-server", db,
-                                           f"--remote=punix:{op.rundir}/db.sock", *DAEMON_FLAGS])
-            run_tool(op.rundir, ["ovs-vsctl", f"--db=unix:{op.rundir}/db.sock", "--no-wait", "init"])
+                                           f"--remote=punix:{db_socket(op.rundir)}", *DAEMON_FLAGS])
+            run_tool(op.rundir, vsctl(op.rundir, "--no-wait", "init"))
         if running["ovs-vswitchd"] is None:
             self._daemon(op, runner, env, [find_binary("ovs-vswitchd") or "ovs-vswitchd",
-                                           f"unix:{op.rundir}/db.sock", *DAEMON_FLAGS])
+                                           f"unix:{db_socket(op.rundir)}", *DAEMON_FLAGS])
             self._on_new_links(op.netns)  # it (re)made its bridges' and internal ports' interfaces
         return StopOvs(op.netns, node=op.node, rundir=op.rundir)
 
@@ -238,7 +196,7 @@ class OvsBackend:
 
     # -- bridges ----------------------------------------------------------
     def _vsctl(self, rundir: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return run_tool(rundir, ["ovs-vsctl", f"--db=unix:{rundir}/db.sock", *args], check=check)
+        return run_tool(rundir, vsctl(rundir, *args), check=check)
 
     def _add_bridge(self, op: OvsAddBridge) -> Optional[Op]:
         exists = self._vsctl(op.rundir, "br-exists", op.bridge, check=False).returncode == 0
@@ -334,7 +292,7 @@ class OvsBackend:
 
     # -- flows ------------------------------------------------------------
     def _replace_flows(self, op: OvsReplaceFlows) -> Optional[Op]:
-        target = f"unix:{op.rundir}/{op.bridge}.mgmt"
+        target = mgmt_target(op.rundir, op.bridge)
         path = os.path.join(op.rundir, f"flows-{op.bridge}.txt")
         with open(path, "w") as handle:
             handle.write("".join(f"{flow}\n" for flow in op.flows))

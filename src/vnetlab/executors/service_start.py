@@ -32,6 +32,7 @@ from typing import Any, Optional, Sequence
 from vnetlab.host import processes
 from vnetlab.agents import services
 from vnetlab.agents.services import ServiceSpec
+from vnetlab.errors import Failed
 
 START_GRACE = 0.5       # seconds a service must keep running after its start was reported
 ONESHOT_TIMEOUT = 30.0  # seconds up waits for a oneshot to finish
@@ -40,9 +41,11 @@ LOG_LINES = 10          # lines of a failed service's output shown
 LINE_LIMIT = 300        # characters of one such line shown
 
 
-class ServiceExited(RuntimeError):
+class ServiceExited(Failed, RuntimeError):
     """A command service exited while ``up`` watched it, or a oneshot failed
     or did not finish: the program started but did not do its job (exit 1)."""
+
+    apply_exit_code = 1  # the lab's own service failed, not the machine (vnetlab up exits 1)
 
 
 def watch_started(rundir: str, specs: Sequence[ServiceSpec], grace: float = START_GRACE,

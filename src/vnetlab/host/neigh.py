@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import ipaddress
 import json
 import os
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from vnetlab.host import state
+
+if TYPE_CHECKING:  # the model loads only when a lab file is read
+    from vnetlab.host.state import Journal
+    from vnetlab.model.schema import LabSpec
 
 FAMILIES = {4: "ipv4", 6: "ipv6"}
 KEYS = ("gc_thresh1", "gc_thresh2", "gc_thresh3")
@@ -71,55 +74,11 @@ def entries_in_use(family: int) -> int:
         return 0
 
 
-def estimate(spec) -> dict[int, int]:  # noqa: ANN001 — a model.LabSpec
-    """About how many neighbour entries the lab's checks can create, per family.
-
-    A probe from node F to address T leaves an entry in F (for T, or F's
-    gateway) and one in T's node (for F's address, or its gateway); a
-    probe that is routed also leaves entries in the routers on the way,
-    counted here as one more pair. Entries are per (namespace, address),
-    so repeated checks between the same nodes add nothing."""
-    if not spec.checks:
-        return {}  # (and `up` of a lab without checks need not load the prober)
-    from vnetlab.probe.checks import resolve_target
-
-    owner: dict[str, str] = {}
-    networks: dict[str, list] = {}
-    for name, node in spec.nodes.items():
-        for interface in node.interfaces.values():
-            for text in interface.all_addresses():
-                iface = ipaddress.ip_interface(text)
-                owner.setdefault(str(iface.ip), name)
-                networks.setdefault(name, []).append(iface)
-    pairs: dict[int, set[tuple[str, str]]] = {4: set(), 6: set()}
-    for check in spec.checks:
-        try:
-            ip, _ = resolve_target(spec, check.to)
-        except ValueError:
-            continue
-        target = ipaddress.ip_address(ip)
-        family = target.version
-        src = check.from_
-        mine = [i for i in networks.get(src, []) if i.version == family]
-        local = next((i for i in mine if target in i.network), None)
-        dst = owner.get(ip)
-        if local is not None:
-            pairs[family].add((src, ip))
-            if dst is not None:
-                pairs[family].add((dst, str(local.ip)))
-        else:
-            pairs[family].add((src, "gateway"))
-            pairs[family].add(("router", ip))
-            if mine:
-                pairs[family].add(("router", str(mine[0].ip)))
-            if dst is not None:
-                pairs[family].add((dst, "gateway"))
-    return {family: len(found) for family, found in pairs.items() if found}
-
-
-def warnings(spec, raised: bool = False) -> list[str]:  # noqa: ANN001
+def warnings(spec: LabSpec, raised: bool = False) -> list[str]:
     """One line per family whose table the lab's checks can overflow;
     empty when they fit (or when the limits were raised for this lab)."""
+    from vnetlab.model.neighbours import estimate
+
     out = []
     for family, needed in estimate(spec).items():
         try:
@@ -142,8 +101,10 @@ def warnings(spec, raised: bool = False) -> list[str]:  # noqa: ANN001
     return out
 
 
-def wanted(spec) -> dict[int, dict[str, int]]:  # noqa: ANN001
+def wanted(spec: LabSpec) -> dict[int, dict[str, int]]:
     """The limits to set for ``spec``'s checks, per family (only families it raises)."""
+    from vnetlab.model.neighbours import estimate
+
     return wanted_for(estimate(spec))
 
 
@@ -187,12 +148,12 @@ def _registry() -> Iterator[dict]:
         os.close(fd)
 
 
-def raise_limits(spec, journal) -> dict[int, dict[str, int]]:  # noqa: ANN001 — LabSpec, state.Journal
+def raise_limits(spec: LabSpec, journal: Journal) -> dict[int, dict[str, int]]:
     """Raises the host's limits for ``spec``'s checks; returns what was set.
 
     The old values go to the lab's journal and to the host-wide record
     before anything is written."""
-    return _raise(spec.lab, wanted_for(estimate(spec)), journal)
+    return _raise(spec.lab, wanted(spec), journal)
 
 
 def make_room(lab: str, needs: dict[int, int]) -> dict[int, dict[str, int]]:
@@ -215,7 +176,7 @@ def make_room(lab: str, needs: dict[int, int]) -> dict[int, dict[str, int]]:
             journal.close()
 
 
-def _raise(lab: str, targets: dict[int, dict[str, int]], journal) -> dict[int, dict[str, int]]:  # noqa: ANN001
+def _raise(lab: str, targets: dict[int, dict[str, int]], journal: Journal) -> dict[int, dict[str, int]]:
     with _registry() as data:
         for family, values in targets.items():
             old = read_limits(family)
@@ -226,7 +187,7 @@ def _raise(lab: str, targets: dict[int, dict[str, int]], journal) -> dict[int, d
     return targets
 
 
-def restore_limits(lab: str, journal) -> list[str]:  # noqa: ANN001 — state.Journal
+def restore_limits(lab: str, journal: Journal) -> list[str]:
     """Undoes :func:`raise_limits` for ``lab`` (idempotent); returns the
     sysctls written. The last lab holding raised limits puts back the values
     found before the first; others leave the highest still needed."""
@@ -265,6 +226,6 @@ def summary(values: dict[int, dict[str, int]]) -> str:
     return " ".join(f"{sysctl_key(f, k)}={v}" for f, vals in values.items() for k, v in vals.items())
 
 
-__all__ = ["estimate", "make_room", "raise_limits", "read_limits", "restore_limits", "summary", "warnings",
+__all__ = ["make_room", "raise_limits", "read_limits", "restore_limits", "summary", "warnings",
            "wanted", "wanted_for", "entries_in_use", "sysctl_key"]
 

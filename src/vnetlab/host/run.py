@@ -14,6 +14,7 @@ import subprocess
 from typing import Any, Optional, Sequence
 
 from vnetlab.host import netns
+from vnetlab.host.ovs_paths import env_for
 
 SHELL_FALLBACK = "/bin/sh"
 PR_SET_PDEATHSIG = 1
@@ -55,8 +56,6 @@ def popen(netns_name: str, argv: Sequence[str], *, die_with_parent: bool = False
         raise FileNotFoundError(f"namespace {netns_name} does not exist")
     env = dict(kwargs.pop("env", None) or os.environ)
     env.setdefault("VNETLAB_NETNS", netns_name)
-    from vnetlab.executors.ovs import env_for
-
     for key, value in env_for(netns_name).items():  # plain ovs-vsctl/ovs-ofctl reach the node's OVS
         env.setdefault(key, value)
     parent = os.getpid() if die_with_parent else None

@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional
 
 from vnetlab import names
+from vnetlab.errors import Failed
 
-RUN_ROOT = os.environ.get("VNETLAB_RUN_DIR", "/run/vnetlab")
+RUN_ROOT = os.environ.get("VNETLAB_RUN_DIR", names.DEFAULT_RUN_ROOT)
 
 
 def lab_dir(lab: str) -> str:
@@ -55,7 +56,7 @@ def _inside_run_root(entry: str) -> str:
     return path
 
 
-class LabBusy(RuntimeError):
+class LabBusy(Failed, RuntimeError):
     """Another vnetlab process holds the lab's lock."""
 
 

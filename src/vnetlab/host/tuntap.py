@@ -19,6 +19,7 @@ import fcntl
 import os
 import socket
 import struct
+from vnetlab.errors import OperationFailed
 
 TUN_DEVICE = "/dev/net/tun"
 
@@ -39,7 +40,7 @@ _DRVINFO_SIZE = 196  # struct ethtool_drvinfo: cmd, driver[32], version[32], fw[
 IFNAMSIZ = 16
 
 
-class TapError(OSError):
+class TapError(OperationFailed, OSError):
     """A TAP device could not be created or attached."""
 
 

@@ -28,6 +28,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Optional
 
+from vnetlab.errors import BadInput
 from vnetlab.model.l2names import vlan_device_parts
 from vnetlab.model.resolve import resolve_forward_target
 from vnetlab.model.schema import Interface, LabSpec, Node
@@ -38,9 +39,8 @@ OVS_ONLY_BOND_MODES = ("balance-slb", "balance-tcp")
 MIIMON = 100
 
 
-class ExportError(LookupError):
-    """The node cannot be exported as asked: no such node or format (the
-    command line's exit 2, like any unknown name)."""
+class ExportError(BadInput, LookupError):
+    """The node cannot be exported as asked: no such node or format (exit 2)."""
 
 
 @dataclass

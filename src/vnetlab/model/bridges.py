@@ -131,3 +131,18 @@ def node_backends(spec: LabSpec, node_name: str, features: KernelFeatures) -> di
     """Bridge name -> resolved backend, for every bridge of the node."""
     node = spec.nodes[node_name]
     return {b.name: resolve_backend(node, b, features) for b in bridges_of(spec, node_name, node)}
+
+
+def lab_needs_probe(spec: LabSpec) -> bool:
+    """Whether the lab uses anything beyond plain bridges (VLANs, bonds, OVS),
+    so its bridges' backends depend on this machine."""
+    for node_name, node in spec.nodes.items():
+        for iface in node.interfaces.values():
+            if iface.type in ("bond", "vlan") or iface.vlan is not None or iface.trunk:
+                return True
+        for bridge in bridges_of(spec, node_name, node):
+            declared = node.interfaces.get(bridge.name)
+            if bridge.vlan_aware or bridge.backend != "auto" or node.flows or node.controller \
+                    or (declared is not None and (declared.flows or declared.controller)):
+                return True
+    return False

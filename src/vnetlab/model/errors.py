@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from vnetlab.errors import BadInput
 
 # A message echoes the file's text; a value of a megabyte echoed in full
 # helps nobody. The advice is at the end, so the middle is what goes.
@@ -35,7 +36,7 @@ class Problem:
         return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
 
 
-class LabFileError(Exception):
+class LabFileError(BadInput):
     """A lab file is invalid; carries every problem found, in file order.
 
     ``lab`` is the file's ``lab:`` value when that much is valid (so ``down``

@@ -11,6 +11,7 @@ import ipaddress
 from typing import Optional, Union
 
 from vnetlab.model.schema import LabSpec, Node
+from vnetlab.model.targets import split_host_port
 
 Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
@@ -54,24 +55,6 @@ def resolve_hosts(spec: LabSpec, text: str) -> Optional[list[Network]]:
         if host not in hosts:
             hosts.append(host)
     return hosts
-
-
-def split_host_port(text: str) -> tuple[str, str] | None:
-    """Splits ``ip:port``, ``[ipv6]:port`` or ``node:port``; None if there is no port."""
-    if text.startswith("["):
-        host, sep, port = text[1:].partition("]:")
-        return (host, port) if sep else None
-    host, sep, port = text.rpartition(":")
-    if not sep or ":" in host:
-        return None
-    return host, port
-
-
-def format_target(ip: str, port: Optional[int]) -> str:
-    """``ip``, ``ip:port`` or ``[ipv6]:port`` (the inverse of :func:`split_host_port`)."""
-    if port is None:
-        return ip
-    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
 
 
 def resolve_forward_target(spec: LabSpec, node: Node, text: str) -> tuple[IPAddress, int] | str:

@@ -35,6 +35,7 @@ OBSERVERS: list[Callable[[str, Observed], None]] = []
 def _observe_ovs(lab: str, observed: Observed) -> None:
     """Bridges and ports (with VLAN settings) of every node's own Open vSwitch."""
     from vnetlab.executors import ovs
+    from vnetlab.host.ovs_paths import vsctl as vsctl_argv
 
     for ns in sorted(observed.namespaces):
         rundir = ovs.node_rundir(ns)
@@ -47,7 +48,7 @@ def _observe_ovs(lab: str, observed: Observed) -> None:
             continue  # no database to read the bridges from
 
         def vsctl(*args: str) -> str:
-            return ovs.run_tool(rundir, ["ovs-vsctl", f"--db=unix:{rundir}/db.sock", *args]).stdout
+            return ovs.run_tool(rundir, vsctl_argv(rundir, *args)).stdout
 
         try:
             vlans = {}
@@ -73,16 +74,22 @@ def applied_plan(lab: str) -> Optional[Plan]:
     kept = applied.read_plan(lab)
     if kept is not None:
         return kept
-    from vnetlab.lab import Lab
+    copy = applied.spec_copy(lab)
+    if copy is None:
+        return None
+    from vnetlab.compile import compile_lab
+    from vnetlab.executors.capabilities import plan_for_this_machine
+    from vnetlab.model import LabSpec
 
     try:
-        running = Lab.running(lab)
-    except (LookupError, ValueError):
+        spec = LabSpec.model_validate(copy["spec"])
+    except (KeyError, ValueError):
         return None
+    run_dir = state.lab_dir(lab)
     try:
-        return running._plan_for_this_machine()  # as ``up`` compiled it (OVS/Linux choices resolved)
+        return plan_for_this_machine(spec, run_dir)  # as ``up`` compiled it (OVS/Linux choices resolved)
     except Exception:  # noqa: BLE001 — the machine changed since: the plain plan is the best guess
-        return running.plan()
+        return compile_lab(spec, None, run_dir=run_dir)
 
 
 def observe(lab: str, *plans: Optional[Plan]) -> Observed:
@@ -140,19 +147,19 @@ def observe(lab: str, *plans: Optional[Plan]) -> Observed:
 def _compare_flows(plan: Plan, observed: Observed) -> None:
     """``ovs-ofctl diff-flows`` of each bridge whose flows the plan sets."""
     from vnetlab.executors import ovs
+    from vnetlab.host.ovs_paths import mgmt_target, vsctl
 
     for op in plan.ops:
         if op.name != "ovs_replace_flows" or op.netns not in observed.ovs:
             continue
-        target = f"unix:{op.rundir}/{op.bridge}.mgmt"
+        target = mgmt_target(op.rundir, op.bridge)
         path = os.path.join(op.rundir, f"flows-{op.bridge}.wanted.txt")
         with open(path, "w") as handle:
             handle.write("".join(f"{flow}\n" for flow in op.flows))
         try:
             found = ovs.run_tool(op.rundir, ["ovs-ofctl", "-O", "OpenFlow13", "diff-flows", target, path],
                                  check=False)
-            controlled = ovs.run_tool(op.rundir, ["ovs-vsctl", f"--db=unix:{op.rundir}/db.sock",
-                                                  "get-controller", op.bridge]).stdout.strip()
+            controlled = ovs.run_tool(op.rundir, vsctl(op.rundir, "get-controller", op.bridge)).stdout.strip()
         except (ovs.OvsError, OSError):
             continue
         finally:

@@ -15,6 +15,7 @@ import struct
 from typing import Any, Iterator
 
 from vnetlab.host import netns, nlmsg
+from vnetlab.errors import OperationFailed
 
 NETLINK_ROUTE = 0
 NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
@@ -35,7 +36,7 @@ _RTMSG = struct.Struct("=BBBBBBBBI")
 RECV_SIZE = 1 << 20
 
 
-class DumpError(OSError):
+class DumpError(OperationFailed, OSError):
     """The kernel answered a dump with an error."""
 
 

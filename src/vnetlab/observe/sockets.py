@@ -190,16 +190,3 @@ def node_sockets(netns_name: str, extra_pids: Iterable[int] = ()) -> list[Socket
     owners = find_owners({s.inode for s in found if s.inode}, namespace_inode, extra_pids)
     return [dataclasses.replace(s, owners=tuple(sorted(owners.get(s.inode, []), key=lambda o: (o.pid, o.fd))))
             for s in found]
-
-
-def render_sockets(sockets: list[SocketInfo], console) -> None:
-    """Prints the sockets as ``ss -tuapn`` lays them out (never truncated)."""
-    rows = [("Netid", "State", "Recv-Q", "Send-Q", "Local Address:Port", "Peer Address:Port", "Process")]
-    for s in sockets:
-        rows.append((s.proto, s.state, str(s.recv_q), str(s.send_q), SocketInfo.endpoint(s.local, s.local_port),
-                     SocketInfo.endpoint(s.peer, s.peer_port),
-                     "users:(" + ",".join(str(o) for o in s.owners) + ")" if s.owners else ""))
-    widths = [max(len(row[i]) for row in rows) for i in range(6)]
-    for row in rows:
-        cells = [cell.rjust(w) if 2 <= i <= 3 else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))]
-        console.print("  ".join(cells + [row[6]]).rstrip(), markup=False, highlight=False)

@@ -108,7 +108,7 @@ def _flow_entry(line: str) -> dict[str, Any]:
 
 def lab_status(name: str) -> dict[str, Any]:
     """Per node: interfaces, addresses, routes, forwarding, services; plus the lab's processes."""
-    from vnetlab.compile import netns_name
+    from vnetlab.names import namespace as netns_name
     from vnetlab.host import processes
     from vnetlab.agents import supervisor
 
@@ -155,55 +155,3 @@ def lab_status(name: str) -> dict[str, Any]:
             "does": "pumps frames between TAPs and VM NICs, runs the nodes' services",
         })
     return result
-
-
-def render_status(status: dict[str, Any], console) -> None:
-    """Prints one lab's status as rich tables."""
-    from rich.markup import escape
-    from rich.table import Table
-
-    console.print(f"[bold]lab {status['lab']}[/bold]" + (f"  ({status['source']})" if status["source"] else ""))
-    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-    for column in ("node", "interface", "kind", "state", "master", "addresses"):
-        table.add_column(column)
-    for node, info in status["nodes"].items():
-        if info.get("missing"):
-            table.add_row(node, "-", "-", "[red]namespace missing[/red]", "", "")
-            continue
-        label = node + (" (fwd)" if info["forwarding"] else "")
-        for link in info["interfaces"]:
-            up = "UP" if link["up"] else "down"
-            if link["up"] and not link["carrier"] and link["name"] != "lo":
-                up = "UP, no carrier"
-            table.add_row(label, link["name"], link["kind"], up, link["master"] or "",
-                          " ".join(link["addresses"]))
-            label = ""
-    console.print(table)
-    routes = [(node, r) for node, info in status["nodes"].items() for r in info.get("routes", [])
-              if r["via"] or r["to"] == "default"]
-    if routes:
-        console.print("[bold]routes[/bold] (static)")
-        for node, route in routes:
-            via = f" via {route['via']}" if route["via"] else ""
-            console.print(f"  {node}: {route['to']}{via} dev {route['dev']}")
-    services = [(node, svc) for node, info in status["nodes"].items() for svc in info.get("services", [])]
-    if services:
-        console.print("[bold]services[/bold]")
-        for node, svc in services:
-            what = escape(svc["listen"] if "listen" in svc else " ".join(svc["command"]))
-            if svc.get("oneshot"):
-                what += " (oneshot)"
-            mark = svc["state"] if svc["running"] or svc["state"] == "done" else f"[red]{svc['state']}[/red]"
-            pid = f"pid {svc['pid']}" if svc["pid"] is not None else \
-                f"exit {svc['exit_status']}" if svc.get("exit_status") is not None else "no pid"
-            console.print(f"  {node}: {what} — {mark}, {pid}", markup=True, highlight=False)
-    switches = [(node, bridge, info) for node, node_info in status["nodes"].items()
-                for bridge, info in node_info.get("ovs", {}).items()]
-    for node, bridge, info in switches:
-        console.print(f"[bold]flows[/bold] of {node}:{bridge} (Open vSwitch)")
-        for flow in info["flows"]:
-            console.print(f"  {flow['n_packets']:>8} pkts  {escape(flow['flow'])}", markup=True, highlight=False)
-    for proc in status["processes"]:
-        mark = "running" if proc["running"] else "[red]not running[/red]"
-        console.print(f"[bold]process[/bold] {proc['role']} pid {proc['pid']} {mark} — {proc['does']}")
-    console.print()

@@ -13,16 +13,13 @@ import concurrent.futures
 import dataclasses
 import ipaddress
 import xml.etree.ElementTree as ET
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import Callable, Optional
 
-from vnetlab.agents.services import parse_report
-from vnetlab.model.resolve import format_target
+from vnetlab.agents.service_report import parse_report
+from vnetlab.model.targets import format_target, resolve_target  # resolve_target: callers read it from here too
 from vnetlab.model.schema import Check, LabSpec
 from vnetlab.probe.icmp import PingProbe, ping_many
 from vnetlab.probe.transport import OPEN, PortProbe, PortResult, tcp_probe_many, udp_probe_many
-
-if TYPE_CHECKING:  # rich loads only to render (up reads resolve_target from here, for its warnings)
-    from rich.console import Console
 
 ERROR = "error"
 
@@ -44,75 +41,6 @@ class CheckResult:
     observed: str
     detail: str
     target: str
-
-
-def _node_address(spec: LabSpec, name: str, family: Optional[int] = None) -> str:
-    """A node's first address in file order: preferring IPv4, or only of ``family`` (4 or 6) if given."""
-    addresses = [
-        ipaddress.ip_interface(text).ip
-        for interface in spec.nodes[name].interfaces.values()
-        for text in interface.all_addresses()
-    ]
-    if not addresses:
-        raise ValueError(
-            f"node {name!r} has no address to probe — give an IP in 'to' or an address to one of its interfaces"
-        )
-    if family is not None:
-        of_family = [a for a in addresses if a.version == family]
-        if not of_family:
-            have = ", ".join(str(a) for a in addresses)
-            raise ValueError(f"node {name!r} has no IPv{family} address (it has {have}) — "
-                             f"drop -{family}, or give the node an IPv{family} address")
-        return str(of_family[0])
-    return str(next((a for a in addresses if a.version == 4), addresses[0]))
-
-
-def _port(text: str, to: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
-        raise ValueError(f"{to!r}: port {text!r} must be a number from 1 to 65535")
-    return int(text)
-
-
-def resolve_target(spec: LabSpec, to: str, family: Optional[int] = None) -> tuple[str, Optional[int]]:
-    """Turns a check's ``to`` into (ip, port or None).
-
-    ``to`` is a node name, an IP address, ``node:port``, ``ip:port`` or
-    ``[ipv6]:port``. A node stands for its first address in file order
-    (interfaces in file order), preferring IPv4 — or its first address of
-    ``family`` (4 or 6) when that is given, like ``ping -4``/``ping -6``.
-
-    Raises:
-        ValueError: ``to`` names no node of the lab and is no IP address,
-            the node has no address (of ``family``), an address is not of
-            ``family``, or the port is not 1–65535.
-    """
-    host, port = to, None
-    if to.startswith("["):
-        inside, bracket, rest = to[1:].partition("]")
-        if not bracket or not rest.startswith(":"):
-            raise ValueError(f"{to!r} is not a target — write [IPV6]:PORT, e.g. [fd00::2]:80")
-        host, port = inside, _port(rest[1:], to)
-    elif to.count(":") == 1:
-        host, port_text = to.split(":")
-        port = _port(port_text, to)
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        pass
-    else:
-        if to.startswith("[") and address.version != 6:
-            raise ValueError(f"{to!r}: brackets are only for IPv6 addresses — write {host}:{port}")
-        if family is not None and address.version != family:
-            raise ValueError(f"{host} is an IPv{address.version} address, not IPv{family} — "
-                             f"drop -{family}, or give an IPv{family} address or a node")
-        return str(address), port
-    if host in spec.nodes:
-        return _node_address(spec, host, family), port
-    known = ", ".join(spec.nodes) or "none"
-    raise ValueError(
-        f"{to!r} is neither a node of lab {spec.lab!r} nor an IP address "
-        f"(nodes: {known}); write a node name, an IP, NODE:PORT or IP:PORT"
-    )
 
 
 @dataclasses.dataclass
@@ -270,36 +198,8 @@ def _traced(spec: LabSpec, namespace_of: Callable[[str], str], result: CheckResu
     return dataclasses.replace(result, ok=result.ok and ok, detail=f"{result.detail}; {detail}")
 
 
-def render_table(results: list[CheckResult], console: Console) -> None:
-    """Prints the results as a table: #, check, expected, observed, result, detail."""
-    from rich.markup import escape
-    from rich.table import Table
-
-    table = Table(show_lines=False)
-    table.add_column("#", justify="right")
-    table.add_column("check")
-    table.add_column("expected")
-    table.add_column("observed")
-    table.add_column("result")
-    table.add_column("detail")
-    for number, result in enumerate(results, start=1):
-        verdict = "[bold green]PASS[/]" if result.ok else "[bold red]FAIL[/]"
-        expected = result.check.expect
-        if result.check.seen_as is not None:
-            expected += f", seen as {result.check.seen_as}"
-        if result.check.via:
-            expected += f", via {', '.join(result.check.via)}"
-        if result.check.dropped_by is not None:
-            expected += f", dropped by {result.check.dropped_by}"
-        table.add_row(str(number), *(escape(text) for text in (_label(result), expected, result.observed)),
-                      verdict, escape(result.detail))
-    console.print(table)
-    passed = sum(r.ok for r in results)
-    colour = "green" if passed == len(results) else "red"
-    console.print(f"[{colour}]{passed}/{len(results)} checks passed[/]")
-
-
-def _label(result: CheckResult) -> str:
+def label_of(result: CheckResult) -> str:
+    """The check as its table and JUnit report name it."""
     label = result.check.label()
     if result.target and not result.check.name:
         label += f" ({result.target})"
@@ -319,7 +219,7 @@ def write_junit(results: list[CheckResult], path: str, lab_name: str) -> None:
         "failures": str(failures), "errors": str(errors), "skipped": "0",
     })
     for result in results:
-        case = ET.SubElement(suite, "testcase", {"classname": lab_name, "name": _label(result)})
+        case = ET.SubElement(suite, "testcase", {"classname": lab_name, "name": label_of(result)})
         if result.ok:
             ET.SubElement(case, "system-out").text = f"observed {result.observed}: {result.detail}"
             continue

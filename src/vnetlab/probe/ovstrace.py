@@ -96,15 +96,16 @@ def flow_fields(ifname: str, proto: str, src: str, dst: str, sport: Optional[int
 def ofproto_trace(netns_name: str, ifname: str, flow: str) -> Optional[OvsVerdict]:
     """Asks the node's ovs-vswitchd what it does with ``flow`` arriving on
     ``ifname``; None when the node has no OVS or ``ifname`` is no OVS port."""
-    from vnetlab.executors import ovs
+    from vnetlab.host.ovs_paths import node_rundir, vsctl
+    from vnetlab.host.ovs_tools import run_tool
 
-    rundir = ovs.node_rundir(netns_name)
+    rundir = node_rundir(netns_name)
     if rundir is None:
         return None
-    bridge = ovs.run_tool(rundir, ["ovs-vsctl", f"--db=unix:{rundir}/db.sock", "port-to-br", ifname], check=False)
+    bridge = run_tool(rundir, vsctl(rundir, "port-to-br", ifname), check=False)
     if bridge.returncode != 0 or not bridge.stdout.strip():
         return None
-    answer = ovs.run_tool(rundir, ["ovs-appctl", "ofproto/trace", bridge.stdout.strip(), flow], check=False)
+    answer = run_tool(rundir, ["ovs-appctl", "ofproto/trace", bridge.stdout.strip(), flow], check=False)
     if answer.returncode != 0:
         return None
     return parse_ofproto_trace(answer.stdout)

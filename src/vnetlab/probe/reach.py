@@ -24,18 +24,19 @@ import ipaddress
 import time
 from typing import Callable, Optional
 
-from vnetlab.probe.checks import resolve_target
+from vnetlab.model.targets import resolve_target
 from vnetlab.host import neigh, netns
 from vnetlab.model.schema import LabSpec
 from vnetlab.probe.icmp import PingProbe, ping_many
 from vnetlab.probe.transport import OPEN, PortProbe, tcp_probe_many
+from vnetlab.errors import EnvironmentProblem
 
 DEFAULT_GC_THRESH3 = 1024
 # Leave room for entries other labs and the host hold at the same time.
 NEIGHBOUR_HEADROOM = 0.9
 
 
-class NeighbourTableTooSmall(RuntimeError):
+class NeighbourTableTooSmall(EnvironmentProblem):
     """The matrix needs more neighbour entries than the kernel-wide table holds."""
 
 
@@ -303,25 +304,3 @@ def _fitting_nodes(spec: LabSpec, names: list[str], addresses: dict[str, str], b
         else:
             high = middle - 1
     return low
-
-
-def render_matrix(matrix: ReachMatrix, console) -> None:
-    """Prints the matrix: rows are sources, columns targets, ✓ or ✗."""
-    from rich.table import Table
-
-    what = f"TCP port {matrix.port}" if matrix.proto == "tcp" else "ICMP echo"
-    table = Table(title=f"lab {matrix.lab}: {what}, from (rows) to (columns)", box=None, pad_edge=False)
-    table.add_column("from \\ to")
-    for name in matrix.nodes:
-        table.add_column(name, justify="center")
-    for source in matrix.nodes:
-        row = [source]
-        for target in matrix.nodes:
-            if source == target:
-                row.append("·")
-            else:
-                row.append("[green]✓[/]" if matrix.cells[(source, target)].ok else "[red]✗[/]")
-        table.add_row(*row)
-    console.print(table)
-    console.print(f"{matrix.reachable()} of {len(matrix.cells)} pairs reachable in {matrix.seconds:.2f} s "
-                  f"(targets: " + ", ".join(f"{n} {a}" for n, a in matrix.addresses.items()) + ")")

@@ -189,25 +189,3 @@ def scan(source_netns: str, target: str, ports: list[int], *, use_nmap: Optional
     results = tcp_probe_many([PortProbe(source_netns, target, port) for port in ports], timeout=timeout)
     states = [PortState(r.probe.port, r.state, r.detail) for r in results]
     return ScanReport(source_netns, target, "built-in connect scan", states)
-
-
-def render_scan(report: ScanReport, console, *, show_all: bool = False) -> None:
-    """Prints one line per port, like nmap: closed and filtered ports are
-    folded into a count line unless ``show_all`` or there are few."""
-    from rich.table import Table
-
-    counts = report.counts()
-    shown = report.ports if show_all or len(report.ports) <= 30 else [p for p in report.ports if p.state == OPEN]
-    table = Table(box=None, pad_edge=False)
-    table.add_column("PORT")
-    table.add_column("STATE")
-    table.add_column("REASON")
-    colour = {OPEN: "green", CLOSED: "red", FILTERED: "yellow"}
-    for port in shown:
-        table.add_row(f"{port.port}/tcp", f"[{colour[port.state]}]{port.state}[/]", port.reason)
-    console.print(table)
-    hidden = len(report.ports) - len(shown)
-    if hidden:
-        console.print(f"not shown: {hidden} closed or filtered ports (--all shows them)")
-    console.print(f"{len(report.ports)} ports scanned with {report.scanner}: {counts[OPEN]} open, "
-                  f"{counts[CLOSED]} closed, {counts[FILTERED]} filtered")

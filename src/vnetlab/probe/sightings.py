@@ -11,6 +11,7 @@ and ARP, IPv6 and its neighbour discovery (NDP).
 from __future__ import annotations
 
 import dataclasses
+import io
 import ipaddress
 import os
 import select
@@ -20,8 +21,9 @@ import subprocess
 import time
 from typing import Callable, Optional
 
-from vnetlab.host import run as runner
-from vnetlab.model.resolve import format_target
+from vnetlab.model.targets import format_target
+from vnetlab.probe import tcpdump
+from vnetlab.probe.pcap import PcapStream
 
 LINKTYPE_LINUX_SLL2 = 276
 SNAPLEN = 256
@@ -179,25 +181,19 @@ def parse_pcap(data: bytes, node: str, ifnames: dict[int, str]) -> list[Sighting
         node: the node the capture ran in.
         ifnames: interface index -> name in that node.
     """
-    if len(data) < 24:
+    try:
+        stream = PcapStream(io.BytesIO(data))
+    except EOFError:
         return []
-    magic = data[:4]
-    endian = {b"\xd4\xc3\xb2\xa1": ("<", 1e-6), b"\xa1\xb2\xc3\xd4": (">", 1e-6),
-              b"\x4d\x3c\xb2\xa1": ("<", 1e-9), b"\xa1\xb2\x3c\x4d": (">", 1e-9)}.get(magic)
-    if endian is None:
-        raise ValueError("not a pcap file")
-    order, unit = endian
-    linktype = struct.unpack(order + "I", data[20:24])[0]
-    if linktype != LINKTYPE_LINUX_SLL2:
-        raise ValueError(f"pcap link type {linktype}, expected LINUX_SLL2 ({LINKTYPE_LINUX_SLL2})")
+    except ValueError:
+        raise ValueError("not a pcap file") from None
+    if stream.linktype != LINKTYPE_LINUX_SLL2:
+        raise ValueError(f"pcap link type {stream.linktype}, expected LINUX_SLL2 ({LINKTYPE_LINUX_SLL2})")
     sightings = []
-    offset = 24
-    while offset + 16 <= len(data):
-        seconds, fraction, caplen, _ = struct.unpack(order + "IIII", data[offset:offset + 16])
-        record = data[offset + 16:offset + 16 + caplen]
-        offset += 16 + caplen
-        if len(record) < caplen or caplen < 20:
+    for ts_ns, record, _ in stream.records():
+        if len(record) < 20:
             break
+        seconds, nanos = divmod(ts_ns, 1_000_000_000)
         protocol, _, ifindex, _, pkttype, halen = struct.unpack("!HHIHBB", record[:12])
         mac = ":".join(f"{b:02x}" for b in record[12:12 + min(halen, 8)])
         parse = {ETH_P_IP: parse_ipv4, ETH_P_IPV6: parse_ipv6, ETH_P_ARP: parse_arp}.get(protocol)
@@ -205,7 +201,7 @@ def parse_pcap(data: bytes, node: str, ifnames: dict[int, str]) -> list[Sighting
         if fields is None:
             continue
         sightings.append(Sighting(
-            ts=seconds + fraction * unit, node=node, ifname=ifnames.get(ifindex, f"if{ifindex}"),
+            ts=seconds + nanos * 1e-9, node=node, ifname=ifnames.get(ifindex, f"if{ifindex}"),
             direction="out" if pkttype == PACKET_OUTGOING else "in", pkttype=pkttype, mac=mac, **fields,
         ))
     return sightings
@@ -245,12 +241,8 @@ class Capture:
 
     def start(self) -> None:
         """Starts tcpdump (returns at once; :func:`wait_ready` waits)."""
-        argv = ["tcpdump", "-i", "any", "-n", "-U", "--immediate-mode", "-s", str(SNAPLEN), "-w", "-", self.bpf]
-        # die_with_parent: a trace killed half-way must not leave tcpdump running in the lab.
-        # tcpdump drops its capabilities, which clears PR_SET_PDEATHSIG, so coreutils'
-        # `timeout 0` (no limit) holds it for tcpdump and forwards our signals (as capture does).
-        self._proc = runner.popen(self.netns, ["timeout", "0", *argv], stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, die_with_parent=True)
+        argv = tcpdump.tcpdump_argv("any", self.bpf, SNAPLEN, nanoseconds=False)
+        self._proc = tcpdump.start(self.netns, argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
     def interrupt(self) -> None:
         """Asks tcpdump to finish (it flushes and exits); :meth:`stop` collects."""

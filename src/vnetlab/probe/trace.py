@@ -40,7 +40,7 @@ from vnetlab.host import netns
 from vnetlab.executors import trace_tables
 from vnetlab.host import run as runner
 from vnetlab.executors.trace_tables import TABLE_PREFIX
-from vnetlab.model.resolve import format_target
+from vnetlab.model.targets import format_target
 from vnetlab.probe.fib import NodeView, RouteAnswer
 from vnetlab.probe.icmp import UNREACH_V4, UNREACH_V6, build_echo_request, parse_icmpv4, parse_icmpv6
 from vnetlab.probe.nftrace import NftTracer, TraceEvent, Verdict, by_trace_id, tracing, verdicts
@@ -640,7 +640,7 @@ def trace(spec: Any, namespace_of: Callable[[str], str], source: str, destinatio
         ValueError: bad source, destination, proto, port or family.
         FileNotFoundError: a node's namespace is missing (lab not up).
     """
-    from vnetlab.probe.checks import resolve_target
+    from vnetlab.model.targets import resolve_target
 
     if source not in spec.nodes:
         raise ValueError(f"{source!r} is not a node of lab {spec.lab!r} (nodes: {', '.join(spec.nodes)})")

@@ -34,7 +34,7 @@ import time
 from typing import Callable, Optional
 
 from vnetlab.host import netns
-from vnetlab.agents.services import parse_report
+from vnetlab.agents.service_report import parse_report
 
 OPEN = "open"
 CLOSED = "closed"
