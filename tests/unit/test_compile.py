@@ -8,9 +8,7 @@ import os
 import pytest
 
 from vnetlab.compile import compile_lab
-from vnetlab.compile.registry import INTERFACE_TYPES, NODE_KINDS
 from vnetlab.model import load_lab, load_lab_text
-from vnetlab.model.schema import INTERFACE_TYPES as SCHEMA_TYPES, NODE_KINDS as SCHEMA_KINDS
 from vnetlab.plan import (
     AddAddress, AddRoute, CreateBridge, CreateNamespace, CreateTap, CreateVeth, Op, Plan,
     PumpFrames, SetLinkState, SetMaster, SetSysctl,
@@ -34,11 +32,6 @@ links:
 
 def ops_of(plan: Plan, kind: type[Op]) -> list[Op]:
     return [op for op in plan.ops if type(op) is kind]
-
-
-def test_every_schema_kind_and_type_has_a_compiler():
-    assert set(SCHEMA_KINDS) == set(NODE_KINDS)
-    assert set(SCHEMA_TYPES) - {"veth"} == set(INTERFACE_TYPES)
 
 
 def test_red_blue_plan_as_data():

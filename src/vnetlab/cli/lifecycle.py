@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import sys
 import time
 
@@ -36,8 +35,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from vnetlab.plan import ApplyRuleset, format_command
-
     lab = _load(args.labfile)
     features = _layer2_features(lab)
     plan = lab.plan(features)
@@ -54,17 +51,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
     last = None
     for op in plan.ops:
         if op.name != last:
-            print(f"# {type(op).__doc__.splitlines()[0].rstrip('.')}")
+            print(f"# {op.describe()}")
             last = op.name
-        if isinstance(op, ApplyRuleset):
-            prefix = f"ip netns exec {shlex.quote(op.netns)} "
-            print(f"{prefix}nft -f - <<'EOF'\n{op.script().rstrip()}\nEOF")
-            print("# the same with iptables:")
-            for command in op.iptables:
-                print(prefix + shlex.join(command))
-            continue
-        for command in op.commands():
-            print(format_command(command))
+        for line in op.plan_lines():
+            print(line)
     return EXIT_OK
 
 

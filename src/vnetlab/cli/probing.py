@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 import argparse
 import json
 import os
@@ -76,15 +76,20 @@ if TYPE_CHECKING:
     from vnetlab.probe.scan import ScanReport
 
 
+def _check_timeout_and_port(timeout: float, flag: str, port: Optional[int]) -> None:
+    """Refuses a --timeout that is not positive and a port outside 1..65535 (exit 2)."""
+    if timeout <= 0:
+        raise UsageError("--timeout needs a positive number of seconds")
+    if port is not None and not 1 <= port <= 65535:
+        raise UsageError(f"{flag} {port}: ports are 1 to 65535")
+
+
 def cmd_reach(args: argparse.Namespace) -> int:
     from vnetlab.lab import EnvironmentProblem, require_root
     from vnetlab.probe.reach import NeighbourTableTooSmall, reach_matrix
 
     require_root("vnetlab reach")
-    if args.timeout <= 0:
-        raise UsageError("--timeout needs a positive number of seconds")
-    if args.tcp is not None and not 1 <= args.tcp <= 65535:
-        raise UsageError(f"--tcp {args.tcp}: ports are 1 to 65535")
+    _check_timeout_and_port(args.timeout, "--tcp", args.tcp)
     lab = _running(args.lab)
     nodes = [n for n in args.nodes.split(",") if n] if args.nodes else None
     room = _room_maker(args, lab)
@@ -144,10 +149,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     from vnetlab.probe.trace import ANSWERED, DELIVERED, render_text, trace
 
     require_root("vnetlab trace")
-    if args.timeout <= 0:
-        raise UsageError("--timeout needs a positive number of seconds")
-    if args.port is not None and not 1 <= args.port <= 65535:
-        raise UsageError(f"--port {args.port}: ports are 1 to 65535")
+    _check_timeout_and_port(args.timeout, "--port", args.port)
     lab = _running(args.lab)
     try:
         result = trace(lab.spec, lab.namespace_of, args.src, args.dst, proto=args.proto, port=args.port,

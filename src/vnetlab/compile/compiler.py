@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import importlib
+import os
+import pkgutil
 from typing import TYPE_CHECKING, Optional
 
-from vnetlab.compile import interfaces as _interfaces  # noqa: F401  (registers types)
-from vnetlab.compile import nodes as _nodes  # noqa: F401  (registers kinds)
 from vnetlab.compile.builder import Phase, PlanBuilder
 from vnetlab.compile.l2 import compile_l2  # also registers bond, vlan
 from vnetlab.model.bridges import ASSUMED, KernelFeatures
 from vnetlab.compile.links import compile_link
-from vnetlab.compile.registry import NODE_KINDS
+from vnetlab.compile.registry import NODE_KINDS, check_complete
 from vnetlab.plan import CreateNamespace, Plan
 
 if TYPE_CHECKING:
     from vnetlab.model.schema import LabSpec
+
+# Every module of compile/ is loaded, so each registers its kinds: a new
+# kind is a new module, and this file does not change for it.
+for _module in pkgutil.iter_modules([os.path.dirname(__file__)]):
+    importlib.import_module(f"{__package__}.{_module.name}")
+check_complete()  # every kind the schema accepts has its compiler (model/kinds.py is the list)
 
 
 def compile_lab(spec: LabSpec, features: Optional[KernelFeatures] = None, run_dir: Optional[str] = None) -> Plan:

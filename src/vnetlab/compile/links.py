@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from vnetlab.compile.builder import Phase, PlanBuilder
+from vnetlab.compile.registry import interface_type
 from vnetlab.model.schema import Interface
 from vnetlab.plan import CreateTap, CreateVeth, PumpFrames
 
@@ -16,6 +17,11 @@ def split_end(end: str) -> tuple[str, str]:
 def declared(builder: PlanBuilder, node: str, ifname: str) -> Interface:
     """The interface as declared, or an empty one (a switch's implicit port)."""
     return builder.spec.nodes[node].interfaces.get(ifname) or Interface()
+
+
+@interface_type("veth")
+def compile_veth_end(builder: PlanBuilder, node: str, ifname: str, iface: Interface) -> None:
+    """Nothing of its own: a veth end is made by its link (``compile_link``)."""
 
 
 def compile_link(builder: PlanBuilder, end_a: str, end_b: str) -> None:

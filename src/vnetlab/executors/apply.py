@@ -4,7 +4,8 @@ The loop is backend-agnostic: a backend says which ops it ``handles`` and
 ``apply`` returns the op that undoes what it did (None when the op found its
 effect already there). On a failure every change made by *this* run is
 undone in reverse order, so a failed ``up`` of a new lab leaves nothing and a
-failed re-``up`` leaves the lab as it was.
+failed re-``up`` leaves the lab as it was. The loop knows ops only by what they
+declare of themselves (``makes_netns``, ``removes_netns``, ``inverse``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional, Protocol, Sequence
 
 from vnetlab.errors import ApplyError
-from vnetlab.plan import CreateNamespace, DeleteNamespace, Op, Plan
+from vnetlab.plan import Op, Plan
 from vnetlab.errors import OperationFailed
 
 
@@ -75,16 +76,16 @@ def apply_plan(
             _apply_batch(ops, step, backend, backends, batched, undo, recorder)
         journaled = False
         try:
-            if recorder is not None and isinstance(op, CreateNamespace) and step not in batched:
+            if recorder is not None and op.makes_netns and step not in batched:
                 recorder.record("netns", name=op.netns)  # before it exists: SIGKILL-safe
                 journaled = True
             inverse = batched.pop(step) if step in batched else backend.apply(op)
-            if recorder is not None and isinstance(op, DeleteNamespace):
+            if recorder is not None and op.removes_netns:
                 recorder.record("netns-gone", name=op.netns)  # a node removed by a converging up
         except Exception as exc:  # noqa: BLE001 — any failure (a full journal too) triggers rollback
-            if isinstance(op, CreateNamespace) and journaled:
+            if op.makes_netns and journaled:
                 # Journaled but maybe half made (file without mount): unmake it too.
-                undo.append(DeleteNamespace(op.netns))
+                undo.append(op.inverse())
             errors = rollback(undo, backends, recorder)
             raise ApplyError(op, step, exc, errors) from exc
         if inverse is None:
@@ -131,7 +132,7 @@ def _apply_batch(ops: Sequence[Op], step: int, backend: Backend, backends: Seque
     try:
         if recorder is not None:
             for op in run:
-                if isinstance(op, CreateNamespace):
+                if op.makes_netns:
                     recorder.record("netns", name=op.netns)
     except Exception as exc:  # noqa: BLE001 — the journal cannot be written (a full disk): nothing of the run began
         errors = rollback(undo, backends, recorder)
@@ -141,8 +142,8 @@ def _apply_batch(ops: Sequence[Op], step: int, backend: Backend, backends: Seque
     except BatchFailed as failed:
         undo.extend(inverse for inverse in failed.inverses if inverse is not None)
         op = run[failed.index]
-        if isinstance(op, CreateNamespace):
-            undo.append(DeleteNamespace(op.netns))
+        if op.makes_netns:
+            undo.append(op.inverse())
         errors = rollback(undo, backends, recorder)
         raise ApplyError(op, step + failed.index, failed.cause, errors) from failed.cause
     for k, inverse in enumerate(inverses):
@@ -152,16 +153,16 @@ def _apply_batch(ops: Sequence[Op], step: int, backend: Backend, backends: Seque
 def rollback(undo: list[Op], backends: Sequence[Backend], recorder: Optional[Recorder] = None) -> list[str]:
     """Applies inverses in reverse order, skipping ops inside namespaces
     that are themselves being deleted; returns the errors met (best effort)."""
-    doomed = {op.netns for op in undo if isinstance(op, DeleteNamespace)}
+    doomed = {op.netns for op in undo if op.removes_netns}
     errors: list[str] = []
     for op in reversed(undo):
-        if op.netns in doomed and not isinstance(op, DeleteNamespace):
+        if op.netns in doomed and not op.removes_netns:
             continue
         try:
-            if recorder is not None and isinstance(op, CreateNamespace):
+            if recorder is not None and op.makes_netns:
                 recorder.record("netns", name=op.netns)  # undoing a removal: ours again
             _backend_for(backends, op).apply(op)
-            if recorder is not None and isinstance(op, DeleteNamespace):
+            if recorder is not None and op.removes_netns:
                 recorder.record("netns-gone", name=op.netns)
         except Exception as exc:  # noqa: BLE001 — keep undoing the rest
             errors.append(f"{op.name} {op.netns}: {exc}")

@@ -1,8 +1,12 @@
 """An in-memory backend for unit tests of apply and rollback (no kernel).
 
-It models just enough — namespaces, links, masters, up state, addresses,
-routes, sysctls, pumps — to give the same "ensure" answers as the kernel
-backend, and can fail at step N to exercise rollback.
+It handles every op type of ``vnetlab.plan`` (a unit test walks the package
+to prove it) and models just enough — namespaces, links, masters, up state,
+addresses, routes, sysctls, pumps, services, nftables tables, Open vSwitch
+daemons, bridges, ports and flows, TX checksum offload — to give the same
+"ensure" answers as the real backends. What undoes an op is the op's own
+``inverse``; the fake only says what was there before. It can fail at step N
+to exercise rollback.
 """
 
 from __future__ import annotations
@@ -12,13 +16,14 @@ from typing import Optional
 
 from vnetlab.errors import OperationFailed
 from vnetlab.plan import (
-    AddAddress, AddRoute, CreateBridge, CreateNamespace, CreateTap, CreateVeth, DeleteAddress,
-    DeleteLink, DeleteNamespace, DeleteRoute, Op, PumpFrames, RunService, SetLinkState, SetMaster, SetSysctl,
-    StopPump, StopService,
+    AddAddress, AddRoute, ApplyRuleset, BridgeVlan, CreateBond, CreateBridge, CreateMacvlan, CreateNamespace,
+    CreateTap, CreateVeth, CreateVlan, DeleteAddress, DeleteBridgeVlan, DeleteLink, DeleteNamespace, DeleteRoute,
+    DeleteRuleset, Op, OvsAddBond, OvsAddBridge, OvsAddPort, OvsDeleteBridge, OvsDeletePort, OvsReplaceFlows,
+    PumpFrames, RunService, SetBondMember, SetBridgeVlanFiltering, SetLinkState, SetMaster, SetSysctl,
+    SetTxChecksum, StartOvs, StopOvs, StopPump, StopService,
 )
-from vnetlab.plan import (
-    BridgeVlan, CreateBond, CreateVlan, DeleteBridgeVlan, SetBondMember, SetBridgeVlanFiltering,
-)
+
+DEFAULT_SYSCTL = "0"  # what an unset sysctl reads as here
 
 
 class InjectedFailure(OperationFailed, RuntimeError):
@@ -35,6 +40,12 @@ class FakeNamespace:
     sysctls: dict[str, str] = field(default_factory=dict)
     # (ifname, vid) -> (pvid, untagged) of VLAN-aware bridges and their ports
     bridge_vlans: dict[tuple[str, int], tuple[bool, bool]] = field(default_factory=dict)
+    rulesets: dict[tuple[str, str], ApplyRuleset] = field(default_factory=dict)  # (family, table) -> table
+    tx_checksum: dict[str, bool] = field(default_factory=dict)  # ifname -> offload (absent: on)
+    ovs_running: bool = False
+    ovs_bridges: dict[str, OvsAddBridge] = field(default_factory=dict)
+    ovs_ports: dict[tuple[str, str], Op] = field(default_factory=dict)  # (bridge, port) -> OvsAddPort/OvsAddBond
+    ovs_flows: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 class FakeBackend:
@@ -48,8 +59,8 @@ class FakeBackend:
         self.calls = 0
 
     def handles(self, op: Op) -> bool:
-        """Every op type the kernel and supervisor backends know."""
-        return True
+        """Every op type (each has a ``_NAME`` method here)."""
+        return hasattr(self, "_" + op.name)
 
     def apply(self, op: Op) -> Optional[Op]:
         """Applies ``op``; returns its inverse or None."""
@@ -62,22 +73,25 @@ class FakeBackend:
         if op.netns in self.spaces:
             return None
         self.spaces[op.netns] = FakeNamespace()
-        return DeleteNamespace(op.netns)
+        return op.inverse()
 
     def _delete_netns(self, op: DeleteNamespace) -> Optional[Op]:
         if self.spaces.pop(op.netns, None) is None:
             return None
         self.pumps = {p for p in self.pumps if op.netns not in (p[0], p[2])}
         self.services = {s for s in self.services if s[0] != op.netns}
-        return CreateNamespace(op.netns)
+        return op.inverse()
 
     def _sysctl(self, op: SetSysctl) -> Optional[Op]:
         sysctls = self.spaces[op.netns].sysctls
-        old = sysctls.get(op.key, "0")
+        old = sysctls.get(op.key, DEFAULT_SYSCTL)
         if old == op.value:
             return None
-        sysctls[op.key] = op.value
-        return SetSysctl(op.netns, key=op.key, value=old)
+        if op.value == DEFAULT_SYSCTL:
+            sysctls.pop(op.key, None)  # back as it was made
+        else:
+            sysctls[op.key] = op.value
+        return op.inverse(old)
 
     def _new_link(self, netns: str, ifname: str) -> bool:
         links = self.spaces[netns].links
@@ -94,20 +108,28 @@ class FakeBackend:
         self._new_link(op.netns, op.ifname)
         self._new_link(op.peer_netns, op.peer_ifname)
         self.spaces[op.netns].links[op.ifname]["peer"] = (op.peer_netns, op.peer_ifname)
-        return DeleteLink(op.netns, ifname=op.ifname)
+        return op.inverse()
 
     def _create_bridge(self, op: CreateBridge) -> Optional[Op]:
-        return DeleteLink(op.netns, ifname=op.ifname) if self._new_link(op.netns, op.ifname) else None
+        if not self._new_link(op.netns, op.ifname):
+            return None
+        self.spaces[op.netns].links[op.ifname]["vlan_filtering"] = False  # as the kernel makes one
+        return op.inverse()
+
+    def _create_macvlan(self, op: CreateMacvlan) -> Optional[Op]:
+        if op.parent not in self.spaces[op.netns].links:
+            raise LookupError(op.parent)
+        return op.inverse() if self._new_link(op.netns, op.ifname) else None
 
     def _create_tap(self, op: CreateTap) -> Optional[Op]:
-        return DeleteLink(op.netns, ifname=op.ifname) if self._new_link(op.netns, op.ifname) else None
+        return op.inverse() if self._new_link(op.netns, op.ifname) else None
 
     def _delete_link(self, op: DeleteLink) -> Optional[Op]:
         link = self.spaces[op.netns].links.pop(op.ifname, None)
         if link and "peer" in link:
             peer_ns, peer_if = link["peer"]
             self.spaces.get(peer_ns, FakeNamespace()).links.pop(peer_if, None)
-        return None
+        return op.inverse()
 
     def _set_master(self, op: SetMaster) -> Optional[Op]:
         link = self.spaces[op.netns].links[op.ifname]
@@ -119,14 +141,14 @@ class FakeBackend:
         space = self.spaces[op.netns]
         if op.master is not None and space.links[op.master].get("vlan_filtering"):
             space.bridge_vlans.setdefault((op.ifname, 1), (True, True))  # the kernel's default_pvid
-        return SetMaster(op.netns, ifname=op.ifname, master=previous)
+        return op.inverse(previous)
 
     def _link_state(self, op: SetLinkState) -> Optional[Op]:
         link = self.spaces[op.netns].links[op.ifname]
         if link["up"] == op.up:
             return None
         link["up"] = op.up
-        return SetLinkState(op.netns, ifname=op.ifname, up=not op.up)
+        return op.inverse()
 
     def _add_address(self, op: AddAddress) -> Optional[Op]:
         key = (op.ifname, op.address)
@@ -136,65 +158,65 @@ class FakeBackend:
         if key in space.addresses:
             return None
         space.addresses.add(key)
-        return DeleteAddress(op.netns, ifname=op.ifname, address=op.address)
+        return op.inverse()
 
     def _delete_address(self, op: DeleteAddress) -> Optional[Op]:
         space = self.spaces[op.netns]
         if (op.ifname, op.address) not in space.addresses:
             return None
         space.addresses.discard((op.ifname, op.address))
-        return AddAddress(op.netns, ifname=op.ifname, address=op.address)
+        return op.inverse()
 
     def _add_route(self, op: AddRoute) -> Optional[Op]:
         key = (op.to, op.via, op.dev, op.family)
         if key in self.spaces[op.netns].routes:
             return None
         self.spaces[op.netns].routes.add(key)
-        return DeleteRoute(op.netns, to=op.to, via=op.via, dev=op.dev, family=op.family)
+        return op.inverse()
 
     def _delete_route(self, op: DeleteRoute) -> Optional[Op]:
         key = (op.to, op.via, op.dev, op.family)
         if key not in self.spaces[op.netns].routes:
             return None
         self.spaces[op.netns].routes.discard(key)
-        return AddRoute(op.netns, to=op.to, via=op.via, dev=op.dev, family=op.family)
+        return op.inverse()
 
     def _pump_frames(self, op: PumpFrames) -> Optional[Op]:
         key = (op.netns, op.ifname, op.peer_netns, op.peer_ifname)
         if key in self.pumps:
             return None
         self.pumps.add(key)
-        return StopPump(op.netns, ifname=op.ifname, peer_netns=op.peer_netns, peer_ifname=op.peer_ifname)
+        return op.inverse()
 
     def _stop_pump(self, op: StopPump) -> Optional[Op]:
         key = (op.netns, op.ifname, op.peer_netns, op.peer_ifname)
         if key not in self.pumps:
             return None
         self.pumps.discard(key)
-        return PumpFrames(op.netns, ifname=op.ifname, peer_netns=op.peer_netns, peer_ifname=op.peer_ifname)
+        return op.inverse()
 
     def _run_service(self, op: RunService) -> Optional[Op]:
         key = (op.netns, op.node, op.listen, op.command)
         if key in self.services:
             return None
         self.services.add(key)
-        return StopService(op.netns, node=op.node, listen=op.listen, command=op.command, oneshot=op.oneshot)
+        return op.inverse()
 
     def _stop_service(self, op: StopService) -> Optional[Op]:
         key = (op.netns, op.node, op.listen, op.command)
         if key not in self.services:
             return None
         self.services.discard(key)
-        return RunService(op.netns, node=op.node, listen=op.listen, command=op.command, oneshot=op.oneshot)
+        return op.inverse()
 
     # -- Linux L2 (issue 4) -----------------------------------------------
     def _create_vlan(self, op: CreateVlan) -> Optional[Op]:
         if op.parent not in self.spaces[op.netns].links:
             raise LookupError(op.parent)
-        return DeleteLink(op.netns, ifname=op.ifname) if self._new_link(op.netns, op.ifname) else None
+        return op.inverse() if self._new_link(op.netns, op.ifname) else None
 
     def _create_bond(self, op: CreateBond) -> Optional[Op]:
-        return DeleteLink(op.netns, ifname=op.ifname) if self._new_link(op.netns, op.ifname) else None
+        return op.inverse() if self._new_link(op.netns, op.ifname) else None
 
     def _set_bond_member(self, op: SetBondMember) -> Optional[Op]:
         links = self.spaces[op.netns].links
@@ -206,14 +228,14 @@ class FakeBackend:
         if op.bond is not None:
             link["up"] = False
         previous, link["master"] = link["master"], op.bond
-        return SetBondMember(op.netns, ifname=op.ifname, bond=previous)
+        return op.inverse(previous)
 
     def _bridge_vlan_filtering(self, op: SetBridgeVlanFiltering) -> Optional[Op]:
         link = self.spaces[op.netns].links[op.bridge]
         if link.get("vlan_filtering", False) == op.on:
             return None
         link["vlan_filtering"] = op.on
-        return SetBridgeVlanFiltering(op.netns, bridge=op.bridge, on=not op.on)
+        return op.inverse()
 
     def _bridge_vlan(self, op: BridgeVlan) -> Optional[Op]:
         space = self.spaces[op.netns]
@@ -224,12 +246,101 @@ class FakeBackend:
         if before == want:
             return None
         space.bridge_vlans[key] = want
-        if before is None:
-            return DeleteBridgeVlan(op.netns, ifname=op.ifname, vid=op.vid, self=op.self)
-        return BridgeVlan(op.netns, ifname=op.ifname, vid=op.vid, pvid=before[0], untagged=before[1], self=op.self)
+        return op.inverse(before)
 
     def _delete_bridge_vlan(self, op: DeleteBridgeVlan) -> Optional[Op]:
         before = self.spaces[op.netns].bridge_vlans.pop((op.ifname, op.vid), None)
-        if before is None:
+        return None if before is None else op.inverse(before)
+
+    # -- nftables ---------------------------------------------------------
+    def _apply_ruleset(self, op: ApplyRuleset) -> Optional[Op]:
+        tables = self.spaces[op.netns].rulesets
+        before = tables.get((op.family, op.table))
+        if before is not None and op.digest and before.digest == op.digest:
             return None
-        return BridgeVlan(op.netns, ifname=op.ifname, vid=op.vid, pvid=before[0], untagged=before[1], self=op.self)
+        tables[(op.family, op.table)] = op
+        return op.inverse(before)
+
+    def _delete_ruleset(self, op: DeleteRuleset) -> Optional[Op]:
+        before = self.spaces[op.netns].rulesets.pop((op.family, op.table), None)
+        return None if before is None else op.inverse(before)
+
+    # -- Open vSwitch -----------------------------------------------------
+    def _switch(self, netns: str, bridge: Optional[str] = None) -> FakeNamespace:
+        """The namespace of a running OVS (and, given ``bridge``, one that has it)."""
+        space = self.spaces[netns]
+        if not space.ovs_running:
+            raise LookupError(f"no Open vSwitch runs in {netns}")
+        if bridge is not None and bridge not in space.ovs_bridges:
+            raise LookupError(f"no OVS bridge {bridge} in {netns}")
+        return space
+
+    def _start_ovs(self, op: StartOvs) -> Optional[Op]:
+        space = self.spaces[op.netns]
+        if space.ovs_running:
+            return None
+        space.ovs_running = True
+        return op.inverse()
+
+    def _stop_ovs(self, op: StopOvs) -> Optional[Op]:
+        space = self.spaces[op.netns]
+        if not space.ovs_running:
+            return None
+        space.ovs_running = False  # its database (bridges, ports, flows) stays
+        return op.inverse()
+
+    def _ovs_add_bridge(self, op: OvsAddBridge) -> Optional[Op]:
+        space = self._switch(op.netns)
+        before = space.ovs_bridges.get(op.bridge)
+        if before == op:
+            return None
+        space.ovs_bridges[op.bridge] = op
+        return op.inverse(before)
+
+    def _ovs_del_bridge(self, op: OvsDeleteBridge) -> Optional[Op]:
+        space = self.spaces[op.netns]
+        if space.ovs_bridges.pop(op.bridge, None) is None:
+            return None
+        space.ovs_ports = {key: port for key, port in space.ovs_ports.items() if key[0] != op.bridge}
+        space.ovs_flows.pop(op.bridge, None)
+        return op.inverse()
+
+    def _ovs_add_port(self, op: OvsAddPort) -> Optional[Op]:
+        ports = self._switch(op.netns, op.bridge).ovs_ports
+        before = ports.get((op.bridge, op.port))
+        if before == op:
+            return None
+        ports[(op.bridge, op.port)] = op
+        return op.inverse(before)
+
+    def _ovs_del_port(self, op: OvsDeletePort) -> Optional[Op]:
+        if self.spaces[op.netns].ovs_ports.pop((op.bridge, op.port), None) is None:
+            return None
+        return op.inverse()
+
+    def _ovs_add_bond(self, op: OvsAddBond) -> Optional[Op]:
+        ports = self._switch(op.netns, op.bridge).ovs_ports
+        if ports.get((op.bridge, op.bond)) == op:
+            return None
+        ports[(op.bridge, op.bond)] = op  # a different bond there is re-made, as the OVS backend does
+        return op.inverse()
+
+    def _ovs_replace_flows(self, op: OvsReplaceFlows) -> Optional[Op]:
+        flows = self._switch(op.netns, op.bridge).ovs_flows
+        before = flows.get(op.bridge, ())
+        if before == op.flows:
+            return None
+        flows[op.bridge] = op.flows
+        return op.inverse(OvsReplaceFlows(op.netns, rundir=op.rundir, bridge=op.bridge, flows=before))
+
+    def _tx_checksum(self, op: SetTxChecksum) -> Optional[Op]:
+        space = self.spaces[op.netns]
+        if op.ifname not in space.links:
+            raise LookupError(op.ifname)
+        if space.tx_checksum.get(op.ifname, True) == op.on:
+            return None
+        if op.on:
+            space.tx_checksum.pop(op.ifname, None)  # back as it was made
+        else:
+            space.tx_checksum[op.ifname] = op.on
+        return op.inverse()

@@ -35,7 +35,7 @@ from vnetlab.host import netns, nlmsg, procsys, tuntap
 from vnetlab.executors.apply import BatchFailed
 from vnetlab.errors import OperationFailed
 from vnetlab.plan import (
-    AddAddress, AddRoute, CreateBridge, CreateNamespace, CreateTap, CreateVeth, DeleteAddress,
+    AddAddress, AddRoute, CreateBridge, CreateMacvlan, CreateNamespace, CreateTap, CreateVeth, DeleteAddress,
     DeleteLink, DeleteNamespace, DeleteRoute, Op, SetLinkState, SetMaster, SetSysctl,
 )
 
@@ -55,10 +55,12 @@ NLMSGERR_ATTR_MSG = 1
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
 RTM_NEWADDR, RTM_DELADDR = 20, 21
 RTM_NEWROUTE, RTM_DELROUTE = 24, 25
-IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_LINKINFO, IFLA_NET_NS_FD = 1, 3, 4, 10, 18, 28
+IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER, IFLA_LINKINFO, IFLA_NET_NS_FD = 1, 3, 4, 5, 10, 18, 28
 IFLA_INFO_KIND, IFLA_INFO_DATA = 1, 2
 VETH_INFO_PEER = 1
 IFLA_BR_STP_STATE = 5
+IFLA_MACVLAN_MODE = 1
+MACVLAN_MODES = {"private": 1, "vepa": 2, "bridge": 4, "passthru": 8}  # linux/if_link.h MACVLAN_MODE_*
 IFA_ADDRESS, IFA_LOCAL, IFA_FLAGS = 1, 2, 8
 RTA_DST, RTA_OIF, RTA_GATEWAY = 1, 4, 5
 RT_TABLE_MAIN, RTPROT_BOOT, RTN_UNICAST = 254, 3, 1
@@ -377,6 +379,7 @@ class KernelBackend:
         self._queued: dict[type, Callable[[Op], Optional[Op]]] = {
             CreateVeth: self._create_veth,
             CreateBridge: self._create_bridge,
+            CreateMacvlan: self._create_macvlan,
             DeleteLink: self._delete_link,
             SetMaster: self._set_master,
             SetLinkState: self._link_state,
@@ -670,6 +673,23 @@ class KernelBackend:
             IFLA_INFO_DATA | NLA_F_NESTED, _attr(IFLA_BR_STP_STATE, _U32.pack(0)))
         body = _IFI.pack(0, 0, index, 0, 0) + attrs + _attr(IFLA_LINKINFO | NLA_F_NESTED, info)
         self._send(space, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body, DeleteLink(op.netns, ifname=op.ifname), op)
+        space.links[op.ifname] = LinkInfo(index or None)
+        return _QUEUED
+
+    def _create_macvlan(self, op: CreateMacvlan) -> object:
+        space = self.space(op.netns)
+        if op.ifname in space.links:
+            return None
+        index = space.new_index()
+        attrs = _attr(IFLA_IFNAME, _name(op.ifname)) + _attr(IFLA_LINK, _U32.pack(space.index(op.parent)))
+        if op.mtu:
+            attrs += _attr(IFLA_MTU, _U32.pack(op.mtu))
+        if op.mac:
+            attrs += _attr(IFLA_ADDRESS, _mac(op.mac))
+        info = _attr(IFLA_INFO_KIND, b"macvlan\0") + _attr(
+            IFLA_INFO_DATA | NLA_F_NESTED, _attr(IFLA_MACVLAN_MODE, _U32.pack(MACVLAN_MODES[op.mode])))
+        body = _IFI.pack(0, 0, index, 0, 0) + attrs + _attr(IFLA_LINKINFO | NLA_F_NESTED, info)
+        self._send(space, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body, op.inverse(), op)
         space.links[op.ifname] = LinkInfo(index or None)
         return _QUEUED
 

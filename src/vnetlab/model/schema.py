@@ -12,9 +12,11 @@ import re
 from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import (
-    AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator,
+    AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator,
 )
+from pydantic_core import PydanticCustomError
 
+from vnetlab.model.kinds import INTERFACE_TYPES, MODES, NODE_KINDS  # the one list of kind names
 from vnetlab.names import LAB_NAME, NODE_NAME
 
 # The kernel refuses "", ".", "..", names with '/', ':' or whitespace and
@@ -23,10 +25,8 @@ from vnetlab.names import LAB_NAME, NODE_NAME
 # unambiguous in "node:ifname" references.
 IFNAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,14}$")
 
-NODE_KINDS = ("host", "router", "switch", "vm")
-INTERFACE_TYPES = ("veth", "bridge", "tap", "bond", "vlan")
 BRIDGE_BACKENDS = ("linux", "ovs", "auto")
-BOND_MODES = ("active-backup", "balance-rr", "802.3ad", "balance-slb", "balance-tcp")
+BOND_MODES = MODES["bond"]
 CHECK_EXPECTS = ("reach", "no-reach", "open", "closed", "filtered")
 CHECK_PROTOS = ("icmp", "tcp", "udp")
 
@@ -133,7 +133,7 @@ class Interface(Strict):
     flows: list[str] = Field(default_factory=list)     # OVS bridges: ovs-ofctl flow syntax
     controller: Optional[str] = None         # OVS bridges: "builtin" or "tcp:IP:PORT"
     members: list[str] = Field(default_factory=list)   # bonds
-    mode: Optional[Literal["active-backup", "balance-rr", "802.3ad", "balance-slb", "balance-tcp"]] = None
+    mode: Optional[Literal[tuple(m for modes in MODES.values() for m in modes)]] = None  # type: ignore[valid-type]  # bonds
     parent: Optional[str] = None             # type: vlan — the bridge or interface it sits on
     id: Optional[VlanId] = None              # type: vlan — the VLAN id
 
@@ -144,6 +144,16 @@ class Interface(Strict):
             raise ValueError(
                 f"unknown interface type {value!r} — use one of: {', '.join(INTERFACE_TYPES)}"
             )
+        return value
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _mode_of_its_type(cls, value: Any, info: ValidationInfo) -> Any:
+        # One Literal holds every type's modes; a typo lists only its own type's.
+        modes = MODES.get(info.data.get("type") or "")
+        if value is not None and modes is not None and value not in modes:
+            listed = ", ".join(repr(m) for m in modes[:-1]) + f" or {modes[-1]!r}"
+            raise PydanticCustomError("literal_error", "Input should be {expected}", {"expected": listed})
         return value
 
     @field_validator("mac")
@@ -485,4 +495,4 @@ class LabSpec(Strict):
 
 
 AnyAddress = Union[ipaddress.IPv4Interface, ipaddress.IPv6Interface]
-Kind = Literal["host", "router", "switch", "vm"]
+Kind = Literal[tuple(NODE_KINDS)]  # type: ignore[valid-type]  # the declared node kinds

@@ -15,6 +15,7 @@ from typing import Collection
 from vnetlab.model.bridges import (
     ASSUMED, FEATURE_TEXT, NOTHING, SWITCH_BRIDGE, bridge_needs, bridge_settings, bridges_of, resolve_backend,
 )
+from vnetlab.model.kinds import MODES
 from vnetlab.model.l2names import linux_bond_mode_problem, vlan_device_parts
 from vnetlab.model.resolve import resolve_forward_target, resolve_hosts
 from vnetlab.model.schema import FirewallRule, LabSpec, Node, check_ifname
@@ -50,6 +51,7 @@ def semantic_problems(spec: LabSpec) -> list[SemanticProblem]:
     _check_controllers(ctx)
     _check_linux_bond_modes(ctx)
     _check_l2(ctx)
+    _check_macvlans(ctx)
     _check_unapplied_settings(ctx)
     return ctx.problems
 
@@ -656,7 +658,7 @@ def _check_l2(ctx: _Context) -> None:
             path = _iface_path(name, ifname)
             if iface.type == "bond":
                 _check_bond(ctx, name, node, ifname, iface, member_of)
-            elif iface.members or iface.mode is not None:
+            elif iface.members or (iface.mode is not None and iface.type != "macvlan"):
                 ctx.add((*path, "members" if iface.members else "mode"),
                         f"members and mode are for bonds — add type: bond to {ifname} or remove them")
             if iface.type == "vlan":
@@ -669,7 +671,7 @@ def _check_l2(ctx: _Context) -> None:
                     ctx.add((*path, "parent") if iface.parent else path,
                             f"VLAN interface {ifname} sits on {parts[0]!r}, which node {name} does not have — "
                             f"use one of: {', '.join(n for n in known if n != ifname) or 'none declared'}")
-            elif iface.parent is not None or iface.id is not None:
+            elif (iface.parent is not None and iface.type != "macvlan") or iface.id is not None:
                 ctx.add((*path, "parent" if iface.parent is not None else "id"),
                         f"parent and id are for VLAN interfaces — add type: vlan to {ifname} or remove them")
             if iface.type != "bridge":
@@ -729,6 +731,43 @@ def _check_bond(ctx: _Context, name: str, node: Node, ifname: str, iface, member
             bridge_iface.backend == "ovs" or bridge_iface.flows or bridge_iface.controller):
         ctx.add((*path, "mode"), f"bond {ifname} is on Open vSwitch bridge {bridge}, and OVS has no "
                                  "balance-rr — use active-backup, balance-slb or balance-tcp (LACP)")
+
+
+def _check_macvlans(ctx: _Context) -> None:
+    """A ``type: macvlan`` interface sits on an interface of its own node (a
+    macvlan lives in its parent's namespace) that is no bridge's port (the
+    kernel gives a device to a bridge or to macvlans, not both), with a
+    macvlan mode."""
+    if not any(iface.type == "macvlan" for node in ctx.spec.nodes.values() for iface in node.interfaces.values()):
+        return  # the usual case: nothing to check, and nothing to index
+    linked_of: dict[str, list[str]] = {}
+    for link in ctx.spec.links:
+        for end in link:
+            node_name, _, ifname = end.partition(":")
+            linked_of.setdefault(node_name, []).append(ifname)
+    for name, node in ctx.spec.nodes.items():
+        linked = linked_of.get(name, [])
+        known = list(dict.fromkeys([*node.interfaces, *linked]))
+        ports = {port: bridge for bridge, iface in node.interfaces.items() if iface.type == "bridge"
+                 for port in iface.ports}
+        if node.kind == "switch":
+            ports.update({ifname: SWITCH_BRIDGE for ifname in linked})
+        for ifname, iface in node.interfaces.items():
+            if iface.type != "macvlan":
+                continue
+            path = _iface_path(name, ifname)
+            others = ", ".join(n for n in known if n not in (ifname, LOOPBACK)) or "none declared"
+            if iface.parent is None:
+                ctx.add(path, f"macvlan interface {ifname} needs a parent — write {{type: macvlan, parent: eth0}} "
+                              f"with one of node {name}'s interfaces: {others}")
+            elif iface.parent not in known or iface.parent in (ifname, LOOPBACK):
+                ctx.add((*path, "parent"), f"macvlan interface {ifname} sits on {iface.parent!r}, which node {name} "
+                                           f"does not have — use one of: {others}")
+            elif iface.parent in ports:
+                ctx.add((*path, "parent"), f"{iface.parent} is a port of bridge {ports[iface.parent]}, and the "
+                                           "kernel gives a device to a bridge or to macvlans, not both — put "
+                                           f"{ifname} on {ports[iface.parent]} itself, or on an interface that is "
+                                           "no bridge's port")
 
 
 def _check_vlan_port(ctx: _Context, name: str, node: Node, ifname: str, iface, bridges: dict,

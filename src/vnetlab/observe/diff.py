@@ -12,12 +12,13 @@ and names every difference as a :class:`Change`: its sign (``+`` create,
 ops that make it right, and whether it is *drift* (a hand-made change to the
 lab as it was last applied) or a change of the file.
 
-An object is keyed by ``(kind, netns, ident)``; kinds: node, link,
-link-state, master, address, route, sysctl, ruleset, trace-table, service,
-pump, ovs-daemons, ovs-bridge, ovs-port, ovs-flows. Ops of
-kinds this module does not know (added by other backends) are left to their
-own idempotent apply; their string fields claim interface names, so an
-interface such an op made is never taken for a hand-made extra.
+An object is keyed by ``(kind, netns, ident)``, the identity key each op
+declares itself (``Op.objects``); kinds: node, link, link-state, master,
+address, route, sysctl, ruleset, trace-table, service, pump, ovs-daemons,
+ovs-bridge, ovs-port, ovs-flows. Ops that are not ``observed`` (other
+backends' ops) are left to their own idempotent apply; their string fields
+claim interface names, so an interface such an op made is never taken for a
+hand-made extra.
 """
 
 from __future__ import annotations
@@ -28,12 +29,14 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional
 
 from vnetlab.plan import (
-    OP_TYPES, AddAddress, AddRoute, ApplyRuleset, CreateBridge, CreateNamespace, CreateTap, CreateVeth,
-    DeleteAddress, DeleteLink, DeleteNamespace, DeleteRoute, DeleteRuleset, Op, Plan, PumpFrames,
-    RunService, SetLinkState, SetMaster, SetSysctl, StopPump, StopService,
+    DeleteAddress, DeleteLink, DeleteNamespace, DeleteRoute, DeleteRuleset, Key, Op, OvsDeleteBridge,
+    OvsDeletePort, Plan, SetMaster, StopPump, StopService, ovs_vlans,
 )
+from vnetlab.plan.addresses import norm_route as _norm_route
+from vnetlab.plan.services import service_ident as _service_ident
 
-Key = tuple[str, str, str]  # (kind, netns, ident)
+__all__ = ["Change", "Diff", "Key", "Observed", "ObservedLink", "ObservedService", "diff", "ovs_vlans",
+           "wanted_objects"]
 
 # Kinds of interface an extra (undeclared) one may be removed as: what a
 # person makes by hand with ``ip link add``. Others (e.g. OVS's userspace
@@ -244,11 +247,10 @@ class Diff:
         ops = self.removals()
         for op in self.desired.ops if self.desired is not None else ():
             if not (id(op) in needed or op.netns in made or getattr(op, "peer_netns", None) in made
-                    or (isinstance(op, AddRoute) and op.netns in rerouted)
-                    or not isinstance(op, KNOWN_OPS) or _ovs_object(op) is not None):
+                    or (op.follows_links and op.netns in rerouted) or not op.observed):
                 continue  # observed as it should be: not touched
-            if isinstance(op, ApplyRuleset) and op.netns in forced:
-                op = dataclasses.replace(op, digest="")  # no digest: never "already there"
+            if op.netns in forced:
+                op = op.unconditional()  # the hand-edited table: never "already there"
             ops.append(op)
         return ops
 
@@ -257,9 +259,9 @@ class Diff:
         runs: applied (and the supervisor reloaded) before the plan, so the
         plan's RunService starts them afresh. A stopped supervisor is simply
         started again by the plan."""
-        return [StopService(c.netns, node=op.node, listen=op.listen, command=op.command, oneshot=op.oneshot)
+        return [op.inverse()
                 for c in self.changes if c.kind == "service" and c.sign == "~" and c.found != "stopped"
-                for op in c.ops if isinstance(op, RunService)]
+                for op in c.ops]
 
     def lines(self) -> list[str]:
         """``vnetlab plan`` output: one line per change, then its commands."""
@@ -268,69 +270,15 @@ class Diff:
             origin = "drift" if change.drift else "file"
             out.append(f"{change.sign} {change.describe(self.lab)}    [{origin}]")
             for op in change.ops:
-                if isinstance(op, ApplyRuleset):
-                    out.append(f"    ip netns exec {op.netns} nft -f - <<'EOF'")
-                    out += [f"    {line}" for line in op.script().rstrip().splitlines()]
-                    out.append("    EOF")
-                    continue
-                out += [f"    {_format(c)}" for c in op.commands()]
+                out += [f"    {line}" for line in op.command_lines()]
         return out
 
 
-def _format(command: list[str]) -> str:
-    from vnetlab.plan import format_command
-
-    return format_command(command)
-
-
 def _is_removal(op: Op) -> bool:
-    if op.name in ("ovs_del_port", "ovs_del_bridge"):
-        return True
-    return isinstance(op, (DeleteNamespace, DeleteLink, DeleteAddress, DeleteRoute, DeleteRuleset,
-                           StopService, StopPump)) or (isinstance(op, SetMaster) and op.master is None)
+    return op.is_removal()
 
 
 # -- desired objects -------------------------------------------------------
-def _norm_address(address: str) -> str:
-    return str(ipaddress.ip_interface(address))
-
-
-def _norm_route(family: int, to: str, via: Optional[str]) -> str:
-    if to not in ("default",):
-        net = ipaddress.ip_network(to, strict=False)
-        to = "default" if net.prefixlen == 0 else str(net)
-    text = to
-    if via:
-        text += f" via {ipaddress.ip_address(via)}"
-    return text + (" (IPv6)" if family == 6 and to == "default" else "")
-
-
-def ovs_vlans(tag: Optional[int | str], trunks: Iterable[int | str]) -> str:
-    """An OVS port's VLAN settings as one comparable string."""
-    listed = ",".join(str(t) for t in trunks)
-    return f"tag={tag if tag not in (None, '') else '-'} trunks={listed or '-'}"
-
-
-def _ovs_object(op: Op) -> Optional[tuple[Key, str]]:
-    """The OVS bridge or port an op of the OVS backend declares (by op name:
-    the OVS ops live with their backend)."""
-    if op.name == "start_ovs":
-        return ("ovs-daemons", op.netns, op.node), "running"
-    if op.name == "ovs_add_bridge":
-        return ("ovs-bridge", op.netns, op.bridge), "present"
-    if op.name == "ovs_add_port":
-        return ("ovs-port", op.netns, f"{op.bridge} {op.port}"), ovs_vlans(op.tag, op.trunks)
-    if op.name == "ovs_add_bond":
-        return ("ovs-port", op.netns, f"{op.bridge} {op.bond}"), ovs_vlans(op.tag, op.trunks)
-    if op.name == "ovs_replace_flows":
-        return ("ovs-flows", op.netns, op.bridge), f"{len(op.flows)} flows as in the file"
-    return None
-
-
-def _service_ident(listen: Optional[str], command: Optional[tuple[str, ...]], oneshot: bool = False) -> str:
-    return listen if listen is not None else " ".join(command or ()) + (" (oneshot)" if oneshot else "")
-
-
 @dataclass
 class _Wanted:
     """The objects a plan declares: key -> (value, ops that make it)."""
@@ -345,52 +293,20 @@ class _Wanted:
         self.ops.setdefault(key, []).append(op)
 
 
-KNOWN_OPS = (CreateNamespace, SetSysctl, CreateVeth, CreateBridge, CreateTap, SetMaster, SetLinkState,
-             AddAddress, AddRoute, ApplyRuleset, RunService, PumpFrames)
-
-
 def wanted_objects(plan: Plan) -> _Wanted:
-    """The objects ``plan`` declares, keyed ``(kind, netns, ident)``."""
+    """The objects ``plan`` declares, keyed ``(kind, netns, ident)`` (as each op declares them)."""
     wanted = _Wanted()
     for op in plan.ops:
-        ns = op.netns
-        if isinstance(op, (StopService, StopPump, DeleteRoute)) or not isinstance(op, KNOWN_OPS):
-            ovs = _ovs_object(op)
-            if ovs is not None:
-                wanted.put(ovs[0], ovs[1], op)
+        for key, value in op.objects():
+            wanted.put(key, value, op)
+            if key[0] == "route":
+                wanted.route_dev[key] = op.dev  # a route may be pinned to its interface
+        if not op.observed:
+            ns = op.netns
             for value in dataclasses.asdict(op).values():
                 for item in value if isinstance(value, (list, tuple)) else (value,):
                     if isinstance(item, str):
                         wanted.claimed.add((ns, item))
-            continue
-        if isinstance(op, CreateNamespace):
-            wanted.put(("node", ns, ""), "present", op)
-        elif isinstance(op, SetSysctl):
-            wanted.put(("sysctl", ns, op.key), op.value, op)
-        elif isinstance(op, CreateVeth):
-            wanted.put(("link", ns, op.ifname), f"veth to {op.peer_netns}:{op.peer_ifname}", op)
-            wanted.put(("link", op.peer_netns, op.peer_ifname), f"veth to {ns}:{op.ifname}", op)
-        elif isinstance(op, CreateBridge):
-            wanted.put(("link", ns, op.ifname), "bridge", op)
-        elif isinstance(op, CreateTap):
-            wanted.put(("link", ns, op.ifname), "tap", op)
-        elif isinstance(op, SetMaster):
-            wanted.put(("master", ns, op.ifname), op.master, op)
-        elif isinstance(op, SetLinkState):
-            wanted.put(("link-state", ns, op.ifname), "up" if op.up else "down", op)
-        elif isinstance(op, AddAddress):
-            wanted.put(("address", ns, f"{op.ifname} {_norm_address(op.address)}"), "present", op)
-        elif isinstance(op, AddRoute):
-            key = ("route", ns, _norm_route(op.family, op.to, op.via))
-            wanted.put(key, "present", op)
-            wanted.route_dev[key] = op.dev
-        elif isinstance(op, ApplyRuleset):
-            wanted.put(("ruleset", ns, f"{op.family} {op.table}"), op.digest, op)
-        elif isinstance(op, RunService):
-            wanted.put(("service", ns, _service_ident(op.listen, op.command, op.oneshot)),
-                       "done" if op.oneshot else "running", op)
-        elif isinstance(op, PumpFrames):
-            wanted.put(("pump", ns, f"{op.ifname} <-> {op.peer_netns}:{op.peer_ifname}"), "present", op)
     return wanted
 
 
@@ -398,10 +314,9 @@ def _link_specs(plan: Optional[Plan]) -> dict[tuple[str, str], Op]:
     """(netns, ifname) -> the op that creates it, both ends of a veth."""
     specs: dict[tuple[str, str], Op] = {}
     for op in plan.ops if plan is not None else ():
-        if isinstance(op, CreateVeth):
-            specs[(op.netns, op.ifname)] = specs[(op.peer_netns, op.peer_ifname)] = op
-        elif isinstance(op, (CreateBridge, CreateTap)):
-            specs[(op.netns, op.ifname)] = op
+        for key, _ in op.objects():
+            if key[0] == "link":
+                specs[(key[1], key[2])] = op
     return specs
 
 
@@ -459,10 +374,8 @@ def diff(desired: Plan, observed: Observed, applied: Optional[Plan] = None) -> D
         link = observed.links.get(ns, {}).get(ident)
         if (ns, ident) in recreated:
             old = specs_before[(ns, ident)] if (ns, ident) in specs_before else None
-            if old is not None and old.netns == ns and getattr(old, "ifname", None) == ident:
-                deletes = [DeleteLink(ns, ifname=ident)]
-                if isinstance(old, CreateVeth):
-                    deletes.append(DeleteLink(old.peer_netns, ifname=old.peer_ifname))
+            if old is not None and _ends(old)[0] == (ns, ident):  # once per link, from the end that makes it
+                deletes = [DeleteLink(end_ns, ifname=end_if) for end_ns, end_if in _ends(old)]
                 add("~", key, value, before.values.get(key), [*deletes, *want.ops[key]], False)
             continue
         if link is None:
@@ -599,14 +512,14 @@ def diff(desired: Plan, observed: Observed, applied: Optional[Plan] = None) -> D
         for bridge, ports in sorted(bridges.items()):
             bkey = ("ovs-bridge", ns, bridge)
             if bkey not in want.values:
-                add("-", bkey, None, "present", [OP_TYPES["ovs_del_bridge"](ns, rundir=rundir, bridge=bridge)],
+                add("-", bkey, None, "present", [OvsDeleteBridge(ns, rundir=rundir, bridge=bridge)],
                     extra_is_drift(bkey))
                 continue
             for port, vlans in sorted(ports.items()):
                 pkey = ("ovs-port", ns, f"{bridge} {port}")
                 if pkey not in want.values:
-                    add("-", pkey, None, vlans, [OP_TYPES["ovs_del_port"](ns, rundir=rundir, bridge=bridge,
-                                                                          port=port)], extra_is_drift(pkey))
+                    add("-", pkey, None, vlans, [OvsDeletePort(ns, rundir=rundir, bridge=bridge, port=port)],
+                        extra_is_drift(pkey))
     # Services and pumps: also those of removed nodes (the supervisor lets go of their namespaces).
     for ns, services in sorted(observed.services.items()):
         for service in services:
@@ -625,9 +538,9 @@ def diff(desired: Plan, observed: Observed, applied: Optional[Plan] = None) -> D
 
 
 def _ends(op: Op) -> list[tuple[str, str]]:
-    if isinstance(op, CreateVeth):
-        return [(op.netns, op.ifname), (op.peer_netns, op.peer_ifname)]
-    return [(op.netns, getattr(op, "ifname", ""))]
+    """The interfaces an op makes: (netns, ifname) of each, the op's own first."""
+    ends = [(key[1], key[2]) for key, _ in op.objects() if key[0] == "link"]
+    return ends or [(op.netns, getattr(op, "ifname", ""))]
 
 
 def _made_by_plan(key: Key, want: _Wanted) -> bool:
