@@ -64,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     for add in COMMANDS:
         add(command)
+    from vnetlab.cli import importing, transfer  # issue 11: import; export, try
+
+    importing.register(sub)
+    transfer.register(sub)
     return parser
 
 
