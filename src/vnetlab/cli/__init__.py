@@ -17,7 +17,7 @@ import gc
 import sys
 from typing import Optional, Sequence
 
-from vnetlab.cli import checking, inside, inspecting, lifecycle, probing
+from vnetlab.cli import checking, importing, inside, inspecting, lifecycle, probing, transfer
 from vnetlab.cli.common import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 from vnetlab.errors import VnetlabError
 
@@ -42,6 +42,11 @@ COMMANDS = (
         inspecting.add_sockets,
         probing.add_trace,
 )
+# Commands with subcommands of their own register on the subparsers themselves.
+COMMAND_GROUPS = (
+    importing.register,  # import interfaces|proxmox
+    transfer.register,   # export, try
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,10 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     for add in COMMANDS:
         add(command)
-    from vnetlab.cli import importing, transfer  # issue 11: import; export, try
-
-    importing.register(sub)
-    transfer.register(sub)
+    for register in COMMAND_GROUPS:
+        register(sub)
     return parser
 
 
