@@ -20,6 +20,10 @@ CASES = [
     ("interfaces", "interfaces/handwritten-ovs-vlan", "impovs"),     # OVS bridge with an internal VLAN port
     ("interfaces", "interfaces/handwritten-ovs-bond", "impovsbond"),  # OVS balance-slb bond, VLAN 10 management
     ("proxmox", "proxmox-roots/nat", "improot"),                     # a ROOT tree with a sourced file
+    ("proxmox", "proxmox-roots/vlan", "impvlanvm"),                  # tagged guests, host in VLAN 5
+    # Host address untagged on a VLAN-aware vmbr0, guests tagged, routed beyond the trunk: needs
+    # the bridge's own port in VLAN 1 on OVS, and routers at the guests' gateways.
+    ("proxmox", "proxmox-roots/vlan-untagged", "impvlanut"),
 ]
 
 

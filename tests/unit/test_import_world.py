@@ -150,3 +150,22 @@ iface vmbr0 inet static
     assert {"trunk": [30]} in upstream.values() and {"trunk": [40, 41], "vlan": 1} in upstream.values()
     assert [(r.line, "bridge-pvid" in r.text) for r in result.not_imported] == [(14, True)]
     load_lab_text(result.text, "x.yaml")
+
+
+def test_guests_tagged_on_an_untagged_management_bridge_get_routers_at_their_gateways():
+    """The usual Proxmox layout: the host's address untagged on a VLAN-aware
+    vmbr0, guests tagged and routed beyond the trunk (real guest reader)."""
+    result = importer.import_proxmox(os.path.join(ROOTS, "vlan-untagged"))
+    lab = result.lab
+    routers = {name: node["interfaces"]["eth0"]["address"] for name, node in lab["nodes"].items()
+               if node.get("kind") == "router"}
+    assert sorted(routers.values()) == ["10.20.0.1/24", "10.30.0.1/24", "192.168.1.1/24"]
+    upstream = lab["nodes"]["upstream"]["interfaces"]
+    by_node = {end_b.split(":")[0]: upstream[end_a.split(":")[1]] if end_a.startswith("upstream:") else None
+               for end_a, end_b in (reversed(link) for link in lab["links"]) if end_a.startswith("upstream:")}
+    gateway_of = {address.split("/")[0]: name for name, address in routers.items()}
+    assert by_node[gateway_of["10.20.0.1"]] == {"vlan": 20}
+    assert by_node[gateway_of["10.30.0.1"]] == {"vlan": 30}
+    host = next(node for node in lab["nodes"].values() if node.get("description") == "the imported host")
+    assert host["interfaces"]["eno1"] == {"trunk": [20, 30], "vlan": 1}
+    load_lab_text(result.text, "vlan-untagged.yaml")

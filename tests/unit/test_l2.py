@@ -209,3 +209,42 @@ def test_ovs_ops_survive_json():
         for command in op.commands():
             if command[0] in ("ovs-vsctl", "ovs-ofctl"):
                 assert any(start.rundir.rsplit("/", 1)[0] in arg for arg in command), command
+
+
+VLAN_AWARE_WITH_ADDRESS = """
+lab: vaware
+nodes:
+  pve:
+    interfaces:
+      eno1: {}
+      uplink: {trunk: [20], vlan: 1}
+      vmbr0: {type: bridge, vlan_aware: true, ports: [eno1, uplink, tap1], address: 192.168.1.10/24}
+      tap1: {type: tap, vlan: 20}
+  sw:
+    kind: switch
+  vm1:
+    kind: vm
+    interfaces: {eth0: {address: 10.20.0.5/24}}
+links:
+  - [pve:eno1, sw:p1]
+  - [pve:uplink, sw:p2]
+  - [pve:tap1, vm1:eth0]
+"""
+
+
+def test_a_vlan_aware_ovs_bridge_with_an_address_puts_untagged_frames_in_vlan_1_like_linux():
+    plan = compile_lab(load_lab_text(VLAN_AWARE_WITH_ADDRESS, "v.yaml"), NO_KERNEL_L2)
+    ports = {op.port: op for op in ops_of(plan, OvsAddPort) if op.netns == "vaware-pve"}
+    assert (ports["vmbr0"].tag, ports["vmbr0"].trunks) == (1, ())          # the bridge's own port
+    # It exists with the bridge: set, never add-port (ovs-vsctl refuses that).
+    assert ports["vmbr0"].commands()[0][-5:] == ["set", "port", "vmbr0", "tag=1", "vlan_mode=access"]
+    assert (ports["eno1"].tag, ports["eno1"].trunks) == (1, ())            # a bare port: Linux's pvid 1
+    assert (ports["uplink"].tag, ports["uplink"].trunks) == (1, (20,))     # as written
+    assert ports["tap1"].tag == 20
+
+
+def test_a_vlan_aware_ovs_bridge_without_an_address_keeps_ovs_ports_as_written():
+    text = VLAN_AWARE_WITH_ADDRESS.replace(", address: 192.168.1.10/24", "")
+    plan = compile_lab(load_lab_text(text, "v.yaml"), NO_KERNEL_L2)
+    ports = {op.port: op for op in ops_of(plan, OvsAddPort) if op.netns == "vaware-pve"}
+    assert "vmbr0" not in ports and ports["eno1"].tag is None

@@ -47,6 +47,9 @@ OVS_BOND_MODES = {"active-backup": "active-backup", "balance-slb": "balance-slb"
 APT_OVS = "apt-get install openvswitch-switch"
 
 
+DEFAULT_PVID = 1  # the VLAN a Linux VLAN-aware bridge gives untagged frames
+
+
 def ovs_rundir(lab_run_dir: str, node: str) -> str:
     """Where a node's OVS keeps its database, sockets, pidfiles and logs
     (inside the lab's run directory ``lab_run_dir``)."""
@@ -236,9 +239,21 @@ def _compile_ovs_bridge(builder: PlanBuilder, node_name: str, node: Node, bridge
                 offloaded.add((end_node, end_if))
                 offloads.append(SetTxChecksum(builder.ns(end_node), ifname=end_if))
 
+    # A VLAN-aware Linux bridge puts untagged frames in VLAN 1 (its default
+    # pvid), on every port and on the bridge's own interface. OVS without a
+    # tag treats them as VLAN 0 and sends VLAN 1 tagged to its local port, so
+    # a host address on a VLAN-aware vmbr0 whose uplink carries VLAN 1
+    # natively (Proxmox's usual layout) would be unreachable. Only where the
+    # bridge holds an address: other labs keep OVS's plain behaviour.
+    linux_pvid = bridge.vlan_aware and bool((node.interfaces.get(bridge.name) or Interface()).all_addresses())
+    if linux_pvid:
+        builder.add(Phase.PORTS, OvsAddPort(ns, rundir=rundir, bridge=bridge.name, port=bridge.name,
+                                            tag=DEFAULT_PVID))
     for port in bridge.ports:
         iface = node.interfaces.get(port) or Interface()
         trunks = tuple(iface.trunk or ())
+        if linux_pvid and iface.vlan is None and not trunks and iface.type != "bond":
+            iface = iface.model_copy(update={"vlan": DEFAULT_PVID})
         if iface.type == "bond":
             mode = OVS_BOND_MODES.get(iface.mode or "active-backup", iface.mode or "active-backup")
             cables = [(node_name, m) for m in iface.members] + [peers[(node_name, m)] for m in iface.members

@@ -229,11 +229,15 @@ class OvsBackend:
     def _port_settings(self, rundir: str, port: str) -> Optional[tuple[Optional[str], list[str]]]:
         """(bridge, [tag, trunks, vlan_mode, bond_mode, lacp]) of a port, or None if absent."""
         found = self._vsctl(rundir, "port-to-br", port, check=False)
-        if found.returncode != 0:
+        if found.returncode == 0:
+            bridge = found.stdout.strip()
+        elif self._vsctl(rundir, "br-exists", port, check=False).returncode == 0:
+            bridge = port  # a bridge's local port, which port-to-br does not name
+        else:
             return None
         columns = self._vsctl(rundir, "get", "port", port, "tag", "trunks", "vlan_mode", "bond_mode",
                               "lacp").stdout.split("\n")[:5]
-        return found.stdout.strip(), columns
+        return bridge, columns
 
     @staticmethod
     def _wanted(tag: Optional[int], trunks: tuple[int, ...], bond_mode: Optional[str] = None,

@@ -195,6 +195,7 @@ def surround(build) -> None:
     for carrier, (vlans, untagged) in carriers.items():
         _cable(build, upstream, carrier, sorted(vlans), untagged)
     routers = _routers(build, upstream)
+    _guest_gateways(build, upstream, routers)
     management = _admin(build, upstream)
     if upstream.ports:
         interfaces = dict(upstream.ports)
@@ -355,6 +356,34 @@ def _routers(build, upstream: _Upstream) -> list[dict]:
                         "host_ip": host_ip})
     return routers
 
+
+def _guest_gateways(build, upstream: _Upstream, routers: list[dict]) -> None:
+    """A router at each gateway the guests name that is neither the host nor
+    one of the host's gateways: on the upstream switch, in the guest's VLAN
+    (Proxmox guests on a VLAN-aware bridge usually route through a router
+    beyond the host's trunk, not through the host)."""
+    own = {str(a.ip) for entry in build.interfaces.values() for a in map(ipaddress.ip_interface, _addresses(entry))}
+    made = {r["ip"] for r in routers}
+    for guest in build.guest_ports:
+        gateway, address = guest["gateway"], guest["address"]
+        if not gateway or not address or gateway in own or gateway in made:
+            continue
+        segment = _segment_of(build, guest["bridge"])
+        if segment is None:
+            build.reports.append(note(*_where(build, ("nodes", guest["node"])),
+                                      f"gateway {gateway} of {guest['node']} is beyond {guest['bridge']}, which "
+                                      "leaves the host on no NIC: no router is generated for it"))
+            continue
+        made.add(gateway)
+        network = ipaddress.ip_interface(address).network
+        taken = build.lab["nodes"]
+        name = next(n for n in (f"gw{i}" if i > 1 else "gw" for i in range(1, 1000)) if n not in taken)
+        taken[name] = {"kind": "router", "description": f"generated: the guests' gateway {gateway}",
+                       "interfaces": {"eth0": {"address": f"{gateway}/{network.prefixlen}"}}}
+        generated(build, ("nodes", name), f"router at {guest['node']}'s gateway")
+        vlan = guest["vlan"] if build.interfaces.get(guest["bridge"], {}).get("vlan_aware") else None
+        upstream.port(_access(upstream, vlan), f"{name}:eth0",
+                      f"{name} in VLAN {vlan}" if vlan else f"{name} on the segment of {guest['bridge']}")
 
 def _where(build, path: tuple) -> tuple[str, int]:
     text = build.notes.get(path, "?:0")

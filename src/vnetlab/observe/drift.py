@@ -59,6 +59,8 @@ def _observe_ovs(lab: str, observed: Observed) -> None:
             bridges = {}
             for bridge in vsctl("list-br").split():
                 bridges[bridge] = {port: vlans.get(port, ovs_vlans(None, ())) for port in vsctl("list-ports", bridge).split()}
+                if vlans.get(bridge, ovs_vlans(None, ())) != ovs_vlans(None, ()):
+                    bridges[bridge][bridge] = vlans[bridge]  # the local port, where up gave it a VLAN
         except (ovs.OvsError, OSError):
             continue
         observed.ovs[ns] = bridges

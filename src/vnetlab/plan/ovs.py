@@ -158,6 +158,8 @@ class OvsAddPort(Op):
         return _vlan_settings(self.tag, self.trunks)
 
     def commands(self) -> list[list[str]]:
+        if self.port == self.bridge:  # the bridge's own (local) port exists with the bridge
+            return [_vsctl(self.rundir, "set", "port", self.port, *self.settings())]
         cmd = _vsctl(self.rundir, "--may-exist", "add-port", self.bridge, self.port, *self.settings())
         if self.internal:
             cmd += ["--", "set", "interface", self.port, "type=internal"]
