@@ -32,9 +32,12 @@ def test_real_vm_config_gives_its_nic_and_accounts_for_every_line():
     with open(path) as handle:
         count = sum(1 for line in handle if line.strip())
     used = {1, 2, 14, 15}
-    reported = {r.line for r in reports if r.file.endswith("108.conf") and r.kind == NOTE
-                and "not about networking" in r.text}
-    assert reported | used == set(range(1, count + 1))
+    [rollup] = [r for r in reports if r.file.endswith("108.conf") and r.kind == NOTE
+                and "not about networking" in r.text]  # one report names them all
+    listed = rollup.text.split("(line")[1].split(":")[0].lstrip("s ")
+    reported = {int(number) for number in listed.split(", ")}
+    assert reported | used == set(range(1, count + 1)) and not reported & used
+    assert rollup.line == min(reported) and "memory" in rollup.text
 
 
 def test_vm_models_vlans_trunks_cloud_init_and_snapshot_section():

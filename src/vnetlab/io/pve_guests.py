@@ -156,6 +156,7 @@ def parse_guest(text: str, vmid: int, kind: str, shown: str, reports: list[Repor
     guest = Guest(vmid=vmid, kind=kind, name=f"{kind}{vmid}", file=shown)
     description: list[str] = []
     ipconfigs: dict[int, tuple[str, int]] = {}
+    other: list[tuple[int, str]] = []  # (line, key) of lines not about networking: one report for them all
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line:
@@ -184,7 +185,13 @@ def parse_guest(text: str, vmid: int, kind: str, shown: str, reports: list[Repor
             reports.append(not_imported(shown, number, line, "a raw LXC network key; vnetlab reads only "
                                                              "Proxmox's netN: lines"))
         else:
-            reports.append(note(shown, number, f"not imported: `{line}` — not about networking"))
+            other.append((number, key))
+    if other:
+        lines = ", ".join(str(number) for number, _ in other)
+        keys = ", ".join(dict.fromkeys(key for _, key in other))
+        reports.append(note(shown, other[0][0], f"not imported: {len(other)} line{'s' if len(other) > 1 else ''} "
+                                                f"not about networking (line{'s' if len(other) > 1 else ''} "
+                                                f"{lines}: {keys})"))
     guest.description = " ".join(part for part in description if part) or None
     for index, (value, number) in sorted(ipconfigs.items()):
         _apply_ipconfig(guest, index, value, shown, number, reports)
