@@ -36,7 +36,7 @@ def test_the_walk_finds_the_known_errors():
     found = _exception_classes()
     # A sample from several layers: the walk is not vacuous.
     for name in ("vnetlab.model.errors.LabFileError", "vnetlab.names.UnsafeName", "vnetlab.host.state.LabBusy",
-                 "vnetlab.executors.kernel.NetlinkError", "vnetlab.errors.ApplyError", "vnetlab.cli.common.UsageError"):
+                 "vnetlab.host.rtnetlink.NetlinkError", "vnetlab.errors.ApplyError", "vnetlab.cli.common.UsageError"):
         assert name in found
     assert len(found) >= 16
 

@@ -20,7 +20,7 @@ from vnetlab.compile.builder import PlanBuilder
 from vnetlab.compile.linux_l2 import compile_linux_l2
 from vnetlab.executors.apply import ApplyError, apply_plan
 from vnetlab.executors.fake import FakeBackend
-from vnetlab.executors.kernel import LinkInfo
+from vnetlab.host.rtnetlink import LinkInfo
 from vnetlab.executors.linux_l2 import (
     MISSING_8021Q, MISSING_BONDING, MISSING_VLAN_FILTERING, LinuxL2Backend,
 )

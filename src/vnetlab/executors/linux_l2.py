@@ -14,7 +14,8 @@ from typing import Any, Callable, Optional
 
 
 from vnetlab.errors import EnvironmentProblem
-from vnetlab.executors.kernel import KernelBackend, LinkInfo, Namespace
+from vnetlab.executors.kernel import KernelBackend
+from vnetlab.host.rtnetlink import LinkInfo, Namespace
 from vnetlab.plan import (
     BridgeVlan, CreateBond, CreateVlan, DeleteBridgeVlan, DeleteLink, Op, SetBondMember,
     SetBridgeVlanFiltering,
