@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import TYPE_CHECKING, Optional
 
-from vnetlab.names import DEFAULT_RUN_ROOT
+from vnetlab.names import DEFAULT_RUN_ROOT, namespace
 from vnetlab.plan import Op, Plan
 
 if TYPE_CHECKING:
@@ -35,9 +35,7 @@ class Phase(IntEnum):
     PROCESSES = 8
 
 
-def netns_name(lab: str, node: str) -> str:
-    """The namespace of a node: ``<lab>-<node>`` (invariant 3)."""
-    return f"{lab}-{node}"
+netns_name = namespace  # the namespace of a node: ``<lab>-<node>`` (invariant 3), named in names.py
 
 
 @dataclass

@@ -13,31 +13,7 @@ import os
 from typing import Optional
 
 from vnetlab.names import split_namespace
-
-
-def ovs_env(rundir: str) -> dict[str, str]:
-    """The environment that points every ovs-* tool at one node's switch."""
-    return {"OVS_RUNDIR": rundir, "OVS_DBDIR": rundir, "OVS_LOGDIR": rundir, "OVS_SYSCONFDIR": rundir}
-
-
-def db_socket(rundir: str) -> str:
-    """The ovsdb-server's unix socket of the switch in ``rundir``."""
-    return f"{rundir}/db.sock"
-
-
-def db_option(rundir: str) -> str:
-    """``--db=unix:…`` for ovs-vsctl, naming that switch's database."""
-    return f"--db=unix:{db_socket(rundir)}"
-
-
-def vsctl(rundir: str, *args: str) -> list[str]:
-    """An ovs-vsctl command line against the switch in ``rundir``."""
-    return ["ovs-vsctl", db_option(rundir), *args]
-
-
-def mgmt_target(rundir: str, bridge: str) -> str:
-    """The ovs-ofctl target of ``bridge``'s management socket."""
-    return f"unix:{rundir}/{bridge}.mgmt"
+from vnetlab.plan.ovs import db_option, db_socket, mgmt_target, ovs_env, vsctl  # noqa: F401 — spelled once, in plan/; re-exported for the run-time layers
 
 
 def node_rundir(netns_name: str) -> Optional[str]:

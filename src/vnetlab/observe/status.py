@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from vnetlab.host import applied, netns, state
+from vnetlab.names import split_namespace
 from vnetlab.observe.snapshot import read_sysctls
 
 
@@ -78,14 +79,15 @@ def ovs_status(netns_name: str) -> dict[str, Any]:
     """A node's Open vSwitch bridges, each with its flows and their counters
     (``ovs-ofctl dump-flows``); {} if the node has no OVS."""
     from vnetlab.executors import ovs
+    from vnetlab.host.ovs_paths import mgmt_target, vsctl
 
     rundir = ovs.node_rundir(netns_name)
     if rundir is None or ovs.daemon_record(rundir, "ovs-vswitchd") is None:
         return {}
-    listed = ovs.run_tool(rundir, ["ovs-vsctl", f"--db=unix:{rundir}/db.sock", "list-br"], check=False)
+    listed = ovs.run_tool(rundir, vsctl(rundir, "list-br"), check=False)
     bridges: dict[str, Any] = {}
     for bridge in listed.stdout.split():
-        dump = ovs.run_tool(rundir, ["ovs-ofctl", "-O", "OpenFlow13", "dump-flows", f"unix:{rundir}/{bridge}.mgmt"],
+        dump = ovs.run_tool(rundir, ["ovs-ofctl", "-O", "OpenFlow13", "dump-flows", mgmt_target(rundir, bridge)],
                             check=False)
         flows = [line.strip() for line in dump.stdout.splitlines() if line.strip() and "reply" not in line]
         bridges[bridge] = {"flows": [_flow_entry(line) for line in flows]}
@@ -120,7 +122,7 @@ def lab_status(name: str) -> dict[str, Any]:
         nodes = {node: netns_name(name, node) for node in names}
         source = copy.get("source")
     else:
-        nodes = {ns.removeprefix(f"{name}-"): ns for ns in record.namespaces}
+        nodes = {split_namespace(ns)[1]: ns for ns in record.namespaces}
         source = record.source
     result: dict[str, Any] = {"lab": name, "source": source, "nodes": {}, "processes": []}
     service_map = node_services(journal.dir)

@@ -1,7 +1,8 @@
 """Open vSwitch ops (issue 4): a per-node ovsdb-server + ovs-vswitchd, its bridges, ports, bonds, flows.
 
-The run-time conventions (schema path, protocols, ``ovs_env``, the db socket)
-stay here for now; host/ is to get one module for OVS run-dir conventions."""
+The conventions a rendered command needs (schema path, protocols, ``ovs_env``,
+the db socket, the management socket) are spelled here, once: plan/ is pure, and
+``host/ovs_paths.py`` re-exports them for the run-time layers."""
 
 from __future__ import annotations
 
@@ -27,12 +28,27 @@ def ovs_vlans(tag: Optional[int | str], trunks: Iterable[int | str]) -> str:
     return f"tag={tag if tag not in (None, '') else '-'} trunks={listed or '-'}"
 
 
-def _vsctl(rundir: str, *args: str) -> list[str]:
-    return ["ovs-vsctl", f"--db=unix:{rundir}/db.sock", *args]
+def db_socket(rundir: str) -> str:
+    """The ovsdb-server's unix socket of the switch in ``rundir``."""
+    return f"{rundir}/db.sock"
 
 
-def _ofctl_target(rundir: str, bridge: str) -> str:
+def db_option(rundir: str) -> str:
+    """``--db=unix:…`` for ovs-vsctl, naming that switch's database."""
+    return f"--db=unix:{db_socket(rundir)}"
+
+
+def vsctl(rundir: str, *args: str) -> list[str]:
+    """An ovs-vsctl command line against the switch in ``rundir``."""
+    return ["ovs-vsctl", db_option(rundir), *args]
+
+
+def mgmt_target(rundir: str, bridge: str) -> str:
+    """The ovs-ofctl target of ``bridge``'s management socket."""
     return f"unix:{rundir}/{bridge}.mgmt"
+
+
+_vsctl, _ofctl_target = vsctl, mgmt_target  # the names the ops below use
 
 
 @dataclass(frozen=True)
@@ -52,9 +68,9 @@ class StartOvs(Op):
             ["mkdir", "-p", self.rundir],
             ["ovsdb-tool", "create", f"{self.rundir}/conf.db", OVS_SCHEMA],
             ["ip", "netns", "exec", self.netns, *env, "ovsdb-server", f"{self.rundir}/conf.db",
-             f"--remote=punix:{self.rundir}/db.sock", *daemon],
+             f"--remote=punix:{db_socket(self.rundir)}", *daemon],
             _vsctl(self.rundir, "--no-wait", "init"),
-            ["ip", "netns", "exec", self.netns, *env, "ovs-vswitchd", f"unix:{self.rundir}/db.sock", *daemon],
+            ["ip", "netns", "exec", self.netns, *env, "ovs-vswitchd", f"unix:{db_socket(self.rundir)}", *daemon],
         ]
 
     def objects(self) -> tuple[tuple[Key, Any], ...]:
