@@ -11,6 +11,7 @@ error (exit 2). No root needed: nothing touches the kernel.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -37,6 +38,9 @@ def register(subparsers) -> None:
                        help="lint the real files: print what would break the host at boot as FILE:LINE: …; "
                             "exit 1 if anything would, 0 if not")
         p.add_argument("--strict", action="store_true", help="any line that is not imported is an error (exit 2)")
+        p.add_argument("--json", action="store_true",
+                       help="print one JSON object on stdout instead: the reports (file, line, kind, text), the "
+                            "problems, and the lab file (unless --check); the exit code is the same")
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -50,6 +54,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         imported = import_interfaces(args.source, args.name)
     else:
         imported = import_proxmox(args.source, args.name)
+    if args.json:
+        return _print_json(args, imported)
     if args.check:
         for report in imported.problems:
             print(report)
@@ -72,3 +78,30 @@ def cmd_import(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(imported.text)
     return EXIT_OK
+
+
+def _report_dict(report) -> dict:
+    return {"file": report.file, "line": report.line, "kind": report.kind, "text": report.text}
+
+
+def _print_json(args: argparse.Namespace, imported) -> int:
+    """``--json``: the same outcome as the text form, as one object (for CI and editors)."""
+    problems = [_report_dict(r) for r in imported.problems]
+    result: dict = {"source": args.source, "problems": problems,
+                    "reports": [_report_dict(r) for r in imported.reports]}
+    if args.check:
+        code = EXIT_FAILED if problems else EXIT_OK
+    elif args.strict and imported.not_imported:
+        code = EXIT_USAGE
+    else:
+        code = EXIT_OK
+        result["lab"] = imported.lab["lab"]
+        if args.output:
+            with open(args.output, "w", encoding="utf-8") as handle:
+                handle.write(imported.text)
+            result["output"] = args.output
+        else:
+            result["lab_file"] = imported.text
+    result["exit"] = code
+    print(json.dumps(result, indent=2))
+    return code
