@@ -252,8 +252,6 @@ def _compile_ovs_bridge(builder: PlanBuilder, node_name: str, node: Node, bridge
     for port in bridge.ports:
         iface = node.interfaces.get(port) or Interface()
         trunks = tuple(iface.trunk or ())
-        if linux_pvid and iface.vlan is None and not trunks and iface.type != "bond":
-            iface = iface.model_copy(update={"vlan": DEFAULT_PVID})
         if iface.type == "bond":
             mode = OVS_BOND_MODES.get(iface.mode or "active-backup", iface.mode or "active-backup")
             cables = [(node_name, m) for m in iface.members] + [peers[(node_name, m)] for m in iface.members
@@ -265,8 +263,9 @@ def _compile_ovs_bridge(builder: PlanBuilder, node_name: str, node: Node, bridge
             for member in iface.members:
                 no_offload(member)
             continue
+        tag = DEFAULT_PVID if linux_pvid and iface.vlan is None and not trunks else iface.vlan
         builder.add(Phase.PORTS, OvsAddPort(ns, rundir=rundir, bridge=bridge.name, port=port,
-                                            tag=iface.vlan, trunks=trunks))
+                                            tag=tag, trunks=trunks))
         no_offload(port)
     for op in offloads:
         builder.add(Phase.PORTS, op)

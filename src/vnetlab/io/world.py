@@ -340,7 +340,7 @@ def _routers(build, upstream: _Upstream) -> list[dict]:
                                       f"gateway {gateway} is on {ifname}, which leaves the host on no NIC: "
                                       "no router is generated for it"))
             continue
-        name = "gw" if not routers else f"gw{len(routers) + 1}"
+        name = _router_name(build)
         spec: dict[str, Any] = {"kind": "router", "description": f"generated: the gateway {gateway}",
                                 "interfaces": {"eth0": {"address": f"{gateway}/{network.prefixlen}"}},
                                 "services": [{"listen": f"tcp/{ROUTER_SERVICE}"}]}
@@ -376,14 +376,19 @@ def _guest_gateways(build, upstream: _Upstream, routers: list[dict]) -> None:
             continue
         made.add(gateway)
         network = ipaddress.ip_interface(address).network
-        taken = build.lab["nodes"]
-        name = next(n for n in (f"gw{i}" if i > 1 else "gw" for i in range(1, 1000)) if n not in taken)
-        taken[name] = {"kind": "router", "description": f"generated: the guests' gateway {gateway}",
+        name = _router_name(build)
+        build.lab["nodes"][name] = {"kind": "router", "description": f"generated: the guests' gateway {gateway}",
                        "interfaces": {"eth0": {"address": f"{gateway}/{network.prefixlen}"}}}
         generated(build, ("nodes", name), f"router at {guest['node']}'s gateway")
         vlan = guest["vlan"] if build.interfaces.get(guest["bridge"], {}).get("vlan_aware") else None
         upstream.port(_access(upstream, vlan), f"{name}:eth0",
                       f"{name} in VLAN {vlan}" if vlan else f"{name} on the segment of {guest['bridge']}")
+
+
+def _router_name(build) -> str:
+    """The next free name of a generated router: gw, gw2, gw3, … (guests never take these)."""
+    return next(name for name in ("gw", *(f"gw{i}" for i in range(2, 1000))) if name not in build.lab["nodes"])
+
 
 def _where(build, path: tuple) -> tuple[str, int]:
     text = build.notes.get(path, "?:0")

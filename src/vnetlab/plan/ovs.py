@@ -48,8 +48,6 @@ def mgmt_target(rundir: str, bridge: str) -> str:
     return f"unix:{rundir}/{bridge}.mgmt"
 
 
-_vsctl, _ofctl_target = vsctl, mgmt_target  # the names the ops below use
-
 
 @dataclass(frozen=True)
 class StartOvs(Op):
@@ -69,7 +67,7 @@ class StartOvs(Op):
             ["ovsdb-tool", "create", f"{self.rundir}/conf.db", OVS_SCHEMA],
             ["ip", "netns", "exec", self.netns, *env, "ovsdb-server", f"{self.rundir}/conf.db",
              f"--remote=punix:{db_socket(self.rundir)}", *daemon],
-            _vsctl(self.rundir, "--no-wait", "init"),
+            vsctl(self.rundir, "--no-wait", "init"),
             ["ip", "netns", "exec", self.netns, *env, "ovs-vswitchd", f"unix:{db_socket(self.rundir)}", *daemon],
         ]
 
@@ -110,7 +108,7 @@ class OvsAddBridge(Op):
     controller: Optional[str] = None
 
     def commands(self) -> list[list[str]]:
-        cmd = _vsctl(self.rundir, "--may-exist", "add-br", self.bridge, "--", "set", "bridge", self.bridge,
+        cmd = vsctl(self.rundir, "--may-exist", "add-br", self.bridge, "--", "set", "bridge", self.bridge,
                      "datapath_type=netdev", f"protocols={OVS_PROTOCOLS}")
         if self.controller:
             cmd += ["--", "set-fail-mode", self.bridge, "secure",
@@ -136,7 +134,7 @@ class OvsDeleteBridge(Op):
     bridge: str = ""
 
     def commands(self) -> list[list[str]]:
-        return [_vsctl(self.rundir, "--if-exists", "del-br", self.bridge)]
+        return [vsctl(self.rundir, "--if-exists", "del-br", self.bridge)]
 
     def inverse(self, previous: Any = None) -> Optional[Op]:
         return None  # re-creating a deleted bridge is not an undo we offer
@@ -175,8 +173,8 @@ class OvsAddPort(Op):
 
     def commands(self) -> list[list[str]]:
         if self.port == self.bridge:  # the bridge's own (local) port exists with the bridge
-            return [_vsctl(self.rundir, "set", "port", self.port, *self.settings())]
-        cmd = _vsctl(self.rundir, "--may-exist", "add-port", self.bridge, self.port, *self.settings())
+            return [vsctl(self.rundir, "set", "port", self.port, *self.settings())]
+        cmd = vsctl(self.rundir, "--may-exist", "add-port", self.bridge, self.port, *self.settings())
         if self.internal:
             cmd += ["--", "set", "interface", self.port, "type=internal"]
         return [cmd]
@@ -201,7 +199,7 @@ class OvsDeletePort(Op):
     port: str = ""
 
     def commands(self) -> list[list[str]]:
-        return [_vsctl(self.rundir, "--if-exists", "del-port", self.bridge, self.port)]
+        return [vsctl(self.rundir, "--if-exists", "del-port", self.bridge, self.port)]
 
     def inverse(self, previous: Any = None) -> Optional[Op]:
         return None  # re-creating a deleted port is not an undo we offer
@@ -233,7 +231,7 @@ class OvsAddBond(Op):
         return settings + _vlan_settings(self.tag, self.trunks)
 
     def commands(self) -> list[list[str]]:
-        return [_vsctl(self.rundir, "--may-exist", "add-bond", self.bridge, self.bond, *self.members,
+        return [vsctl(self.rundir, "--may-exist", "add-bond", self.bridge, self.bond, *self.members,
                        *self.settings())]
 
     def objects(self) -> tuple[tuple[Key, Any], ...]:
@@ -255,7 +253,7 @@ class OvsReplaceFlows(Op):
     flows: tuple[str, ...] = ()
 
     def commands(self) -> list[list[str]]:
-        target = _ofctl_target(self.rundir, self.bridge)
+        target = mgmt_target(self.rundir, self.bridge)
         return ([["#", f"the flows of {self.bridge} become exactly these (ovs-ofctl replace-flows, atomic):"],
                  ["ovs-ofctl", "-O", "OpenFlow13", "del-flows", target]]
                 + [["ovs-ofctl", "-O", "OpenFlow13", "add-flow", target, flow] for flow in self.flows])
