@@ -54,54 +54,58 @@ def cmd_import(args: argparse.Namespace) -> int:
         imported = import_interfaces(args.source, args.name)
     else:
         imported = import_proxmox(args.source, args.name)
-    if args.json:
-        return _print_json(args, imported)
+    # One decision, two renderings (text or --json).
+    if args.check:
+        code = EXIT_FAILED if imported.problems else EXIT_OK
+    elif args.strict and imported.not_imported:
+        code = EXIT_USAGE
+    else:
+        code = EXIT_OK
+    (_print_json if args.json else _print_text)(args, imported, code)
+    return code
+
+
+def _write_lab(args: argparse.Namespace, imported) -> None:
+    with open(args.output, "w", encoding="utf-8") as handle:
+        handle.write(imported.text)
+
+
+def _print_text(args: argparse.Namespace, imported, code: int) -> None:
     if args.check:
         for report in imported.problems:
             print(report)
         count = len(imported.problems)
         print(f"{count} problem{'s' if count != 1 else ''} that would break the host at boot"
               if count else "no problems found", file=sys.stderr)
-        return EXIT_FAILED if count else EXIT_OK
+        return
     for report in imported.reports:  # problems too: the lab is made, but the real host would not boot right
         print(report, file=sys.stderr)
-    if args.strict and imported.not_imported:
+    if code == EXIT_USAGE:
         count = len(imported.not_imported)
         print(f"--strict: {count} line{'s' if count != 1 else ''} not imported; no lab file written",
               file=sys.stderr)
-        return EXIT_USAGE
-    if args.output:
-        with open(args.output, "w", encoding="utf-8") as handle:
-            handle.write(imported.text)
+    elif args.output:
+        _write_lab(args, imported)
         print(f"{args.output}: lab {imported.lab['lab']} with {len(imported.lab['nodes'])} nodes and "
               f"{len(imported.lab.get('checks', []))} checks", file=sys.stderr)
     else:
         sys.stdout.write(imported.text)
-    return EXIT_OK
 
 
 def _report_dict(report) -> dict:
     return {"file": report.file, "line": report.line, "kind": report.kind, "text": report.text}
 
 
-def _print_json(args: argparse.Namespace, imported) -> int:
+def _print_json(args: argparse.Namespace, imported, code: int) -> None:
     """``--json``: the same outcome as the text form, as one object (for CI and editors)."""
-    problems = [_report_dict(r) for r in imported.problems]
-    result: dict = {"source": args.source, "problems": problems,
+    result: dict = {"source": args.source, "problems": [_report_dict(r) for r in imported.problems],
                     "reports": [_report_dict(r) for r in imported.reports]}
-    if args.check:
-        code = EXIT_FAILED if problems else EXIT_OK
-    elif args.strict and imported.not_imported:
-        code = EXIT_USAGE
-    else:
-        code = EXIT_OK
+    if not args.check and code == EXIT_OK:
         result["lab"] = imported.lab["lab"]
         if args.output:
-            with open(args.output, "w", encoding="utf-8") as handle:
-                handle.write(imported.text)
+            _write_lab(args, imported)
             result["output"] = args.output
         else:
             result["lab_file"] = imported.text
     result["exit"] = code
     print(json.dumps(result, indent=2))
-    return code
