@@ -226,15 +226,19 @@ class OvsBackend:
         return None  # re-creating a deleted bridge is not an undo we offer
 
     # -- ports and bonds --------------------------------------------------
-    def _port_settings(self, rundir: str, port: str) -> Optional[tuple[Optional[str], list[str]]]:
-        """(bridge, [tag, trunks, vlan_mode, bond_mode, lacp]) of a port, or None if absent."""
-        found = self._vsctl(rundir, "port-to-br", port, check=False)
-        if found.returncode == 0:
-            bridge = found.stdout.strip()
-        elif self._vsctl(rundir, "br-exists", port, check=False).returncode == 0:
-            bridge = port  # a bridge's local port, which port-to-br does not name
+    def _port_settings(self, rundir: str, port: str,
+                       local_of: Optional[str] = None) -> Optional[tuple[Optional[str], list[str]]]:
+        """(bridge, [tag, trunks, vlan_mode, bond_mode, lacp]) of a port, or None if absent.
+
+        ``local_of``: the bridge, when ``port`` may be that bridge's own (local)
+        port, which exists with the bridge and which port-to-br does not name."""
+        if port == local_of:
+            bridge = port
         else:
-            return None
+            found = self._vsctl(rundir, "port-to-br", port, check=False)
+            if found.returncode != 0:
+                return None
+            bridge = found.stdout.strip()
         columns = self._vsctl(rundir, "get", "port", port, "tag", "trunks", "vlan_mode", "bond_mode",
                               "lacp").stdout.split("\n")[:5]
         return bridge, columns
@@ -249,7 +253,7 @@ class OvsBackend:
                 bond_mode or "[]", "active" if lacp else "[]"]
 
     def _add_port(self, op: OvsAddPort) -> Optional[Op]:
-        current = self._port_settings(op.rundir, op.port)
+        current = self._port_settings(op.rundir, op.port, local_of=op.bridge)
         if current is None:
             for command in op.commands():
                 run_tool(op.rundir, command)
