@@ -15,6 +15,7 @@ import sys
 
 import pytest
 
+from vnetlab.cli.demo import machine_lock
 from vnetlab.host import netns, state
 from vnetlab.observe.snapshot import read_namespace
 
@@ -50,21 +51,44 @@ def root_snapshot() -> dict:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def leftovers_of_killed_runs(tmp_path_factory):
+def one_run_at_a_time():
+    """Holds the machine's kernel lock for the whole integration run.
+
+    Two runs on one machine (a CI job and a developer's ``make test``, or
+    ``make demo``) build labs with the same names and see each other's
+    namespaces appear in the host guard; the second one waits here instead.
+    """
+    with machine_lock("integration tests"):
+        yield
+
+
+def _test_lab_source(source: str, pytest_root: str, this_run: str) -> bool:
+    """Whether a running lab was built by an earlier test or demo run: from a
+    file under pytest's temporary root (not this run's), or from one of the
+    examples of a vnetlab checkout (this one or another clone's)."""
+    if source.startswith(pytest_root + os.sep):
+        return not source.startswith(this_run + os.sep)
+    folder, name = os.path.split(source)
+    return (os.path.basename(folder) == "examples" and name.endswith(".yaml")
+            and os.path.isfile(os.path.join(os.path.dirname(folder), "src", "vnetlab", "lab.py")))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def leftovers_of_killed_runs(one_run_at_a_time, tmp_path_factory):
     """Brings down labs that an earlier, killed test run left behind.
 
     A run killed mid-test (a CI time-out, a Ctrl-C twice) cannot run its
     ``finally`` blocks, so its labs stay up and the next run's ``up`` of the
-    same name is refused as another file's lab. Only labs built from a file
-    under pytest's own temporary root, but not this run's, are taken down:
-    those are test labs by construction. Leaks within this run are still
-    caught by ``host_guard``.
+    same name is refused as another file's lab. Since this run holds the
+    kernel lock, no other test or demo run is alive: labs built from a test
+    file or an example of a checkout are leftovers and are taken down. Leaks
+    within this run are still caught by ``host_guard``.
     """
     this_run = str(tmp_path_factory.getbasetemp())
     pytest_root = os.path.dirname(this_run)
     for name in state.lab_names():
         source = state.Journal(name).read().source or ""
-        if source.startswith(pytest_root + os.sep) and not source.startswith(this_run + os.sep):
+        if _test_lab_source(source, pytest_root, this_run):
             print(f"\nbringing down lab {name}, left up by an earlier test run ({source})", file=sys.stderr)
             subprocess.run([*VNETLAB, "down", name], capture_output=True)
     yield

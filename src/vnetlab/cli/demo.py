@@ -6,9 +6,12 @@ Run as ``python -m vnetlab.cli.demo [EXAMPLES_DIR]``; exits 1 if any check fails
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import sys
 import time
+from typing import Iterator
 
 from rich.console import Console
 from rich.table import Table
@@ -18,6 +21,30 @@ from vnetlab.lab import Lab
 from vnetlab.plan import format_command
 
 SHOWN_PLAN = "red-blue.yaml"
+# One demo or integration-test run per machine at a time: they build labs with
+# the same names (the examples'), and each would see the other's namespaces.
+MACHINE_LOCK = "/tmp/vnetlab-kernel.lock"
+LOCK_HELD = "VNETLAB_KERNEL_LOCK_HELD"  # set by whoever holds it, for the runs it starts
+
+
+@contextlib.contextmanager
+def machine_lock(what: str) -> Iterator[None]:
+    """Holds :data:`MACHINE_LOCK` for the block, waiting (and saying so) if another run has it."""
+    if os.environ.get(LOCK_HELD):
+        yield
+        return
+    with open(MACHINE_LOCK, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"{what}: waiting for another vnetlab demo or test run on this machine ({MACHINE_LOCK})",
+                  file=sys.stderr, flush=True)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        os.environ[LOCK_HELD] = "1"
+        try:
+            yield
+        finally:
+            os.environ.pop(LOCK_HELD, None)
 
 
 def main(argv: list[str]) -> int:
@@ -60,4 +87,5 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    with machine_lock("make demo"):
+        sys.exit(main(sys.argv[1:]))
