@@ -14,8 +14,12 @@ import re
 from vnetlab.errors import BadInput
 
 DEFAULT_RUN_ROOT = "/run/vnetlab"  # where labs keep their state, unless VNETLAB_RUN_DIR says otherwise
-LAB_NAME = re.compile(r"[a-z][a-z0-9]{0,9}")
+# A lab name; a course exercise's instance adds "_STUDENT" (routing_ana), so a
+# class shares one machine. '_' never appears in node names, so the first '-'
+# of a namespace name still separates lab and node.
+LAB_NAME = re.compile(r"[a-z][a-z0-9]{0,9}(?:_[a-z][a-z0-9]{0,15})?")
 NODE_NAME = re.compile(r"[a-z][a-z0-9-]{0,14}")
+STUDENT_NAME = re.compile(r"[a-z][a-z0-9]{0,15}")
 
 
 class UnsafeName(BadInput, ValueError):
@@ -44,6 +48,21 @@ def lab_name(value: object) -> str:
     """
     return _checked(value, LAB_NAME, "lab name", "1–10 lowercase letters and digits, starting with a letter, "
                     "e.g. redblue")
+
+
+def student_name(value: object) -> str:
+    """Returns ``value`` if it is a valid student name (part of a course lab's name).
+
+    Raises:
+        UnsafeName: it is not 1–16 lowercase letters and digits starting with a letter.
+    """
+    return _checked(value, STUDENT_NAME, "student name", "1–16 lowercase letters and digits, starting with a "
+                    "letter, e.g. ana")
+
+
+def instance_name(lab: str, student: str) -> str:
+    """The lab name of ``student``'s instance of a course lab: ``<lab>_<student>``."""
+    return lab_name(f"{lab_name(lab)}_{student_name(student)}")
 
 
 def node_name(value: object) -> str:

@@ -17,7 +17,7 @@ import gc
 import sys
 from typing import Optional, Sequence
 
-from vnetlab.cli import checking, importing, inside, inspecting, lifecycle, probing, transfer
+from vnetlab.cli import checking, course, importing, inside, inspecting, lifecycle, probing, transfer
 from vnetlab.cli.common import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 from vnetlab.errors import VnetlabError
 
@@ -46,6 +46,7 @@ COMMANDS = (
 COMMAND_GROUPS = (
     importing.register,  # import interfaces|proxmox
     transfer.register,   # export, try
+    course.register,     # course list|start|hint|answer|grade|reset|stop|solve|show
 )
 
 

@@ -67,12 +67,15 @@ def run(netns_name: str, argv: Sequence[str], **kwargs: Any) -> subprocess.Compl
     timeout = kwargs.pop("timeout", None)
     check = kwargs.pop("check", False)
     capture = kwargs.pop("capture_output", False)
+    given = kwargs.pop("input", None)
+    if given is not None:
+        kwargs.setdefault("stdin", subprocess.PIPE)
     if capture:
         kwargs.setdefault("stdout", subprocess.PIPE)
         kwargs.setdefault("stderr", subprocess.PIPE)
     with popen(netns_name, argv, **kwargs) as proc:
         try:
-            out, err = proc.communicate(timeout=timeout)
+            out, err = proc.communicate(input=given, timeout=timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()

@@ -88,6 +88,25 @@ def _load(text: str, filename: str, size: int | None,
     data = tree.parse(text, size)
     if data is None:  # nothing usable to validate: syntax error, empty, not a mapping
         raise LabFileError(tree.problems)
+    spec = validate_into(tree, data, (), missing_packages)
+    if spec is None:
+        name = data.get("lab")
+        raise LabFileError(tree.problems, lab=name if isinstance(name, str) and LAB_NAME.fullmatch(name) else None)
+    return spec, sorted(tree.problems, key=lambda p: (p.line, p.path))
+
+
+def validate_into(tree: YamlTree, data: Any, prefix: tuple = (),
+                  missing_packages: Collection[str] = ()) -> LabSpec | None:
+    """Validates a lab given as parsed data, reporting into ``tree``.
+
+    ``prefix`` is where the lab sits in the file ``tree`` parsed: ``()`` for
+    a lab file, ``("lab",)`` for the starting lab inside a course exercise,
+    so every problem still names its own line and field.
+
+    Returns:
+        The lab, or None when the file has problems (they are in ``tree``);
+        warnings are added only to a file without problems.
+    """
     spec = None
     try:
         spec = LabSpec.model_validate(data)
@@ -96,17 +115,16 @@ def _load(text: str, filename: str, size: int | None,
             path, message, at_key = _translate(error)
             # A value already reported by the YAML layer (a refused tag) would
             # only produce a second, confusing message here.
-            if not tree.refused(path):
-                tree.report(path, message, at_key=at_key)
+            if not tree.refused(prefix + path):
+                tree.report(prefix + path, message, at_key=at_key)
     if spec is not None:  # the cross-part rules need a schema-valid lab
         for path, message in semantic_problems(spec):
-            tree.report(path, message)
-    if tree.problems:
-        name = data.get("lab")
-        raise LabFileError(tree.problems, lab=name if isinstance(name, str) and LAB_NAME.fullmatch(name) else None)
+            tree.report(prefix + path, message)
+    if any(not p.warning for p in tree.problems):  # here or elsewhere in the file
+        return None
     for path, message in semantic_warnings(spec, missing_packages):
-        tree.report(path, message, warning=True)
-    return spec, sorted(tree.problems, key=lambda p: (p.line, p.path))
+        tree.report(prefix + path, message, warning=True)
+    return spec
 
 
 def _translate(error: dict) -> tuple[tuple, str, bool]:

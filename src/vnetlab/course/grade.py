@@ -1,0 +1,177 @@
+"""Grading a student's running instance: every task's checks against the
+kernel, with feedback that says why a task fails.
+
+A task earns its points when every one of its checks passes (or its answer
+is right). Checks of tasks without a ``{reboot: NODE}`` step all run in one
+parallel batch; a task with reboot steps runs its checks in order, rebooting
+the node where the task says so, after the others (a reboot changes the lab).
+A failing reachability check is explained by a real ``trace`` of its probe:
+where the packet died and why.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+from vnetlab.course.exercise import Rendered, Task, normalise_answer
+from vnetlab.course.progress import Progress
+
+if TYPE_CHECKING:
+    from vnetlab.lab import Lab
+    from vnetlab.probe.checks import CheckResult
+
+
+@dataclasses.dataclass
+class TaskGrade:
+    """One task's outcome."""
+
+    task: Task
+    ok: bool
+    feedback: list[str]  # why it failed (empty when it passed), else what was seen
+
+    @property
+    def earned(self) -> int:
+        return self.task.points if self.ok else 0
+
+
+@dataclasses.dataclass
+class Grade:
+    """A student's grade on one exercise."""
+
+    exercise: str
+    title: str
+    student: str
+    lab: str
+    tasks: list[TaskGrade]
+    hints_used: int
+
+    @property
+    def points(self) -> int:
+        return sum(t.earned for t in self.tasks)
+
+    @property
+    def total(self) -> int:
+        return sum(t.task.points for t in self.tasks)
+
+    @property
+    def passed(self) -> bool:
+        return all(t.ok for t in self.tasks)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "exercise": self.exercise, "title": self.title, "student": self.student, "lab": self.lab,
+            "points": self.points, "total": self.total, "passed": self.passed, "hints_used": self.hints_used,
+            "tasks": [{"id": t.task.id, "title": t.task.title, "points": t.earned, "max": t.task.points,
+                       "ok": t.ok, "feedback": t.feedback} for t in self.tasks],
+        }
+
+
+def grade(lab: "Lab", rendered: Rendered, progress: Progress) -> Grade:
+    """Grades the running ``lab`` (the student's instance of ``rendered``).
+
+    Args:
+        lab: the running lab (``Lab.running(rendered.lab_name)``).
+        rendered: the exercise with the student's values.
+        progress: the student's answers and hints.
+
+    Returns:
+        One TaskGrade per task, in the exercise's order.
+    """
+    from vnetlab.probe.checks import run_checks
+
+    tasks = rendered.exercise.tasks
+    outcomes: dict[int, TaskGrade] = {}
+    batch: list[tuple[int, Any]] = []
+    for index, task in enumerate(tasks):
+        if task.answer is not None:
+            outcomes[index] = _grade_answer(task, progress.answers.get(task.id), rendered.exercise.id)
+        elif not any(_is_reboot(c) for c in task.checks):
+            batch.extend((index, check) for check in task.checks)
+    if batch:
+        results = run_checks(lab.spec.model_copy(update={"checks": [c for _, c in batch]}), lab.namespace_of)
+        by_task: dict[int, list] = {}
+        for (index, _), result in zip(batch, results):
+            by_task.setdefault(index, []).append(result)
+        for index, task_results in by_task.items():
+            outcomes[index] = _judged(lab, tasks[index], task_results)
+    for index, task in enumerate(tasks):
+        if index not in outcomes:
+            outcomes[index] = _grade_with_reboots(lab, task, run_checks)
+    return Grade(rendered.exercise.id, rendered.exercise.title, rendered.student, lab.name,
+                 [outcomes[i] for i in range(len(tasks))], progress.hints_used)
+
+
+def record(progress: Progress, result: Grade) -> None:
+    """Keeps the grade's summary in the progress (for ``course list`` and hints)."""
+    progress.last_grade = {"points": result.points, "total": result.total, "at": time.time(),
+                           "passed": [t.task.id for t in result.tasks if t.ok]}
+
+
+def _is_reboot(check: Any) -> bool:
+    return getattr(check, "reboot", None) is not None
+
+
+def _grade_answer(task: Task, given: Optional[str], exercise: str) -> TaskGrade:
+    if given is None:
+        return TaskGrade(task, False, [f"no answer yet — give it with: vnetlab course answer {exercise} "
+                                       f"{task.id} VALUE"])
+    if normalise_answer(given) in task.accepted():
+        return TaskGrade(task, True, [f"answered {given!r}: right"])
+    return TaskGrade(task, False, [f"answered {given!r}: not right"])
+
+
+def _grade_with_reboots(lab: "Lab", task: Task, run_checks: Callable) -> TaskGrade:
+    results = []
+    segment: list[Any] = []
+
+    def flush() -> None:
+        if segment:
+            results.extend(run_checks(lab.spec.model_copy(update={"checks": list(segment)}), lab.namespace_of))
+            segment.clear()
+
+    notes = []
+    for check in task.checks:
+        if _is_reboot(check):
+            flush()
+            try:
+                lab.reboot(check.reboot)
+            except Exception as exc:  # noqa: BLE001 - the grade says what went wrong, the grading goes on
+                return TaskGrade(task, False, [f"rebooting {check.reboot} failed: {exc}"])
+            notes.append(f"rebooted {check.reboot}")
+        else:
+            segment.append(check)
+    flush()
+    graded = _judged(lab, task, results)
+    if notes:
+        graded.feedback = [*notes, *graded.feedback] if graded.ok else [
+            f"after {', '.join(notes)}: " + graded.feedback[0], *graded.feedback[1:]]
+    return graded
+
+
+def _judged(lab: "Lab", task: Task, results: list["CheckResult"]) -> TaskGrade:
+    """A task from its checks' results: passed when all passed; feedback for each failure."""
+    if all(r.ok for r in results):
+        return TaskGrade(task, True, [])
+    return TaskGrade(task, False, [explain(lab, r) for r in results if not r.ok])
+
+
+def explain(lab: "Lab", result: "CheckResult") -> str:
+    """Why a check failed, in words; for a probe that should have got
+    through, where a real trace of it died and why."""
+    from vnetlab.probe.checks import label_of
+
+    check = result.check
+    source = getattr(check, "from_", None)
+    wanted = getattr(check, "expect", None)
+    if source is None or wanted not in ("reach", "open") or result.observed == "error":
+        return f"{label_of(result)}: {result.detail}"
+    try:
+        from vnetlab.probe.trace import trace
+
+        traced = trace(lab.spec, lab.namespace_of, source, check.to, proto=check.proto, timeout=check.timeout)
+    except (ValueError, OSError, RuntimeError) as exc:
+        return f"{source} cannot reach {check.to}: {result.detail} (trace could not run: {exc})"
+    return f"{source} cannot reach {check.to}: {traced.reason}"  # the reason names where: "dropped at r1: …"
+

@@ -1,0 +1,116 @@
+"""Exercise files: every built-in one loads; values are seeded per student;
+problems name the exercise file, the line and the field (nothing is built)."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+
+import pytest
+
+from vnetlab.course import exercise as exercises
+from vnetlab.course.exercise import ExerciseError, UnknownExercise, load, seeded_values
+from vnetlab.names import UnsafeName
+
+BUILTIN = exercises.builtin_paths()
+
+
+def test_there_are_built_in_exercises():
+    assert len(BUILTIN) >= 1
+
+
+@pytest.mark.parametrize("path", BUILTIN, ids=lambda p: os.path.basename(p))
+def test_every_built_in_exercise_loads_and_is_complete(path):
+    rendered = load(path, "ana")
+    ex = rendered.exercise
+    assert os.path.basename(path) == f"{ex.id}.yaml"
+    assert rendered.lab_name.endswith("_ana")
+    assert ex.solution, "every built-in exercise has a reference solution"
+    assert ex.mistakes, "every built-in exercise has at least one typical mistake (the tests run it)"
+    assert all(0 < m.points < ex.total for m in ex.mistakes), "a mistake scores partial marks"
+    assert ex.starts_with < ex.total
+    assert all(task.hints for task in ex.tasks), "every task has a hint"
+    assert "{{" not in repr(ex.model_dump()), "every template is filled in"
+
+
+@pytest.mark.parametrize("path", [p for p in BUILTIN if exercises.load(p, "ana").exercise.params],
+                         ids=lambda p: os.path.basename(p))
+def test_two_students_get_different_values_and_one_student_always_the_same(path):
+    ana, bob = load(path, "ana"), load(path, "bob")
+    assert ana.values != bob.values
+    assert load(path, "ana").values == ana.values
+    assert ana.spec != bob.spec.model_copy(update={"lab": ana.spec.lab})  # the lab itself differs
+
+
+def test_values_are_drawn_from_their_ranges():
+    params = exercises.TypeAdapter(dict[str, exercises.Param]).validate_python(
+        {"n": {"int": [5, 9]}, "c": {"choice": ["x", "y"]}, "v": {"sample": [10, 20, 3]}, "s": {"secret": 12}})
+    for student in ("a", "b", "c", "d"):
+        values = seeded_values("ex", student, params)
+        assert 5 <= values["n"] <= 9 and values["c"] in ("x", "y")
+        assert len(set(values["v"])) == 3 and all(10 <= v <= 20 for v in values["v"])
+        assert len(values["s"]) == 12 and int(values["s"], 16) >= 0
+
+
+def write(tmp_path, text: str) -> str:
+    path = tmp_path / "ex.yaml"
+    path.write_text(textwrap.dedent(text))
+    return str(path)
+
+
+GOOD = """\
+id: tiny
+title: Tiny
+section: "0. Test"
+params:
+  n: {int: [1, 9]}
+lab:
+  lab: tiny
+  nodes:
+    a: {interfaces: {eth0: {address: 10.{{ n }}.0.1/24}}}
+    b: {interfaces: {eth0: {address: 10.{{ n }}.0.2/24}}}
+  links: [[a:eth0, b:eth0]]
+tasks:
+  - id: reach
+    title: a reaches b
+    hints: [look]
+    checks:
+      - {from: a, to: b, expect: reach}
+"""
+
+
+def test_a_teachers_file_loads_with_the_instance_name(tmp_path):
+    rendered = load(write(tmp_path, GOOD), "zoe")
+    assert rendered.lab_name == "tiny_zoe"
+    assert str(rendered.spec.nodes["a"].interfaces["eth0"].all_addresses()[0]).startswith(f"10.{rendered.values['n']}.")
+
+
+@pytest.mark.parametrize("change, line, words", [
+    (("{{ n }}.0.2/24", "{{ m }}.0.2/24"), 10, "'m' is undefined"),
+    (("to: b,", "to: c,"), 17, "c"),
+    (("    title: a reaches b\n", "    title: a reaches b\n    colour: red\n"), 15, "unknown key 'colour'"),
+    (("[a:eth0, b:eth0]", "[a:eth0, b:eth9]"), 11, "eth9"),
+    (("      - {from: a, to: b, expect: reach}\n", "      - {reboot: z}\n"), 17, "'z' is not a node"),
+])
+def test_problems_name_file_line_and_field(tmp_path, change, line, words):
+    path = write(tmp_path, GOOD.replace(*change))
+    with pytest.raises(ExerciseError) as caught:
+        load(path, "zoe")
+    problems = caught.value.problems
+    assert any(p.line == line and words in str(p) for p in problems), [str(p) for p in problems]
+    assert all(p.file == path for p in problems)
+
+
+def test_a_task_needs_checks_or_an_answer(tmp_path):
+    path = write(tmp_path, GOOD.replace("    checks:\n      - {from: a, to: b, expect: reach}\n", ""))
+    with pytest.raises(ExerciseError, match="either checks"):
+        load(path, "zoe")
+
+
+def test_unknown_exercise_and_bad_student_names_are_refused():
+    with pytest.raises(UnknownExercise, match="the exercises are"):
+        exercises.find("no-such-exercise")
+    with pytest.raises(UnsafeName):
+        load(BUILTIN[0], "../etc")
+    with pytest.raises(UnsafeName):
+        load(BUILTIN[0], "Ana")
