@@ -178,6 +178,42 @@ class Interface(Strict):
         return ([self.address] if self.address else []) + list(self.addresses)
 
 
+def check_destination(value: str) -> str:
+    """A route's ``to``: ``default`` or a CIDR without host bits; raises ValueError otherwise."""
+    if value == "default":
+        return value
+    try:
+        ipaddress.ip_network(value, strict=True)
+    except ValueError:
+        try:
+            fixed = ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not a destination — write a CIDR like 10.1.0.0/24 or 'default'"
+            ) from None
+        raise ValueError(f"{value!r} has host bits set — write {fixed}") from None
+    return value
+
+
+def check_gateway(value: Optional[str]) -> Optional[str]:
+    """A route's ``via``: an IP address; raises ValueError otherwise."""
+    if value is not None:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not an IP address — write the gateway's address, e.g. 10.0.0.254"
+            ) from None
+    return value
+
+
+def same_family(to: str, via: Optional[str]) -> bool:
+    """Whether a route's ``to`` and ``via`` are of one IP version (``default`` fits both)."""
+    if via is None or to == "default":
+        return True
+    return ipaddress.ip_address(via).version == ipaddress.ip_network(to).version
+
+
 class Route(Strict):
     """A static route: ``to`` a CIDR or ``default``, ``via`` a gateway and/or ``dev``."""
 
@@ -188,41 +224,19 @@ class Route(Strict):
     @field_validator("to")
     @classmethod
     def _destination(cls, value: str) -> str:
-        if value == "default":
-            return value
-        try:
-            net = ipaddress.ip_network(value, strict=True)
-        except ValueError:
-            try:
-                ipaddress.ip_network(value, strict=False)
-            except ValueError:
-                raise ValueError(
-                    f"{value!r} is not a destination — write a CIDR like 10.1.0.0/24 or 'default'"
-                ) from None
-            fixed = ipaddress.ip_network(value, strict=False)
-            raise ValueError(f"{value!r} has host bits set — write {fixed}") from None
-        del net
-        return value
+        return check_destination(value)
 
     @field_validator("via")
     @classmethod
     def _gateway(cls, value: Optional[str]) -> Optional[str]:
-        if value is not None:
-            try:
-                ipaddress.ip_address(value)
-            except ValueError:
-                raise ValueError(
-                    f"{value!r} is not an IP address — write the gateway's address, e.g. 10.0.0.254"
-                ) from None
-        return value
+        return check_gateway(value)
 
     @model_validator(mode="after")
     def _needs_target(self) -> "Route":
         if self.via is None and self.dev is None:
             raise ValueError("a route needs 'via' (a gateway) or 'dev' (an interface), or both")
-        if self.via is not None and self.to != "default":
-            if ipaddress.ip_address(self.via).version != ipaddress.ip_network(self.to).version:
-                raise ValueError("'to' and 'via' must both be IPv4 or both IPv6")
+        if not same_family(self.to, self.via):
+            raise ValueError("'to' and 'via' must both be IPv4 or both IPv6")
         return self
 
 
