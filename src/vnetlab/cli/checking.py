@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from vnetlab.probe.checks import write_junit
+    from vnetlab.probe.checks import expect_of, kind_of, write_junit
 
     lab = _running(args.lab)
     if not lab.spec.checks:
@@ -31,8 +31,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     failed = sum(not r.ok for r in results)
     if args.json:
         print(json.dumps({"lab": lab.name, "passed": len(results) - failed, "failed": failed, "results": [
-            {"check": r.check.label(), "expect": r.check.expect, "observed": r.observed, "ok": r.ok,
-             "target": r.target, "detail": r.detail} for r in results]}, indent=2))
+            {"check": r.check.label(), "kind": kind_of(r.check), "expect": expect_of(r.check),
+             "observed": r.observed, "ok": r.ok, "target": r.target, "detail": r.detail} for r in results]},
+            indent=2))
     else:
         console = _console()
         render_table(results, console)
@@ -52,7 +53,7 @@ def render_table(results: list[CheckResult], console: Console) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from vnetlab.probe.checks import label_of
+    from vnetlab.probe.checks import expected_text, label_of
 
     table = Table(show_lines=False)
     table.add_column("#", justify="right")
@@ -63,13 +64,7 @@ def render_table(results: list[CheckResult], console: Console) -> None:
     table.add_column("detail")
     for number, result in enumerate(results, start=1):
         verdict = "[bold green]PASS[/]" if result.ok else "[bold red]FAIL[/]"
-        expected = result.check.expect
-        if result.check.seen_as is not None:
-            expected += f", seen as {result.check.seen_as}"
-        if result.check.via:
-            expected += f", via {', '.join(result.check.via)}"
-        if result.check.dropped_by is not None:
-            expected += f", dropped by {result.check.dropped_by}"
+        expected = expected_text(result.check)
         table.add_row(str(number), *(escape(text) for text in (label_of(result), expected, result.observed)),
                       verdict, escape(result.detail))
     console.print(table)

@@ -16,17 +16,20 @@ _WHERE = {
     "LabFileError": "errors", "Problem": "errors",
     "check_lab_file": "loader", "load_lab": "loader", "load_lab_text": "loader",
     "Check": "schema", "Interface": "schema", "LabSpec": "schema", "Node": "schema", "Route": "schema",
+    "StateCheck": "schema", "RebootStep": "schema", "AnyCheck": "schema", "TaskCheck": "schema",
 }
 
 if TYPE_CHECKING:
     from vnetlab.model.errors import LabFileError, Problem
     from vnetlab.model.loader import check_lab_file, load_lab, load_lab_text
-    from vnetlab.model.schema import Check, Interface, LabSpec, Node, Route
+    from vnetlab.model.schema import (
+        AnyCheck, Check, Interface, LabSpec, Node, RebootStep, Route, StateCheck, TaskCheck,
+    )
 
 
 __getattr__ = lazy.exports(__name__, _WHERE)
 
 __all__ = [
-    "Check", "Interface", "LabFileError", "LabSpec", "Node", "Problem", "Route",
-    "check_lab_file", "load_lab", "load_lab_text",
+    "AnyCheck", "Check", "Interface", "LabFileError", "LabSpec", "Node", "Problem", "RebootStep", "Route",
+    "StateCheck", "TaskCheck", "check_lab_file", "load_lab", "load_lab_text",
 ]

@@ -13,7 +13,7 @@ import types
 import typing
 from typing import Any, Collection
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Tag, ValidationError
 
 from vnetlab.model.errors import LabFileError, Problem, quoted
 from vnetlab.model.schema import LabSpec
@@ -128,16 +128,20 @@ def validate_into(tree: YamlTree, data: Any, prefix: tuple = (),
 
 
 def _translate(error: dict) -> tuple[tuple, str, bool]:
-    """Maps one pydantic error to (path, message, located-at-key)."""
-    loc = tuple(error["loc"])
+    """Maps one pydantic error to (path, message, located-at-key).
+
+    The path is the file's: a union's tag (``checks[2]`` is a ``state``
+    check) is pydantic's, not a key of the file, and is left out."""
+    tagged = tuple(error["loc"])
+    loc = _file_path(tagged)
     kind = error["type"]
     if loc and loc[-1] == "[key]":  # a dict key (node or interface name) is wrong
         loc = loc[:-1]
         return loc, _value_message(error), True
     if kind == "extra_forbidden":
-        return loc, _unknown_key_message(loc), True
+        return loc, _unknown_key_message(tagged), True
     if kind == "missing":
-        return loc, _missing_message(loc), False
+        return loc, _missing_message(tagged), False
     return loc, _value_message(error), False
 
 
@@ -236,22 +240,58 @@ def _allowed_keys(path: tuple) -> list[str]:
 
 
 def _model_at(path: tuple) -> type[BaseModel] | None:
+    """The model at ``path`` (a pydantic location: union tags included), or None."""
+    return _walk(path)[1]
+
+
+def _file_path(path: tuple) -> tuple:
+    """``path`` without the union tags pydantic puts in its locations."""
+    return _walk(path)[0]
+
+
+def _walk(path: tuple) -> tuple[tuple, type[BaseModel] | None]:
+    """Follows a pydantic location from LabSpec: (the location without union
+    tags, the model found at its end or None)."""
     annotation: Any = LabSpec
+    kept = []
     for part in path:
         annotation = _unwrap_optional(annotation)
+        members = _tagged_members(annotation)
+        if isinstance(part, str) and part in members:  # a tag: the union's member, not a key
+            annotation = members[part]
+            continue
+        kept.append(part)
+        annotation = _unwrap_annotated(annotation)
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             fields = {f.alias or name: f for name, f in annotation.model_fields.items()}
-            if part not in fields:
-                return None
-            annotation = fields[part].annotation
+            annotation = fields[part].annotation if part in fields else None
         elif typing.get_origin(annotation) in (list, dict):
             annotation = typing.get_args(annotation)[-1]  # the item / value type
         else:
-            return None
-    annotation = _unwrap_optional(annotation)
+            annotation = None
+    annotation = _unwrap_annotated(_unwrap_optional(annotation))
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    return None
+        return tuple(kept), annotation
+    return tuple(kept), None
+
+
+def _tagged_members(annotation: Any) -> dict[str, Any]:
+    """A discriminated union's members by tag (``Annotated[Union[Annotated[M, Tag(t)], ...], Discriminator]``)."""
+    if typing.get_origin(annotation) is not typing.Annotated:
+        return {}
+    union = typing.get_args(annotation)[0]
+    if typing.get_origin(union) not in (typing.Union, types.UnionType):
+        return {}
+    members = {}
+    for member in typing.get_args(union):
+        for meta in getattr(member, "__metadata__", ()):
+            if isinstance(meta, Tag):
+                members[meta.tag] = typing.get_args(member)[0]
+    return members
+
+
+def _unwrap_annotated(annotation: Any) -> Any:
+    return typing.get_args(annotation)[0] if typing.get_origin(annotation) is typing.Annotated else annotation
 
 
 def _unwrap_optional(annotation: Any) -> Any:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from vnetlab.model.schema import LabSpec
+from vnetlab.model.schema import Check, LabSpec
 from vnetlab.model.targets import resolve_target
 
 
@@ -19,8 +19,9 @@ def estimate(spec: LabSpec) -> dict[int, int]:
     gateway) and one in T's node (for F's address, or its gateway); a
     probe that is routed also leaves entries in the routers on the way,
     counted here as one more pair. Entries are per (namespace, address),
-    so repeated checks between the same nodes add nothing."""
-    if not spec.checks:
+    so repeated checks between the same nodes add nothing. State checks
+    read a node and send nothing (a command check's program is not counted)."""
+    if not any(isinstance(check, Check) for check in spec.checks):
         return {}  # (and `up` of a lab without checks need not load the prober)
     owner: dict[str, str] = {}
     networks: dict[str, list] = {}
@@ -32,6 +33,8 @@ def estimate(spec: LabSpec) -> dict[int, int]:
                 networks.setdefault(name, []).append(iface)
     pairs: dict[int, set[tuple[str, str]]] = {4: set(), 6: set()}
     for check in spec.checks:
+        if not isinstance(check, Check):
+            continue
         try:
             ip, _ = resolve_target(spec, check.to)
         except ValueError:

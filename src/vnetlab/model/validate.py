@@ -18,7 +18,7 @@ from vnetlab.model.bridges import (
 from vnetlab.model.kinds import MODES
 from vnetlab.model.l2names import linux_bond_mode_problem, vlan_device_parts
 from vnetlab.model.resolve import resolve_forward_target, resolve_hosts
-from vnetlab.model.schema import FirewallRule, LabSpec, Node, check_ifname
+from vnetlab.model.schema import Check, FirewallRule, LabSpec, Node, StateCheck, check_ifname
 
 Path = tuple
 SemanticProblem = tuple[Path, str]
@@ -48,6 +48,7 @@ def semantic_problems(spec: LabSpec) -> list[SemanticProblem]:
     _check_firewalls(ctx)
     _check_checks(ctx)
     _check_trace_nodes(ctx)
+    _check_state_checks(ctx)
     _check_controllers(ctx)
     _check_linux_bond_modes(ctx)
     _check_l2(ctx)
@@ -448,7 +449,7 @@ def _check_interface(ctx: _Context, name: str, node: Node, ifname: str, path: Pa
 
 def _check_checks(ctx: _Context) -> None:
     """Checks start at a node and aim at a node with an address, or at an IP."""
-    for index, check in enumerate(ctx.spec.checks):
+    for index, check in _probes(ctx.spec):
         path = ("checks", index)
         if check.from_ not in ctx.spec.nodes:
             ctx.add((*path, "from"), f"unknown node {check.from_!r} — use one of: {ctx.node_names()}")
@@ -477,7 +478,7 @@ def _check_checks(ctx: _Context) -> None:
 
 def _check_trace_nodes(ctx: _Context) -> None:
     """A check's ``via`` and ``dropped_by`` name nodes of the lab (issue 5: traced checks)."""
-    for index, check in enumerate(ctx.spec.checks):
+    for index, check in _probes(ctx.spec):
         for position, node in enumerate(check.via):
             if node not in ctx.spec.nodes:
                 ctx.add(("checks", index, "via", position),
@@ -485,6 +486,20 @@ def _check_trace_nodes(ctx: _Context) -> None:
         if check.dropped_by is not None and check.dropped_by not in ctx.spec.nodes:
             ctx.add(("checks", index, "dropped_by"),
                     f"unknown node {check.dropped_by!r} — name the node that drops it: {ctx.node_names()}")
+
+def _check_state_checks(ctx: _Context) -> None:
+    """A state check reads a node of the lab. (What it names inside the node, an interface or a
+    chain, may be the student's to make, so only the node must exist beforehand.)"""
+    for index, check in enumerate(ctx.spec.checks):
+        if isinstance(check, StateCheck) and check.node not in ctx.spec.nodes:
+            ctx.add(("checks", index, "node"),
+                    f"unknown node {check.node!r} — a state check reads one of: {ctx.node_names()}")
+
+
+def _probes(spec: LabSpec) -> list[tuple[int, Check]]:
+    """The probe checks of the lab, with their index among all checks."""
+    return [(index, check) for index, check in enumerate(spec.checks) if isinstance(check, Check)]
+
 
 def _parse_target(to: str) -> tuple[str, int | None] | str:
     """Splits a check's 'to' into (host, port); returns a message if it can't."""

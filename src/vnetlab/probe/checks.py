@@ -17,7 +17,7 @@ from typing import Callable, Optional
 
 from vnetlab.agents.service_report import parse_report
 from vnetlab.model.targets import format_target, resolve_target  # resolve_target: callers read it from here too
-from vnetlab.model.schema import Check, LabSpec
+from vnetlab.model.schema import AnyCheck, Check, LabSpec
 from vnetlab.probe.icmp import PingProbe, ping_many
 from vnetlab.probe.transport import OPEN, PortProbe, PortResult, tcp_probe_many, udp_probe_many
 
@@ -36,7 +36,7 @@ class CheckResult:
     the resolved ``ip`` or ``ip:port`` (``[v6]:port``).
     """
 
-    check: Check
+    check: AnyCheck
     ok: bool
     observed: str
     detail: str
@@ -128,6 +128,9 @@ def run_checks(spec: LabSpec, namespace_of: Callable[[str], str]) -> list[CheckR
     results: list[Optional[CheckResult]] = [None] * len(spec.checks)
     groups: dict[tuple[str, float], list[_Planned]] = collections.defaultdict(list)
     for index, check in enumerate(spec.checks):
+        if not isinstance(check, Check):
+            results[index] = CheckResult(check, False, ERROR, "state checks are not evaluated yet", "")
+            continue
         try:
             planned = _plan(spec, namespace_of, index, check)
         except (ValueError, KeyError) as exc:
@@ -157,8 +160,12 @@ def run_checks(spec: LabSpec, namespace_of: Callable[[str], str]) -> list[CheckR
     done = [r for r in results if r is not None]
     # Checks with via/dropped_by also need a trace: one after another, after
     # the parallel fast path above (each trace watches every node of the lab).
-    return [_traced(spec, namespace_of, r) if (r.check.via or r.check.dropped_by) and r.observed != ERROR else r
-            for r in done]
+    return [_traced(spec, namespace_of, r) if _needs_trace(r) else r for r in done]
+
+
+def _needs_trace(result: CheckResult) -> bool:
+    check = result.check
+    return isinstance(check, Check) and bool(check.via or check.dropped_by) and result.observed != ERROR
 
 
 def judge_trace(check: Check, traced) -> tuple[bool, str]:
@@ -198,6 +205,31 @@ def _traced(spec: LabSpec, namespace_of: Callable[[str], str], result: CheckResu
     return dataclasses.replace(result, ok=result.ok and ok, detail=f"{result.detail}; {detail}")
 
 
+def kind_of(check: AnyCheck) -> str:
+    """``probe`` for a probe check, else the state a state check reads (``route``, ``sysctl`` …)."""
+    return "probe" if isinstance(check, Check) else check.kind
+
+
+def expect_of(check: AnyCheck) -> str:
+    """The expectation in one word or phrase: a probe's ``expect`` (``reach``), a state check's
+    expected state (``route default via 10.0.0.254``)."""
+    return check.expect if isinstance(check, Check) else check.expectation()
+
+
+def expected_text(check: AnyCheck) -> str:
+    """The expectation in full, as the check table shows it: ``open, seen as a, via r1``."""
+    if not isinstance(check, Check):
+        return check.expectation()
+    expected = check.expect
+    if check.seen_as is not None:
+        expected += f", seen as {check.seen_as}"
+    if check.via:
+        expected += f", via {', '.join(check.via)}"
+    if check.dropped_by is not None:
+        expected += f", dropped by {check.dropped_by}"
+    return expected
+
+
 def label_of(result: CheckResult) -> str:
     """The check as its table and JUnit report name it."""
     label = result.check.label()
@@ -227,14 +259,18 @@ def write_junit(results: list[CheckResult], path: str, lab_name: str) -> None:
             element = ET.SubElement(case, "error", {"message": result.detail, "type": "error"})
         else:
             element = ET.SubElement(case, "failure", {
-                "message": f"expected {result.check.expect}, observed {result.observed}: {result.detail}",
+                "message": f"expected {expect_of(result.check)}, observed {result.observed}: {result.detail}",
                 "type": result.observed,
             })
-        element.text = (
-            f"from {result.check.from_} to {result.check.to} ({result.target or 'unresolved'}) "
-            f"proto {result.check.proto}\nexpected: {result.check.expect}\n"
-            f"observed: {result.observed}\ndetail: {result.detail}"
-        )
+        element.text = f"{_junit_subject(result)}\nexpected: {expect_of(result.check)}\n" \
+                       f"observed: {result.observed}\ndetail: {result.detail}"
     tree = ET.ElementTree(suite)
     ET.indent(tree)
     tree.write(path, encoding="utf-8", xml_declaration=True)
+
+
+def _junit_subject(result: CheckResult) -> str:
+    check = result.check
+    if isinstance(check, Check):
+        return f"from {check.from_} to {check.to} ({result.target or 'unresolved'}) proto {check.proto}"
+    return f"node {check.node} {check.subject()}"
