@@ -6,7 +6,8 @@ is right). Checks of tasks without a ``{reboot: NODE}`` step all run in one
 parallel batch; a task with reboot steps runs its checks in order, rebooting
 the node where the task says so, after the others (a reboot changes the lab).
 A failing task's first failing reachability check is explained by a real
-``trace`` of its probe: where the packet died and why.
+``trace`` of its probe — where the packet died and why — unless one of the
+task's state checks failed (its feedback already says what is wrong).
 """
 
 from __future__ import annotations
@@ -152,13 +153,14 @@ def _grade_with_reboots(lab: "Lab", task: Task, run_checks: Callable) -> TaskGra
 
 def _judged(lab: "Lab", task: Task, results: list["CheckResult"]) -> TaskGrade:
     """A task from its checks' results: passed when all passed; feedback for
-    each failure. Only the task's first failing probe that should have got
-    through is traced (a trace takes about a second, and the student fixes
-    one thing at a time); its other failures say what the probe saw."""
+    each failure. A trace (about a second) explains what the state checks
+    cannot: only when every state check of the task passed, and only the
+    first failing probe that should have got through (the student fixes one
+    thing at a time); the other failures say what was seen."""
     if all(r.ok for r in results):
         return TaskGrade(task, True, [])
     feedback = []
-    traced = False
+    traced = any(not r.ok and getattr(r.check, "from_", None) is None for r in results)  # a state check says why
     for result in results:
         if result.ok:
             continue
