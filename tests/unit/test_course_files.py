@@ -114,3 +114,16 @@ def test_unknown_exercise_and_bad_student_names_are_refused():
         load(BUILTIN[0], "../etc")
     with pytest.raises(UnsafeName):
         load(BUILTIN[0], "Ana")
+
+
+def test_course_show_wraps_long_list_items_instead_of_cropping_them(tmp_path, capsys, monkeypatch):
+    from vnetlab import cli
+
+    monkeypatch.setenv("COLUMNS", "60")
+    long_item = "1. the first step, long enough to need a second line on a narrow terminal: LASTWORD-ONE\n"
+    text = GOOD.replace("params:", "intro: |\n  Do this:\n\n  " + long_item + "params:").replace(
+        "title: a reaches b", "title: a reaches b, a title long enough to wrap on a narrow terminal LASTWORD-TWO")
+    assert cli.main(["course", "show", write(tmp_path, text), "--student", "zoe"]) == 0
+    out = capsys.readouterr().out
+    assert "LASTWORD-ONE" in out and "LASTWORD-TWO" in out, out
+    assert max(len(line) for line in out.splitlines()) <= 60
