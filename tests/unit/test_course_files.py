@@ -4,6 +4,7 @@ problems name the exercise file, the line and the field (nothing is built)."""
 from __future__ import annotations
 
 import os
+import re
 import textwrap
 
 import pytest
@@ -127,3 +128,12 @@ def test_course_show_wraps_long_list_items_instead_of_cropping_them(tmp_path, ca
     out = capsys.readouterr().out
     assert "LASTWORD-ONE" in out and "LASTWORD-TWO" in out, out
     assert max(len(line) for line in out.splitlines()) <= 60
+
+
+def test_the_task_list_is_not_swallowed_by_a_numbered_list_ending_the_intro(tmp_path, capsys):
+    from vnetlab import cli
+
+    text = GOOD.replace("params:", "intro: |\n  Steps:\n\n  1. one\n  2. two\nparams:")
+    assert cli.main(["course", "show", write(tmp_path, text), "--student", "zoe"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^\s*1 a reaches b \(1 point, reach\)", out, re.M), out

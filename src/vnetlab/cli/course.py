@@ -126,7 +126,8 @@ def _print_task(rendered, started: bool = True) -> None:
     from rich.markdown import Markdown
 
     ex = rendered.exercise
-    lines = [f"# {ex.title}", f"*{ex.section} — exercise `{ex.id}`, {ex.total} points*", "", ex.intro.strip(), ""]
+    lines = [f"# {ex.title}", f"*{ex.section} — exercise `{ex.id}`, {ex.total} points*", "", ex.intro.strip(), "",
+             "**Tasks**", ""]  # a paragraph between: an intro ending in a numbered list would swallow the tasks
     for number, task in enumerate(ex.tasks, start=1):
         lines.append(f"{number}. **{task.title}** ({task.points} point{'s' if task.points != 1 else ''}, "
                      f"`{task.id}`)" + (f" — {task.text.strip()}" if task.text.strip() else ""))
