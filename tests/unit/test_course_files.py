@@ -4,6 +4,7 @@ problems name the exercise file, the line and the field (nothing is built)."""
 from __future__ import annotations
 
 import os
+import re
 import textwrap
 
 import pytest
@@ -114,3 +115,25 @@ def test_unknown_exercise_and_bad_student_names_are_refused():
         load(BUILTIN[0], "../etc")
     with pytest.raises(UnsafeName):
         load(BUILTIN[0], "Ana")
+
+
+def test_course_show_wraps_long_list_items_instead_of_cropping_them(tmp_path, capsys, monkeypatch):
+    from vnetlab import cli
+
+    monkeypatch.setenv("COLUMNS", "60")
+    long_item = "1. the first step, long enough to need a second line on a narrow terminal: LASTWORD-ONE\n"
+    text = GOOD.replace("params:", "intro: |\n  Do this:\n\n  " + long_item + "params:").replace(
+        "title: a reaches b", "title: a reaches b, a title long enough to wrap on a narrow terminal LASTWORD-TWO")
+    assert cli.main(["course", "show", write(tmp_path, text), "--student", "zoe"]) == 0
+    out = capsys.readouterr().out
+    assert "LASTWORD-ONE" in out and "LASTWORD-TWO" in out, out
+    assert max(len(line) for line in out.splitlines()) <= 60
+
+
+def test_the_task_list_is_not_swallowed_by_a_numbered_list_ending_the_intro(tmp_path, capsys):
+    from vnetlab import cli
+
+    text = GOOD.replace("params:", "intro: |\n  Steps:\n\n  1. one\n  2. two\nparams:")
+    assert cli.main(["course", "show", write(tmp_path, text), "--student", "zoe"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^\s*1 a reaches b \(1 point, reach\)", out, re.M), out

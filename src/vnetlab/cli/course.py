@@ -126,7 +126,8 @@ def _print_task(rendered, started: bool = True) -> None:
     from rich.markdown import Markdown
 
     ex = rendered.exercise
-    lines = [f"# {ex.title}", f"*{ex.section} — exercise `{ex.id}`, {ex.total} points*", "", ex.intro.strip(), ""]
+    lines = [f"# {ex.title}", f"*{ex.section} — exercise `{ex.id}`, {ex.total} points*", "", ex.intro.strip(), "",
+             "**Tasks**", ""]  # a paragraph between: an intro ending in a numbered list would swallow the tasks
     for number, task in enumerate(ex.tasks, start=1):
         lines.append(f"{number}. **{task.title}** ({task.points} point{'s' if task.points != 1 else ''}, "
                      f"`{task.id}`)" + (f" — {task.text.strip()}" if task.text.strip() else ""))
@@ -141,7 +142,7 @@ def _print_task(rendered, started: bool = True) -> None:
     lines.append(f"- start over: `vnetlab course reset {ex.id}`; finish: `vnetlab course stop {ex.id}`")
     if rendered.student != _login_student():  # the commands as this student must type them
         lines = [_with_student(line, ex.id, rendered.student) for line in lines]
-    _console().print(Markdown("\n".join(lines)))
+    _console().print(Markdown("\n".join(lines)), soft_wrap=False)  # soft wrap would crop list items
 
 
 def _login_student() -> str:
@@ -173,7 +174,7 @@ def _print_teacher(rendered) -> None:
     text = ["## For the teacher", f"Values for {rendered.student}: {values}", "", "### Solution", *steps]
     if ex.notes.strip():
         text += ["", "### Notes", ex.notes.strip()]
-    _console().print(Markdown("\n".join(text)))
+    _console().print(Markdown("\n".join(text)), soft_wrap=False)
 
 
 def cmd_hint(args: argparse.Namespace) -> int:

@@ -5,8 +5,9 @@ A task earns its points when every one of its checks passes (or its answer
 is right). Checks of tasks without a ``{reboot: NODE}`` step all run in one
 parallel batch; a task with reboot steps runs its checks in order, rebooting
 the node where the task says so, after the others (a reboot changes the lab).
-A failing reachability check is explained by a real ``trace`` of its probe:
-where the packet died and why.
+A failing task's first failing reachability check is explained by a real
+``trace`` of its probe — where the packet died and why — unless one of the
+task's state checks failed (its feedback already says what is wrong).
 """
 
 from __future__ import annotations
@@ -151,21 +152,38 @@ def _grade_with_reboots(lab: "Lab", task: Task, run_checks: Callable) -> TaskGra
 
 
 def _judged(lab: "Lab", task: Task, results: list["CheckResult"]) -> TaskGrade:
-    """A task from its checks' results: passed when all passed; feedback for each failure."""
+    """A task from its checks' results: passed when all passed; feedback for
+    each failure. A trace (about a second) explains what the state checks
+    cannot: only when every state check of the task passed, and only the
+    first failing probe that should have got through (the student fixes one
+    thing at a time); the other failures say what was seen."""
     if all(r.ok for r in results):
         return TaskGrade(task, True, [])
-    return TaskGrade(task, False, [explain(lab, r) for r in results if not r.ok])
+    feedback = []
+    traced = any(not r.ok and getattr(r.check, "from_", None) is None for r in results)  # a state check says why
+    for result in results:
+        if result.ok:
+            continue
+        feedback.append(explain(lab, result, trace_it=not traced))
+        traced = traced or _traceable(result)
+    return TaskGrade(task, False, feedback)
 
 
-def explain(lab: "Lab", result: "CheckResult") -> str:
+def _traceable(result: "CheckResult") -> bool:
+    """Whether a failed check is a probe that should have got through (a trace can say where it died)."""
+    check = result.check
+    return getattr(check, "from_", None) is not None and getattr(check, "expect", None) in ("reach", "open") \
+        and result.observed != "error"
+
+
+def explain(lab: "Lab", result: "CheckResult", trace_it: bool = True) -> str:
     """Why a check failed, in words; for a probe that should have got
-    through, where a real trace of it died and why."""
+    through (and ``trace_it``), where a real trace of it died and why."""
     from vnetlab.probe.checks import label_of
 
     check = result.check
     source = getattr(check, "from_", None)
-    wanted = getattr(check, "expect", None)
-    if source is None or wanted not in ("reach", "open") or result.observed == "error":
+    if not (trace_it and _traceable(result)):
         return f"{label_of(result)}: {result.detail}"
     try:
         from vnetlab.probe.trace import trace
