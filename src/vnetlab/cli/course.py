@@ -141,7 +141,8 @@ def _print_task(rendered, started: bool = True) -> None:
     lines.append(f"- start over: `vnetlab course reset {ex.id}`; finish: `vnetlab course stop {ex.id}`")
     if rendered.student != _login_student():  # the commands as this student must type them
         lines = [_with_student(line, ex.id, rendered.student) for line in lines]
-    _console().print(Markdown("\n".join(lines)))
+    # soft_wrap=False: rich crops the lines of a list item at the width when soft wrapping is on
+    _console().print(Markdown("\n".join(lines)), soft_wrap=False)
 
 
 def _login_student() -> str:
@@ -173,7 +174,7 @@ def _print_teacher(rendered) -> None:
     text = ["## For the teacher", f"Values for {rendered.student}: {values}", "", "### Solution", *steps]
     if ex.notes.strip():
         text += ["", "### Notes", ex.notes.strip()]
-    _console().print(Markdown("\n".join(text)))
+    _console().print(Markdown("\n".join(text)), soft_wrap=False)
 
 
 def cmd_hint(args: argparse.Namespace) -> int:
