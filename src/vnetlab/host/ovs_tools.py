@@ -29,15 +29,18 @@ def installed() -> bool:
     return all(find_binary(name) for name in BINARIES)
 
 
-def run_tool(rundir: str, argv: list[str], check: bool = True) -> subprocess.CompletedProcess:
+def run_tool(rundir: str, argv: list[str], check: bool = True,
+             timeout: Optional[float] = None) -> subprocess.CompletedProcess:
     """Runs an ovs-* client against one node's switch (from the root namespace:
-    the clients only talk over unix sockets in RUNDIR)."""
+    the clients only talk over unix sockets in RUNDIR), for at most ``timeout``
+    seconds (default: ovs-vsctl's own wait and a margin)."""
     argv = list(argv)
     if argv[0] == "ovs-vsctl":
         argv.insert(1, f"--timeout={VSCTL_TIMEOUT}")
     argv[0] = find_binary(argv[0]) or argv[0]
     env = {**os.environ, **ovs_env(rundir)}
-    result = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=VSCTL_TIMEOUT + 10)
+    result = subprocess.run(argv, capture_output=True, text=True, env=env,
+                            timeout=VSCTL_TIMEOUT + 10 if timeout is None else timeout)
     if check and result.returncode != 0:
         raise OvsError(f"{' '.join(argv)}: {result.stderr.strip() or f'exit {result.returncode}'}")
     return result

@@ -1,9 +1,11 @@
 """Evaluate a lab's checks against the running lab, and report them.
 
-Checks run in parallel: they are grouped by protocol and timeout, each group
-is one batch of the in-process probes (:mod:`vnetlab.probe`), and all groups
-run at the same time in their own threads. So every check keeps exactly its
-own timeout and a whole run takes about as long as the slowest check.
+Checks run in parallel: probe checks are grouped by protocol and timeout,
+each group is one batch of the in-process probes (:mod:`vnetlab.probe`), and
+all groups run at the same time in their own threads; each state check
+(:mod:`vnetlab.probe.state`) reads its node in a thread of its own beside
+them. So every check keeps exactly its own timeout and a whole run takes
+about as long as the slowest check.
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ from typing import Callable, Optional
 
 from vnetlab.agents.service_report import parse_report
 from vnetlab.model.targets import format_target, resolve_target  # resolve_target: callers read it from here too
-from vnetlab.model.schema import AnyCheck, Check, LabSpec
+from vnetlab.model.schema import AnyCheck, Check, LabSpec, StateCheck
 from vnetlab.probe.icmp import PingProbe, ping_many
 from vnetlab.probe.transport import OPEN, PortProbe, PortResult, tcp_probe_many, udp_probe_many
 
 ERROR = "error"
+STATE_WORKERS = 16  # state checks read at the same time (each is a few netlink dumps or one program)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,8 +32,10 @@ class CheckResult:
     """The outcome of one check.
 
     ``observed`` is ``reach``/``no-reach`` for ICMP checks, ``open``/
-    ``closed``/``filtered`` for TCP and UDP, or ``error`` when the check
-    could not run (its target or source did not resolve). A ``seen_as``
+    ``closed``/``filtered`` for TCP and UDP, what was found for a state check
+    (``no route``, ``net.ipv4.ip_forward=0``, ``exit 1``; ``detail`` says what
+    is there instead), or ``error`` when the check could not run (its target
+    or source did not resolve, the node's namespace or a tool is missing). A ``seen_as``
     check that got through says whom the server saw: ``open, seen as IP``
     or ``open, source unknown`` (no vnetlab service answered). ``target`` is
     the resolved ``ip`` or ``ip:port`` (``[v6]:port``).
@@ -112,11 +117,12 @@ def _run_group(proto: str, timeout: float, planned: list[_Planned]) -> list[Chec
 def run_checks(spec: LabSpec, namespace_of: Callable[[str], str]) -> list[CheckResult]:
     """Runs every check of the lab against the running lab.
 
-    Checks are batched by (proto, timeout); batches run concurrently, so each
-    check waits exactly its own timeout and the run takes about as long as
-    the largest one. A check that cannot run (unknown node, bad target,
-    missing port, source namespace missing) gives an ``error`` result
-    instead of stopping the others.
+    Probe checks are batched by (proto, timeout); batches run concurrently,
+    and state checks beside them, so each check waits exactly its own
+    timeout (a state check's bounds the programs it runs: the command,
+    ovs-vsctl, ovs-ofctl) and the run takes about as long as the largest one.
+    A check that cannot run (unknown node, bad target, missing port,
+    namespace missing) gives an ``error`` result instead of stopping the others.
 
     Args:
         spec: the lab; its ``checks`` are evaluated.
@@ -127,9 +133,14 @@ def run_checks(spec: LabSpec, namespace_of: Callable[[str], str]) -> list[CheckR
     """
     results: list[Optional[CheckResult]] = [None] * len(spec.checks)
     groups: dict[tuple[str, float], list[_Planned]] = collections.defaultdict(list)
+    states: list[tuple[int, StateCheck]] = []
     for index, check in enumerate(spec.checks):
-        if not isinstance(check, Check):
-            results[index] = CheckResult(check, False, ERROR, "state checks are not evaluated yet", "")
+        if isinstance(check, StateCheck):
+            states.append((index, check))
+            continue
+        if not isinstance(check, Check):  # a course task's reboot step
+            results[index] = CheckResult(check, False, ERROR, "a reboot step is run by the course grader "
+                                                              "(vnetlab course grade), not by vnetlab check", "")
             continue
         try:
             planned = _plan(spec, namespace_of, index, check)
@@ -138,12 +149,15 @@ def run_checks(spec: LabSpec, namespace_of: Callable[[str], str]) -> list[CheckR
             results[index] = CheckResult(check, False, ERROR, str(message), "")
             continue
         groups[(check.proto, check.timeout)].append(planned)
-    if groups:
-        with concurrent.futures.ThreadPoolExecutor(max_workers=len(groups)) as pool:
+    if groups or states:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(groups) + min(len(states), STATE_WORKERS)) as pool:
             futures = {
                 pool.submit(_run_group, proto, timeout, planned): planned
                 for (proto, timeout), planned in groups.items()
             }
+            read = {index: pool.submit(_run_state, spec, namespace_of, check) for index, check in states}
+            for index, future in read.items():
+                results[index] = future.result()
             for future, planned in futures.items():
                 try:
                     group_results = future.result()
@@ -166,6 +180,20 @@ def run_checks(spec: LabSpec, namespace_of: Callable[[str], str]) -> list[CheckR
 def _needs_trace(result: CheckResult) -> bool:
     check = result.check
     return isinstance(check, Check) and bool(check.via or check.dropped_by) and result.observed != ERROR
+
+
+def _run_state(spec: LabSpec, namespace_of: Callable[[str], str], check: StateCheck) -> CheckResult:
+    from vnetlab.probe.state import StateUnreadable, evaluate
+
+    if check.node not in spec.nodes:
+        return CheckResult(check, False, ERROR, f"'node: {check.node}' is not a node of lab {spec.lab!r}", "")
+    try:
+        ok, observed, detail = evaluate(check, namespace_of(check.node))
+    except StateUnreadable as exc:
+        return CheckResult(check, False, ERROR, str(exc), "")
+    except OSError as exc:  # a read the kernel refused (no privilege, a netlink error)
+        return CheckResult(check, False, ERROR, f"could not read the {check.kind} state of {check.node}: {exc}", "")
+    return CheckResult(check, ok, observed, detail, "")
 
 
 def judge_trace(check: Check, traced) -> tuple[bool, str]:
