@@ -581,7 +581,7 @@ class LinkState(Strict):
 
     name: IfName
     kind: Optional[str] = None    # the kernel's kind: bond, bridge, veth, vlan, tun (tap), macvlan, …
-    up: Optional[bool] = None     # administratively up and with carrier
+    up: Optional[bool] = None     # set up and with carrier (an OVS bond: while a member is)
     master: Optional[IfName] = None
     mtu: Optional[int] = Field(default=None, ge=68, le=65535)
     vlan: Optional[VlanId] = None  # the 802.1Q id of a vlan interface

@@ -191,7 +191,7 @@ def _run_state(spec: LabSpec, namespace_of: Callable[[str], str], check: StateCh
         ok, observed, detail = evaluate(check, namespace_of(check.node))
     except StateUnreadable as exc:
         return CheckResult(check, False, ERROR, str(exc), "")
-    except OSError as exc:  # a read the kernel refused (no privilege, a netlink error)
+    except (OSError, ValueError, RuntimeError) as exc:  # the kernel refused a read, a tool answered nonsense
         return CheckResult(check, False, ERROR, f"could not read the {check.kind} state of {check.node}: {exc}", "")
     return CheckResult(check, ok, observed, detail, "")
 
