@@ -8,11 +8,12 @@ from __future__ import annotations
 import errno
 import json
 import os
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
-from vnetlab.errors import ApplyError, EnvironmentProblem, LabConflict
-from vnetlab.host import netns, state
+from vnetlab.errors import ApplyError, BadInput, EnvironmentProblem, LabConflict
+from vnetlab.host import netns, node_etc, state
 from vnetlab.host.applied import SPEC_COPY
 from vnetlab.host.state import Journal, LabBusy, LabRecord, write_atomic
 
@@ -22,7 +23,9 @@ from vnetlab.host.state import Journal, LabBusy, LabRecord, write_atomic
 if TYPE_CHECKING:
     import subprocess
 
+    from vnetlab.compile.persistent import NodeExtras
     from vnetlab.executors.apply import ApplyReport
+    from vnetlab.io.report import Report
     from vnetlab.model import LabSpec
     from vnetlab.plan import Plan
 
@@ -33,6 +36,45 @@ def require_root(action: str) -> None:
         raise EnvironmentProblem(
             f"{action} needs root (network namespaces are privileged) — run it with sudo"
         )
+
+
+class NoSuchNode(BadInput, KeyError):
+    """The lab has no node of that name (exit 2)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+@dataclass
+class RebootReport:
+    """What ``Lab.reboot`` did.
+
+    Attributes:
+        node: the node that was rebooted.
+        seconds: how long it took, from the call to the node forwarding again.
+        file: where the node's /etc/network/interfaces is kept on the host.
+        applied: what the node's file added to its part of the lab file, one
+            line each (``eth0: address 10.0.0.5/24 (/etc/network/interfaces:9)``);
+            empty when the file has a problem.
+        problems: the file's faults (``FILE:LINE: …``); when there is one,
+            nothing of the file was applied: the node runs with its part of
+            the lab file only, as a host whose ifupdown cannot read its file.
+        skipped: lines of the file understood but not applied, with why.
+        notes: anything else worth saying (no file at all).
+    """
+
+    node: str
+    seconds: float
+    file: str
+    applied: list[str] = field(default_factory=list)
+    problems: list[Report] = field(default_factory=list)
+    skipped: list[Report] = field(default_factory=list)
+    notes: list[Report] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the node's file was applied without a problem."""
+        return not self.problems
 
 
 def _require_kernel_features(plan: Plan) -> None:
@@ -130,7 +172,7 @@ class Lab:
     def node(self, name: str) -> NodeHandle:
         """A handle on node ``name``."""
         if name not in self.spec.nodes:
-            raise KeyError(f"lab {self.name} has no node {name!r} (nodes: {', '.join(self.spec.nodes)})")
+            raise NoSuchNode(f"lab {self.name} has no node {name!r} (nodes: {', '.join(self.spec.nodes)})")
         return NodeHandle(self.name, name)
 
     def namespace_of(self, node: str) -> str:
@@ -167,6 +209,9 @@ class Lab:
             if existed and not replace:
                 self._refuse_other_file(record)
             _refuse_foreign_namespaces(self.name, plan, record)
+            node_etc.refuse_foreign(self.name, [ns for ns in plan.namespaces() if ns not in record.etc])
+            if existed:
+                plan = self.with_booted(plan)
             try:
                 return self._apply(plan, existed, progress, raise_neigh_limit)
             except (OSError, ApplyError) as exc:
@@ -183,6 +228,17 @@ class Lab:
                            f"run up again once there is space and it converges lab {self.name}")
                     ) from exc
                 raise
+
+    def with_booted(self, plan: Plan) -> Plan:
+        """``plan`` with what rebooted nodes' own interfaces files added at their
+        last boot (``booted.json`` of the running lab): ``up`` keeps those, as
+        a host keeps what it booted with, instead of taking them for drift."""
+        from vnetlab.compile.persistent import NodeExtras, with_extras
+        from vnetlab.host import applied
+
+        booted = {node: NodeExtras.from_dict(data) for node, data in applied.read_booted(self.name).items()
+                  if node in self.spec.nodes}
+        return with_extras(plan, booted)
 
     def _refuse_other_file(self, record: LabRecord) -> None:
         """Raises LabConflict when the running lab came from another file."""
@@ -206,11 +262,13 @@ class Lab:
         journal = Journal(self.name)
         spec_copy = os.path.join(journal.dir, SPEC_COPY)
         previous = _read_text(spec_copy) if existed else None
+        made_etc: list[str] = []
         try:
             journal.open()
             if existed:
                 _forget_vanished(journal, plan)
             journal.record("source", path=self.source)
+            made_etc = self._make_node_etc(plan, journal)
             if raise_neigh_limit:
                 from vnetlab.host import neigh
 
@@ -246,6 +304,9 @@ class Lab:
                 from vnetlab.observe.drift import record_baseline
 
                 record_baseline(self.name, plan)
+                if existed:  # removed nodes take their /etc along
+                    wanted = set(plan.namespaces())
+                    node_etc.remove(self.name, [ns for ns in journal.read().etc if ns not in wanted], journal)
                 if existed:  # a killed trace's tables were removed above: forget its record
                     from vnetlab.executors import trace_tables
 
@@ -256,9 +317,134 @@ class Lab:
         except BaseException:
             if not existed:
                 _teardown(self.name, journal)  # a failed first up leaves nothing
-            elif previous is not None:  # a failed converge: the lab runs as last brought up
-                write_atomic(spec_copy, previous)
+            else:  # a failed converge: the lab runs as last brought up
+                if previous is not None:
+                    write_atomic(spec_copy, previous)
+                if made_etc:
+                    node_etc.remove(self.name, made_etc, journal)
             raise
+        finally:
+            journal.close()
+
+    def _make_node_etc(self, plan: Plan, journal: Journal) -> list[str]:
+        """Gives every node of ``plan`` without one its own /etc/netns/<ns>/
+        (the node's part of the lab file as its /etc/network/interfaces);
+        existing ones are kept: their files are the node's persistent state.
+        Returns the namespaces whose directory was made now."""
+        from vnetlab.io.persistent import interfaces_text
+        from vnetlab.names import split_namespace
+
+        have = set(journal.read().etc)
+        todo = [ns for ns in plan.namespaces() if ns not in have or not os.path.isdir(node_etc.directory(ns))]
+        files = {ns: {node_etc.INTERFACES: interfaces_text(self.spec, split_namespace(ns)[1])} for ns in todo}
+        return node_etc.create(self.name, files, journal)
+
+    def reboot(self, node: str) -> RebootReport:
+        """Reboots ``node`` of the running lab: its runtime state is thrown away
+        and what is persistent is applied again.
+
+        The node's namespace is deleted and made again: every change made by
+        hand with ``ip``, ``sysctl`` or ``nft`` is gone, every process inside
+        the node is stopped (its services start again), and the links to other
+        nodes are made again (their ends in the neighbours too). Then the
+        node's part of the lab (as ``up`` last built it, whatever its file
+        says now) is applied, then what the node's own
+        ``/etc/network/interfaces`` adds to it (addresses, ``netmask``,
+        ``gateway``, ``mtu``, forwarding sysctls, ``up``/``post-up ip route
+        add …`` hooks — recognised, never run), through the same plan and
+        executors as ``up``. Later ``up`` runs keep what the file added.
+
+        Returns:
+            RebootReport: once it returns the node is up with its persistent
+            configuration and its links forward, as after ``up``; a file with
+            a problem (``report.problems``) was not applied at all.
+
+        Raises:
+            NoSuchNode: the running lab has no node ``node`` (exit 2).
+            LookupError: the lab is not up.
+            LabBusy: another vnetlab process is changing the lab.
+            EnvironmentProblem, ApplyError: as ``up`` (the lab-file part could
+                not be built again).
+        """
+        require_root("vnetlab reboot")
+        started = time.monotonic()
+        with state.locked(self.name):
+            running = Lab.running(self.name)
+            running.node(node)  # raises NoSuchNode
+            report = running._reboot(node)
+        report.seconds = round(time.monotonic() - started, 3)
+        return report
+
+    def _reboot(self, node: str) -> RebootReport:
+        from vnetlab.compile.persistent import NodeExtras, extra_ops, with_extras
+        from vnetlab.host import applied
+        from vnetlab.io.persistent import read_node_file
+        from vnetlab.io.report import problem
+
+        ns = self.namespace_of(node)
+        plan = self._plan_for_this_machine()
+        _require_kernel_features(plan)
+        booted = {name: NodeExtras.from_dict(data) for name, data in applied.read_booted(self.name).items()
+                  if name in self.spec.nodes and name != node}
+        interfaces = {"lo"} | {key[2] for op in plan.ops for key, _ in op.objects() if key[0] == "link" and key[1] == ns}
+        path = node_etc.interfaces_path(ns)
+        config = read_node_file(path, self.spec, node, interfaces)
+        extras = config.applied
+        self._shut_down(ns)
+        try:
+            self._apply(with_extras(plan, {**booted, node: extras}), True, None, False)
+        except ApplyError as exc:
+            failed = [item for op, item in extra_ops(plan, node, extras) if op == exc.op]
+            if not failed:
+                raise
+            # The kernel refused what the file adds: the node comes up without it, as a host whose ifup failed.
+            where, _, line = failed[0].where.rpartition(":")
+            config.problems.append(problem(where, int(line or 0), f"{failed[0].describe()}: the kernel refused it "
+                                                                  f"({exc.cause})"))
+            extras = NodeExtras()
+            self._apply(with_extras(plan, booted), True, None, False)
+        kept = {name: value.to_dict() for name, value in {**booted, node: extras}.items() if value}
+        applied.write_booted(self.name, kept)
+        return RebootReport(node=node, seconds=0.0, file=path,
+                            applied=[f"{item.describe()} ({item.where})" for item in extras.items],
+                            problems=config.problems, skipped=config.skipped, notes=config.notes)
+
+    def _shut_down(self, ns: str) -> None:
+        """Stops everything that runs in namespace ``ns`` (its services and TAP
+        pumps, its Open vSwitch, any other process), deletes its veths (so
+        their peers in other nodes go at once, not when the kernel gets round
+        to freeing the namespace), then the namespace: the node is off."""
+        from vnetlab.executors.apply import apply_plan
+        from vnetlab.executors.kernel import KernelBackend
+        from vnetlab.executors.ovs import OvsBackend
+        from vnetlab.executors.supervisor_backend import SupervisorBackend
+        from vnetlab.host import processes
+        from vnetlab.observe import rtnl
+        from vnetlab.observe.drift import applied_plan
+        from vnetlab.plan import DeleteLink, DeleteNamespace, PumpFrames, RunService, StartOvs, StopOvs
+
+        last = applied_plan(self.name)
+        stops = []
+        for op in last.ops if last is not None else ():
+            if isinstance(op, (RunService, PumpFrames)) and ns in (op.netns, getattr(op, "peer_netns", None)):
+                stops.append(op.inverse())
+            elif isinstance(op, StartOvs) and op.netns == ns:
+                stops.append(StopOvs(op.netns, node=op.node, rundir=op.rundir))
+        journal = Journal(self.name).open()
+        try:
+            if stops:
+                apply_plan(stops, [SupervisorBackend(self.name, journal.dir, journal), OvsBackend(journal)], journal)
+            inode = netns.identity(ns)
+            if inode is None:
+                return  # already off (deleted by hand): the boot makes it
+            processes.stop_all(processes.in_network_namespace(inode))
+            links, _ = rtnl.read(ns)
+            off = [DeleteLink(ns, ifname=link["name"]) for link in links if link["kind"] == "veth"]
+            kernel = KernelBackend()
+            try:
+                apply_plan([*off, DeleteNamespace(ns)], [kernel], journal)
+            finally:
+                kernel.close()
         finally:
             journal.close()
 
@@ -299,7 +485,11 @@ def down(name: str, notes: Optional[list[str]] = None) -> bool:
     state.lab_dir(name)  # the name is checked before anything else happens
     require_root("vnetlab down")
     if not os.path.isdir(state.lab_dir(name)):
-        return False
+        with state.locked(name):
+            leftovers = node_etc.marked(name)  # nodes' /etc a host reboot left behind (the run directory is gone)
+            if leftovers:
+                node_etc.remove(name, leftovers)
+        return bool(leftovers)
     with state.locked(name):
         left = _teardown(name, Journal(name))
     if notes is not None:
@@ -339,6 +529,8 @@ def _teardown(name: str, journal: Journal) -> list[str]:
         else:
             ours.append(ns)
     netns.delete_all(ours)
+    # Its nodes' own /etc: the journal's, and those a host reboot left marked as the lab's (the run directory is gone).
+    node_etc.remove(name, list(dict.fromkeys([*record.etc, *node_etc.marked(name)])))
     from vnetlab.host import neigh
 
     neigh.restore_limits(name, journal)  # host limits raised by up --raise-neigh-limit
@@ -409,4 +601,5 @@ def running_labs() -> list[str]:
     return state.lab_names()
 
 
-__all__ = ["EnvironmentProblem", "Lab", "LabBusy", "LabConflict", "NodeHandle", "down", "running_labs"]
+__all__ = ["EnvironmentProblem", "Lab", "LabBusy", "LabConflict", "NodeHandle", "NoSuchNode", "RebootReport", "down",
+           "running_labs"]
