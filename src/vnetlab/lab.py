@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from vnetlab.executors.apply import ApplyReport
     from vnetlab.io.report import Report
     from vnetlab.model import LabSpec
-    from vnetlab.plan import Plan
+    from vnetlab.plan import Op, Plan
 
 
 def require_root(action: str) -> None:
@@ -238,7 +238,7 @@ class Lab:
 
         booted = {node: NodeExtras.from_dict(data) for node, data in applied.read_booted(self.name).items()
                   if node in self.spec.nodes}
-        return with_extras(plan, booted)
+        return with_extras(plan, self.spec, booted)
 
     def _refuse_other_file(self, record: LabRecord) -> None:
         """Raises LabConflict when the running lab came from another file."""
@@ -250,7 +250,9 @@ class Lab:
             )
 
     def _apply(self, plan: Plan, existed: bool, progress: Optional[Callable[[int, int], None]],
-               raise_neigh_limit: bool) -> ApplyReport:
+               raise_neigh_limit: bool, kept: Optional[Plan] = None) -> ApplyReport:
+        """Applies ``plan`` (converging a lab that ``existed``); ``kept``: the
+        plan to keep as the one applied, if not ``plan`` itself."""
         ops = plan.ops
         if existed:
             # A running (or stale, after a reboot) lab: remove what the file
@@ -303,7 +305,7 @@ class Lab:
                     raise EnvironmentProblem(str(exc)) from exc
                 from vnetlab.observe.drift import record_baseline
 
-                record_baseline(self.name, plan)
+                record_baseline(self.name, kept or plan)
                 if existed:  # removed nodes take their /etc along
                     wanted = set(plan.namespaces())
                     node_etc.remove(self.name, [ns for ns in journal.read().etc if ns not in wanted], journal)
@@ -386,15 +388,15 @@ class Lab:
         _require_kernel_features(plan)
         booted = {name: NodeExtras.from_dict(data) for name, data in applied.read_booted(self.name).items()
                   if name in self.spec.nodes and name != node}
-        interfaces = {"lo"} | {key[2] for op in plan.ops for key, _ in op.objects() if key[0] == "link" and key[1] == ns}
         path = node_etc.interfaces_path(ns)
-        config = read_node_file(path, self.spec, node, interfaces)
+        config = read_node_file(path, self.spec, node)
         extras = config.applied
-        self._shut_down(ns)
+        macs = self._shut_down(ns)
         try:
-            self._apply(with_extras(plan, {**booted, node: extras}), True, None, False)
+            wanted = with_extras(plan, self.spec, {**booted, node: extras})
+            self._apply(_same_macs(wanted, macs), True, None, False, kept=wanted)
         except ApplyError as exc:
-            failed = [item for op, item in extra_ops(plan, node, extras) if op == exc.op]
+            failed = [item for op, item in extra_ops(plan, self.spec, node, extras) if op == exc.op]
             if not failed:
                 raise
             # The kernel refused what the file adds: the node comes up without it, as a host whose ifup failed.
@@ -402,18 +404,24 @@ class Lab:
             config.problems.append(problem(where, int(line or 0), f"{failed[0].describe()}: the kernel refused it "
                                                                   f"({exc.cause})"))
             extras = NodeExtras()
-            self._apply(with_extras(plan, booted), True, None, False)
+            wanted = with_extras(plan, self.spec, booted)
+            self._apply(_same_macs(wanted, macs), True, None, False, kept=wanted)
         kept = {name: value.to_dict() for name, value in {**booted, node: extras}.items() if value}
         applied.write_booted(self.name, kept)
         return RebootReport(node=node, seconds=0.0, file=path,
                             applied=[f"{item.describe()} ({item.where})" for item in extras.items],
                             problems=config.problems, skipped=config.skipped, notes=config.notes)
 
-    def _shut_down(self, ns: str) -> None:
+    def _shut_down(self, ns: str) -> dict[tuple[str, str], str]:
         """Stops everything that runs in namespace ``ns`` (its services and TAP
-        pumps, its Open vSwitch, any other process), deletes its veths (so
-        their peers in other nodes go at once, not when the kernel gets round
-        to freeing the namespace), then the namespace: the node is off."""
+        pumps, its Open vSwitch, any other process), unplugs its veths from
+        the neighbours' Open vSwitch bridges, deletes them (so their peers in
+        other nodes go at once, not when the kernel gets round to freeing the
+        namespace), then the namespace: the node is off.
+
+        Returns the MAC address of each interface about to go, its veths'
+        peers in other nodes too, by (namespace, name): a NIC keeps its
+        address across a reboot, so the others' neighbour caches stay right."""
         from vnetlab.executors.apply import apply_plan
         from vnetlab.executors.kernel import KernelBackend
         from vnetlab.executors.ovs import OvsBackend
@@ -421,24 +429,44 @@ class Lab:
         from vnetlab.host import processes
         from vnetlab.observe import rtnl
         from vnetlab.observe.drift import applied_plan
-        from vnetlab.plan import DeleteLink, DeleteNamespace, PumpFrames, RunService, StartOvs, StopOvs
+        from vnetlab.plan import (
+            CreateVeth, DeleteLink, DeleteNamespace, OvsAddBond, OvsAddPort, OvsDeletePort, PumpFrames, RunService,
+            StartOvs, StopOvs,
+        )
 
         last = applied_plan(self.name)
-        stops = []
-        for op in last.ops if last is not None else ():
+        ops = last.ops if last is not None else []
+        ends: dict[str, set[str]] = {}  # namespace -> the far ends of the node's veths there
+        for op in ops:
+            if isinstance(op, CreateVeth) and ns in (op.netns, op.peer_netns) and op.netns != op.peer_netns:
+                far, name = (op.peer_netns, op.peer_ifname) if op.netns == ns else (op.netns, op.ifname)
+                ends.setdefault(far, set()).add(name)
+        stops: list[Op] = []
+        for op in ops:
             if isinstance(op, (RunService, PumpFrames)) and ns in (op.netns, getattr(op, "peer_netns", None)):
                 stops.append(op.inverse())
             elif isinstance(op, StartOvs) and op.netns == ns:
                 stops.append(StopOvs(op.netns, node=op.node, rundir=op.rundir))
+            elif isinstance(op, OvsAddPort) and op.port in ends.get(op.netns, ()):
+                # A userspace datapath keeps reading the deleted device: the boot plugs the new one in again.
+                stops.append(OvsDeletePort(op.netns, rundir=op.rundir, bridge=op.bridge, port=op.port))
+            elif isinstance(op, OvsAddBond) and set(op.members) & ends.get(op.netns, set()):
+                stops.append(OvsDeletePort(op.netns, rundir=op.rundir, bridge=op.bridge, port=op.bond))
+        macs: dict[tuple[str, str], str] = {}
         journal = Journal(self.name).open()
         try:
             if stops:
                 apply_plan(stops, [SupervisorBackend(self.name, journal.dir, journal), OvsBackend(journal)], journal)
             inode = netns.identity(ns)
             if inode is None:
-                return  # already off (deleted by hand): the boot makes it
+                return macs  # already off (deleted by hand): the boot makes it
             processes.stop_all(processes.in_network_namespace(inode))
             links, _ = rtnl.read(ns)
+            macs.update({(ns, link["name"]): link["mac"] for link in links if link["mac"]})
+            for peer, names in sorted(ends.items()):
+                if netns.exists(peer):
+                    macs.update({(peer, link["name"]): link["mac"] for link in rtnl.read(peer)[0]
+                                 if link["name"] in names and link["mac"]})
             off = [DeleteLink(ns, ifname=link["name"]) for link in links if link["kind"] == "veth"]
             kernel = KernelBackend()
             try:
@@ -447,6 +475,7 @@ class Lab:
                 kernel.close()
         finally:
             journal.close()
+        return macs
 
     def down(self) -> bool:
         """Removes everything the lab made; False if it was not up."""
@@ -536,6 +565,25 @@ def _teardown(name: str, journal: Journal) -> list[str]:
     neigh.restore_limits(name, journal)  # host limits raised by up --raise-neigh-limit
     journal.remove()
     return left
+
+
+def _same_macs(plan: Plan, macs: dict[tuple[str, str], str]) -> Plan:
+    """``plan`` with the veths, TAPs and macvlans the file gives no MAC made
+    with the MAC they had (``macs``: (namespace, name) -> MAC), as NICs keep
+    theirs across a reboot. Bridges are left to take theirs from their ports."""
+    import dataclasses
+
+    from vnetlab.plan import CreateMacvlan, CreateTap, CreateVeth, Plan
+
+    def kept(op):  # noqa: ANN001, ANN202 — an op of the plan
+        if isinstance(op, CreateVeth):
+            return dataclasses.replace(op, mac=op.mac or macs.get((op.netns, op.ifname)),
+                                       peer_mac=op.peer_mac or macs.get((op.peer_netns, op.peer_ifname)))
+        if isinstance(op, (CreateTap, CreateMacvlan)) and op.mac is None and (op.netns, op.ifname) in macs:
+            return dataclasses.replace(op, mac=macs[(op.netns, op.ifname)])
+        return op
+
+    return Plan(lab=plan.lab, ops=[kept(op) for op in plan.ops]) if macs else plan
 
 
 def _run_root_nearly_full() -> bool:

@@ -15,6 +15,8 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
+from vnetlab.model.bridges import SWITCH_BRIDGE
+from vnetlab.model.schema import LabSpec
 from vnetlab.names import namespace
 from vnetlab.plan import AddAddress, AddRoute, Op, Plan, SetMtu, SetSysctl
 
@@ -94,14 +96,25 @@ class NodeExtras:
         return cls(items)
 
 
-def extra_ops(plan: Plan, node: str, extras: NodeExtras) -> list[tuple[Op, Extra]]:
-    """The ops of ``extras`` for ``node`` that ``plan`` does not have yet, each
-    with the setting it comes from. Settings of interfaces the plan does not
-    make there (the lab file changed since) are left out."""
-    ns = namespace(plan.lab, node)
-    made = {"lo"} | {key[2] for op in plan.ops for key, _ in op.objects() if key[0] == "link" and key[1] == ns}
-    if not any(op.netns == ns for op in plan.ops):
+def node_interfaces(spec: LabSpec, node: str) -> set[str]:
+    """The interfaces ``node`` has once built: the ones it declares, its link
+    ends, a switch's bridge, and the loopback."""
+    entry = spec.nodes[node]
+    names = {"lo", *entry.interfaces}
+    names |= {end.partition(":")[2] for link in spec.links for end in link if end.partition(":")[0] == node}
+    if entry.kind == "switch":
+        names.add(SWITCH_BRIDGE)
+    return names
+
+
+def extra_ops(plan: Plan, spec: LabSpec, node: str, extras: NodeExtras) -> list[tuple[Op, Extra]]:
+    """The ops of ``extras`` for ``node`` of ``spec`` that ``plan`` (the lab's)
+    does not have yet, each with the setting it comes from. Settings of a node
+    or interface the lab no longer has (its file changed since) are left out."""
+    if node not in spec.nodes:
         return []
+    ns = namespace(plan.lab, node)
+    made = node_interfaces(spec, node)
     present = {key for op in plan.ops if op.netns == ns for key, _ in op.objects()}
     ops: list[tuple[Op, Extra]] = []
     for item in extras.ordered():
@@ -116,9 +129,9 @@ def extra_ops(plan: Plan, node: str, extras: NodeExtras) -> list[tuple[Op, Extra
     return ops
 
 
-def with_extras(plan: Plan, extras: Mapping[str, NodeExtras]) -> Plan:
-    """``plan`` with the ops of each node's extras (node name -> extras) appended."""
-    added = [op for node, node_extras in extras.items() for op, _ in extra_ops(plan, node, node_extras)]
+def with_extras(plan: Plan, spec: LabSpec, extras: Mapping[str, NodeExtras]) -> Plan:
+    """``plan`` (of ``spec``) with the ops of each node's extras (node name -> extras) appended."""
+    added = [op for node, node_extras in extras.items() for op, _ in extra_ops(plan, spec, node, node_extras)]
     if not added:
         return plan
     return Plan(lab=plan.lab, ops=[*plan.ops, *added])

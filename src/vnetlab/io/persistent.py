@@ -31,7 +31,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Collection, Optional
 
-from vnetlab.compile.persistent import Extra, NodeExtras, route_family
+from vnetlab.compile.persistent import Extra, NodeExtras, node_interfaces, route_family
 from vnetlab.io import hooks
 from vnetlab.io.export import ExportError, export_node
 from vnetlab.io.hostnet import HostNetwork, host_network
@@ -86,7 +86,7 @@ class BootConfig:
         return NodeExtras() if self.problems else self.extras
 
 
-def read_node_file(path: str, spec: LabSpec, node: str, interfaces: Collection[str],
+def read_node_file(path: str, spec: LabSpec, node: str, interfaces: Optional[Collection[str]] = None,
                    etc: Optional[str] = None) -> BootConfig:
     """Reads node ``node``'s interfaces file as ifupdown would at boot.
 
@@ -94,7 +94,8 @@ def read_node_file(path: str, spec: LabSpec, node: str, interfaces: Collection[s
         path: the file on this machine (``/etc/netns/NS/network/interfaces``).
         spec: the running lab (the node's part of it is what the file adds to).
         node: the node.
-        interfaces: the interfaces the node has once booted (the plan makes them).
+        interfaces: the interfaces the node has once booted (default:
+            :func:`node_interfaces`).
         etc: the node's own ``/etc`` (default: two levels above ``path``);
             ``source /etc/…`` lines are read inside it.
 
@@ -110,7 +111,7 @@ def read_node_file(path: str, spec: LabSpec, node: str, interfaces: Collection[s
     except SourceFileError as exc:
         config.problems += exc.reports
         return config
-    _Boot(spec, node, set(interfaces), parsed, config).run()
+    _Boot(spec, node, set(interfaces if interfaces is not None else node_interfaces(spec, node)), parsed, config).run()
     config.problems, config.skipped = in_order(config.problems), in_order(config.skipped)
     return config
 
