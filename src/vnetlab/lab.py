@@ -265,12 +265,13 @@ class Lab:
         spec_copy = os.path.join(journal.dir, SPEC_COPY)
         previous = _read_text(spec_copy) if existed else None
         made_etc: list[str] = []
+        etc_writer: Optional[_NodeEtcWriter] = None
         try:
             journal.open()
             if existed:
                 _forget_vanished(journal, plan)
             journal.record("source", path=self.source)
-            made_etc = self._make_node_etc(plan, journal)
+            etc_writer = self._node_etc_writer(plan, journal)
             if raise_neigh_limit:
                 from vnetlab.host import neigh
 
@@ -284,16 +285,21 @@ class Lab:
             kernel = KernelBackend()
             try:
                 restarts = self.last_diff.restarts() if self.last_diff is not None else []
-                if restarts:  # failed services: drop them first, so the plan starts them afresh
+                if restarts:  # failed services: drop them first, so the plan starts them afresh (with their /etc)
+                    made_etc = etc_writer.wait()
                     apply_plan(restarts, [SupervisorBackend(self.name, journal.dir, journal)], journal)
-                backends = [kernel, SupervisorBackend(self.name, journal.dir, journal), NftBackend()]
+                # The nodes' /etc is written while the kernel work runs; it is there before any service starts.
+                backends = [kernel, etc_writer, SupervisorBackend(self.name, journal.dir, journal), NftBackend()]
                 from vnetlab.executors.linux_l2 import LinuxL2Backend  # 802.1Q, bonds, bridge VLANs
 
                 backends.append(LinuxL2Backend(kernel))
                 from vnetlab.executors.ovs import OvsBackend  # per-node Open vSwitch
 
                 backends.append(OvsBackend(journal, on_new_links=kernel.forget))
-                report = apply_plan(ops, backends, journal, progress)
+                try:
+                    report = apply_plan(ops, backends, journal, progress)
+                finally:
+                    made_etc = etc_writer.wait()
                 _record_namespace_ids(journal, report)
                 from vnetlab.agents.controller import wait_for_builtin_controllers
                 from vnetlab.executors.forwarding import wait_until_forwarding
@@ -317,6 +323,8 @@ class Lab:
             finally:
                 kernel.close()
         except BaseException:
+            if etc_writer is not None:
+                made_etc = etc_writer.wait()  # nothing is still being written while it is taken away
             if not existed:
                 _teardown(self.name, journal)  # a failed first up leaves nothing
             else:  # a failed converge: the lab runs as last brought up
@@ -328,18 +336,14 @@ class Lab:
         finally:
             journal.close()
 
-    def _make_node_etc(self, plan: Plan, journal: Journal) -> list[str]:
-        """Gives every node of ``plan`` without one its own /etc/netns/<ns>/
-        (the node's part of the lab file as its /etc/network/interfaces);
-        existing ones are kept: their files are the node's persistent state.
-        Returns the namespaces whose directory was made now."""
-        from vnetlab.io.persistent import interfaces_text
-        from vnetlab.names import split_namespace
-
+    def _node_etc_writer(self, plan: Plan, journal: Journal) -> "_NodeEtcWriter":
+        """Starts giving every node of ``plan`` without one its own
+        /etc/netns/<ns>/ (the node's part of the lab file as its
+        /etc/network/interfaces); existing ones are kept: their files are the
+        node's persistent state."""
         have = set(journal.read().etc)
         todo = [ns for ns in plan.namespaces() if ns not in have or not os.path.isdir(node_etc.directory(ns))]
-        files = {ns: {node_etc.INTERFACES: interfaces_text(self.spec, split_namespace(ns)[1])} for ns in todo}
-        return node_etc.create(self.name, files, journal)
+        return _NodeEtcWriter(self.spec, todo, journal)
 
     def reboot(self, node: str) -> RebootReport:
         """Reboots ``node`` of the running lab: its runtime state is thrown away
@@ -565,6 +569,55 @@ def _teardown(name: str, journal: Journal) -> list[str]:
     neigh.restore_limits(name, journal)  # host limits raised by up --raise-neigh-limit
     journal.remove()
     return left
+
+
+class _NodeEtcWriter:
+    """Writes the nodes' own /etc (:func:`vnetlab.host.node_etc.create`) in a
+    thread, beside the kernel work of ``up``: each new directory and file is a
+    new inode, which costs up to a millisecond where /etc is ext4 without a
+    journal (the kernel skips the inodes freed in the last half minute, and
+    a lab's ``down`` freed thousands), 3 per node. It is a backend of the
+    apply loop that handles no op: its ``finish`` — before the supervisor's,
+    so before any service starts — waits for the thread."""
+
+    def __init__(self, spec: LabSpec, namespaces: list[str], journal: Journal):
+        import threading
+
+        self.made: list[str] = []
+        self._error: Optional[BaseException] = None
+        self._thread = None
+        if namespaces:
+            self._thread = threading.Thread(target=self._write, args=(spec, namespaces, journal), daemon=True,
+                                            name="vnetlab-node-etc")
+            self._thread.start()
+
+    def _write(self, spec: LabSpec, namespaces: list[str], journal: Journal) -> None:
+        from vnetlab.io.persistent import interfaces_text
+        from vnetlab.names import split_namespace
+
+        try:
+            files = {ns: {node_etc.INTERFACES: interfaces_text(spec, split_namespace(ns)[1])} for ns in namespaces}
+            self.made = node_etc.create(spec.lab, files, journal)
+        except BaseException as exc:  # noqa: BLE001 — raised in the caller's thread by wait()
+            self._error = exc
+
+    def handles(self, op: object) -> bool:
+        """None: it only waits in ``finish``."""
+        return False
+
+    def finish(self) -> None:
+        """Waits until every node's /etc is written; raises what writing it raised."""
+        self.wait(raise_error=True)
+
+    def wait(self, raise_error: bool = False) -> list[str]:
+        """Waits for the thread; returns the namespaces whose /etc it made."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if raise_error and self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        return self.made
 
 
 def _same_macs(plan: Plan, macs: dict[tuple[str, str], str]) -> Plan:
