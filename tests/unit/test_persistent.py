@@ -148,6 +148,7 @@ def test_a_broken_file_is_a_problem_with_its_line_and_nothing_of_it_applies(tmp_
     ("auto eth0\niface eth0 inet dhcp\n", "static addresses only"),
     ("auto eth0\niface eth0 inet static\n  address 10.0.0.1/24\n  dns-nameservers 192.0.2.53\n", "rest of the node"),
     ("iface eth0 inet static\n  address 10.0.0.7/24\n", "does not bring it up at boot"),
+    ("auto eth0\niface eth0 inet static\n  adress 10.0.0.7/24\n", "`adress` is not `address` (a typo?)"),
 ])
 def test_lines_that_are_understood_but_not_applied_say_why(tmp_path, text, says):
     config = boot(tmp_path, text)

@@ -26,6 +26,7 @@ Nothing here touches the kernel.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
 from dataclasses import dataclass, field
@@ -218,7 +219,9 @@ class _Boot:
         if option.key in hooks.UP_HOOKS:
             self._hook(name, option)
         elif (name, option.key, option.value) not in self.base.options:
-            self.skip(option.file, option.line, option.text, WHAT_APPLIES)
+            meant = difflib.get_close_matches(option.key, (*APPLIED, *hooks.UP_HOOKS), n=1, cutoff=0.75)
+            self.skip(option.file, option.line, option.text,
+                      f"`{option.key}` is not `{meant[0]}` (a typo?)" if meant else WHAT_APPLIES)
 
     def _hook(self, name: str, option: Option) -> None:
         fact = hooks.parse_hook(option.value)
