@@ -597,7 +597,7 @@ class _NodeEtcWriter:
 
         try:
             files = {ns: {node_etc.INTERFACES: interfaces_text(spec, split_namespace(ns)[1])} for ns in namespaces}
-            self.made = node_etc.create(spec.lab, files, journal)
+            node_etc.create(spec.lab, files, journal, made=self.made)
         except BaseException as exc:  # noqa: BLE001 — raised in the caller's thread by wait()
             self._error = exc
 

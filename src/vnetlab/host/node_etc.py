@@ -125,7 +125,8 @@ def _ensure_root() -> None:
         raise
 
 
-def create(lab: str, files: Mapping[str, Mapping[str, str]], journal: Recorder) -> list[str]:
+def create(lab: str, files: Mapping[str, Mapping[str, str]], journal: Recorder,
+           made: Optional[list[str]] = None) -> list[str]:
     """Gives each namespace of ``files`` its directory with those files.
 
     Args:
@@ -135,9 +136,11 @@ def create(lab: str, files: Mapping[str, Mapping[str, str]], journal: Recorder) 
             already ours (marked) is journaled and left as it is: its
             files are what the node keeps.
         journal: the lab's journal; each directory is recorded before it exists.
+        made: the list to append each namespace to as its directory is made
+            (so a caller knows what was made also when this raises).
 
     Returns:
-        The namespaces whose directory was made now.
+        The namespaces whose directory was made now (``made``).
 
     Raises:
         EnvironmentProblem: a directory of that name exists and is not ours
@@ -145,7 +148,7 @@ def create(lab: str, files: Mapping[str, Mapping[str, str]], journal: Recorder) 
     """
     from vnetlab.errors import EnvironmentProblem
 
-    made: list[str] = []
+    made = [] if made is None else made
     if not files:
         return made
     with _root_locked():
@@ -163,11 +166,11 @@ def create(lab: str, files: Mapping[str, Mapping[str, str]], journal: Recorder) 
             except FileExistsError:
                 journal.record("etc-gone", name=ns)  # made by someone else since we looked: theirs
                 raise EnvironmentProblem(_foreign_message(lab, [ns])) from None
+            made.append(ns)
             with contextlib.suppress(OSError):  # a file system without user xattrs: the journal alone owns it
                 os.setxattr(path, MARK, lab.encode(), follow_symlinks=False)
             for relative, text in entries.items():
                 _write(path, relative, text)
-            made.append(ns)
     return made
 
 
