@@ -8,11 +8,12 @@ from __future__ import annotations
 import errno
 import json
 import os
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
-from vnetlab.errors import ApplyError, EnvironmentProblem, LabConflict
-from vnetlab.host import netns, state
+from vnetlab.errors import ApplyError, BadInput, EnvironmentProblem, LabConflict
+from vnetlab.host import netns, node_etc, state
 from vnetlab.host.applied import SPEC_COPY
 from vnetlab.host.state import Journal, LabBusy, LabRecord, write_atomic
 
@@ -22,9 +23,11 @@ from vnetlab.host.state import Journal, LabBusy, LabRecord, write_atomic
 if TYPE_CHECKING:
     import subprocess
 
+    from vnetlab.compile.persistent import NodeExtras
     from vnetlab.executors.apply import ApplyReport
+    from vnetlab.io.report import Report
     from vnetlab.model import LabSpec
-    from vnetlab.plan import Plan
+    from vnetlab.plan import Op, Plan
 
 
 def require_root(action: str) -> None:
@@ -33,6 +36,45 @@ def require_root(action: str) -> None:
         raise EnvironmentProblem(
             f"{action} needs root (network namespaces are privileged) — run it with sudo"
         )
+
+
+class NoSuchNode(BadInput, KeyError):
+    """The lab has no node of that name (exit 2)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+@dataclass
+class RebootReport:
+    """What ``Lab.reboot`` did.
+
+    Attributes:
+        node: the node that was rebooted.
+        seconds: how long it took, from the call to the node forwarding again.
+        file: where the node's /etc/network/interfaces is kept on the host.
+        applied: what the node's file added to its part of the lab file, one
+            line each (``eth0: address 10.0.0.5/24 (/etc/network/interfaces:9)``);
+            empty when the file has a problem.
+        problems: the file's faults (``FILE:LINE: …``); when there is one,
+            nothing of the file was applied: the node runs with its part of
+            the lab file only, as a host whose ifupdown cannot read its file.
+        skipped: lines of the file understood but not applied, with why.
+        notes: anything else worth saying (no file at all).
+    """
+
+    node: str
+    seconds: float
+    file: str
+    applied: list[str] = field(default_factory=list)
+    problems: list[Report] = field(default_factory=list)
+    skipped: list[Report] = field(default_factory=list)
+    notes: list[Report] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the node's file was applied without a problem."""
+        return not self.problems
 
 
 def _require_kernel_features(plan: Plan) -> None:
@@ -130,7 +172,7 @@ class Lab:
     def node(self, name: str) -> NodeHandle:
         """A handle on node ``name``."""
         if name not in self.spec.nodes:
-            raise KeyError(f"lab {self.name} has no node {name!r} (nodes: {', '.join(self.spec.nodes)})")
+            raise NoSuchNode(f"lab {self.name} has no node {name!r} (nodes: {', '.join(self.spec.nodes)})")
         return NodeHandle(self.name, name)
 
     def namespace_of(self, node: str) -> str:
@@ -167,6 +209,9 @@ class Lab:
             if existed and not replace:
                 self._refuse_other_file(record)
             _refuse_foreign_namespaces(self.name, plan, record)
+            node_etc.refuse_foreign(self.name, [ns for ns in plan.namespaces() if ns not in record.etc])
+            if existed:
+                plan = self.with_booted(plan)
             try:
                 return self._apply(plan, existed, progress, raise_neigh_limit)
             except (OSError, ApplyError) as exc:
@@ -184,6 +229,17 @@ class Lab:
                     ) from exc
                 raise
 
+    def with_booted(self, plan: Plan) -> Plan:
+        """``plan`` with what rebooted nodes' own interfaces files added at their
+        last boot (``booted.json`` of the running lab): ``up`` keeps those, as
+        a host keeps what it booted with, instead of taking them for drift."""
+        from vnetlab.compile.persistent import NodeExtras, with_extras
+        from vnetlab.host import applied
+
+        booted = {node: NodeExtras.from_dict(data) for node, data in applied.read_booted(self.name).items()
+                  if node in self.spec.nodes}
+        return with_extras(plan, self.spec, booted)
+
     def _refuse_other_file(self, record: LabRecord) -> None:
         """Raises LabConflict when the running lab came from another file."""
         if record.source and self.source and record.source != self.source:
@@ -194,7 +250,9 @@ class Lab:
             )
 
     def _apply(self, plan: Plan, existed: bool, progress: Optional[Callable[[int, int], None]],
-               raise_neigh_limit: bool) -> ApplyReport:
+               raise_neigh_limit: bool, kept: Optional[Plan] = None) -> ApplyReport:
+        """Applies ``plan`` (converging a lab that ``existed``); ``kept``: the
+        plan to keep as the one applied, if not ``plan`` itself."""
         ops = plan.ops
         if existed:
             # A running (or stale, after a reboot) lab: remove what the file
@@ -206,11 +264,14 @@ class Lab:
         journal = Journal(self.name)
         spec_copy = os.path.join(journal.dir, SPEC_COPY)
         previous = _read_text(spec_copy) if existed else None
+        made_etc: list[str] = []
+        etc_writer: Optional[_NodeEtcWriter] = None
         try:
             journal.open()
             if existed:
                 _forget_vanished(journal, plan)
             journal.record("source", path=self.source)
+            etc_writer = self._node_etc_writer(plan, journal)
             if raise_neigh_limit:
                 from vnetlab.host import neigh
 
@@ -224,16 +285,21 @@ class Lab:
             kernel = KernelBackend()
             try:
                 restarts = self.last_diff.restarts() if self.last_diff is not None else []
-                if restarts:  # failed services: drop them first, so the plan starts them afresh
+                if restarts:  # failed services: drop them first, so the plan starts them afresh (with their /etc)
+                    made_etc = etc_writer.wait()
                     apply_plan(restarts, [SupervisorBackend(self.name, journal.dir, journal)], journal)
-                backends = [kernel, SupervisorBackend(self.name, journal.dir, journal), NftBackend()]
+                # The nodes' /etc is written while the kernel work runs; it is there before any service starts.
+                backends = [kernel, etc_writer, SupervisorBackend(self.name, journal.dir, journal), NftBackend()]
                 from vnetlab.executors.linux_l2 import LinuxL2Backend  # 802.1Q, bonds, bridge VLANs
 
                 backends.append(LinuxL2Backend(kernel))
                 from vnetlab.executors.ovs import OvsBackend  # per-node Open vSwitch
 
                 backends.append(OvsBackend(journal, on_new_links=kernel.forget))
-                report = apply_plan(ops, backends, journal, progress)
+                try:
+                    report = apply_plan(ops, backends, journal, progress)
+                finally:
+                    made_etc = etc_writer.wait()
                 _record_namespace_ids(journal, report)
                 from vnetlab.agents.controller import wait_for_builtin_controllers
                 from vnetlab.executors.forwarding import wait_until_forwarding
@@ -245,7 +311,10 @@ class Lab:
                     raise EnvironmentProblem(str(exc)) from exc
                 from vnetlab.observe.drift import record_baseline
 
-                record_baseline(self.name, plan)
+                record_baseline(self.name, kept or plan)
+                if existed:  # removed nodes take their /etc along
+                    wanted = set(plan.namespaces())
+                    node_etc.remove(self.name, [ns for ns in journal.read().etc if ns not in wanted], journal)
                 if existed:  # a killed trace's tables were removed above: forget its record
                     from vnetlab.executors import trace_tables
 
@@ -254,13 +323,163 @@ class Lab:
             finally:
                 kernel.close()
         except BaseException:
+            if etc_writer is not None:
+                made_etc = etc_writer.wait()  # nothing is still being written while it is taken away
             if not existed:
                 _teardown(self.name, journal)  # a failed first up leaves nothing
-            elif previous is not None:  # a failed converge: the lab runs as last brought up
-                write_atomic(spec_copy, previous)
+            else:  # a failed converge: the lab runs as last brought up
+                if previous is not None:
+                    write_atomic(spec_copy, previous)
+                if made_etc:
+                    node_etc.remove(self.name, made_etc, journal)
             raise
         finally:
             journal.close()
+
+    def _node_etc_writer(self, plan: Plan, journal: Journal) -> "_NodeEtcWriter":
+        """Starts giving every node of ``plan`` without one its own
+        /etc/netns/<ns>/ (the node's part of the lab file as its
+        /etc/network/interfaces); existing ones are kept: their files are the
+        node's persistent state."""
+        have = set(journal.read().etc)
+        todo = [ns for ns in plan.namespaces() if ns not in have or not os.path.isdir(node_etc.directory(ns))]
+        return _NodeEtcWriter(self.spec, todo, journal)
+
+    def reboot(self, node: str) -> RebootReport:
+        """Reboots ``node`` of the running lab: its runtime state is thrown away
+        and what is persistent is applied again.
+
+        The node's namespace is deleted and made again: every change made by
+        hand with ``ip``, ``sysctl`` or ``nft`` is gone, every process inside
+        the node is stopped (its services start again), and the links to other
+        nodes are made again (their ends in the neighbours too). Then the
+        node's part of the lab (as ``up`` last built it, whatever its file
+        says now) is applied, then what the node's own
+        ``/etc/network/interfaces`` adds to it (addresses, ``netmask``,
+        ``gateway``, ``mtu``, forwarding sysctls, ``up``/``post-up ip route
+        add …`` hooks — recognised, never run), through the same plan and
+        executors as ``up``. Later ``up`` runs keep what the file added.
+
+        Returns:
+            RebootReport: once it returns the node is up with its persistent
+            configuration and its links forward, as after ``up``; a file with
+            a problem (``report.problems``) was not applied at all.
+
+        Raises:
+            NoSuchNode: the running lab has no node ``node`` (exit 2).
+            LookupError: the lab is not up.
+            LabBusy: another vnetlab process is changing the lab.
+            EnvironmentProblem, ApplyError: as ``up`` (the lab-file part could
+                not be built again).
+        """
+        require_root("vnetlab reboot")
+        started = time.monotonic()
+        with state.locked(self.name):
+            running = Lab.running(self.name)
+            running.node(node)  # raises NoSuchNode
+            report = running._reboot(node)
+        report.seconds = round(time.monotonic() - started, 3)
+        return report
+
+    def _reboot(self, node: str) -> RebootReport:
+        from vnetlab.compile.persistent import NodeExtras, extra_ops, with_extras
+        from vnetlab.host import applied
+        from vnetlab.io.persistent import read_node_file
+        from vnetlab.io.report import problem
+
+        ns = self.namespace_of(node)
+        plan = self._plan_for_this_machine()
+        _require_kernel_features(plan)
+        booted = {name: NodeExtras.from_dict(data) for name, data in applied.read_booted(self.name).items()
+                  if name in self.spec.nodes and name != node}
+        path = node_etc.interfaces_path(ns)
+        config = read_node_file(path, self.spec, node)
+        extras = config.applied
+        macs = self._shut_down(ns)
+        try:
+            wanted = with_extras(plan, self.spec, {**booted, node: extras})
+            self._apply(_same_macs(wanted, macs), True, None, False, kept=wanted)
+        except ApplyError as exc:
+            failed = [item for op, item in extra_ops(plan, self.spec, node, extras) if op == exc.op]
+            if not failed:
+                raise
+            # The kernel refused what the file adds: the node comes up without it, as a host whose ifup failed.
+            where, _, line = failed[0].where.rpartition(":")
+            config.problems.append(problem(where, int(line or 0), f"{failed[0].describe()}: the kernel refused it "
+                                                                  f"({exc.cause})"))
+            extras = NodeExtras()
+            wanted = with_extras(plan, self.spec, booted)
+            self._apply(_same_macs(wanted, macs), True, None, False, kept=wanted)
+        kept = {name: value.to_dict() for name, value in {**booted, node: extras}.items() if value}
+        applied.write_booted(self.name, kept)
+        return RebootReport(node=node, seconds=0.0, file=path,
+                            applied=[f"{item.describe()} ({item.where})" for item in extras.items],
+                            problems=config.problems, skipped=config.skipped, notes=config.notes)
+
+    def _shut_down(self, ns: str) -> dict[tuple[str, str], str]:
+        """Stops everything that runs in namespace ``ns`` (its services and TAP
+        pumps, its Open vSwitch, any other process), unplugs its veths from
+        the neighbours' Open vSwitch bridges, deletes them (so their peers in
+        other nodes go at once, not when the kernel gets round to freeing the
+        namespace), then the namespace: the node is off.
+
+        Returns the MAC address of each interface about to go, its veths'
+        peers in other nodes too, by (namespace, name): a NIC keeps its
+        address across a reboot, so the others' neighbour caches stay right."""
+        from vnetlab.executors.apply import apply_plan
+        from vnetlab.executors.kernel import KernelBackend
+        from vnetlab.executors.ovs import OvsBackend
+        from vnetlab.executors.supervisor_backend import SupervisorBackend
+        from vnetlab.host import processes
+        from vnetlab.observe import rtnl
+        from vnetlab.observe.drift import applied_plan
+        from vnetlab.plan import (
+            CreateVeth, DeleteLink, DeleteNamespace, OvsAddBond, OvsAddPort, OvsDeletePort, PumpFrames, RunService,
+            StartOvs, StopOvs,
+        )
+
+        last = applied_plan(self.name)
+        ops = last.ops if last is not None else []
+        ends: dict[str, set[str]] = {}  # namespace -> the far ends of the node's veths there
+        for op in ops:
+            if isinstance(op, CreateVeth) and ns in (op.netns, op.peer_netns) and op.netns != op.peer_netns:
+                far, name = (op.peer_netns, op.peer_ifname) if op.netns == ns else (op.netns, op.ifname)
+                ends.setdefault(far, set()).add(name)
+        stops: list[Op] = []
+        for op in ops:
+            if isinstance(op, (RunService, PumpFrames)) and ns in (op.netns, getattr(op, "peer_netns", None)):
+                stops.append(op.inverse())
+            elif isinstance(op, StartOvs) and op.netns == ns:
+                stops.append(StopOvs(op.netns, node=op.node, rundir=op.rundir))
+            elif isinstance(op, OvsAddPort) and op.port in ends.get(op.netns, ()):
+                # A userspace datapath keeps reading the deleted device: the boot plugs the new one in again.
+                stops.append(OvsDeletePort(op.netns, rundir=op.rundir, bridge=op.bridge, port=op.port))
+            elif isinstance(op, OvsAddBond) and set(op.members) & ends.get(op.netns, set()):
+                stops.append(OvsDeletePort(op.netns, rundir=op.rundir, bridge=op.bridge, port=op.bond))
+        macs: dict[tuple[str, str], str] = {}
+        journal = Journal(self.name).open()
+        try:
+            if stops:
+                apply_plan(stops, [SupervisorBackend(self.name, journal.dir, journal), OvsBackend(journal)], journal)
+            inode = netns.identity(ns)
+            if inode is None:
+                return macs  # already off (deleted by hand): the boot makes it
+            processes.stop_all(processes.in_network_namespace(inode))
+            links, _ = rtnl.read(ns)
+            macs.update({(ns, link["name"]): link["mac"] for link in links if link["mac"]})
+            for peer, names in sorted(ends.items()):
+                if netns.exists(peer):
+                    macs.update({(peer, link["name"]): link["mac"] for link in rtnl.read(peer)[0]
+                                 if link["name"] in names and link["mac"]})
+            off = [DeleteLink(ns, ifname=link["name"]) for link in links if link["kind"] == "veth"]
+            kernel = KernelBackend()
+            try:
+                apply_plan([*off, DeleteNamespace(ns)], [kernel], journal)
+            finally:
+                kernel.close()
+        finally:
+            journal.close()
+        return macs
 
     def down(self) -> bool:
         """Removes everything the lab made; False if it was not up."""
@@ -299,7 +518,11 @@ def down(name: str, notes: Optional[list[str]] = None) -> bool:
     state.lab_dir(name)  # the name is checked before anything else happens
     require_root("vnetlab down")
     if not os.path.isdir(state.lab_dir(name)):
-        return False
+        with state.locked(name):
+            leftovers = node_etc.marked(name)  # nodes' /etc a host reboot left behind (the run directory is gone)
+            if leftovers:
+                node_etc.remove(name, leftovers)
+        return bool(leftovers)
     with state.locked(name):
         left = _teardown(name, Journal(name))
     if notes is not None:
@@ -339,11 +562,81 @@ def _teardown(name: str, journal: Journal) -> list[str]:
         else:
             ours.append(ns)
     netns.delete_all(ours)
+    # Its nodes' own /etc: the journal's, and those a host reboot left marked as the lab's (the run directory is gone).
+    node_etc.remove(name, list(dict.fromkeys([*record.etc, *node_etc.marked(name)])))
     from vnetlab.host import neigh
 
     neigh.restore_limits(name, journal)  # host limits raised by up --raise-neigh-limit
     journal.remove()
     return left
+
+
+class _NodeEtcWriter:
+    """Writes the nodes' own /etc (:func:`vnetlab.host.node_etc.create`) in a
+    thread, beside the kernel work of ``up``: each new directory and file is a
+    new inode, which costs up to a millisecond where /etc is ext4 without a
+    journal (the kernel skips the inodes freed in the last half minute, and
+    a lab's ``down`` freed thousands), 3 per node. It is a backend of the
+    apply loop that handles no op: its ``finish`` — before the supervisor's,
+    so before any service starts — waits for the thread."""
+
+    def __init__(self, spec: LabSpec, namespaces: list[str], journal: Journal):
+        import threading
+
+        self.made: list[str] = []
+        self._error: Optional[BaseException] = None
+        self._thread = None
+        if namespaces:
+            self._thread = threading.Thread(target=self._write, args=(spec, namespaces, journal), daemon=True,
+                                            name="vnetlab-node-etc")
+            self._thread.start()
+
+    def _write(self, spec: LabSpec, namespaces: list[str], journal: Journal) -> None:
+        from vnetlab.io.persistent import interfaces_text
+        from vnetlab.names import split_namespace
+
+        try:
+            files = {ns: {node_etc.INTERFACES: interfaces_text(spec, split_namespace(ns)[1])} for ns in namespaces}
+            node_etc.create(spec.lab, files, journal, made=self.made)
+        except BaseException as exc:  # noqa: BLE001 — raised in the caller's thread by wait()
+            self._error = exc
+
+    def handles(self, op: object) -> bool:
+        """None: it only waits in ``finish``."""
+        return False
+
+    def finish(self) -> None:
+        """Waits until every node's /etc is written; raises what writing it raised."""
+        self.wait(raise_error=True)
+
+    def wait(self, raise_error: bool = False) -> list[str]:
+        """Waits for the thread; returns the namespaces whose /etc it made."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if raise_error and self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        return self.made
+
+
+def _same_macs(plan: Plan, macs: dict[tuple[str, str], str]) -> Plan:
+    """``plan`` with the veths, TAPs and macvlans the file gives no MAC made
+    with the MAC they had (``macs``: (namespace, name) -> MAC), as NICs keep
+    theirs across a reboot. Bridges are left to take theirs from their ports."""
+    import dataclasses
+
+    from vnetlab.plan import CreateMacvlan, CreateTap, CreateVeth, Plan
+
+    def kept(op):  # noqa: ANN001, ANN202 — an op of the plan
+        if isinstance(op, CreateVeth):
+            return dataclasses.replace(op, mac=op.mac or macs.get((op.netns, op.ifname)),
+                                       peer_mac=op.peer_mac or macs.get((op.peer_netns, op.peer_ifname)))
+        if isinstance(op, (CreateTap, CreateMacvlan)) and op.mac is None and (op.netns, op.ifname) in macs:
+            return dataclasses.replace(op, mac=macs[(op.netns, op.ifname)])
+        return op
+
+    return Plan(lab=plan.lab, ops=[kept(op) for op in plan.ops]) if macs else plan
 
 
 def _run_root_nearly_full() -> bool:
@@ -409,4 +702,5 @@ def running_labs() -> list[str]:
     return state.lab_names()
 
 
-__all__ = ["EnvironmentProblem", "Lab", "LabBusy", "LabConflict", "NodeHandle", "down", "running_labs"]
+__all__ = ["EnvironmentProblem", "Lab", "LabBusy", "LabConflict", "NodeHandle", "NoSuchNode", "RebootReport", "down",
+           "running_labs"]

@@ -1,13 +1,15 @@
 """Integration tests: real kernel, root. Every test runs under the host guard.
 
 The guard snapshots the root namespace (links, addresses, routes, forwarding
-sysctls, nft ruleset) and the set of named namespaces and lab run
-directories before each test, and fails the test if any of them differ
-afterwards (DESIGN.md invariants 1 and 2).
+sysctls, nft ruleset), the set of named namespaces and lab run directories,
+the host's /etc/resolv.conf and /etc/hosts (their bytes) and what
+/etc/netns holds (the nodes' own /etc) before each test, and fails the test
+if any of them differ afterwards (DESIGN.md invariants 1 and 2).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -25,6 +27,28 @@ VNETLAB = [sys.executable, "-m", "vnetlab.cli"]
 
 if os.geteuid() != 0:  # pragma: no cover - CI and `make test` run as root
     pytest.exit("integration tests need root (network namespaces): run `make test` as root", returncode=3)
+
+
+HOST_FILES = ("/etc/resolv.conf", "/etc/hosts")  # a lab must never change them (nodes get their own)
+ETC_NETNS = "/etc/netns"
+
+
+def _digest(path: str):
+    try:
+        with open(path, "rb") as handle:
+            return hashlib.sha256(handle.read()).hexdigest()
+    except FileNotFoundError:
+        return None
+
+
+def _tree(root: str):
+    """Every path under ``root`` (None if ``root`` is absent)."""
+    if not os.path.lexists(root):
+        return None
+    found = []
+    for folder, dirs, files in os.walk(root):
+        found += [os.path.relpath(os.path.join(folder, name), root) for name in dirs + files]
+    return sorted(found)
 
 
 HOST_SYSCTLS = (
@@ -45,6 +69,8 @@ def root_snapshot() -> dict:
     # Host-wide knobs a lab must not leave changed (only `--raise-neigh-limit`
     # may touch the gc_thresh ones, and `down` restores them).
     snap["host_sysctls"] = {key: netns.read_sysctl(key) for key in HOST_SYSCTLS}
+    snap["host_files"] = {path: _digest(path) for path in HOST_FILES}
+    snap["etc_netns"] = _tree(ETC_NETNS)
     if shutil.which("nft"):
         snap["nft"] = subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True).stdout
     return snap

@@ -30,7 +30,7 @@ SAMPLE = {
     "master": "br0", "bond": "bond0", "bridge": "br0", "port": "p1", "members": ("m0", "m1"),
     "to": "10.9.0.0/24", "address": "10.9.0.1/24", "key": "net.ipv4.ip_forward", "value": "1",
     "vlan_id": 10, "vid": 10, "node": "a", "listen": "tcp/80", "rundir": "/run/vnetlab/t/a/ovs",
-    "flows": ("priority=1,actions=drop",), "text": "table inet vnetlab {\n}\n", "digest": "new",
+    "flows": ("priority=1,actions=drop",), "text": "table inet vnetlab {\n}\n", "digest": "new", "mtu": 9000,
 }
 
 

@@ -30,6 +30,7 @@ COMMANDS = (
         lifecycle.add_plan,
         lifecycle.add_up,
         lifecycle.add_down,
+        lifecycle.add_reboot,
         inspecting.add_status,
         inside.add_exec,
         inside.add_shell,

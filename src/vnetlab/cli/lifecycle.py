@@ -1,4 +1,4 @@
-"""Commands that make and unmake labs: validate, plan, up, down, enable, disable.
+"""Commands that make and unmake labs: validate, plan, up, down, reboot, enable, disable.
 """
 
 from __future__ import annotations
@@ -9,7 +9,9 @@ import os
 import sys
 import time
 
-from vnetlab.cli.common import EXIT_OK, _console, _load, _require_file, _lab_name_of, _say_raised
+from vnetlab.cli.common import (
+    EXIT_FAILED, EXIT_OK, _console, _lab_name_of, _load, _node_name, _require_file, _running, _say_raised,
+)
 
 
 # -- commands -------------------------------------------------------------
@@ -39,7 +41,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     features = _layer2_features(lab)
     plan = lab.plan(features)
     if not args.full and _is_running_here(lab.name):
-        return _print_plan_diff(lab, lab._plan_for_this_machine(), args.format)
+        return _print_plan_diff(lab, args.format)
     if args.format == "json":
         print(plan.to_json())
         return EXIT_OK
@@ -77,13 +79,14 @@ def _is_running_here(name: str) -> bool:
     return os.geteuid() == 0 and os.path.isdir(state.lab_dir(name))
 
 
-def _print_plan_diff(lab, plan, fmt: str) -> int:
+def _print_plan_diff(lab, fmt: str) -> int:
     """``vnetlab plan`` against a running lab: only what ``up`` would change."""
     from vnetlab.host import state
     from vnetlab.observe.drift import converge
 
+    plan = lab._plan_for_this_machine()
     with state.locked(lab.name):
-        result = converge(lab.name, plan)
+        result = converge(lab.name, lab.with_booted(plan))
     if fmt == "json":
         print(json.dumps({"lab": lab.name, "running": True,
                           "changes": [c.to_dict(lab.name) for c in result.changes]}, indent=2))
@@ -177,6 +180,32 @@ def cmd_down(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_reboot(args: argparse.Namespace) -> int:
+    lab = _running(args.lab)
+    report = lab.reboot(_node_name(args.node))
+    if args.json:
+        print(json.dumps({"lab": lab.name, "node": report.node, "seconds": report.seconds, "file": report.file,
+                          "ok": report.ok, "applied": report.applied,
+                          "problems": [str(r) for r in report.problems], "skipped": [str(r) for r in report.skipped],
+                          "notes": [str(r) for r in report.notes]}))
+        return EXIT_OK if report.ok else EXIT_FAILED
+    for line in [*report.notes, *report.skipped]:
+        print(f"vnetlab: {line}", file=sys.stderr)
+    for line in report.problems:
+        print(str(line), file=sys.stderr)
+    if not report.ok:
+        print(f"vnetlab: node {report.node} came up with its part of the lab file only: nothing of its "
+              f"/etc/network/interfaces was applied — fix it (vnetlab exec {lab.name} {report.node} -- "
+              f"cat -n /etc/network/interfaces) and reboot again", file=sys.stderr)
+    if not args.quiet:
+        added = f"; its /etc/network/interfaces added {len(report.applied)}" if report.applied else ""
+        print(f"node {report.node} of lab {lab.name} rebooted ({report.seconds:.2f} s): runtime state gone, "
+              f"lab file applied{added}")
+        for line in report.applied:
+            print(f"  + {line}")
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
 def cmd_enable(args: argparse.Namespace) -> int:
     from vnetlab.host import systemd as persist
     from vnetlab.lab import require_root
@@ -249,6 +278,17 @@ def add_down(command) -> None:
     p.add_argument("lab", metavar="LAB|LABFILE")
     p.add_argument("--json", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
+
+
+def add_reboot(command) -> None:
+    p = command("reboot", cmd_reboot, "reboot a node: drop its runtime state (ip, sysctl, nft changes, processes), "
+                                      "then apply its part of the lab file and its own /etc/network/interfaces; "
+                                      "exits 1 if that file has a problem (the node then runs with the lab file's "
+                                      "part only)")
+    p.add_argument("lab", metavar="LAB|LABFILE")
+    p.add_argument("node")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
 
 
 def add_enable(command) -> None:

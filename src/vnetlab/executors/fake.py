@@ -19,11 +19,12 @@ from vnetlab.plan import (
     AddAddress, AddRoute, ApplyRuleset, BridgeVlan, CreateBond, CreateBridge, CreateMacvlan, CreateNamespace,
     CreateTap, CreateVeth, CreateVlan, DeleteAddress, DeleteBridgeVlan, DeleteLink, DeleteNamespace, DeleteRoute,
     DeleteRuleset, Op, OvsAddBond, OvsAddBridge, OvsAddPort, OvsDeleteBridge, OvsDeletePort, OvsReplaceFlows,
-    PumpFrames, RunService, SetBondMember, SetBridgeVlanFiltering, SetLinkState, SetMaster, SetSysctl,
+    PumpFrames, RunService, SetBondMember, SetBridgeVlanFiltering, SetLinkState, SetMaster, SetMtu, SetSysctl,
     SetTxChecksum, StartOvs, StopOvs, StopPump, StopService,
 )
 
 DEFAULT_SYSCTL = "0"  # what an unset sysctl reads as here
+DEFAULT_MTU = 1500  # what a new interface has here
 
 
 class InjectedFailure(OperationFailed, RuntimeError):
@@ -149,6 +150,17 @@ class FakeBackend:
             return None
         link["up"] = op.up
         return op.inverse()
+
+    def _set_mtu(self, op: SetMtu) -> Optional[Op]:
+        link = self.spaces[op.netns].links[op.ifname]
+        previous = link.get("mtu", DEFAULT_MTU)
+        if previous == op.mtu:
+            return None
+        if op.mtu == DEFAULT_MTU:
+            link.pop("mtu", None)  # back as it was made
+        else:
+            link["mtu"] = op.mtu
+        return op.inverse(previous)
 
     def _add_address(self, op: AddAddress) -> Optional[Op]:
         key = (op.ifname, op.address)

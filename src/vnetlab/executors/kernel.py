@@ -33,7 +33,7 @@ from vnetlab.host import netns, nlmsg, procsys, tuntap
 from vnetlab.executors.apply import BatchFailed
 from vnetlab.plan import (
     AddAddress, AddRoute, CreateBridge, CreateMacvlan, CreateNamespace, CreateTap, CreateVeth, DeleteAddress,
-    DeleteLink, DeleteNamespace, DeleteRoute, Op, SetLinkState, SetMaster, SetSysctl,
+    DeleteLink, DeleteNamespace, DeleteRoute, Op, SetLinkState, SetMaster, SetMtu, SetSysctl,
 )
 
 from vnetlab.host.rtnetlink import (  # noqa: F401 (the wire format; tests and observe read it from here too)
@@ -114,6 +114,7 @@ class KernelBackend:
             DeleteNamespace: self._delete_namespace,
             SetSysctl: self._sysctl,
             CreateTap: self._create_tap,
+            SetMtu: self._set_mtu,
             **{kind: self._single for kind in self._queued},
         }
         self._fd_budget = _session_fds(_raise_fd_limit())
@@ -442,6 +443,17 @@ class KernelBackend:
         self._send(space, RTM_DELLINK, 0, _IFI.pack(0, 0, index, 0, 0), None, op)
         del space.links[op.ifname]
         return _QUEUED  # re-creating a deleted device is not an undo we offer
+
+    def _set_mtu(self, op: SetMtu) -> Optional[Op]:
+        space = self.space(op.netns)
+        index = space.index(op.ifname)  # LookupError if there is no such interface
+        replies = space.request(RTM_GETLINK, 0, _IFI.pack(0, 0, index, 0, 0), _next_seq())
+        attrs = nlmsg.attributes(replies[0][1], 32)
+        previous = _U32.unpack(attrs[IFLA_MTU])[0] if IFLA_MTU in attrs else None
+        if previous == op.mtu:
+            return None
+        space.request(RTM_NEWLINK, 0, _IFI.pack(0, 0, index, 0, 0) + _attr(IFLA_MTU, _U32.pack(op.mtu)), _next_seq())
+        return op.inverse(previous)
 
     # -- ports, state -----------------------------------------------------
     def _set_master(self, op: SetMaster) -> object:

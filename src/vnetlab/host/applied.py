@@ -2,7 +2,9 @@
 
 ``lab.json`` holds the lab file's spec as ``up`` read it (written by
 ``Lab.up`` before the first change); ``plan.json`` the plan it applied
-(written once the apply succeeded, ``backend: auto`` choices resolved).
+(written once the apply succeeded, ``backend: auto`` choices resolved);
+``booted.json`` what rebooted nodes' own interfaces files added to it
+(``vnetlab reboot``; ``up`` keeps applying it until the lab goes down).
 
 Both are read here as plain JSON, without the lab-file schema (pydantic) or
 the compilers: ``status`` and drift detection need the node names and the
@@ -63,3 +65,19 @@ def read_plan(lab: str) -> Optional[Plan]:
         return Plan(lab=data["lab"], ops=[Op.from_dict(op) for op in data["ops"]])
     except (KeyError, TypeError, ValueError):
         return None  # written by another vnetlab version: compile the spec copy instead
+
+
+BOOTED_COPY = "booted.json"
+
+
+def read_booted(lab: str) -> dict[str, Any]:
+    """What each rebooted node's own interfaces file added when it last booted
+    (node -> ``NodeExtras.to_dict()``), as ``vnetlab reboot`` kept it; {} if none."""
+    data = _read(lab, BOOTED_COPY)
+    nodes = data.get("nodes") if data is not None else None
+    return nodes if isinstance(nodes, dict) else {}
+
+
+def write_booted(lab: str, nodes: dict[str, Any]) -> None:
+    """Keeps what each node's file added at its last boot (see :func:`read_booted`)."""
+    state.write_atomic(os.path.join(state.lab_dir(lab), BOOTED_COPY), json.dumps({"nodes": nodes}))

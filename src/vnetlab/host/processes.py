@@ -16,6 +16,7 @@ import json
 import os
 import select
 import signal
+import time
 from typing import Any
 
 
@@ -180,6 +181,56 @@ def stop(record: ProcessRecord, timeout: float = 2.0, group: bool = False) -> bo
             pass
     _reap_if_child(record.pid)
     return True
+
+
+def in_network_namespace(inode: int) -> list[ProcessRecord]:
+    """Every process (but this one) whose network namespace has inode ``inode``
+    (``vnetlab.host.netns.identity``): what runs inside one node."""
+    found = []
+    own = os.getpid()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == own:
+            continue
+        try:
+            if os.stat(f"/proc/{entry}/ns/net").st_ino != inode:
+                continue
+        except OSError:
+            continue  # gone meanwhile, or a kernel thread
+        stat = read_stat(int(entry))
+        if stat is not None and stat.state != "Z":
+            found.append(ProcessRecord(int(entry), stat.starttime))
+    return found
+
+
+def stop_all(records: list[ProcessRecord], timeout: float = 1.0) -> int:
+    """Stops the recorded processes together: SIGTERM to each, SIGKILL to
+    those still running after ``timeout`` seconds; returns how many ran.
+
+    As :func:`stop`, a process whose start time differs from its record is never signalled."""
+    pinned: list[tuple[ProcessRecord, int]] = []
+    try:
+        for record in records:
+            try:
+                fd = os.pidfd_open(record.pid)
+            except ProcessLookupError:
+                continue
+            if not _matches(record):
+                os.close(fd)
+                continue
+            pinned.append((record, fd))
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(fd, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for record, fd in pinned:
+            if not _wait_exit(fd, max(0.0, deadline - time.monotonic())):
+                with contextlib.suppress(ProcessLookupError):
+                    signal.pidfd_send_signal(fd, signal.SIGKILL)
+                _wait_exit(fd, 5.0)
+            _reap_if_child(record.pid)
+    finally:
+        for _, fd in pinned:
+            os.close(fd)
+    return len(pinned)
 
 
 def write_record(path: str, record: ProcessRecord) -> None:

@@ -1,7 +1,10 @@
 """Runs a program inside a lab namespace, as ``ip netns exec`` would.
 
 The child joins the namespace and, in a private mount namespace, mounts a
-fresh sysfs, so /sys/class/net shows the node's interfaces, not the host's.
+fresh sysfs, so /sys/class/net shows the node's interfaces, not the host's,
+and bind-mounts each entry of the node's own /etc (``/etc/netns/NAME/``,
+:mod:`vnetlab.host.node_etc`) over the ``/etc`` entry of that name, so
+``/etc/network/interfaces`` is the node's. The host's mounts are unchanged.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import signal
 import subprocess
 from typing import Any, Optional, Sequence
 
-from vnetlab.host import netns
+from vnetlab.host import netns, node_etc
 from vnetlab.host.ovs_paths import env_for
 
 SHELL_FALLBACK = "/bin/sh"
@@ -23,7 +26,7 @@ _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True
 _libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
 
 
-def _enter(path: str, parent: Optional[int] = None) -> None:
+def _enter(path: str, parent: Optional[int] = None, etc: Sequence[tuple[str, str]] = ()) -> None:
     # Runs in the forked child before exec: only async-signal-safe-ish work.
     if parent is not None:
         # SIGTERM when the parent dies; and if it died before prctl took
@@ -39,6 +42,8 @@ def _enter(path: str, parent: Optional[int] = None) -> None:
     netns.mount("", "/", "none", netns.MS_SLAVE | netns.MS_REC)
     netns.umount("/sys")
     netns.mount("sysfs", "/sys", "sysfs", 0)
+    for source, target in etc:  # listed by the parent: no directory walk between fork and exec
+        netns.mount(source, target, None, netns.MS_BIND)
 
 
 def popen(netns_name: str, argv: Sequence[str], *, die_with_parent: bool = False,
@@ -59,7 +64,8 @@ def popen(netns_name: str, argv: Sequence[str], *, die_with_parent: bool = False
     for key, value in env_for(netns_name).items():  # plain ovs-vsctl/ovs-ofctl reach the node's OVS
         env.setdefault(key, value)
     parent = os.getpid() if die_with_parent else None
-    return subprocess.Popen(list(argv), preexec_fn=lambda: _enter(path, parent), env=env, **kwargs)
+    etc = node_etc.bind_mounts(netns_name)
+    return subprocess.Popen(list(argv), preexec_fn=lambda: _enter(path, parent, etc), env=env, **kwargs)
 
 
 def run(netns_name: str, argv: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess:

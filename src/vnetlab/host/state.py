@@ -125,6 +125,7 @@ class LabRecord:
     namespace_ids: dict[str, int] = field(default_factory=dict)  # netns -> inode, once made
     processes: list[dict[str, Any]] = field(default_factory=list)
     source: Optional[str] = None
+    etc: list[str] = field(default_factory=list)  # namespaces with a directory of their own in /etc/netns
 
     @property
     def exists(self) -> bool:
@@ -170,6 +171,7 @@ class Journal:
         except FileNotFoundError:
             return record
         namespaces: dict[str, None] = {}
+        etc: dict[str, None] = {}
         processes: dict[str, dict[str, Any]] = {}
         for line in lines:
             try:
@@ -184,6 +186,10 @@ class Journal:
             elif kind == "netns-gone":
                 namespaces.pop(entry["name"], None)
                 record.namespace_ids.pop(entry["name"], None)
+            elif kind == "etc":
+                etc[entry["name"]] = None
+            elif kind == "etc-gone":
+                etc.pop(entry["name"], None)
             elif kind == "process":
                 processes[entry["role"]] = entry
             elif kind == "process-gone":
@@ -191,6 +197,7 @@ class Journal:
             elif kind == "source":
                 record.source = entry.get("path")
         record.namespaces = list(namespaces)
+        record.etc = list(etc)
         record.processes = list(processes.values())
         return record
 

@@ -31,6 +31,10 @@ METHODS = ("static", "manual", "dhcp", "loopback", "auto", "v4tunnel", "6to4", "
            "wvdial", "ipv4ll")
 MAX_FILE_BYTES = 1024 * 1024  # a real interfaces file is a few kilobytes
 MAX_INCLUDES = 64  # source loops and glob bombs stop here
+# Why a line is not imported, for readers that tell these apart (ifupdown itself refuses a misplaced option)
+MISPLACED = "an option outside any `iface` stanza belongs to no interface"
+IN_MAPPING = "part of the mapping stanza"
+UNKNOWN_METHOD = "not a family (inet, inet6) or method (static, manual, dhcp, loopback) vnetlab knows"
 # source-directory reads files whose names are made of these only (run-parts rules)
 SOURCE_DIRECTORY_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -98,7 +102,8 @@ def normalise_key(key: str) -> str:
     return key.strip().lower().replace("_", "-")
 
 
-def read_interfaces(path: str, root: Optional[str] = None, shown: Optional[str] = None) -> InterfacesFile:
+def read_interfaces(path: str, root: Optional[str] = None, shown: Optional[str] = None,
+                    etc: Optional[str] = None) -> InterfacesFile:
     """Reads an interfaces file and every file it sources.
 
     Args:
@@ -107,6 +112,10 @@ def read_interfaces(path: str, root: Optional[str] = None, shown: Optional[str] 
             copy of a host's ``/``); every file read must lie inside it.
             Default: the directory ``path`` would be ``/etc/network`` of.
         shown: the name reports use for ``path`` (default: ``path``).
+        etc: instead of ``root``, the directory that stands for ``/etc``
+            (a node's own ``/etc/netns/NAME``): absolute paths under
+            ``/etc/`` resolve inside it, others are refused as leaving it,
+            and sourced files are shown as ``/etc/…``.
 
     Returns:
         The stanzas, ``auto``/``allow-`` marks and reports.
@@ -114,9 +123,21 @@ def read_interfaces(path: str, root: Optional[str] = None, shown: Optional[str] 
     Raises:
         SourceFileError: ``path`` itself is missing, unreadable, too big or not text.
     """
+    if etc is not None:
+        root = etc
     root = os.path.realpath(root if root is not None else _guess_root(path))
     result = InterfacesFile()
-    _Reader(root, result).read(path, shown or path, None)
+    _Reader(root, result, as_etc=etc is not None).read(path, shown or path, None)
+    return result
+
+
+def read_interfaces_text(text: str, shown: str) -> InterfacesFile:
+    """Reads the text of an interfaces file that is not on disk (one vnetlab
+    wrote itself); ``source`` lines in it are reported, never followed."""
+    result = InterfacesFile(files=[shown])
+    reader = _Reader(None, result)
+    for number, line in _logical_lines(text, shown, result.reports):
+        reader._line(shown, number, line, "")
     return result
 
 
@@ -133,8 +154,9 @@ def _guess_root(path: str) -> str:
 class _Reader:
     """Reads files into one InterfacesFile, following includes inside ``root``."""
 
-    def __init__(self, root: str, result: InterfacesFile):
-        self.root = root
+    def __init__(self, root: Optional[str], result: InterfacesFile, as_etc: bool = False):
+        self.root = root  # None: text without a file system, nothing is sourced
+        self.as_etc = as_etc  # root stands for /etc, not for /
         self.result = result
         self.seen: set[str] = set()
         self.current: Optional[Stanza] = None
@@ -210,11 +232,15 @@ class _Reader:
         """An include path as this machine sees it: absolute ones under ROOT,
         relative ones next to the including file (ifupdown's rule)."""
         if pattern.startswith("/"):
+            if self.as_etc:
+                inside_etc = pattern.startswith("/etc/")
+                return os.path.join(self.root, pattern[len("/etc/"):]) if inside_etc else pattern
             return os.path.join(self.root, pattern.lstrip("/"))
         return os.path.join(base, pattern)
 
     def _shown_name(self, real: str) -> str:
-        return os.path.relpath(real, self.root)
+        relative = os.path.relpath(real, self.root)
+        return f"/etc/{relative}" if self.as_etc else relative
 
     # -- lines --------------------------------------------------------
     def _line(self, file: str, number: int, line: str, base: str) -> None:
@@ -243,11 +269,10 @@ class _Reader:
             self.result.reports.append(not_imported(file, number, line, f"`{keyword}` only changes how "
                                                     "ifup/ifdown run on the real host"))
         elif self.in_mapping is not None:
-            self.result.reports.append(not_imported(file, number, line, "part of the mapping stanza at "
+            self.result.reports.append(not_imported(file, number, line, f"{IN_MAPPING} at "
                                                     f"line {self.in_mapping[1]}"))
         elif self.current is None:
-            self.result.reports.append(not_imported(file, number, line, "an option outside any "
-                                                    "`iface` stanza belongs to no interface"))
+            self.result.reports.append(not_imported(file, number, line, MISPLACED))
         else:
             key, _, value = line.partition(" ")
             key = key.split("\t")[0]
@@ -269,14 +294,16 @@ class _Reader:
             method, rest = rest[0], rest[1:]
         if rest:
             self.result.reports.append(not_imported(file, number, " ".join(rest),
-                                                    "not a family (inet, inet6) or method (static, "
-                                                    "manual, dhcp, loopback) vnetlab knows"))
+                                                    UNKNOWN_METHOD))
         self.current = Stanza(name, family, method, file, number)
         self.result.stanzas.append(self.current)
 
     def _include(self, file: str, number: int, line: str, keyword: str, args: list[str], base: str) -> None:
         if not args:
             self.result.reports.append(problem(file, number, f"`{keyword}` names no file — the line is cut off"))
+            return
+        if self.root is None:
+            self.result.reports.append(note(file, number, f"`{line}` is not followed: this text has no files beside it"))
             return
         for pattern in args:
             target = self._resolve(pattern, base)

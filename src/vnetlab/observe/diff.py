@@ -13,7 +13,7 @@ ops that make it right, and whether it is *drift* (a hand-made change to the
 lab as it was last applied) or a change of the file.
 
 An object is keyed by ``(kind, netns, ident)``, the identity key each op
-declares itself (``Op.objects``); kinds: node, link, link-state, master,
+declares itself (``Op.objects``); kinds: node, link, link-state, master, mtu,
 address, route, sysctl, ruleset, trace-table, service, pump, ovs-daemons,
 ovs-bridge, ovs-port, ovs-flows. Ops that are not ``observed`` (other
 backends' ops) are left to their own idempotent apply; their string fields
@@ -137,7 +137,7 @@ class Change:
     def describe(self, lab: str) -> str:
         """One line for a person, e.g. "red eth0: address 10.0.0.1/24 missing (removed by hand?)"."""
         node = self.netns.removeprefix(f"{lab}-")
-        where = f"{node} {self.obj}" if self.kind in ("link-state", "master", "address", "link") else node
+        where = f"{node} {self.obj}" if self.kind in ("link-state", "master", "mtu", "address", "link") else node
         if self.kind == "node":
             text = {"+": "namespace missing" if self.drift else "new node",
                     "-": "node removed from the file"}.get(self.sign, "")
@@ -168,6 +168,10 @@ class Change:
             if self.sign == "-":
                 return f"{where}: extra interface ({self.found})" if self.drift else f"{where}: interface removed"
             return f"{where}: {self.found} (expected {self.expected}); re-created"
+        if self.kind == "mtu":
+            if self.sign == "+":
+                return f"{where}: set mtu {self.expected}" + (" (interface missing)" if self.drift else "")
+            return f"{where}: mtu {self.found} (expected {self.expected})"
         if self.kind == "sysctl":
             return f"{node}: sysctl {self.obj} = {self.found} (expected {self.expected})"
         if self.kind == "ruleset":
@@ -409,6 +413,14 @@ def diff(desired: Plan, observed: Observed, applied: Optional[Plan] = None) -> D
                 add("+", key, value, None, ops, is_drift(key))
             elif link.master != value:
                 add("~", key, value, link.master, ops, is_drift(key))
+        elif kind == "mtu":
+            link = links.get(ident)
+            if (ns, ident) in recreated:
+                add("+", key, value, None, ops, False)
+            elif link is None:
+                add("+", key, value, None, ops, is_drift(key))
+            elif link.mtu is not None and link.mtu != value:
+                add("~", key, value, link.mtu, ops, is_drift(key))
         elif kind == "address":
             ifname, _, address = ident.partition(" ")
             link = links.get(ifname)
@@ -557,7 +569,7 @@ def _removable_address(address: str) -> bool:
 def _ordered(changes: list[Change]) -> list[Change]:
     """Removals first (in dependency order), then changes and additions by kind."""
     rank = {kind: i for i, kind in enumerate(_REMOVE_ORDER)}
-    build = {k: i for i, k in enumerate(("node", "sysctl", "link", "ovs-daemons", "ovs-bridge", "ovs-port", "master",
+    build = {k: i for i, k in enumerate(("node", "sysctl", "link", "ovs-daemons", "ovs-bridge", "ovs-port", "master", "mtu",
                                          "address", "link-state", "route", "ovs-flows", "ruleset", "pump",
                                          "service"))}
     removals = sorted((c for c in changes if c.sign == "-"), key=lambda c: rank.get(c.kind, 99))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from vnetlab.plan.base import OP_TYPES, Key, Op, Plan, format_command
 from vnetlab.plan.namespaces import CreateNamespace, DeleteNamespace, SetSysctl
 from vnetlab.plan.links import (
-    CreateBridge, CreateMacvlan, CreateTap, CreateVeth, DeleteLink, SetLinkState, SetMaster,
+    CreateBridge, CreateMacvlan, CreateTap, CreateVeth, DeleteLink, SetLinkState, SetMaster, SetMtu,
 )
 from vnetlab.plan.addresses import AddAddress, AddRoute, DeleteAddress, DeleteRoute
 from vnetlab.plan.l2 import (
@@ -29,6 +29,7 @@ __all__ = [
     "OP_TYPES", "Key", "Op", "Plan", "format_command",
     "CreateNamespace", "DeleteNamespace", "SetSysctl",
     "CreateBridge", "CreateMacvlan", "CreateTap", "CreateVeth", "DeleteLink", "SetLinkState", "SetMaster",
+    "SetMtu",
     "AddAddress", "AddRoute", "DeleteAddress", "DeleteRoute",
     "BridgeVlan", "CreateBond", "CreateVlan", "DeleteBridgeVlan", "SetBondMember", "SetBridgeVlanFiltering",
     "OVS_PROTOCOLS", "OVS_SCHEMA", "OvsAddBond", "OvsAddBridge", "OvsAddPort", "OvsDeleteBridge", "OvsDeletePort",

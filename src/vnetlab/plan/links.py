@@ -169,3 +169,23 @@ class SetLinkState(Op):
 
     def inverse(self, previous: Any = None) -> Optional[Op]:
         return SetLinkState(self.netns, ifname=self.ifname, up=not self.up)
+
+
+@dataclass(frozen=True)
+class SetMtu(Op):
+    """Sets an existing interface's MTU (``mtu`` of an interfaces file, applied at boot)."""
+
+    name: ClassVar[str] = "set_mtu"
+    observed: ClassVar[bool] = True
+    ifname: str = ""
+    mtu: int = 1500
+
+    def commands(self) -> list[list[str]]:
+        return [_ip_n(self.netns) + ["link", "set", self.ifname, "mtu", str(self.mtu)]]
+
+    def objects(self) -> tuple[tuple[Key, Any], ...]:
+        return ((("mtu", self.netns, self.ifname), self.mtu),)
+
+    def inverse(self, previous: Any = None) -> Optional[Op]:
+        """``previous``: the MTU before (None: unknown, no undo)."""
+        return None if previous is None else SetMtu(self.netns, ifname=self.ifname, mtu=previous)
