@@ -132,22 +132,24 @@ def _grade_with_reboots(lab: "Lab", task: Task, run_checks: Callable) -> TaskGra
             results.extend(run_checks(lab.spec.model_copy(update={"checks": list(segment)}), lab.namespace_of))
             segment.clear()
 
-    notes = []
+    notes: list[str] = []
+    booted: list[str] = []
     for check in task.checks:
         if _is_reboot(check):
             flush()
             try:
-                lab.reboot(check.reboot)
+                report = lab.reboot(check.reboot)
             except Exception as exc:  # noqa: BLE001 - the grade says what went wrong, the grading goes on
                 return TaskGrade(task, False, [f"rebooting {check.reboot} failed: {exc}"])
-            notes.append(f"rebooted {check.reboot}")
+            notes.append(f"a reboot of {check.reboot}")
+            # A file the boot could not read explains every check after it.
+            booted.extend(f"at the boot of {check.reboot}: {line}" for line in (*report.problems, *report.skipped))
         else:
             segment.append(check)
     flush()
     graded = _judged(lab, task, results)
-    if notes:
-        graded.feedback = [*notes, *graded.feedback] if graded.ok else [
-            f"after {', '.join(notes)}: " + graded.feedback[0], *graded.feedback[1:]]
+    if notes and not graded.ok:
+        graded.feedback = [*booted, f"after {', '.join(notes)}: " + graded.feedback[0], *graded.feedback[1:]]
     return graded
 
 
