@@ -215,12 +215,12 @@ def same_family(to: str, via: Optional[str]) -> bool:
     return ipaddress.ip_address(via).version == ipaddress.ip_network(to).version
 
 
-class Route(Strict):
-    """A static route: ``to`` a CIDR or ``default``, ``via`` a gateway and/or ``dev``."""
+class _RouteShape(Strict):
+    """``to`` (a CIDR or ``default``) and ``via`` (a gateway of the same family), as a
+    lab file's routes and a route check both write them."""
 
     to: str
     via: Optional[str] = None
-    dev: Optional[str] = None
 
     @field_validator("to")
     @classmethod
@@ -232,12 +232,21 @@ class Route(Strict):
     def _gateway(cls, value: Optional[str]) -> Optional[str]:
         return check_gateway(value)
 
+    def _same_family(self) -> None:
+        if not same_family(self.to, self.via):
+            raise ValueError("'to' and 'via' must both be IPv4 or both IPv6")
+
+
+class Route(_RouteShape):
+    """A static route: ``to`` a CIDR or ``default``, ``via`` a gateway and/or ``dev``."""
+
+    dev: Optional[str] = None
+
     @model_validator(mode="after")
     def _needs_target(self) -> "Route":
         if self.via is None and self.dev is None:
             raise ValueError("a route needs 'via' (a gateway) or 'dev' (an interface), or both")
-        if not same_family(self.to, self.via):
-            raise ValueError("'to' and 'via' must both be IPv4 or both IPv6")
+        self._same_family()
         return self
 
 
@@ -552,27 +561,14 @@ class AddressState(Strict):
         return _one_or_list(value, check_address, "has: 10.0.0.1/24")
 
 
-class RouteState(Strict):
+class RouteState(_RouteShape):
     """``route: {to: default, via: 10.0.0.254}``: the main table has that route (``via``/``dev`` if given)."""
 
-    to: str
-    via: Optional[str] = None
     dev: Optional[IfName] = None
-
-    @field_validator("to")
-    @classmethod
-    def _destination(cls, value: str) -> str:
-        return check_destination(value)
-
-    @field_validator("via")
-    @classmethod
-    def _gateway(cls, value: Optional[str]) -> Optional[str]:
-        return check_gateway(value)
 
     @model_validator(mode="after")
     def _families(self) -> "RouteState":
-        if not same_family(self.to, self.via):
-            raise ValueError("'to' and 'via' must both be IPv4 or both IPv6")
+        self._same_family()
         return self
 
 
