@@ -51,8 +51,15 @@ class RouteAnswer:
     error: str = ""  # why there is no route (ENETUNREACH's text ...)
     iif: str = ""  # set for a forwarded packet's lookup
 
+    forwarding_off: bool = False  # the lookup failed because the in-interface does not forward
+
     def describe(self) -> str:
         """``route default via 203.0.113.1 dev vmbr0`` / ``local 10.0.0.2`` / ``no route to X``."""
+        if self.forwarding_off:
+            family = 6 if ":" in self.dst else 4
+            sysctl = "net.ipv6.conf.all.forwarding" if family == 6 else "net.ipv4.ip_forward"
+            return (f"not forwarded to {self.dst}: forwarding is off on {self.iif} ({sysctl} is 0 — this node "
+                    "takes in only packets for its own addresses)")
         if not self.ok:
             return f"no route to {self.dst} ({self.error})"
         if self.kind == "local":
@@ -135,6 +142,22 @@ class NodeView:
             except OSError:
                 return False
 
+    def _forwards(self, ifname: str, family: int) -> bool:
+        version = 6 if family == socket.AF_INET6 else 4
+        with netns.entered(self.netns):
+            try:
+                return netns.read_sysctl(f"net.ipv{version}.conf.{ifname}.forwarding") == "1"
+            except OSError:
+                return True  # unknown: do not blame forwarding
+
+    def _routable(self, dst: str) -> bool:
+        """Whether this node's own lookup (as if it sent the packet itself) finds a route to ``dst``."""
+        try:
+            self._ipr.route("get", dst=dst, family=_family(dst))
+        except NetlinkError:
+            return False
+        return True
+
     def route_get(self, dst: str, src: str = "", iif: str = "") -> RouteAnswer:
         """The FIB answer for a packet to ``dst``; with ``iif`` (and ``src``)
         for a packet that arrived on ``iif`` (``ip route get D from S iif I``).
@@ -148,8 +171,11 @@ class NodeView:
         try:
             answer = self._ipr.route("get", **kwargs)[0]
         except NetlinkError as exc:
-            return RouteAnswer(dst, False, kind="unreachable", error=exc.args[1] if len(exc.args) > 1 else str(exc),
-                               iif=iif)
+            error = exc.args[1] if len(exc.args) > 1 else str(exc)
+            # A router with forwarding off answers a forwarded packet's lookup with
+            # "no route to host" although it has the route: say what really stops it.
+            off = bool(iif) and not self._forwards(iif, kwargs["family"]) and self._routable(dst)
+            return RouteAnswer(dst, False, kind="unreachable", error=error, iif=iif, forwarding_off=off)
         kind = ROUTE_TYPES.get(answer["type"], str(answer["type"]))
         matched = ""
         try:
