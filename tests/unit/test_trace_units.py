@@ -515,3 +515,19 @@ def test_ipv6_route_command_and_ofproto_flow():
         "in_port=p1,tcp6,ipv6_src=fd00::1,ipv6_dst=fd00::2,tp_src=40000,tp_dst=80,dl_src=02:00:00:00:00:01"
     assert flow_fields("p3", "icmp", "fd00::66", "fd00::1", None, None, 128, "") == \
         "in_port=p3,icmp6,ipv6_src=fd00::66,ipv6_dst=fd00::1,icmpv6_type=128,icmpv6_code=0"
+
+
+def test_a_probe_nobody_saw_is_explained_by_the_unanswered_gateway():
+    result = assemble(_obs([], neighbour=lambda node, ip: "FAILED" if (node, ip) == ("a", "10.0.0.254") else None))
+    assert result.result == LOST and result.by == "a"
+    assert result.reason == ("never left a: no ARP answer for 10.0.0.254 (the gateway of route default via "
+                             "10.0.0.254 dev eth0; neighbour FAILED)")
+
+
+def test_forwarding_off_is_named_instead_of_no_route_to_host():
+    answer = RouteAnswer("10.0.1.2", False, kind="unreachable", error="No route to host", iif="eth0",
+                         forwarding_off=True)
+    assert answer.describe().startswith("not forwarded to 10.0.1.2: forwarding is off on eth0 "
+                                        "(net.ipv4.ip_forward is 0")
+    assert RouteAnswer("10.0.1.2", False, error="No route to host").describe() == \
+        "no route to 10.0.1.2 (No route to host)"

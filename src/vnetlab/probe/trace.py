@@ -418,6 +418,8 @@ def assemble(obs: Observations) -> TraceResult:
     elif probe and forward.hops and forward.hops[-1].route and forward.hops[-1].route.get("kind") == "local":
         node = forward.hops[-1].node
         result = dict(result=DELIVERED, by=node, reason=f"delivered to {node} (no reply)")
+    elif not probe:
+        result["reason"] = _never_left(obs)
     elif probe:
         unanswered = _unanswered_neighbour(ordered, probe[-1])
         if unanswered:
@@ -426,6 +428,20 @@ def assemble(obs: Observations) -> TraceResult:
             result["reason"] = f"lost without trace; last seen at {last}"
     return TraceResult(obs.lab, obs.source, obs.destination, obs.proto, obs.port, obs.marker,
                        forward=forward, reply=reply, last_seen=last, **result)
+
+
+def _never_left(obs: Observations) -> str:
+    """Why a probe that no interface ever saw did not leave its source: most often the next hop
+    of its route does not answer ARP (or NDP), so the kernel holds the packet and drops it."""
+    route = obs.routes(obs.source, obs.destination, "", "")
+    if not route.ok or route.kind != "unicast":
+        return f"lost without trace: {obs.source} did not send it ({route.describe()})"
+    nexthop = route.via or obs.destination
+    state = obs.neighbour(obs.source, nexthop)
+    asked = "no neighbour advertisement" if ":" in nexthop else "no ARP answer"
+    via = "the gateway" if route.via else "the destination, on-link"
+    return (f"never left {obs.source}: {asked} for {nexthop} ({via} of {route.describe()}; "
+            f"neighbour {state or 'unresolved'})")
 
 
 def _nft_reason(problems: list, node: str, rejected: bool) -> str:
