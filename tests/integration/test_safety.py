@@ -43,6 +43,20 @@ def canary(tmp_path):
     assert (path / "precious").read_text() == "keep me", "the canary directory was touched"
 
 
+def refused(capsys, *argv: str) -> str:
+    """Runs the CLI in this process (the same code as the command, without a
+    Python start-up per hostile name) and returns its stderr; it must exit 2."""
+    from vnetlab.cli import main
+
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:  # argparse refuses a name that looks like an option ("-rf")
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2, f"{' '.join(map(repr, argv))}: exit {code}\n{err}"
+    return err
+
+
 def run_root_entries() -> set[str]:
     try:
         return set(os.listdir(state.RUN_ROOT))
@@ -51,25 +65,27 @@ def run_root_entries() -> set[str]:
 
 
 @pytest.mark.parametrize("command", sorted(LAB_COMMANDS))
-def test_hostile_lab_names_are_refused(command, canary):
+def test_hostile_lab_names_are_refused(command, canary, capsys):
     before = run_root_entries()
-    for name in [*HOSTILE_LABS, str(canary), f"../../..{canary}"]:
-        result = cli(command, name, *LAB_COMMANDS[command])
-        assert result.returncode == 2, f"{command} {name!r}: exit {result.returncode}\n{result.stderr}"
-        assert "Traceback" not in result.stderr
-        assert "\x1b" not in result.stderr and "\x07" not in result.stderr, "raw control characters echoed"
+    names = [*HOSTILE_LABS, str(canary), f"../../..{canary}"]
+    # The first as a separate process, as a user types it; the rest in-process (same code, faster).
+    result = cli(command, names[0], *LAB_COMMANDS[command])
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    for name in names[1:]:
+        err = refused(capsys, command, name, *LAB_COMMANDS[command])
+        assert "\x1b" not in err and "\x07" not in err, "raw control characters echoed"
     assert run_root_entries() == before, "a refused command created something in the run directory"
 
 
 @pytest.mark.parametrize("command", sorted(NODE_COMMANDS))
-def test_hostile_node_names_are_refused(command, tmp_path, canary):
+def test_hostile_node_names_are_refused(command, tmp_path, canary, capsys):
     path = copy_example(tmp_path, "red-blue.yaml", lab="hostnode")
     cli("up", path, "-q", check=True)
     try:
-        for name in HOSTILE_NODES:
-            result = cli(command, "hostnode", name, *NODE_COMMANDS[command])
-            assert result.returncode == 2, f"{command} hostnode {name!r}: exit {result.returncode}\n{result.stderr}"
-            assert "\x1b" not in result.stderr
+        result = cli(command, "hostnode", HOSTILE_NODES[0], *NODE_COMMANDS[command])
+        assert result.returncode == 2, result.stderr
+        for name in HOSTILE_NODES[1:]:
+            assert "\x1b" not in refused(capsys, command, "hostnode", name, *NODE_COMMANDS[command])
     finally:
         cli("down", "hostnode", check=True)
 
