@@ -105,16 +105,82 @@ class NodeHandle:
         return netns_name(self.lab, self.name)
 
     def run(self, argv: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess:
-        """Runs ``argv`` inside the node (subprocess.run semantics)."""
+        """Runs ``argv`` inside the node (subprocess.run semantics), with the
+        node's own /etc (made now if this is the first time it is needed)."""
         from vnetlab.host import run as runner
 
+        give_node_etc(self.lab, self.name)
         return runner.run(self.netns, argv, **kwargs)
 
     def popen(self, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen:
-        """Starts ``argv`` inside the node and returns the Popen."""
+        """Starts ``argv`` inside the node and returns the Popen (the node's
+        own /etc as for :meth:`run`)."""
         from vnetlab.host import run as runner
 
+        give_node_etc(self.lab, self.name)
         return runner.popen(self.netns, argv, **kwargs)
+
+
+def give_node_etc(lab: str, node: str, spec: Optional[LabSpec] = None, held: bool = False) -> bool:
+    """Gives ``node`` of running lab ``lab`` its own /etc (``/etc/netns/<ns>/``
+    with its ``network/interfaces``, the node's part of the lab file as ``up``
+    last built it), the first time something runs in it on a user's behalf:
+    most nodes of a big lab are never entered, and each directory and file
+    costs an inode on the host's file system at ``up`` and at ``down``.
+
+    A directory already there is kept as it is (its files are the node's
+    persistent configuration, the student's to edit). The directory is
+    journaled before it is made (``down`` removes it also after SIGKILL) and
+    marked, under the lab's lock. Nothing is made for a lab that is not up
+    or a node it does not run.
+
+    Args:
+        lab: the lab's name.
+        node: the node.
+        spec: the running lab's spec, if the caller has it (else read from
+            its run directory).
+        held: the caller holds the lab's lock already.
+
+    Returns:
+        Whether the directory was made now (False: it was there, or the lab
+        does not run the node).
+
+    Raises:
+        EnvironmentProblem: ``/etc/netns/<ns>`` exists and vnetlab did not
+            make it (it is never used or removed).
+        LabBusy: another vnetlab process held the lab's lock too long.
+    """
+    from vnetlab.names import namespace as netns_name
+
+    ns = netns_name(lab, node)
+    if node_etc.ownership(ns, lab) == node_etc.OURS:
+        return False  # the common case, without the lock: a directory marked as the lab's stays the lab's
+    if held:
+        return _make_node_etc(lab, node, ns, spec)
+    with state.locked(lab):
+        return _make_node_etc(lab, node, ns, spec)
+
+
+def _make_node_etc(lab: str, node: str, ns: str, spec: Optional[LabSpec]) -> bool:
+    if not os.path.isdir(state.lab_dir(lab)):
+        return False  # not up: nothing to give, and no run directory to make
+    journal = Journal(lab)
+    if ns in journal.read().etc and os.path.isdir(node_etc.directory(ns)):
+        return False  # ours by the journal (a file system without extended attributes)
+    if spec is None:
+        try:
+            spec = Lab.running(lab).spec
+        except LookupError:
+            return False
+    if node not in spec.nodes:
+        return False
+    from vnetlab.io.persistent import interfaces_text
+
+    journal.open()
+    try:
+        return bool(node_etc.create(lab, {ns: {node_etc.INTERFACES: interfaces_text(spec, node)}}, journal))
+    finally:
+        journal.close()
 
 
 class Lab:
@@ -264,14 +330,11 @@ class Lab:
         journal = Journal(self.name)
         spec_copy = os.path.join(journal.dir, SPEC_COPY)
         previous = _read_text(spec_copy) if existed else None
-        made_etc: list[str] = []
-        etc_writer: Optional[_NodeEtcWriter] = None
         try:
             journal.open()
             if existed:
                 _forget_vanished(journal, plan)
             journal.record("source", path=self.source)
-            etc_writer = self._node_etc_writer(plan, journal)
             if raise_neigh_limit:
                 from vnetlab.host import neigh
 
@@ -285,21 +348,16 @@ class Lab:
             kernel = KernelBackend()
             try:
                 restarts = self.last_diff.restarts() if self.last_diff is not None else []
-                if restarts:  # failed services: drop them first, so the plan starts them afresh (with their /etc)
-                    made_etc = etc_writer.wait()
+                if restarts:  # failed services: drop them first, so the plan starts them afresh
                     apply_plan(restarts, [SupervisorBackend(self.name, journal.dir, journal)], journal)
-                # The nodes' /etc is written while the kernel work runs; it is there before any service starts.
-                backends = [kernel, etc_writer, SupervisorBackend(self.name, journal.dir, journal), NftBackend()]
+                backends = [kernel, SupervisorBackend(self.name, journal.dir, journal), NftBackend()]
                 from vnetlab.executors.linux_l2 import LinuxL2Backend  # 802.1Q, bonds, bridge VLANs
 
                 backends.append(LinuxL2Backend(kernel))
                 from vnetlab.executors.ovs import OvsBackend  # per-node Open vSwitch
 
                 backends.append(OvsBackend(journal, on_new_links=kernel.forget))
-                try:
-                    report = apply_plan(ops, backends, journal, progress)
-                finally:
-                    made_etc = etc_writer.wait()
+                report = apply_plan(ops, backends, journal, progress)
                 _record_namespace_ids(journal, report)
                 from vnetlab.agents.controller import wait_for_builtin_controllers
                 from vnetlab.executors.forwarding import wait_until_forwarding
@@ -323,27 +381,13 @@ class Lab:
             finally:
                 kernel.close()
         except BaseException:
-            if etc_writer is not None:
-                made_etc = etc_writer.wait()  # nothing is still being written while it is taken away
             if not existed:
                 _teardown(self.name, journal)  # a failed first up leaves nothing
-            else:  # a failed converge: the lab runs as last brought up
-                if previous is not None:
-                    write_atomic(spec_copy, previous)
-                if made_etc:
-                    node_etc.remove(self.name, made_etc, journal)
+            elif previous is not None:  # a failed converge: the lab runs as last brought up
+                write_atomic(spec_copy, previous)
             raise
         finally:
             journal.close()
-
-    def _node_etc_writer(self, plan: Plan, journal: Journal) -> "_NodeEtcWriter":
-        """Starts giving every node of ``plan`` without one its own
-        /etc/netns/<ns>/ (the node's part of the lab file as its
-        /etc/network/interfaces); existing ones are kept: their files are the
-        node's persistent state."""
-        have = set(journal.read().etc)
-        todo = [ns for ns in plan.namespaces() if ns not in have or not os.path.isdir(node_etc.directory(ns))]
-        return _NodeEtcWriter(self.spec, todo, journal)
 
     def reboot(self, node: str) -> RebootReport:
         """Reboots ``node`` of the running lab: its runtime state is thrown away
@@ -358,7 +402,9 @@ class Lab:
         ``/etc/network/interfaces`` adds to it (addresses, ``netmask``,
         ``gateway``, ``mtu``, forwarding sysctls, ``up``/``post-up ip route
         add …`` hooks — recognised, never run), through the same plan and
-        executors as ``up``. Later ``up`` runs keep what the file added.
+        executors as ``up``. Later ``up`` runs keep what the file added. A
+        node that was never entered has no file yet: it boots with its part
+        of the lab file, and gets the file now (:func:`give_node_etc`).
 
         Returns:
             RebootReport: once it returns the node is up with its persistent
@@ -384,7 +430,7 @@ class Lab:
     def _reboot(self, node: str) -> RebootReport:
         from vnetlab.compile.persistent import NodeExtras, extra_ops, with_extras
         from vnetlab.host import applied
-        from vnetlab.io.persistent import read_node_file
+        from vnetlab.io.persistent import BootConfig, read_node_file
         from vnetlab.io.report import problem
 
         ns = self.namespace_of(node)
@@ -393,7 +439,10 @@ class Lab:
         booted = {name: NodeExtras.from_dict(data) for name, data in applied.read_booted(self.name).items()
                   if name in self.spec.nodes and name != node}
         path = node_etc.interfaces_path(ns)
-        config = read_node_file(path, self.spec, node)
+        # A node whose /etc was never needed before has no changes of its own: it boots with its part of
+        # the lab file, and has its file from now on.
+        made = give_node_etc(self.name, node, self.spec, held=True)
+        config = BootConfig() if made else read_node_file(path, self.spec, node)
         extras = config.applied
         macs = self._shut_down(ns)
         try:
@@ -569,55 +618,6 @@ def _teardown(name: str, journal: Journal) -> list[str]:
     neigh.restore_limits(name, journal)  # host limits raised by up --raise-neigh-limit
     journal.remove()
     return left
-
-
-class _NodeEtcWriter:
-    """Writes the nodes' own /etc (:func:`vnetlab.host.node_etc.create`) in a
-    thread, beside the kernel work of ``up``: each new directory and file is a
-    new inode, which costs up to a millisecond where /etc is ext4 without a
-    journal (the kernel skips the inodes freed in the last half minute, and
-    a lab's ``down`` freed thousands), 3 per node. It is a backend of the
-    apply loop that handles no op: its ``finish`` — before the supervisor's,
-    so before any service starts — waits for the thread."""
-
-    def __init__(self, spec: LabSpec, namespaces: list[str], journal: Journal):
-        import threading
-
-        self.made: list[str] = []
-        self._error: Optional[BaseException] = None
-        self._thread = None
-        if namespaces:
-            self._thread = threading.Thread(target=self._write, args=(spec, namespaces, journal), daemon=True,
-                                            name="vnetlab-node-etc")
-            self._thread.start()
-
-    def _write(self, spec: LabSpec, namespaces: list[str], journal: Journal) -> None:
-        from vnetlab.io.persistent import interfaces_text
-        from vnetlab.names import split_namespace
-
-        try:
-            files = {ns: {node_etc.INTERFACES: interfaces_text(spec, split_namespace(ns)[1])} for ns in namespaces}
-            node_etc.create(spec.lab, files, journal, made=self.made)
-        except BaseException as exc:  # noqa: BLE001 — raised in the caller's thread by wait()
-            self._error = exc
-
-    def handles(self, op: object) -> bool:
-        """None: it only waits in ``finish``."""
-        return False
-
-    def finish(self) -> None:
-        """Waits until every node's /etc is written; raises what writing it raised."""
-        self.wait(raise_error=True)
-
-    def wait(self, raise_error: bool = False) -> list[str]:
-        """Waits for the thread; returns the namespaces whose /etc it made."""
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        if raise_error and self._error is not None:
-            error, self._error = self._error, None
-            raise error
-        return self.made
 
 
 def _same_macs(plan: Plan, macs: dict[tuple[str, str], str]) -> Plan:

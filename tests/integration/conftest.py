@@ -3,8 +3,9 @@
 The guard snapshots the root namespace (links, addresses, routes, forwarding
 sysctls, nft ruleset), the set of named namespaces and lab run directories,
 the host's /etc/resolv.conf and /etc/hosts (their bytes) and what
-/etc/netns holds (the nodes' own /etc) before each test, and fails the test
-if any of them differ afterwards (DESIGN.md invariants 1 and 2).
+/etc/netns holds (the nodes' own /etc, but those journaled by a running lab)
+before each test, and fails the test if any of them differ afterwards
+(DESIGN.md invariants 1 and 2).
 """
 
 from __future__ import annotations
@@ -41,14 +42,31 @@ def _digest(path: str):
         return None
 
 
-def _tree(root: str):
-    """Every path under ``root`` (None if ``root`` is absent)."""
+def _tree(root: str, skip: frozenset = frozenset()):
+    """Every path under ``root`` but those under its entries in ``skip`` (None
+    if ``root`` is absent)."""
     if not os.path.lexists(root):
         return None
     found = []
     for folder, dirs, files in os.walk(root):
+        if folder == root:
+            dirs[:] = [name for name in dirs if name not in skip]
         found += [os.path.relpath(os.path.join(folder, name), root) for name in dirs + files]
     return sorted(found)
+
+
+def _etc_netns():
+    """What /etc/netns holds that is not a running lab's: a node gets its own
+    /etc the first time it is entered, so a test of a shared (module) lab may
+    make one — journaled as the lab's, and so removed by its down. /etc/netns
+    itself counts only when vnetlab did not make it (then it must stay)."""
+    from vnetlab.host import node_etc
+
+    ours = frozenset(ns for name in state.lab_names() for ns in state.Journal(name).read().etc)
+    tree = _tree(ETC_NETNS, ours)
+    if tree == [] and os.path.exists(os.path.join(state.RUN_ROOT, node_etc.ROOT_NOTE)):
+        return None  # made by vnetlab for a running lab's nodes: it goes with the last of them
+    return tree
 
 
 HOST_SYSCTLS = (
@@ -70,7 +88,7 @@ def root_snapshot() -> dict:
     # may touch the gc_thresh ones, and `down` restores them).
     snap["host_sysctls"] = {key: netns.read_sysctl(key) for key in HOST_SYSCTLS}
     snap["host_files"] = {path: _digest(path) for path in HOST_FILES}
-    snap["etc_netns"] = _tree(ETC_NETNS)
+    snap["etc_netns"] = _etc_netns()
     if shutil.which("nft"):
         snap["nft"] = subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True).stdout
     return snap

@@ -2,7 +2,8 @@
 
 One lab for the module (h1 — r1 — h2, a service on h2); each test leaves it
 running as its file says. The node's own /etc/network/interfaces is written
-from inside the node, as a student would (``vnetlab exec … tee``).
+from inside the node, as a student would (``vnetlab exec … tee``); it is made
+the first time the node is entered, which a lab of its own tests from ``up``.
 """
 
 from __future__ import annotations
@@ -161,8 +162,53 @@ def test_a_reboot_killed_half_way_leaves_nothing_after_down(tmp_path):
         killed = subprocess.run([*VNETLAB, "reboot", "killboot", "a"], env=env, capture_output=True)
         assert killed.returncode == -signal.SIGKILL
         assert netns.exists("killboot-a"), "killed before the namespace went"
+        assert os.path.isdir(node_etc.directory("killboot-a")), "the reboot gave a, never entered, its /etc first"
     finally:
         assert cli("down", "killboot").returncode == 0
     assert lab_namespaces("killboot") == []
     assert not os.path.exists(state.lab_dir("killboot"))
     assert not os.path.lexists(node_etc.directory("killboot-a"))
+
+
+def _etc_entries(lab: str) -> list[str]:
+    try:
+        return sorted(entry for entry in os.listdir(node_etc.ETC_NETNS) if entry.startswith(f"{lab}-"))
+    except FileNotFoundError:
+        return []
+
+
+def test_a_nodes_own_etc_is_made_when_it_is_first_entered_and_kept_from_then_on(tmp_path):
+    from vnetlab.io.persistent import interfaces_text
+
+    path = tmp_path / "lazyetc.yaml"
+    spec = {"lab": "lazyetc", "nodes": {"a": {"interfaces": {"eth0": {"address": "10.74.0.1/24"}}},
+                                        "b": {"interfaces": {"eth0": {"address": "10.74.0.2/24"}}}},
+            "links": [["a:eth0", "b:eth0"]]}
+    path.write_text(yaml.safe_dump(spec))
+    etc_netns_before = os.path.isdir(node_etc.ETC_NETNS)
+    try:
+        cli("up", str(path), "-q", check=True)
+        assert _etc_entries("lazyetc") == [], "up made a node's /etc nobody entered"
+        assert state.Journal("lazyetc").read().etc == []
+        status = json.loads(cli("status", "lazyetc", "--json", check=True).stdout)
+        assert status["drift"] == [], "a node without its own /etc is no drift"
+        shown = cli("exec", "lazyetc", "a", "--", "cat", "/etc/network/interfaces", check=True).stdout
+        assert shown == interfaces_text(Lab.running("lazyetc").spec, "a"), "the first exec sees its node's file"
+        assert _etc_entries("lazyetc") == ["lazyetc-a"]
+        assert node_etc.ownership("lazyetc-a", "lazyetc") == node_etc.OURS
+        assert state.Journal("lazyetc").read().etc == ["lazyetc-a"]
+        edited = shown + "    mtu 1400\n"
+        cli("exec", "lazyetc", "a", "--", "tee", "/etc/network/interfaces", input=edited, check=True)
+        up = json.loads(cli("up", str(path), "--json", check=True).stdout)
+        assert up["changed"] == 0
+        with open(node_etc.interfaces_path("lazyetc-a")) as handle:
+            assert handle.read() == edited, "a converge up rewrote the student's file"
+        assert _etc_entries("lazyetc") == ["lazyetc-a"], "a converge up made the others' /etc"
+        rebooted = json.loads(cli("reboot", "lazyetc", "b", "--json", check=True).stdout)
+        assert rebooted["ok"] and rebooted["applied"] == [] and rebooted["notes"] == []
+        assert _etc_entries("lazyetc") == ["lazyetc-a", "lazyetc-b"], "the reboot gave b its file"
+        assert Lab.running("lazyetc").node("b").run(["ping", "-c1", "-W1", "10.74.0.1"]).returncode == 0
+    finally:
+        assert cli("down", "lazyetc").returncode == 0
+    assert _etc_entries("lazyetc") == []
+    assert os.path.isdir(node_etc.ETC_NETNS) == etc_netns_before

@@ -24,6 +24,8 @@ nodes:
   h1:
     interfaces: {{eth0: {{address: 10.61.0.1/24}}}}
     routes: [{{to: default, via: 10.61.0.254}}]
+    services:  # an address with a lifetime, as a DHCP client installs its lease
+      - {{command: [ip, addr, add, 10.61.0.50/24, dev, eth0, valid_lft, "300", preferred_lft, "300"], oneshot: true}}
   srv:
     interfaces: {{eth0: {{address: 10.62.0.10/24}}}}
     routes: [{{to: default, via: 10.62.0.254}}]
@@ -66,6 +68,9 @@ checks:
   - {{name: command pass, node: h1, command: [ping, -c1, -W2, 10.62.0.10], expect: {{output: "1 received"}}}}
   - {{name: command fail, node: h1, command: [ping, -c1, -W1, 10.9.9.9], expect: {{exit: 0}}}}
   - {{name: command timeout, node: h1, command: [sleep, "5"], timeout: 0.5}}
+  - {{name: leased pass, node: h1, leased: {{dev: eth0, from: 10.61.0.0/24}}}}
+  - {{name: leased fail, node: srv, leased: {{dev: eth0}}}}
+  - {{name: resolve without resolver fail, from: h1, resolve: srv, expect: 10.62.0.10}}
 """
 
 
@@ -112,7 +117,7 @@ def test_address(checked):
     assert result(checked, "address pass", True)["detail"] == "h1 has 10.61.0.1/24 on eth0"
     failed = result(checked, "address fail", False)
     assert failed["detail"] == ("eth0 on h1 lacks 10.61.0.1/16 (it has 10.61.0.1/24 on eth0 — another prefix "
-                                "length); addresses: eth0: 10.61.0.1/24")
+                                "length); addresses: eth0: 10.61.0.1/24, 10.61.0.50/24")
     assert failed["expect"] == "address 10.61.0.1/16 on eth0"
 
 
@@ -174,3 +179,16 @@ def test_junit_names_state_checks_and_their_expectation(checked):
     assert failure.get("message").startswith("expected route 10.9.0.0/24, observed no route: no route to")
     assert "node r1 route 10.9.0.0/24" in failure.text
     assert cases["route pass"].find("failure") is None
+
+
+def test_leased(checked):
+    passed = result(checked, "leased pass", True)
+    assert passed["observed"] == "10.61.0.50/24" and "holds the lease 10.61.0.50/24, valid" in passed["detail"]
+    failed = result(checked, "leased fail", False)
+    assert failed["detail"] == "eth0 on srv holds no leased address; addresses: 10.62.0.10/24 (static)"
+
+
+def test_resolve_needs_the_node_s_own_resolver(checked):
+    failed = result(checked, "resolve without resolver fail", False)
+    assert failed["observed"] == "no resolver" and failed["kind"] == "resolve"
+    assert "has no resolv.conf or hosts of its own" in failed["detail"]

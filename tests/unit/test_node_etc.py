@@ -84,3 +84,112 @@ def test_bind_mounts_cover_existing_etc_entries_of_the_same_type_only(etc):
 def test_only_a_lab_namespace_name_becomes_a_path(name):
     with pytest.raises(UnsafeName):
         node_etc.directory(name)
+
+
+# --- vnetlab.lab.give_node_etc: a node's /etc is made the first time it is needed ---
+
+LAB_FILE = """\
+lab: lazy
+nodes:
+  a: {interfaces: {eth0: {address: 10.9.0.1/24}}}
+  b: {interfaces: {eth0: {address: 10.9.0.2/24}}}
+links: [[a:eth0, b:eth0]]
+"""
+
+
+@pytest.fixture
+def running(etc):
+    """Lab ``lazy`` as ``up`` leaves it in its run directory (journal, lab.json), with no node's /etc yet."""
+    import json
+
+    from vnetlab.host.applied import SPEC_COPY
+    from vnetlab.model import load_lab_text
+
+    spec = load_lab_text(LAB_FILE, "lazy.yaml")
+    journal = state.Journal("lazy").open()
+    journal.record("source", path="/labs/lazy.yaml")
+    journal.close()
+    with open(os.path.join(journal.dir, SPEC_COPY), "w") as handle:
+        json.dump({"source": "/labs/lazy.yaml", "spec": spec.model_dump(by_alias=True)}, handle)
+    return spec
+
+
+def test_the_first_need_journals_marks_and_writes_the_nodes_file_and_later_ones_keep_it(running, etc, monkeypatch):
+    from vnetlab.io.persistent import interfaces_text
+    from vnetlab.lab import give_node_etc
+
+    path = etc / "netns" / "lazy-a"
+    seen = []
+    record = state.Journal.record
+
+    def spy(journal, kind, **data):  # what is journaled, and whether it existed then
+        seen.append((kind, data.get("name"), path.exists()))
+        record(journal, kind, **data)
+
+    monkeypatch.setattr(state.Journal, "record", spy)
+    assert not (etc / "netns").exists(), "nothing before the node is needed"
+    assert give_node_etc("lazy", "a") is True
+    assert seen == [("etc", "lazy-a", False)], "journaled before it was made"
+    assert (path / "network" / "interfaces").read_text() == interfaces_text(running, "a")
+    assert node_etc.ownership("lazy-a", "lazy") == node_etc.OURS
+    assert state.Journal("lazy").read().etc == ["lazy-a"]
+    assert not (etc / "netns" / "lazy-b").exists(), "only the node that was needed"
+    (path / "network" / "interfaces").write_text("edited\n")
+    assert give_node_etc("lazy", "a") is False
+    assert (path / "network" / "interfaces").read_text() == "edited\n", "the student's file is kept"
+    assert node_etc.remove("lazy", state.Journal("lazy").read().etc) == []
+    assert not (etc / "netns").exists()
+
+
+def test_it_is_made_under_the_labs_lock(running, monkeypatch):
+    import contextlib
+
+    from vnetlab.lab import give_node_etc
+
+    held = []
+    create = node_etc.create
+
+    @contextlib.contextmanager
+    def locked(lab, wait=30.0):
+        held.append(lab)
+        yield
+        held.remove(lab)
+
+    def create_checked(lab, files, journal, made=None):
+        assert held == [lab], "made without the lab's lock"
+        return create(lab, files, journal, made)
+
+    monkeypatch.setattr(state, "locked", locked)
+    monkeypatch.setattr(node_etc, "create", create_checked)
+    assert give_node_etc("lazy", "b") is True
+    assert not held
+
+
+def test_a_directory_journaled_as_the_labs_without_a_mark_is_used_as_it_is(running, etc, monkeypatch):
+    from vnetlab.lab import give_node_etc
+
+    monkeypatch.setattr(os, "setxattr", lambda *args, **kwargs: (_ for _ in ()).throw(OSError(95, "no xattrs")))
+    assert give_node_etc("lazy", "a") is True
+    assert node_etc.ownership("lazy-a", "lazy") == node_etc.FOREIGN  # no mark: the journal alone says it is ours
+    (etc / "netns" / "lazy-a" / "network" / "interfaces").write_text("edited\n")
+    assert give_node_etc("lazy", "a") is False
+    assert (etc / "netns" / "lazy-a" / "network" / "interfaces").read_text() == "edited\n"
+
+
+def test_a_directory_the_lab_did_not_make_is_refused_and_left_alone(running, etc):
+    from vnetlab.lab import give_node_etc
+
+    (etc / "netns" / "lazy-a").mkdir(parents=True)
+    with pytest.raises(EnvironmentProblem, match="never uses or removes"):
+        give_node_etc("lazy", "a")
+    assert os.listdir(etc / "netns" / "lazy-a") == []
+    assert state.Journal("lazy").read().etc == []
+
+
+def test_nothing_is_made_for_a_lab_that_is_not_up_or_a_node_it_does_not_run(running, etc):
+    from vnetlab.lab import give_node_etc
+
+    assert give_node_etc("other", "a") is False
+    assert not os.path.exists(state.lab_dir("other")), "no run directory made for a lab that is not up"
+    assert give_node_etc("lazy", "c") is False
+    assert not (etc / "netns").exists()

@@ -57,6 +57,11 @@ VALID = [
     ("{node: h1, command: [ping, -c1, 10.0.0.254], expect: {exit: 0, output: '1 received'}}", "command",
      "exit 0, output matching '1 received'"),
     ("{node: h1, command: ['true']}", "command", "exit 0"),
+    ("{from: h1, resolve: web, expect: 10.0.3.10}", "resolve", "web -> 10.0.3.10"),
+    ("{node: h1, resolve: {name: db.lab, expect: [10.0.3.20, 'fd00::20']}}", "resolve", "db.lab -> 10.0.3.20, fd00::20"),
+    ("{from: h1, resolve: ghost, expect: nxdomain}", "resolve", "ghost does not resolve"),
+    ("{node: h1, leased: {dev: eth0, from: 10.0.3.0/24}}", "leased", "a lease on eth0 from 10.0.3.0/24"),
+    ("{node: h1, leased: {dev: eth0}}", "leased", "a lease on eth0"),
 ]
 
 
@@ -101,6 +106,11 @@ INVALID = [
     ("{node: h1, command: [ping], expect: {exit: 256}}", "checks[0].expect.exit: 256 is too large"),
     ("{node: h1, command: [ping], expect: {code: 0}}", "checks[0].expect.code: unknown key 'code'"),
     ("{node: h1, route: {to: default}, timeout: 0}", "checks[0].timeout: 0 is too small"),
+    ("{from: h1, resolve: web}", "checks[0]: a resolve check needs expect:"),
+    ("{from: h1, resolve: 'we b', expect: 10.0.3.10}", "checks[0].resolve.name: 'we b' is not a host name"),
+    ("{from: h1, resolve: web, expect: web2}", "checks[0].resolve.expect: 'web2' is not an IP address"),
+    ("{node: h1, leased: {dev: eth0, from: 10.0.3.0/33}}", "checks[0].leased.from: '10.0.3.0/33' is not an IPv4 subnet"),
+    ("{node: h1, leased: {from: 10.0.3.0/24}}", "checks[0].leased.dev: missing required key 'dev'"),
 ]
 
 
@@ -114,7 +124,7 @@ def test_each_state_kind_refuses_a_bad_value_at_its_line_and_field(text, message
 def test_exactly_one_kind_per_state_check():
     [two] = problems("{node: h1, route: {to: default}, link: {name: eth0}}")
     assert two == (f"lab.yaml:{LINE}: checks[0]: a state check has exactly one of sysctl, address, route, link, "
-                   "listening, flow, nft, command, this one has route and link — write one check for each")
+                   "listening, flow, nft, command, resolve, leased, this one has route and link — write one check for each")
     [none] = problems("{node: h1, name: empty}")
     assert none.startswith(f"lab.yaml:{LINE}: checks[0]: a state check needs one of: sysctl, address, route")
 

@@ -1,5 +1,6 @@
 """``make demo``: bring every example lab up, run its checks, show one plan as
-commands, tear everything down, and print a short report.
+commands, tear everything down, print a short report, then grade one course
+exercise before and after its reference solution.
 
 Run as ``python -m vnetlab.cli.demo [EXAMPLES_DIR]``; exits 1 if any check fails.
 """
@@ -82,8 +83,28 @@ def main(argv: list[str]) -> int:
         table.add_row(name, str(nodes), f"{up_s:.2f}", f"{down_s:.2f}", f"[{style}]{passed}/{total}[/{style}]")
     console.print(table)
     failed = sum(total - passed for *_, passed, total in rows)
+    failed += _course_demo(console)
     console.print("all checks passed; every lab was removed" if not failed else f"{failed} checks failed")
     return 1 if failed else 0
+
+
+def _course_demo(console: Console, exercise: str = "routing", student: str = "demo") -> int:
+    """A course exercise as a student meets it: graded untouched (with the feedback), then
+    solved and graded again; returns 1 if the solved lab does not earn full marks."""
+    from vnetlab.cli.course import _render_grade
+    from vnetlab.course import session
+
+    console.rule(f"[bold]vnetlab course start {exercise} --student {student}[/bold] — graded before and after "
+                 "the reference solution")
+    session.start(exercise, student)
+    try:
+        _render_grade(session.grade_one(exercise, student))
+        session.solve(exercise, student)
+        solved = session.grade_one(exercise, student)
+        _render_grade(solved)
+    finally:
+        session.stop(exercise, student)
+    return 0 if solved.passed else 1
 
 
 if __name__ == "__main__":

@@ -10,8 +10,13 @@ entry per ``/etc`` entry it covers::
     /etc/netns/<lab>-<node>/network/interfaces   the node's persistent network
                                                   configuration (ifupdown syntax)
 
-Other files go beside ``network/`` the same way (``resolv.conf``, ``hosts``:
-:data:`FILES` names each one and the ``/etc`` entry it covers).
+Other files go beside ``network/`` the same way (``resolv.conf``, ``hosts``).
+
+A node gets its directory the first time it is needed (``vnetlab exec``,
+``shell``, ``reboot``, ``NodeHandle.run`` of the Python API:
+:func:`vnetlab.lab.give_node_etc`), not at ``up``: most nodes of a big lab are
+never entered, and every directory and file is an inode made at ``up`` and
+freed at ``down``. A node without one sees the host's ``/etc``.
 
 What vnetlab owns here, and only that, it removes:
 
@@ -20,10 +25,10 @@ What vnetlab owns here, and only that, it removes:
 - each directory carries the mark ``user.vnetlab=<lab>`` (an extended
   attribute, not a file, which ``ip netns exec`` would try to bind over
   ``/etc``). When a host reboot emptied the run directory but not the disk,
-  ``up`` takes a marked directory back (its files are the node's persistent
-  configuration: a disk survives a reboot) and ``down`` removes the lab's
-  marked directories; an unmarked directory with a lab namespace's name is
-  someone else's and is never used or removed;
+  the lab's next run uses a marked directory as it is (its files are the
+  node's persistent configuration: a disk survives a reboot) and ``down``
+  removes the lab's marked directories; an unmarked directory with a lab
+  namespace's name is someone else's and is never used or removed;
 - ``/etc/netns`` itself is made when it is missing and removed once it is
   empty again, only if vnetlab made it (a note in the run root says so).
 """

@@ -4,7 +4,9 @@ The child joins the namespace and, in a private mount namespace, mounts a
 fresh sysfs, so /sys/class/net shows the node's interfaces, not the host's,
 and bind-mounts each entry of the node's own /etc (``/etc/netns/NAME/``,
 :mod:`vnetlab.host.node_etc`) over the ``/etc`` entry of that name, so
-``/etc/network/interfaces`` is the node's. The host's mounts are unchanged.
+``/etc/network/interfaces`` is the node's (a node that has none yet sees the
+host's /etc: :func:`vnetlab.lab.give_node_etc` makes it the first time a user
+needs it). The host's mounts are unchanged.
 """
 
 from __future__ import annotations

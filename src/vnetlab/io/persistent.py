@@ -1,7 +1,7 @@
-"""A node's own ``/etc/network/interfaces``: what ``up`` writes there, what ``reboot`` applies of it.
+"""A node's own ``/etc/network/interfaces``: what vnetlab writes there, what ``reboot`` applies of it.
 
-:func:`interfaces_text` is the file ``up`` gives every node: its part of the
-lab file in ifupdown syntax (:mod:`vnetlab.io.export`) under a header that
+:func:`interfaces_text` is the file a node gets the first time it is entered
+(``exec``, ``shell``, ``reboot``, ``NodeHandle.run``): its part of the lab file in ifupdown syntax (:mod:`vnetlab.io.export`) under a header that
 says what a reboot applies. :func:`read_node_file` reads the file back the
 way ifupdown would at boot (:mod:`vnetlab.io.interfaces`,
 :mod:`vnetlab.io.hostnet`) and returns what it adds to the lab file as
@@ -19,7 +19,7 @@ file's lines:
   and ``up``/``post-up ip route add …`` hooks, which are recognised, never
   run; an interface without ``auto``/``allow-hotplug`` is not brought up at
   boot);
-- what repeats the lab file (the lines ``up`` wrote) is neither.
+- what repeats the lab file (the lines vnetlab wrote) is neither.
 
 Nothing here touches the kernel.
 """
@@ -52,7 +52,7 @@ WHAT_APPLIES = ("vnetlab applies address, netmask, gateway, mtu, forwarding sysc
 
 HEADER = """\
 # /etc/network/interfaces of node {node} (lab {lab}): its persistent network configuration.
-# `vnetlab up` wrote it from the node's part of the lab file. What you change with ip, sysctl
+# vnetlab wrote it from the node's part of the lab file. What you change with ip, sysctl
 # or nft is runtime state, gone at `vnetlab reboot {lab} {node}`; what this file adds to the lab
 # file is applied at that reboot: address (and netmask), gateway, mtu, forwarding sysctls and
 # `post-up ip route add PREFIX via GW [dev DEV]` lines (recognised, never run as commands).
@@ -60,7 +60,7 @@ HEADER = """\
 
 
 def interfaces_text(spec: LabSpec, node: str) -> str:
-    """The ``/etc/network/interfaces`` that ``up`` gives ``node``: its part of
+    """The ``/etc/network/interfaces`` that ``node`` gets: its part of
     the lab file (or, where it cannot be written that way, a commented stub)."""
     header = HEADER.format(node=node, lab=spec.lab)
     try:
@@ -124,7 +124,7 @@ def skipped(file: str, line: int, what: str, why: str) -> Report:
 
 @dataclass
 class _Baseline:
-    """The node's part of the lab file, as the lines ``up`` wrote for it."""
+    """The node's part of the lab file, as the lines vnetlab writes for it."""
 
     options: set[tuple[str, str, str]]  # (interface, key, value)
     facts: set

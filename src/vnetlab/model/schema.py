@@ -403,12 +403,12 @@ def same_family(to: str, via: Optional[str]) -> bool:
     return ipaddress.ip_address(via).version == ipaddress.ip_network(to).version
 
 
-class Route(Strict):
-    """A static route: ``to`` a CIDR or ``default``, ``via`` a gateway and/or ``dev``."""
+class _RouteShape(Strict):
+    """``to`` (a CIDR or ``default``) and ``via`` (a gateway of the same family), as a
+    lab file's routes and a route check both write them."""
 
     to: str
     via: Optional[str] = None
-    dev: Optional[str] = None
 
     @field_validator("to")
     @classmethod
@@ -420,12 +420,21 @@ class Route(Strict):
     def _gateway(cls, value: Optional[str]) -> Optional[str]:
         return check_gateway(value)
 
+    def _same_family(self) -> None:
+        if not same_family(self.to, self.via):
+            raise ValueError("'to' and 'via' must both be IPv4 or both IPv6")
+
+
+class Route(_RouteShape):
+    """A static route: ``to`` a CIDR or ``default``, ``via`` a gateway and/or ``dev``."""
+
+    dev: Optional[str] = None
+
     @model_validator(mode="after")
     def _needs_target(self) -> "Route":
         if self.via is None and self.dev is None:
             raise ValueError("a route needs 'via' (a gateway) or 'dev' (an interface), or both")
-        if not same_family(self.to, self.via):
-            raise ValueError("'to' and 'via' must both be IPv4 or both IPv6")
+        self._same_family()
         return self
 
 
@@ -676,7 +685,9 @@ class Check(Strict):
 
 # -- state checks (issue 12) -------------------------------------------------
 # Each reads one kind of kernel state of a node; a state check names exactly one.
-STATE_KINDS = ("sysctl", "address", "route", "link", "listening", "flow", "nft", "command")
+STATE_KINDS = ("sysctl", "address", "route", "link", "listening", "flow", "nft", "command", "resolve", "leased")
+HOST_NAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}))*\.?")
+NXDOMAIN = "nxdomain"  # a resolve check's expectation that the name does not resolve
 NFT_FAMILIES = ("ip", "ip6", "inet", "arp", "bridge", "netdev")
 # Only net.* sysctls belong to a network namespace; the others would read the host's.
 SYSCTL_KEY = re.compile(r"net(\.[A-Za-z0-9_\-]+)+")
@@ -740,27 +751,68 @@ class AddressState(Strict):
         return _one_or_list(value, check_address, "has: 10.0.0.1/24")
 
 
-class RouteState(Strict):
+class ResolveState(Strict):
+    """``resolve: {name: web, expect: 10.0.3.10}`` (written ``{from: c1, resolve: web, expect: …}``):
+    looked up inside the node as its programs look names up (``getent ahosts``, through the node's own
+    resolv.conf and hosts), the name gives every expected address; ``expect: nxdomain``: it gives none."""
+
+    name: str
+    expect: list[str]
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not HOST_NAME.fullmatch(value):
+            raise ValueError(f"{value!r} is not a host name — write e.g. web or db.lab")
+        return value
+
+    @field_validator("expect", mode="before")
+    @classmethod
+    def _addresses(cls, value: Any) -> Any:
+        if value == NXDOMAIN:
+            return [NXDOMAIN]
+        items = value if isinstance(value, list) else [value]
+        for item in items:
+            try:
+                ipaddress.ip_address(str(item))
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address — write the address(es) the name must give, "
+                                 f"or {NXDOMAIN} for a name that must not resolve") from None
+        return [str(item) for item in items]
+
+    @property
+    def nxdomain(self) -> bool:
+        return self.expect == [NXDOMAIN]
+
+
+class LeasedState(Strict):
+    """``leased: {dev: eth0, from: 10.0.3.0/24}``: the interface holds an IPv4 address with a finite
+    lifetime (a DHCP lease, as the kernel shows it: ``dynamic``), inside ``from`` if given."""
+
+    dev: IfName
+    from_: Optional[str] = Field(default=None, alias="from")  # an IPv4 subnet, kept as written (lab.json is JSON)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("from_")
+    @classmethod
+    def _subnet(cls, value: Optional[str]) -> Optional[str]:
+        if value is None:
+            return value
+        try:
+            return str(ipaddress.IPv4Network(value, strict=False))
+        except ValueError:
+            raise ValueError(f"{value!r} is not an IPv4 subnet — write e.g. from: 10.0.3.0/24") from None
+
+
+class RouteState(_RouteShape):
     """``route: {to: default, via: 10.0.0.254}``: the main table has that route (``via``/``dev`` if given)."""
 
-    to: str
-    via: Optional[str] = None
     dev: Optional[IfName] = None
-
-    @field_validator("to")
-    @classmethod
-    def _destination(cls, value: str) -> str:
-        return check_destination(value)
-
-    @field_validator("via")
-    @classmethod
-    def _gateway(cls, value: Optional[str]) -> Optional[str]:
-        return check_gateway(value)
 
     @model_validator(mode="after")
     def _families(self) -> "RouteState":
-        if not same_family(self.to, self.via):
-            raise ValueError("'to' and 'via' must both be IPv4 or both IPv6")
+        self._same_family()
         return self
 
 
@@ -853,6 +905,8 @@ class StateCheck(Strict):
     nft: Optional[NftState] = None
     command: Optional[list[str]] = None
     expect: Optional[CommandExpect] = None  # with command only
+    resolve: Optional[ResolveState] = None
+    leased: Optional[LeasedState] = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -862,6 +916,16 @@ class StateCheck(Strict):
         if isinstance(data, dict) and "reboot" in data:
             raise ValueError("'reboot' is a step of a course task's checks — a lab file's checks read "
                              "the running lab and cannot reboot a node (vnetlab reboot LAB NODE does)")
+        if isinstance(data, dict) and isinstance(data.get("resolve"), str):
+            # {from: c1, resolve: web, expect: 10.0.3.10}: the lookup happens in the 'from' node
+            data = dict(data)
+            name = data.pop("resolve")
+            if "from" in data:
+                data["node"] = data.pop("from")
+            if "expect" not in data:
+                raise ValueError(f"a resolve check needs expect: — the address {name} must give, or "
+                                 f"{NXDOMAIN}")
+            data["resolve"] = {"name": name, "expect": data.pop("expect")}
         return data
 
     @field_validator("sysctl")
@@ -950,6 +1014,10 @@ class StateCheck(Strict):
             return "flow " + ", ".join(self.flow.contains)
         if kind == "nft":
             return f"nft chain {self.nft.chain}"
+        if kind == "resolve":
+            return f"resolve {self.resolve.name}"
+        if kind == "leased":
+            return f"leased {self.leased.dev}"
         return "command " + " ".join(self.command or [])
 
     def label(self) -> str:
@@ -1000,6 +1068,12 @@ class StateCheck(Strict):
             if nft.rule:
                 text += f", a rule with {nft.rule!r}"
             return text
+        if kind == "resolve":
+            if self.resolve.nxdomain:
+                return f"{self.resolve.name} does not resolve"
+            return f"{self.resolve.name} -> {', '.join(self.resolve.expect)}"
+        if kind == "leased":
+            return f"a lease on {self.leased.dev}" + (f" from {self.leased.from_}" if self.leased.from_ else "")
         expect = self.command_expect
         text = f"exit {expect.exit}"
         return text + (f", output matching {expect.output!r}" if expect.output is not None else "")
@@ -1028,6 +1102,8 @@ def _check_tag(value: Any, reboot: str) -> str:
     if isinstance(value, RebootStep):
         return "reboot"
     if isinstance(value, dict):
+        if isinstance(value.get("resolve"), str):
+            return "state"  # {from: c1, resolve: web, expect: …} reads c1's resolver
         if "from" in value or "from_" in value:
             return "probe"
         if "reboot" in value:

@@ -17,6 +17,7 @@ outcome, ``not: true`` included, into one verdict.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import subprocess
 from typing import Any, Optional
@@ -69,6 +70,11 @@ def evaluate(check: StateCheck, netns_name: str) -> Verdict:
         elif kind == "nft":
             nft = check.nft
             verdict = nft_state(netns_name, node, nft.chain, nft.table, nft.family, nft.policy, nft.rule)
+        elif kind == "resolve":
+            verdict = resolve_state(netns_name, node, check.resolve.name, list(check.resolve.expect),
+                                    check.resolve.nxdomain, check.timeout)
+        elif kind == "leased":
+            verdict = leased_state(netns_name, node, check.leased.dev, check.leased.from_, check.timeout)
         else:
             expect = check.command_expect
             verdict = command_state(netns_name, node, list(check.command or []), expect.exit, expect.output,
@@ -550,3 +556,67 @@ def _namespace_exists(netns_name: str) -> bool:
     from vnetlab.host import netns
 
     return netns.exists(netns_name)
+
+
+# -- resolve ------------------------------------------------------------------
+def resolve_state(netns_name: str, node: str, name: str, expected: list[str], nxdomain: bool,
+                  timeout: float) -> Verdict:
+    """Looks ``name`` up inside the node as its programs would (``getent ahosts``: the node's own
+    hosts file, then its resolv.conf's servers) and compares the addresses it gives."""
+    from vnetlab.host import node_etc
+    from vnetlab.host.run import run
+
+    own = node_etc.directory(netns_name)
+    if not any(os.path.exists(os.path.join(own, entry)) for entry in ("resolv.conf", "hosts")):
+        # Without its own files the lookup would read the host's /etc/hosts and ask the host's servers.
+        return False, "no resolver", (f"{node} has no resolv.conf or hosts of its own: the lab's DNS does "
+                                      "not serve it (give a segment dns: and dhcp:, or a static address)")
+    try:
+        result = run(netns_name, ["getent", "ahosts", name], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return False, "timeout", f"looking up {name} on {node} took more than {timeout:g} s"
+    found = sorted({line.split()[0] for line in result.stdout.splitlines() if line.strip()})
+    if nxdomain:
+        if result.returncode == 2 and not found:
+            return True, "nxdomain", f"{name} does not resolve on {node}"
+        return False, ", ".join(found), f"{name} resolves on {node} to {', '.join(found)} (expected no answer)"
+    if result.returncode != 0 or not found:
+        return False, "nxdomain", f"{name} does not resolve on {node} (getent exit {result.returncode})"
+    wanted = [ipaddress.ip_address(a) for a in expected]
+    have = {ipaddress.ip_address(a) for a in found}
+    missing = [str(a) for a in wanted if a not in have]
+    if missing:
+        return False, ", ".join(found), f"{name} resolves on {node} to {', '.join(found)}, not {', '.join(missing)}"
+    return True, ", ".join(found), f"{name} -> {', '.join(found)} on {node}"
+
+
+# -- leased -------------------------------------------------------------------
+def leased_state(netns_name: str, node: str, dev: str, subnet_text: Optional[str], timeout: float) -> Verdict:
+    """Whether ``dev`` holds a leased IPv4 address: one with a finite valid lifetime, as a DHCP
+    client installs it (``ip addr`` shows it ``dynamic``), inside ``subnet`` if given."""
+    import json
+
+    from vnetlab.host.run import run
+
+    subnet = ipaddress.IPv4Network(subnet_text) if subnet_text else None
+    try:
+        result = run(netns_name, ["ip", "-j", "-4", "addr", "show", "dev", dev], capture_output=True, text=True,
+                     timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return False, "timeout", f"reading {dev}'s addresses on {node} took more than {timeout:g} s"
+    if result.returncode != 0:
+        return False, "no interface", f"{node} has no interface {dev}"
+    addresses = [info for link in json.loads(result.stdout or "[]") for info in link.get("addr_info", [])]
+    shown = ", ".join(f"{a['local']}/{a['prefixlen']}" + (" (dynamic)" if a.get("dynamic") else " (static)")
+                      for a in addresses) or "none"
+    for info in addresses:
+        if not info.get("dynamic"):
+            continue
+        address = ipaddress.ip_address(info["local"])
+        if subnet is None or address in subnet:
+            left = info.get("valid_life_time")
+            return True, f"{info['local']}/{info['prefixlen']}", (
+                f"{dev} on {node} holds the lease {info['local']}/{info['prefixlen']}"
+                + (f", valid {left} s more" if isinstance(left, int) else ""))
+    within = f" from {subnet}" if subnet else ""
+    return False, "no lease", f"{dev} on {node} holds no leased address{within}; addresses: {shown}"
