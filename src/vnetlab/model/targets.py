@@ -1,16 +1,29 @@
 """Where a probe or check goes: parsing ``host:port`` targets and resolving them (pure).
 
-A target is a node name, an IP address, ``node:port``, ``ip:port`` or
-``[ipv6]:port``. Checks, probes, trace, the neighbour estimate and the
-firewall's port forwards all read targets through this module.
+A target is a node name, an IP address, a name the lab's DNS serves,
+``host:port`` of one of those, or ``[ipv6]:port``. Checks, probes, trace, the
+neighbour estimate and the firewall's port forwards all read targets through
+this module.
+
+A name is resolved from the lab file, not by asking a DNS server: the file
+says what the lab's dnsmasq answers (:func:`served_names`), so a check means
+the same before and after a student breaks the resolver. Only a DHCP or
+SLAAC client's own address is not in the file; the caller hands in a lookup
+that reads it from the running lab's kernel.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
-from typing import Optional
+from typing import Callable, Optional, Sequence
 
 from vnetlab.model.schema import LabSpec
+
+# node -> the addresses its ``dhcp``/``slaac`` interfaces hold now (IPs, no prefix), read from the
+# running lab; the pure layer only says when it is needed.
+HeldAddresses = Callable[[str], Sequence[str]]
+MAX_NAMES_SHOWN = 8
 
 
 def split_host_port(text: str) -> tuple[str, str] | None:
@@ -31,25 +44,131 @@ def format_target(ip: str, port: Optional[int]) -> str:
     return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
 
 
-def _node_address(spec: LabSpec, name: str, family: Optional[int] = None) -> str:
-    """A node's first address in file order: preferring IPv4, or only of ``family`` (4 or 6) if given."""
-    addresses = [
-        ipaddress.ip_interface(text).ip
-        for interface in spec.nodes[name].interfaces.values()
-        for text in interface.all_addresses()
-    ]
-    if not addresses:
+def _node_address(spec: LabSpec, name: str, family: Optional[int] = None,
+                  held: Optional[HeldAddresses] = None) -> str:
+    """A node's address: its first static one in file order, preferring IPv4 (or only of
+    ``family``, 4 or 6) — and for a family it takes by DHCP (IPv4) or SLAAC (IPv6) without a
+    static address of it, the one its interface holds now, asked of ``held``."""
+    interfaces = spec.nodes[name].interfaces
+    addresses = [ipaddress.ip_interface(text).ip for interface in interfaces.values()
+                 for text in interface.all_addresses()]
+    dynamic = {4: [i for i, iface in interfaces.items() if iface.uses_dhcp],
+               6: [i for i, iface in interfaces.items() if iface.uses_slaac]}
+    if not addresses and not dynamic[4] and not dynamic[6]:
         raise ValueError(
             f"node {name!r} has no address to probe — give an IP in 'to' or an address to one of its interfaces"
         )
-    if family is not None:
-        of_family = [a for a in addresses if a.version == family]
-        if not of_family:
-            have = ", ".join(str(a) for a in addresses)
-            raise ValueError(f"node {name!r} has no IPv{family} address (it has {have}) — "
-                             f"drop -{family}, or give the node an IPv{family} address")
-        return str(of_family[0])
-    return str(next((a for a in addresses if a.version == 4), addresses[0]))
+    for version in (family,) if family is not None else (4, 6):
+        static = [a for a in addresses if a.version == version]
+        if static:
+            return str(static[0])
+        if dynamic[version]:
+            return _held_address(name, version, dynamic[version], held)
+    # Only with a family: without one, a node with any address returned above.
+    have = ", ".join([str(a) for a in addresses] + [f"{how} on {', '.join(dynamic[v])}"
+                                                    for v, how in ((4, "DHCP"), (6, "SLAAC")) if dynamic[v]])
+    raise ValueError(f"node {name!r} has no IPv{family} address (it has {have}) — "
+                     f"drop -{family}, or give the node an IPv{family} address")
+
+
+def _held_address(name: str, version: int, ifnames: list[str], held: Optional[HeldAddresses]) -> str:
+    how = "DHCP" if version == 4 else "SLAAC"
+    where = ", ".join(ifnames)
+    if held is None:
+        raise ValueError(f"node {name!r} takes its IPv{version} address by {how} ({where}): it is known only "
+                         "in the running lab — aim at an IP, or run the check against the lab")
+    for text in held(name):
+        if ipaddress.ip_address(text).version == version:
+            return str(ipaddress.ip_address(text))
+    got = "holds no lease" if version == 4 else "has formed no address from a router advertisement"
+    raise ValueError(f"node {name!r} has no IPv{version} address now: {where} takes it by {how} and {got} "
+                     "— is the segment's server running? (vnetlab status LAB lists the leases)")
+
+
+@dataclasses.dataclass(frozen=True)
+class ServedName:
+    """A name the lab's DNS answers, as the lab file says: fixed ``addresses`` (a record, a DHCP
+    reservation) or ``node``'s address (``NODE.DOMAIN`` of a node with a static address)."""
+
+    name: str
+    server: str  # "node:ifname" of the dns: (or dhcp:) that makes the name
+    addresses: tuple[str, ...] = ()
+    node: Optional[str] = None
+
+    @property
+    def answer(self) -> str:
+        """What the name stands for, in words: ``10.0.3.10`` or ``node web``."""
+        return f"node {self.node}" if self.node else ", ".join(self.addresses)
+
+
+def served_names(spec: LabSpec) -> dict[str, list[ServedName]]:
+    """Every name the lab's DNS answers (lowercase) -> where it comes from, in file order.
+
+    One dnsmasq serves a node's interfaces, so a node with any ``dns:`` answers: each
+    ``dns:``'s ``records`` as written; ``NODE.DOMAIN`` of every node of the lab with a
+    static address (``DOMAIN``: the ``dns:``'s ``domain``, default ``LAB.lab``; not with
+    ``nodes: false``); and the name of each of its ``dhcp.hosts`` reservations, bare and
+    with the domain of the ``dns:`` beside that ``dhcp:`` (else of the node's first ``dns:``).
+    A node with no ``dns:`` answers no names (its dnsmasq, if any, serves DHCP or RA only).
+    """
+    names: dict[str, list[ServedName]] = {}
+
+    def add(name: str, entry: ServedName) -> None:
+        names.setdefault(name.lower(), []).append(entry)
+
+    static = [name for name, node in spec.nodes.items()
+              if any(iface.all_addresses() for iface in node.interfaces.values())]
+    for server, node in spec.nodes.items():
+        serving = [(ifname, iface) for ifname, iface in node.interfaces.items() if iface.dns is not None]
+        if not serving:
+            continue
+        first_domain = domain_of(spec, serving[0][1].dns)
+        for ifname, iface in serving:
+            where = f"{server}:{ifname}"
+            for record, address in iface.dns.records.items():
+                add(record, ServedName(record, where, addresses=(str(ipaddress.ip_address(address)),)))
+            if iface.dns.nodes:
+                domain = domain_of(spec, iface.dns)
+                for other in static:
+                    add(f"{other}.{domain}", ServedName(f"{other}.{domain}", where, node=other))
+        for ifname, iface in node.interfaces.items():
+            if iface.dhcp is None:
+                continue
+            domain = domain_of(spec, iface.dns) if iface.dns is not None else first_domain
+            for host in iface.dhcp.hosts:
+                for name in (host.name, f"{host.name}.{domain}"):
+                    add(name, ServedName(name, f"{server}:{ifname}", addresses=(host.address,)))
+    return names
+
+
+def domain_of(spec: LabSpec, dns) -> str:
+    """The domain a ``dns:`` serves: its ``domain``, or ``LAB.lab``."""
+    return (dns.domain or f"{spec.lab}.lab").lower().rstrip(".")
+
+
+def lookup_served(spec: LabSpec, host: str) -> Optional[list[ServedName]]:
+    """The entries answering ``host`` (case-insensitive, a trailing dot ignored); None if the
+    lab's DNS does not serve it."""
+    return served_names(spec).get(host.lower().rstrip("."))
+
+
+def _served_address(spec: LabSpec, host: str, entries: list[ServedName], family: Optional[int],
+                    held: Optional[HeldAddresses]) -> str:
+    answers = list(dict.fromkeys((e.node, e.addresses) for e in entries))
+    if len(answers) > 1:
+        shown = "; ".join(f"{e.server} answers {e.answer}" for e in entries)
+        raise ValueError(f"{host!r} is served with different answers ({shown}) — aim at the address or the "
+                         "node you mean")
+    entry = entries[0]
+    if entry.node is not None:
+        return _node_address(spec, entry.node, family, held)
+    addresses = [ipaddress.ip_address(a) for a in entry.addresses]
+    for version in (family,) if family is not None else (4, 6):
+        found = [a for a in addresses if a.version == version]
+        if found:
+            return str(found[0])
+    raise ValueError(f"{host!r} is served as {entry.answer} ({entry.server}), no IPv{family} address — "
+                     f"drop -{family}, or aim at an IPv{family} address")
 
 
 def _port(text: str, to: str) -> int:
@@ -58,18 +177,25 @@ def _port(text: str, to: str) -> int:
     return int(text)
 
 
-def resolve_target(spec: LabSpec, to: str, family: Optional[int] = None) -> tuple[str, Optional[int]]:
+def resolve_target(spec: LabSpec, to: str, family: Optional[int] = None,
+                   held: Optional[HeldAddresses] = None) -> tuple[str, Optional[int]]:
     """Turns a check's ``to`` into (ip, port or None).
 
-    ``to`` is a node name, an IP address, ``node:port``, ``ip:port`` or
-    ``[ipv6]:port``. A node stands for its first address in file order
-    (interfaces in file order), preferring IPv4 — or its first address of
-    ``family`` (4 or 6) when that is given, like ``ping -4``/``ping -6``.
+    ``to`` is a node name, an IP address, a name the lab's DNS serves
+    (:func:`served_names`: a record, a DHCP reservation, ``NODE.DOMAIN``),
+    ``host:port`` of one of them, or ``[ipv6]:port``. A node stands for its
+    first address in file order (interfaces in file order), preferring IPv4
+    — or its first address of ``family`` (4 or 6) when that is given, like
+    ``ping -4``/``ping -6``. A node that takes that address by DHCP or SLAAC
+    (and has no static one of its family) stands for the address it holds
+    now, which ``held`` reads from the running lab.
 
     Raises:
-        ValueError: ``to`` names no node of the lab and is no IP address,
-            the node has no address (of ``family``), an address is not of
-            ``family``, or the port is not 1–65535.
+        ValueError: ``to`` names no node of the lab, no served name and is
+            no IP address; the node has no address (of ``family``), or holds
+            none yet, or ``held`` is not given for it; a served name has two
+            different answers; an address is not of ``family``; the port is
+            not 1–65535.
     """
     host, port = to, None
     parts = split_host_port(to)
@@ -89,9 +215,20 @@ def resolve_target(spec: LabSpec, to: str, family: Optional[int] = None) -> tupl
                              f"drop -{family}, or give an IPv{family} address or a node")
         return str(address), port
     if host in spec.nodes:
-        return _node_address(spec, host, family), port
+        return _node_address(spec, host, family, held), port
+    entries = lookup_served(spec, host)
+    if entries:
+        return _served_address(spec, host, entries, family, held), port
+    raise ValueError(unknown_target(spec, to))
+
+
+def unknown_target(spec: LabSpec, to: str) -> str:
+    """What to say of a ``to`` that is no node, no served name and no IP: the choices there are."""
     known = ", ".join(spec.nodes) or "none"
-    raise ValueError(
-        f"{to!r} is neither a node of lab {spec.lab!r} nor an IP address "
-        f"(nodes: {known}); write a node name, an IP, NODE:PORT or IP:PORT"
-    )
+    names = sorted(served_names(spec))
+    if not names:
+        return (f"{to!r} is neither a node of lab {spec.lab!r} nor an IP address "
+                f"(nodes: {known}); write a node name, an IP, NODE:PORT or IP:PORT")
+    shown = ", ".join(names[:MAX_NAMES_SHOWN]) + (f", … ({len(names)} in all)" if len(names) > MAX_NAMES_SHOWN else "")
+    return (f"{to!r} is neither a node of lab {spec.lab!r}, a name its DNS serves nor an IP address "
+            f"(nodes: {known}; names: {shown}); write one of them, or HOST:PORT")

@@ -19,6 +19,7 @@ from vnetlab.model.kinds import MODES
 from vnetlab.model.l2names import linux_bond_mode_problem, vlan_device_parts
 from vnetlab.model.resolve import resolve_forward_target, resolve_hosts
 from vnetlab.model.schema import DYNAMIC_ADDRESSES, Check, FirewallRule, Interface, LabSpec, Node, StateCheck, check_ifname
+from vnetlab.model.targets import MAX_NAMES_SHOWN, lookup_served, served_names
 
 Path = tuple
 SemanticProblem = tuple[Path, str]
@@ -479,9 +480,12 @@ def _check_checks(ctx: _Context) -> None:
             continue
         node = ctx.spec.nodes.get(host)
         if node is None:
-            ctx.add((*path, "to"), f"unknown node {host!r} — use a node ({ctx.node_names()}), "
-                                   "an IP, node:port or ip:port")
-        elif not any(i.all_addresses() for i in node.interfaces.values()):
+            if not lookup_served(ctx.spec, host):
+                served = ", ".join(sorted(served_names(ctx.spec))[:MAX_NAMES_SHOWN])
+                ctx.add((*path, "to"), f"unknown node {host!r} — use a node ({ctx.node_names()}), "
+                                       + (f"a name the lab's DNS serves ({served}), " if served else "")
+                                       + "an IP, host:port or ip:port")
+        elif not any(i.all_addresses() or i.uses_dhcp or i.uses_slaac for i in node.interfaces.values()):
             ctx.add((*path, "to"), f"node {host} has no address to reach — give one of its "
                                    "interfaces an address, or aim at an IP")
 
