@@ -289,7 +289,10 @@ class Lab:
                     made_etc = etc_writer.wait()
                     apply_plan(restarts, [SupervisorBackend(self.name, journal.dir, journal)], journal)
                 # The nodes' /etc is written while the kernel work runs; it is there before any service starts.
-                backends = [kernel, etc_writer, SupervisorBackend(self.name, journal.dir, journal), NftBackend()]
+                from vnetlab.executors.run_files import RunFilesBackend  # dnsmasq's config, the DHCP hook
+
+                backends = [kernel, etc_writer, RunFilesBackend(journal.dir),
+                            SupervisorBackend(self.name, journal.dir, journal), NftBackend()]
                 from vnetlab.executors.linux_l2 import LinuxL2Backend  # 802.1Q, bonds, bridge VLANs
 
                 backends.append(LinuxL2Backend(kernel))
@@ -309,6 +312,7 @@ class Lab:
                     wait_for_builtin_controllers(plan.ops)   # OVS switches hold their controller's flows
                 except RuntimeError as exc:
                     raise EnvironmentProblem(str(exc)) from exc
+                self._wait_for_addresses(plan, journal.dir)  # DHCP clients hold leases, SLAAC addresses formed
                 from vnetlab.observe.drift import record_baseline
 
                 record_baseline(self.name, kept or plan)
@@ -336,14 +340,27 @@ class Lab:
         finally:
             journal.close()
 
+    def _wait_for_addresses(self, plan: Plan, rundir: str) -> None:
+        """Waits until every DHCP client of ``plan`` holds its lease and every SLAAC
+        interface has its address (executors/leases.py); raises AddressTimeout."""
+        if not any(op.name in ("run_dhcp_client", "run_dhcp_server") for op in plan.ops) and not any(
+                iface.uses_slaac for node in self.spec.nodes.values() for iface in node.interfaces.values()):
+            return
+        from vnetlab.compile.dnsmasq import slaac_clients
+        from vnetlab.executors.leases import wait_for_addresses
+
+        wait_for_addresses(plan.ops, slaac_clients(self.spec), rundir)
+
     def _node_etc_writer(self, plan: Plan, journal: Journal) -> "_NodeEtcWriter":
         """Starts giving every node of ``plan`` without one its own
         /etc/netns/<ns>/ (the node's part of the lab file as its
-        /etc/network/interfaces); existing ones are kept: their files are the
-        node's persistent state."""
+        /etc/network/interfaces, and its resolv.conf and hosts when the lab's
+        DNS is its resolver); existing ones are kept: their files are the
+        node's persistent state (a resolv.conf or hosts they lack is added)."""
         have = set(journal.read().etc)
         todo = [ns for ns in plan.namespaces() if ns not in have or not os.path.isdir(node_etc.directory(ns))]
-        return _NodeEtcWriter(self.spec, todo, journal)
+        return _NodeEtcWriter(self.spec, todo, journal,
+                              kept=[ns for ns in plan.namespaces() if ns not in todo])
 
     def reboot(self, node: str) -> RebootReport:
         """Reboots ``node`` of the running lab: its runtime state is thrown away
@@ -580,24 +597,30 @@ class _NodeEtcWriter:
     apply loop that handles no op: its ``finish`` — before the supervisor's,
     so before any service starts — waits for the thread."""
 
-    def __init__(self, spec: LabSpec, namespaces: list[str], journal: Journal):
+    def __init__(self, spec: LabSpec, namespaces: list[str], journal: Journal, kept: Sequence[str] = ()):
         import threading
 
         self.made: list[str] = []
         self._error: Optional[BaseException] = None
         self._thread = None
-        if namespaces:
-            self._thread = threading.Thread(target=self._write, args=(spec, namespaces, journal), daemon=True,
-                                            name="vnetlab-node-etc")
+        if namespaces or kept:
+            self._thread = threading.Thread(target=self._write, args=(spec, namespaces, journal, kept),
+                                            daemon=True, name="vnetlab-node-etc")
             self._thread.start()
 
-    def _write(self, spec: LabSpec, namespaces: list[str], journal: Journal) -> None:
+    def _write(self, spec: LabSpec, namespaces: list[str], journal: Journal, kept: Sequence[str]) -> None:
+        from vnetlab.compile.dnsmasq import etc_files
         from vnetlab.io.persistent import interfaces_text
         from vnetlab.names import split_namespace
 
         try:
-            files = {ns: {node_etc.INTERFACES: interfaces_text(spec, split_namespace(ns)[1])} for ns in namespaces}
+            resolvers = etc_files(spec)
+            dns = {ns: resolvers[node] for ns in (*namespaces, *kept)
+                   for node in [split_namespace(ns)[1]] if node in resolvers} if resolvers else {}
+            files = {ns: {node_etc.INTERFACES: interfaces_text(spec, split_namespace(ns)[1]), **dns.get(ns, {})}
+                     for ns in namespaces}
             node_etc.create(spec.lab, files, journal, made=self.made)
+            node_etc.add_missing(spec.lab, {ns: dns[ns] for ns in kept if dns.get(ns)})
         except BaseException as exc:  # noqa: BLE001 — raised in the caller's thread by wait()
             self._error = exc
 

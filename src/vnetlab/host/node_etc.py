@@ -10,8 +10,9 @@ entry per ``/etc`` entry it covers::
     /etc/netns/<lab>-<node>/network/interfaces   the node's persistent network
                                                   configuration (ifupdown syntax)
 
-Other files go beside ``network/`` the same way (``resolv.conf``, ``hosts``:
-:data:`FILES` names each one and the ``/etc`` entry it covers).
+Other files go beside ``network/`` the same way: ``resolv.conf`` and ``hosts``
+for the nodes whose resolver is the lab's DNS (issue 13; a DHCP client's
+hook rewrites its ``resolv.conf`` in place from each lease).
 
 What vnetlab owns here, and only that, it removes:
 
@@ -172,6 +173,19 @@ def create(lab: str, files: Mapping[str, Mapping[str, str]], journal: Recorder,
             for relative, text in entries.items():
                 _write(path, relative, text)
     return made
+
+
+def add_missing(lab: str, files: Mapping[str, Mapping[str, str]]) -> None:
+    """Writes each file of ``files`` (namespace -> {relative path: text}) that its
+    namespace's directory lacks; a directory that is not the lab's, and every file
+    already there (the node's own, perhaps edited), are left as they are."""
+    for ns, entries in files.items():
+        if ownership(ns, lab) != OURS:
+            continue
+        base = directory(ns)
+        for relative, text in entries.items():
+            if not os.path.lexists(os.path.join(base, relative)):
+                _write(base, relative, text)
 
 
 def _write(base: str, relative: str, text: str) -> None:
