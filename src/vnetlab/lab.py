@@ -174,11 +174,13 @@ def _make_node_etc(lab: str, node: str, ns: str, spec: Optional[LabSpec]) -> boo
             return False
     if node not in spec.nodes:
         return False
+    from vnetlab.compile.dnsmasq import etc_files
     from vnetlab.io.persistent import interfaces_text
 
+    files = {node_etc.INTERFACES: interfaces_text(spec, node), **etc_files(spec).get(node, {})}
     journal.open()
     try:
-        return bool(node_etc.create(lab, {ns: {node_etc.INTERFACES: interfaces_text(spec, node)}}, journal))
+        return bool(node_etc.create(lab, {ns: files}, journal))
     finally:
         journal.close()
 
@@ -350,7 +352,13 @@ class Lab:
                 restarts = self.last_diff.restarts() if self.last_diff is not None else []
                 if restarts:  # failed services: drop them first, so the plan starts them afresh
                     apply_plan(restarts, [SupervisorBackend(self.name, journal.dir, journal)], journal)
-                backends = [kernel, SupervisorBackend(self.name, journal.dir, journal), NftBackend()]
+                # The nodes the lab's DNS serves get their /etc now, before any service starts:
+                # a DHCP client's hook writes its resolv.conf there from each lease.
+                self._give_resolver_etc(plan, journal)
+                from vnetlab.executors.run_files import RunFilesBackend  # dnsmasq's config, the DHCP hook
+
+                backends = [kernel, RunFilesBackend(journal.dir), SupervisorBackend(self.name, journal.dir, journal),
+                            NftBackend()]
                 from vnetlab.executors.linux_l2 import LinuxL2Backend  # 802.1Q, bonds, bridge VLANs
 
                 backends.append(LinuxL2Backend(kernel))
@@ -367,6 +375,7 @@ class Lab:
                     wait_for_builtin_controllers(plan.ops)   # OVS switches hold their controller's flows
                 except RuntimeError as exc:
                     raise EnvironmentProblem(str(exc)) from exc
+                self._wait_for_addresses(plan, journal.dir)  # DHCP clients hold leases, SLAAC addresses formed
                 from vnetlab.observe.drift import record_baseline
 
                 record_baseline(self.name, kept or plan)
@@ -388,6 +397,38 @@ class Lab:
             raise
         finally:
             journal.close()
+
+    def _wait_for_addresses(self, plan: Plan, rundir: str) -> None:
+        """Waits until every DHCP client of ``plan`` holds its lease and every SLAAC
+        interface has its address (executors/leases.py); raises AddressTimeout."""
+        if not any(op.name in ("run_dhcp_client", "run_dhcp_server") for op in plan.ops) and not any(
+                iface.uses_slaac for node in self.spec.nodes.values() for iface in node.interfaces.values()):
+            return
+        from vnetlab.compile.dnsmasq import slaac_clients
+        from vnetlab.executors.leases import wait_for_addresses
+
+        wait_for_addresses(plan.ops, slaac_clients(self.spec), rundir)
+
+    def _give_resolver_etc(self, plan: Plan, journal: Journal) -> None:
+        """Gives the nodes whose resolver is the lab's DNS their own /etc/netns/<ns>/ at ``up``
+        (every other node gets it when first entered, :func:`give_node_etc`): its
+        network/interfaces, resolv.conf and hosts. A directory already there is kept (its
+        files are the node's persistent state); a resolv.conf or hosts it lacks is added."""
+        from vnetlab.compile.dnsmasq import etc_files
+
+        resolvers = etc_files(self.spec)
+        if not resolvers:
+            return
+        from vnetlab.io.persistent import interfaces_text
+        from vnetlab.names import namespace as netns_name
+
+        have, built = set(journal.read().etc), set(plan.namespaces())
+        wanted = {netns_name(self.name, node): (node, files) for node, files in resolvers.items()}
+        new = {ns: {node_etc.INTERFACES: interfaces_text(self.spec, node), **files}
+               for ns, (node, files) in wanted.items()
+               if ns in built and (ns not in have or not os.path.isdir(node_etc.directory(ns)))}
+        node_etc.create(self.name, new, journal)
+        node_etc.add_missing(self.name, {ns: files for ns, (_, files) in wanted.items() if ns not in new})
 
     def reboot(self, node: str) -> RebootReport:
         """Reboots ``node`` of the running lab: its runtime state is thrown away

@@ -953,6 +953,31 @@ def _check_macs(ctx: _Context) -> None:
             seen[key] = f"{name}:{ifname}"
 
 
+def servers_of(spec: LabSpec) -> dict[Endpoint, dict[str, Endpoint]]:
+    """Which interface serves each interface's L2 segment, for a valid lab:
+    ``(node, ifname)`` -> ``{"dhcp": (node, ifname), "ra": ..., "dns": ...}``,
+    the first interface of the segment with ``dhcp:``, ``ra:``, ``dns:``
+    (itself included); an interface whose segment has no server is left out."""
+    ctx = _Context(spec)
+    _check_links(ctx)
+    _check_bridges(ctx)
+    segments = _segments(ctx)
+    serving: dict[str, dict[Endpoint, Endpoint]] = {key: {} for key in SERVER_KEYS}
+    for name, node in spec.nodes.items():
+        for ifname, iface in node.interfaces.items():
+            for key in SERVER_KEYS:
+                if getattr(iface, key) is not None:
+                    serving[key].setdefault(segments.find((name, ifname)), (name, ifname))
+    found: dict[Endpoint, dict[str, Endpoint]] = {}
+    for name, node in spec.nodes.items():
+        for ifname in node.interfaces:
+            for key in SERVER_KEYS:
+                server = serving[key].get(segments.find((name, ifname)))
+                if server is not None:
+                    found.setdefault((name, ifname), {})[key] = server
+    return found
+
+
 def _unserved_clients(spec: LabSpec) -> list[SemanticProblem]:
     """A ``dhcp`` (``slaac``) client whose segment has no interface with ``dhcp:`` (``ra:``): warned,
     as ``up`` fails waiting for its lease (its address) — unless the server is reached in a way the
