@@ -769,7 +769,7 @@ class ResolveState(Strict):
     @field_validator("expect", mode="before")
     @classmethod
     def _addresses(cls, value: Any) -> Any:
-        if value == NXDOMAIN:
+        if value in (NXDOMAIN, [NXDOMAIN]):  # as written, and as lab.json keeps it
             return [NXDOMAIN]
         items = value if isinstance(value, list) else [value]
         for item in items:
