@@ -30,10 +30,10 @@ import hashlib
 import ipaddress
 import os
 from dataclasses import dataclass
-from typing import Optional
 
 from vnetlab.compile.builder import Phase, PlanBuilder
-from vnetlab.model.schema import DnsServer, Interface, LabSpec, Node
+from vnetlab.model.lab_dns import dns_records, served, server_domain
+from vnetlab.model.schema import LabSpec, Node
 from vnetlab.model.validate import servers_of
 from vnetlab.names import namespace
 from vnetlab.plan import RunDhcpClient, RunDhcpServer, SetSysctl, WriteRunFile
@@ -59,15 +59,6 @@ sys.exit(main(sys.argv))
 
 
 @dataclass(frozen=True)
-class DnsRecord:
-    """One name a server answers: ``names`` (the first one is the full name) -> ``address``."""
-
-    names: tuple[str, ...]
-    address: str
-    origin: str  # "node" (a static address of the node), "record" (the file's records)
-
-
-@dataclass(frozen=True)
 class SlaacClient:
     """An interface that forms an address of ``prefix`` from router advertisements."""
 
@@ -76,58 +67,6 @@ class SlaacClient:
     ifname: str
     prefix: str
     server: str  # "node:ifname" of the advertising interface, "" when its segment has none
-
-
-def default_domain(lab: str) -> str:
-    """The lab's DNS domain unless a server's ``dns.domain`` says otherwise: ``LAB.lab``."""
-    return f"{lab}.lab"
-
-
-def served(node: Node) -> list[tuple[str, Interface]]:
-    """The node's serving interfaces (``dhcp``, ``ra`` or ``dns``), in file order."""
-    return [(ifname, iface) for ifname, iface in node.interfaces.items() if iface.serves]
-
-
-def _dns(node: Node) -> list[DnsServer]:
-    return [iface.dns for _, iface in served(node) if iface.dns is not None]
-
-
-def server_domain(spec: LabSpec, node: Node) -> Optional[str]:
-    """The domain the node's dnsmasq answers (None when it serves no DNS)."""
-    settings = _dns(node)
-    if not settings:
-        return None
-    return next((s.domain for s in settings if s.domain), default_domain(spec.lab))
-
-
-def dns_records(spec: LabSpec, node: Node) -> list[DnsRecord]:
-    """The names the node's dnsmasq answers besides its DHCP clients' (which
-    it learns as they take their leases): the file's ``records``, then
-    ``NODE.DOMAIN`` and ``NODE`` for each static address of every node of the
-    lab (unless ``nodes: false``, or a record of that name says otherwise)."""
-    domain = server_domain(spec, node)
-    if domain is None:
-        return []
-    settings = _dns(node)
-    records: list[DnsRecord] = []
-    taken: set[str] = set()
-    for setting in settings:
-        for name, address in setting.records.items():
-            full = name if "." in name else f"{name}.{domain}"
-            names = (full,) if full == name else (full, name)
-            records.append(DnsRecord(names, address, "record"))
-            taken.update(names)
-    if any(s.nodes for s in settings):
-        for other, spec_node in spec.nodes.items():
-            names = (f"{other}.{domain}", other)
-            if set(names) & taken:
-                continue
-            for iface in spec_node.interfaces.values():
-                for text in iface.all_addresses():
-                    ip = ipaddress.ip_interface(text).ip
-                    if not ip.is_link_local:
-                        records.append(DnsRecord(names, str(ip), "node"))
-    return records
 
 
 def dnsmasq_config(spec: LabSpec, name: str, node: Node) -> str:
