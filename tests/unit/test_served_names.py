@@ -58,7 +58,8 @@ def held_from(table: dict[str, list[str]]):
 
 
 @pytest.mark.parametrize("to, expected", [
-    ("db", ("10.0.3.20", None)),                       # a record
+    ("db", ("10.0.3.20", None)),                       # a record, bare ...
+    ("db.names.lab", ("10.0.3.20", None)),             # ... and in the server's domain
     ("DB.", ("10.0.3.20", None)),                      # case and a trailing dot do not matter
     ("api.example:443", ("fd00:3::30", 443)),          # a record with a port
     ("web", ("10.0.3.10", None)),                      # a reservation, bare ...
@@ -74,7 +75,7 @@ def test_names_the_lab_serves_resolve_from_the_file(spec, to, expected):
 
 def test_a_served_name_of_one_family(spec):
     assert resolve_target(spec, "host.names.lab", 6) == ("fd00:3::1", None)
-    with pytest.raises(ValueError, match=r"'db' is served as 10.0.3.20 \(host:lxcbr0\), no IPv6 address"):
+    with pytest.raises(ValueError, match=r"'db' is served as 10.0.3.20 \(by host\), no IPv6 address"):
         resolve_target(spec, "db", 6)
 
 
@@ -118,7 +119,7 @@ nodes:
   c: {interfaces: {br0: {type: bridge, address: 10.3.0.1/24, dns: {records: {same: 10.9.9.9}}}}}
 """)
     with pytest.raises(ValueError, match="'db' is served with different answers "
-                                         r"\(a:br0 answers 10.1.0.5; b:br0 answers 10.2.0.5\)"):
+                                         r"\(a's dnsmasq answers 10.1.0.5; b's dnsmasq answers 10.2.0.5\)"):
         resolve_target(spec, "db")
     assert resolve_target(spec, "same") == ("10.9.9.9", None)   # the same answer twice is one answer
     assert resolve_target(spec, "a.two.lab") == ("10.1.0.1", None)
@@ -126,7 +127,8 @@ nodes:
 
 def test_an_unknown_name_lists_the_served_ones(spec):
     with pytest.raises(ValueError, match=r"'nope' is neither a node of lab 'names', a name its DNS serves nor an "
-                                         r"IP address \(nodes: host, c1, c2, far; names: api.example, c2.names.lab, db, "):
+                                         r"IP address \(nodes: host, c1, c2, far; names: api.example, c2.names.lab, db, db.names.lab, "
+                                         r"far.names.lab, host.names.lab, web, web.names.lab\); write one"):
         resolve_target(spec, "nope")
 
 
@@ -168,7 +170,7 @@ def test_validation_names_what_the_lab_serves(tmp_path):
     assert len(problems) == 1
     assert "lab.yaml:32: checks[0].to: " in problems[0]
     assert ("unknown node 'webb' — use a node (host, c1, c2, far), a name the lab's DNS serves "
-            "(api.example, c2.names.lab, db, far.names.lab, host.names.lab, web, web.names.lab), "
+            "(api.example, c2.names.lab, db, db.names.lab, far.names.lab, host.names.lab, web, web.names.lab), "
             "an IP, host:port or ip:port") in problems[0]
 
 
@@ -211,3 +213,39 @@ def test_a_check_at_a_client_without_a_lease_is_an_error_that_says_so(spec, monk
     assert "node 'c1' has no IPv4 address now: eth0 takes it by DHCP and holds no lease" in first.detail
     assert (second.ok, second.observed) == (False, ERROR)
     assert "'nope.names.lab' is neither a node" in second.detail
+
+
+def test_checks_and_dnsmasq_read_one_table(spec):
+    """Every host-record the compiler writes into a dnsmasq config is a served name with that address."""
+    from vnetlab.compile.dnsmasq import dnsmasq_config
+
+    names = served_names(spec)
+    config = dnsmasq_config(spec, "host", spec.nodes["host"])
+    records = [line.partition("=")[2].split(",") for line in config.splitlines() if line.startswith("host-record=")]
+    assert records
+    for *hostnames, address in records:
+        for name in hostnames:
+            assert address in names[name.lower()][0].addresses, (name, address)
+
+
+def test_a_record_takes_the_name_from_a_reservation():
+    spec = load_lab_text(LAB.replace("Api.Example:", "web: 10.0.3.77, Api.Example:"))
+    assert resolve_target(spec, "web") == ("10.0.3.77", None)           # dnsmasq gives the lease no name
+    assert resolve_target(spec, "web.names.lab") == ("10.0.3.77", None)
+
+
+def test_a_dhcp_client_named_in_a_domain_is_told_its_node_name(spec):
+    with pytest.raises(ValueError, match="c1 takes its address by DHCP or SLAAC: aim at it by its node name, c1"):
+        resolve_target(spec, "c1.names.lab:80")
+
+
+def test_a_long_list_of_names_is_cut():
+    records = ", ".join(f"n{i}: 10.0.0.{i}" for i in range(1, 20))
+    spec = load_lab_text(f"""
+lab: many
+nodes:
+  a: {{interfaces: {{br0: {{type: bridge, address: 10.0.0.254/24, dns: {{nodes: false, records: {{{records}}}}}}}}}}}
+""")
+    with pytest.raises(ValueError, match=r"names: n1, n1.many.lab, n10, n10.many.lab, n11, n11.many.lab, n12, "
+                                         r"n12.many.lab, … \(38 in all\)\)"):
+        resolve_target(spec, "nope")

@@ -2,8 +2,8 @@
 
 One dnsmasq runs on each node with a serving interface (``dhcp``, ``ra``,
 ``dns``); the compiler writes its config from :func:`dns_records`, and a
-check's ``to`` that names a host resolves through the same table, so the two
-never disagree.
+check's ``to`` that names a host resolves through :func:`served_names`, made
+from the same records, so the two never disagree.
 """
 
 from __future__ import annotations
@@ -74,3 +74,49 @@ def dns_records(spec: LabSpec, node: Node) -> list[DnsRecord]:
                     if not ip.is_link_local:
                         records.append(DnsRecord(names, str(ip), "node"))
     return records
+
+
+@dataclass(frozen=True)
+class ServedName:
+    """A name one node's dnsmasq answers, and the addresses it gives, as the lab file says."""
+
+    name: str
+    server: str                 # the node whose dnsmasq answers it
+    addresses: tuple[str, ...]  # in the order of the file
+
+
+def served_names(spec: LabSpec) -> dict[str, list[ServedName]]:
+    """Every name the lab's DNS answers (lowercase) -> each server that answers it.
+
+    A node's dnsmasq answers its :func:`dns_records` (the ``records``, and
+    ``NODE.DOMAIN``/``NODE`` of every node with a static address) and, as
+    their clients take them, the names of its ``dhcp.hosts`` reservations,
+    bare and in its domain — unless a record has that name (dnsmasq then
+    gives the lease no name). A node without ``dns:`` answers no names. The
+    names DHCP clients send (their node names) are not here: their addresses
+    are not in the file.
+    """
+    names: dict[str, list[ServedName]] = {}
+    for server, node in spec.nodes.items():
+        domain = server_domain(spec, node)
+        if domain is None:
+            continue
+        found: dict[str, list[str]] = {}
+        for record in dns_records(spec, node):
+            for name in record.names:
+                found.setdefault(name.lower(), []).append(record.address)
+        recorded = set(found)
+        for _, iface in served(node):
+            for host in iface.dhcp.hosts if iface.dhcp is not None else ():
+                for name in (host.name.lower(), f"{host.name}.{domain}".lower()):
+                    if name not in recorded:
+                        found.setdefault(name, []).append(host.address)
+        for name, addresses in found.items():
+            names.setdefault(name, []).append(ServedName(name, server, tuple(dict.fromkeys(addresses))))
+    return names
+
+
+def lookup_served(spec: LabSpec, host: str) -> Optional[list[ServedName]]:
+    """The servers answering ``host`` (case-insensitive, a trailing dot ignored); None if
+    the lab's DNS does not serve it."""
+    return served_names(spec).get(host.lower().rstrip("."))

@@ -6,7 +6,7 @@ neighbour estimate and the firewall's port forwards all read targets through
 this module.
 
 A name is resolved from the lab file, not by asking a DNS server: the file
-says what the lab's dnsmasq answers (:func:`served_names`), so a check means
+says what the lab's dnsmasq answers (:mod:`vnetlab.model.lab_dns`), so a check means
 the same before and after a student breaks the resolver. Only a DHCP or
 SLAAC client's own address is not in the file; the caller hands in a lookup
 that reads it from the running lab's kernel.
@@ -14,10 +14,10 @@ that reads it from the running lab's kernel.
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 from typing import Callable, Optional, Sequence
 
+from vnetlab.model.lab_dns import ServedName, lookup_served, served_names
 from vnetlab.model.schema import LabSpec
 
 # node -> the addresses its ``dhcp``/``slaac`` interfaces hold now (IPs, no prefix), read from the
@@ -85,90 +85,19 @@ def _held_address(name: str, version: int, ifnames: list[str], held: Optional[He
                      "— is the segment's server running? (vnetlab status LAB lists the leases)")
 
 
-@dataclasses.dataclass(frozen=True)
-class ServedName:
-    """A name the lab's DNS answers, as the lab file says: fixed ``addresses`` (a record, a DHCP
-    reservation) or ``node``'s address (``NODE.DOMAIN`` of a node with a static address)."""
-
-    name: str
-    server: str  # "node:ifname" of the dns: (or dhcp:) that makes the name
-    addresses: tuple[str, ...] = ()
-    node: Optional[str] = None
-
-    @property
-    def answer(self) -> str:
-        """What the name stands for, in words: ``10.0.3.10`` or ``node web``."""
-        return f"node {self.node}" if self.node else ", ".join(self.addresses)
-
-
-def served_names(spec: LabSpec) -> dict[str, list[ServedName]]:
-    """Every name the lab's DNS answers (lowercase) -> where it comes from, in file order.
-
-    One dnsmasq serves a node's interfaces, so a node with any ``dns:`` answers: each
-    ``dns:``'s ``records`` as written; ``NODE.DOMAIN`` of every node of the lab with a
-    static address (``DOMAIN``: the ``dns:``'s ``domain``, default ``LAB.lab``; not with
-    ``nodes: false``); and the name of each of its ``dhcp.hosts`` reservations, bare and
-    with the domain of the ``dns:`` beside that ``dhcp:`` (else of the node's first ``dns:``).
-    A node with no ``dns:`` answers no names (its dnsmasq, if any, serves DHCP or RA only).
-    """
-    names: dict[str, list[ServedName]] = {}
-
-    def add(name: str, entry: ServedName) -> None:
-        names.setdefault(name.lower(), []).append(entry)
-
-    static = [name for name, node in spec.nodes.items()
-              if any(iface.all_addresses() for iface in node.interfaces.values())]
-    for server, node in spec.nodes.items():
-        serving = [(ifname, iface) for ifname, iface in node.interfaces.items() if iface.dns is not None]
-        if not serving:
-            continue
-        first_domain = domain_of(spec, serving[0][1].dns)
-        for ifname, iface in serving:
-            where = f"{server}:{ifname}"
-            for record, address in iface.dns.records.items():
-                add(record, ServedName(record, where, addresses=(str(ipaddress.ip_address(address)),)))
-            if iface.dns.nodes:
-                domain = domain_of(spec, iface.dns)
-                for other in static:
-                    add(f"{other}.{domain}", ServedName(f"{other}.{domain}", where, node=other))
-        for ifname, iface in node.interfaces.items():
-            if iface.dhcp is None:
-                continue
-            domain = domain_of(spec, iface.dns) if iface.dns is not None else first_domain
-            for host in iface.dhcp.hosts:
-                for name in (host.name, f"{host.name}.{domain}"):
-                    add(name, ServedName(name, f"{server}:{ifname}", addresses=(host.address,)))
-    return names
-
-
-def domain_of(spec: LabSpec, dns) -> str:
-    """The domain a ``dns:`` serves: its ``domain``, or ``LAB.lab``."""
-    return (dns.domain or f"{spec.lab}.lab").lower().rstrip(".")
-
-
-def lookup_served(spec: LabSpec, host: str) -> Optional[list[ServedName]]:
-    """The entries answering ``host`` (case-insensitive, a trailing dot ignored); None if the
-    lab's DNS does not serve it."""
-    return served_names(spec).get(host.lower().rstrip("."))
-
-
-def _served_address(spec: LabSpec, host: str, entries: list[ServedName], family: Optional[int],
-                    held: Optional[HeldAddresses]) -> str:
-    answers = list(dict.fromkeys((e.node, e.addresses) for e in entries))
-    if len(answers) > 1:
-        shown = "; ".join(f"{e.server} answers {e.answer}" for e in entries)
+def _served_address(host: str, entries: list[ServedName], family: Optional[int]) -> str:
+    if len({frozenset(e.addresses) for e in entries}) > 1:
+        shown = "; ".join(f"{e.server}'s dnsmasq answers {', '.join(e.addresses)}" for e in entries)
         raise ValueError(f"{host!r} is served with different answers ({shown}) — aim at the address or the "
                          "node you mean")
     entry = entries[0]
-    if entry.node is not None:
-        return _node_address(spec, entry.node, family, held)
     addresses = [ipaddress.ip_address(a) for a in entry.addresses]
     for version in (family,) if family is not None else (4, 6):
         found = [a for a in addresses if a.version == version]
         if found:
             return str(found[0])
-    raise ValueError(f"{host!r} is served as {entry.answer} ({entry.server}), no IPv{family} address — "
-                     f"drop -{family}, or aim at an IPv{family} address")
+    raise ValueError(f"{host!r} is served as {', '.join(entry.addresses)} (by {entry.server}), no IPv{family} "
+                     f"address — drop -{family}, or aim at an IPv{family} address")
 
 
 def _port(text: str, to: str) -> int:
@@ -182,7 +111,8 @@ def resolve_target(spec: LabSpec, to: str, family: Optional[int] = None,
     """Turns a check's ``to`` into (ip, port or None).
 
     ``to`` is a node name, an IP address, a name the lab's DNS serves
-    (:func:`served_names`: a record, a DHCP reservation, ``NODE.DOMAIN``),
+    (:func:`vnetlab.model.lab_dns.served_names`: a record, a DHCP
+    reservation, ``NODE.DOMAIN``),
     ``host:port`` of one of them, or ``[ipv6]:port``. A node stands for its
     first address in file order (interfaces in file order), preferring IPv4
     — or its first address of ``family`` (4 or 6) when that is given, like
@@ -218,17 +148,34 @@ def resolve_target(spec: LabSpec, to: str, family: Optional[int] = None,
         return _node_address(spec, host, family, held), port
     entries = lookup_served(spec, host)
     if entries:
-        return _served_address(spec, host, entries, family, held), port
+        return _served_address(host, entries, family), port
     raise ValueError(unknown_target(spec, to))
 
 
 def unknown_target(spec: LabSpec, to: str) -> str:
     """What to say of a ``to`` that is no node, no served name and no IP: the choices there are."""
     known = ", ".join(spec.nodes) or "none"
-    names = sorted(served_names(spec))
+    names = served_names_shown(spec)
     if not names:
         return (f"{to!r} is neither a node of lab {spec.lab!r} nor an IP address "
                 f"(nodes: {known}); write a node name, an IP, NODE:PORT or IP:PORT")
-    shown = ", ".join(names[:MAX_NAMES_SHOWN]) + (f", … ({len(names)} in all)" if len(names) > MAX_NAMES_SHOWN else "")
+    shown = ", ".join(names)
+    host = (split_host_port(to) or (to, ""))[0]
+    first = host.partition(".")[0]
+    client = (f" — {first} takes its address by DHCP or SLAAC: aim at it by its node name, {first}"
+              if first in spec.nodes and first != host and not _static(spec, first) else "")
     return (f"{to!r} is neither a node of lab {spec.lab!r}, a name its DNS serves nor an IP address "
-            f"(nodes: {known}; names: {shown}); write one of them, or HOST:PORT")
+            f"(nodes: {known}; names: {shown}); write one of them, or HOST:PORT{client}")
+
+
+def served_names_shown(spec: LabSpec) -> list[str]:
+    """The names the lab's DNS serves besides its node names, sorted, for a message: at most
+    :data:`MAX_NAMES_SHOWN`, then how many there are in all."""
+    names = sorted(name for name in served_names(spec) if name not in spec.nodes)
+    if len(names) <= MAX_NAMES_SHOWN:
+        return names
+    return [*names[:MAX_NAMES_SHOWN], f"… ({len(names)} in all)"]
+
+
+def _static(spec: LabSpec, node: str) -> bool:
+    return any(iface.all_addresses() for iface in spec.nodes[node].interfaces.values())

@@ -19,7 +19,8 @@ from vnetlab.model.kinds import MODES
 from vnetlab.model.l2names import linux_bond_mode_problem, vlan_device_parts
 from vnetlab.model.resolve import resolve_forward_target, resolve_hosts
 from vnetlab.model.schema import DYNAMIC_ADDRESSES, Check, FirewallRule, Interface, LabSpec, Node, StateCheck, check_ifname
-from vnetlab.model.targets import MAX_NAMES_SHOWN, lookup_served, served_names
+from vnetlab.model.lab_dns import lookup_served
+from vnetlab.model.targets import served_names_shown
 
 Path = tuple
 SemanticProblem = tuple[Path, str]
@@ -481,7 +482,7 @@ def _check_checks(ctx: _Context) -> None:
         node = ctx.spec.nodes.get(host)
         if node is None:
             if not lookup_served(ctx.spec, host):
-                served = ", ".join(sorted(served_names(ctx.spec))[:MAX_NAMES_SHOWN])
+                served = ", ".join(served_names_shown(ctx.spec))
                 ctx.add((*path, "to"), f"unknown node {host!r} — use a node ({ctx.node_names()}), "
                                        + (f"a name the lab's DNS serves ({served}), " if served else "")
                                        + "an IP, host:port or ip:port")
