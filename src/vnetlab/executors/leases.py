@@ -30,12 +30,12 @@ import os
 import signal
 import socket
 import time
-from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 from vnetlab.agents import services
 from vnetlab.agents.dhcp_hook import read_lease
 from vnetlab.agents.services import ServiceSpec
+from vnetlab.compile.dnsmasq import SlaacClient
 from vnetlab.errors import Failed
 from vnetlab.executors.service_start import log_tail
 from vnetlab.host import netns, processes
@@ -55,26 +55,15 @@ class AddressTimeout(Failed, RuntimeError):
     exited, while ``up`` waited (exit 1: the lab's own servers or clients)."""
 
 
-@dataclass(frozen=True)
-class SlaacClient:
-    """An interface that forms an address of ``prefix`` from router advertisements."""
-
-    netns: str
-    node: str
-    ifname: str
-    prefix: str
-    server: str  # "node:ifname" of the advertising interface
-
-
 def wait_for_addresses(ops: Sequence[Op], slaac: Sequence[SlaacClient], rundir: str,
-                       timeout: float = ADDRESS_TIMEOUT) -> float:
+                       timeout: Optional[float] = None) -> float:
     """Waits until the plan's DHCP clients hold leases and ``slaac`` has its addresses.
 
     Args:
         ops: the plan (its RunDhcpServer and RunDhcpClient ops are waited for).
         slaac: the SLAAC interfaces of the lab.
         rundir: the lab's run directory (``services.json``, the hook's lease records).
-        timeout: seconds to wait in all.
+        timeout: seconds to wait in all (default :data:`ADDRESS_TIMEOUT`).
 
     Returns:
         The seconds it waited.
@@ -86,6 +75,7 @@ def wait_for_addresses(ops: Sequence[Op], slaac: Sequence[SlaacClient], rundir: 
     clients = [op for op in ops if isinstance(op, RunDhcpClient)]
     if not clients and not slaac:
         return 0.0
+    timeout = ADDRESS_TIMEOUT if timeout is None else timeout
     started = time.monotonic()
     deadline = started + timeout
     waiting_servers = list(servers)
