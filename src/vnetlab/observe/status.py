@@ -113,10 +113,9 @@ def dhcp_status(name: str) -> dict[str, Any]:
     expiry: dnsmasq's own lease file) and the DNS records it serves (its
     config's ``host-record`` lines, and each leased client's name), read from
     the run directory; {} for a lab without dnsmasq."""
-    from vnetlab.observe.drift import applied_plan
     from vnetlab.plan import RunDhcpServer
 
-    plan = applied_plan(name)
+    plan = applied.read_plan(name)  # what the last up applied (drift's applied_plan would import a cycle)
     servers = [op for op in plan.ops if isinstance(op, RunDhcpServer)] if plan is not None else []
     result: dict[str, Any] = {}
     for op in servers:
