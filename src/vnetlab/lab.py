@@ -451,8 +451,8 @@ class Lab:
         from vnetlab.observe import rtnl
         from vnetlab.observe.drift import applied_plan
         from vnetlab.plan import (
-            CreateVeth, DeleteLink, DeleteNamespace, OvsAddBond, OvsAddPort, OvsDeletePort, PumpFrames, RunService,
-            StartOvs, StopOvs,
+            CreateVeth, DeleteLink, DeleteNamespace, OvsAddBond, OvsAddPort, OvsDeletePort, PumpFrames, RunDhcpClient,
+            RunService, StartOvs, StopOvs,
         )
 
         last = applied_plan(self.name)
@@ -465,6 +465,10 @@ class Lab:
         stops: list[Op] = []
         for op in ops:
             if isinstance(op, (RunService, PumpFrames)) and ns in (op.netns, getattr(op, "peer_netns", None)):
+                stops.append(op.inverse())
+            elif isinstance(op, RunDhcpClient) and op.ifname in ends.get(op.netns, ()):
+                # A neighbour's DHCP client whose interface goes with this node's veth: it starts
+                # again on the new one (udhcpc holds the old interface's index).
                 stops.append(op.inverse())
             elif isinstance(op, StartOvs) and op.netns == ns:
                 stops.append(StopOvs(op.netns, node=op.node, rundir=op.rundir))

@@ -177,6 +177,16 @@ def test_a_killed_dnsmasq_is_restarted_and_keeps_its_leases(lxc):
     assert run(lxc, "c1", "getent", "ahostsv4", "web").split()[0] == "10.0.3.10"  # it re-read its lease file
 
 
+def test_rebooting_the_server_gives_its_clients_their_leases_again(lxc):
+    before = read_lease(state.lab_dir(LAB), "web", "eth0")
+    report = lxc.reboot("host")  # its veths, and so the clients' eth0, are made anew
+    assert report.ok
+    after = read_lease(state.lab_dir(LAB), "web", "eth0")
+    assert after["address"] == before["address"] and after["client_pid"] != before["client_pid"]
+    assert drift(LAB).drift == []
+    assert run(lxc, "c1", "getent", "ahostsv4", "web").split()[0] == "10.0.3.10"
+
+
 def test_two_labs_on_one_subnet_keep_to_themselves(lxc, tmp_path):
     other = "dhcpint2"
     text = lab_text(other)
