@@ -343,7 +343,9 @@ class Lab:
     def _wait_for_addresses(self, plan: Plan, rundir: str) -> None:
         """Waits until every DHCP client of ``plan`` holds its lease and every SLAAC
         interface has its address (executors/leases.py); raises AddressTimeout."""
-        if not any(op.name in ("run_dhcp_client", "run_dhcp_server") for op in plan.ops) and not any(
+        from vnetlab.plan import RunDhcpClient, RunDhcpServer
+
+        if not any(isinstance(op, (RunDhcpClient, RunDhcpServer)) for op in plan.ops) and not any(
                 iface.uses_slaac for node in self.spec.nodes.values() for iface in node.interfaces.values()):
             return
         from vnetlab.compile.dnsmasq import slaac_clients

@@ -276,3 +276,4 @@ links:
     assert "b:eth0 got no DHCP lease" in message and "no interface of its L2 segment serves DHCP" in message
     assert "udhcpc: started" in message or "udhcpc" in message
     assert lab_namespaces(lab) == [] and not os.path.exists(state.lab_dir(lab))  # a failed first up leaves nothing
+
