@@ -401,7 +401,9 @@ class Lab:
     def _wait_for_addresses(self, plan: Plan, rundir: str) -> None:
         """Waits until every DHCP client of ``plan`` holds its lease and every SLAAC
         interface has its address (executors/leases.py); raises AddressTimeout."""
-        if not any(op.name in ("run_dhcp_client", "run_dhcp_server") for op in plan.ops) and not any(
+        from vnetlab.plan import RunDhcpClient, RunDhcpServer
+
+        if not any(isinstance(op, (RunDhcpClient, RunDhcpServer)) for op in plan.ops) and not any(
                 iface.uses_slaac for node in self.spec.nodes.values() for iface in node.interfaces.values()):
             return
         from vnetlab.compile.dnsmasq import slaac_clients
@@ -524,8 +526,8 @@ class Lab:
         from vnetlab.observe import rtnl
         from vnetlab.observe.drift import applied_plan
         from vnetlab.plan import (
-            CreateVeth, DeleteLink, DeleteNamespace, OvsAddBond, OvsAddPort, OvsDeletePort, PumpFrames, RunService,
-            StartOvs, StopOvs,
+            CreateVeth, DeleteLink, DeleteNamespace, OvsAddBond, OvsAddPort, OvsDeletePort, PumpFrames, RunDhcpClient,
+            RunService, StartOvs, StopOvs,
         )
 
         last = applied_plan(self.name)
@@ -538,6 +540,10 @@ class Lab:
         stops: list[Op] = []
         for op in ops:
             if isinstance(op, (RunService, PumpFrames)) and ns in (op.netns, getattr(op, "peer_netns", None)):
+                stops.append(op.inverse())
+            elif isinstance(op, RunDhcpClient) and op.ifname in ends.get(op.netns, ()):
+                # A neighbour's DHCP client whose interface goes with this node's veth: it starts
+                # again on the new one (udhcpc holds the old interface's index).
                 stops.append(op.inverse())
             elif isinstance(op, StartOvs) and op.netns == ns:
                 stops.append(StopOvs(op.netns, node=op.node, rundir=op.rundir))

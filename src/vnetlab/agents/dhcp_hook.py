@@ -30,7 +30,6 @@ namespace pin under ``/run/netns`` that is its own namespace.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import subprocess
@@ -39,9 +38,13 @@ import time
 from typing import Mapping, Optional, Sequence
 
 from vnetlab import names
-from vnetlab.host import netns, node_etc
-from vnetlab.host.state import write_atomic
 
+# Each DHCP event starts this program, and udhcpc waits for it (at its start,
+# before its first DISCOVER, too): it imports only what every event needs
+# (about 15 ms); the node's /etc (vnetlab.host.node_etc, 20 ms more) is
+# loaded when a lease is applied. For the same reason this is iproute2's
+# directory of namespace pins spelled out, not vnetlab.host.netns's constant.
+NETNS_RUN_DIR = "/run/netns"
 DHCP_ROUTE_METRIC = "100"  # as NetworkManager's for ethernet: a static default route (metric 0) wins
 RESOLV_CONF = "resolv.conf"
 FOREVER = 0xFFFFFFFF  # an address's lifetime without end (a static one)
@@ -66,14 +69,14 @@ def own_namespace(lab: str) -> Optional[str]:
     """The name of the lab namespace this process runs in (``ip netns identify``), or None."""
     mine = os.stat("/proc/self/ns/net")
     try:
-        entries = os.listdir(netns.NETNS_RUN_DIR)
+        entries = os.listdir(NETNS_RUN_DIR)
     except OSError:
         return None
     for entry in sorted(entries):
         if not entry.startswith(f"{lab}-"):
             continue
         try:
-            pin = os.stat(os.path.join(netns.NETNS_RUN_DIR, entry))
+            pin = os.stat(os.path.join(NETNS_RUN_DIR, entry))
         except OSError:
             continue
         if (pin.st_dev, pin.st_ino) == (mine.st_dev, mine.st_ino):
@@ -108,6 +111,8 @@ def resolv_conf_text(env: Mapping[str, str]) -> str:
 
 def write_resolv_conf(ns: str, text: str) -> bool:
     """Writes the node's own resolv.conf in place; False when its /etc/netns directory is not the lab's."""
+    from vnetlab.host import node_etc
+
     lab, _ = names.split_namespace(ns)
     if node_etc.ownership(ns, lab) != node_etc.OURS:
         return False
@@ -120,6 +125,10 @@ def write_resolv_conf(ns: str, text: str) -> bool:
 
 def bound(env: Mapping[str, str], rundir: str, ns: Optional[str]) -> None:
     """Applies a lease (``bound`` or ``renew``) inside the node and records it."""
+    import ipaddress
+
+    from vnetlab.host.state import write_atomic
+
     ifname, ip, mask = env["interface"], env["ip"], env.get("mask", "32")
     lease = env.get("lease", "")
     lifetime = ["valid_lft", lease, "preferred_lft", lease] if lease.isdigit() else []
@@ -176,7 +185,8 @@ def main(argv: Sequence[str]) -> int:
         deconfig(env, rundir, ns)
     elif event in ("bound", "renew"):
         bound(env, rundir, ns)
-    print(f"vnetlab udhcpc hook: {event} on {env['interface']}"
+    stamp = time.strftime("%H:%M:%S", time.localtime()) + f".{int(time.time() * 1000) % 1000:03d}"
+    print(f"{stamp} vnetlab udhcpc hook: {event} on {env['interface']}"
           + (f": {env.get('ip')}/{env.get('mask')} for {env.get('lease')} s" if event in ("bound", "renew") else ""),
           file=sys.stderr)
     return 0

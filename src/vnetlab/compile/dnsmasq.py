@@ -216,8 +216,10 @@ def compile_dynamic(builder: PlanBuilder) -> None:
         config = dnsmasq_config(spec, name, node)
         files = dnsmasq_files(rundir, name, config)
         builder.add(Phase.PROCESSES, WriteRunFile(ns, node=name, path=files.config, text=config))
+        kinds = {key for _, iface in served(node) for key in ("dhcp", "dns") if getattr(iface, key) is not None}
+        ready = "udp/67" if "dhcp" in kinds else "udp/53" if "dns" in kinds else "raw6/58"
         builder.add(Phase.PROCESSES, RunDhcpServer(ns, node=name, command=dnsmasq_argv(files), config=files.config,
-                                                   leases=files.leases))
+                                                   leases=files.leases, ready=ready))
     clients = any(iface.uses_dhcp or iface.uses_slaac for node in spec.nodes.values()
                   for iface in node.interfaces.values())
     servers = servers_of(spec) if clients else {}

@@ -6,9 +6,11 @@ client's first DISCOVER (the kernel's first router solicitation) may well
 have gone out before dnsmasq listened, and would be retried only a second
 (four seconds) later. So :func:`wait_for_addresses`:
 
-1. waits until each dnsmasq of the plan has bound its sockets (read from
-   ``/proc/PID/net/udp`` and ``raw6``: the namespace's sockets, seen through
-   its own process) — or fails at once with its output when it exited;
+1. waits until each dnsmasq of the plan has bound its socket (DHCP's port
+   67, read from ``/proc/PID/net/udp``: the namespace's sockets, seen through
+   its own process; DNS's 53 or a raw ICMPv6 socket for a server without
+   DHCP) — or fails at once with its output when it exited (also a server
+   without clients: its start is watched here, not by the supervisor's grace);
 2. asks every client that holds nothing yet to try again: SIGUSR1 to its
    udhcpc (busybox's "renew": a DISCOVER at once from its start state), and
    a router solicitation from each SLAAC interface, sent from inside the
@@ -30,12 +32,12 @@ import os
 import signal
 import socket
 import time
-from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 from vnetlab.agents import services
 from vnetlab.agents.dhcp_hook import read_lease
 from vnetlab.agents.services import ServiceSpec
+from vnetlab.compile.dnsmasq import SlaacClient
 from vnetlab.errors import Failed
 from vnetlab.executors.service_start import log_tail
 from vnetlab.host import netns, processes
@@ -44,7 +46,6 @@ from vnetlab.plan import Op, RunDhcpClient, RunDhcpServer, RunService
 ADDRESS_TIMEOUT = 10.0   # seconds: a lease takes milliseconds once dnsmasq listens
 POLL_INTERVAL = 0.005    # seconds between two looks
 NUDGE_INTERVAL = 1.0     # seconds between two nudges of a client that still has nothing
-DHCP_PORT, DNS_PORT, ICMPV6 = 67, 53, 58
 IFA_F_TENTATIVE, IFA_F_DADFAILED = 0x40, 0x08
 ND_ROUTER_SOLICIT = 133
 ALL_ROUTERS = "ff02::2"
@@ -55,26 +56,15 @@ class AddressTimeout(Failed, RuntimeError):
     exited, while ``up`` waited (exit 1: the lab's own servers or clients)."""
 
 
-@dataclass(frozen=True)
-class SlaacClient:
-    """An interface that forms an address of ``prefix`` from router advertisements."""
-
-    netns: str
-    node: str
-    ifname: str
-    prefix: str
-    server: str  # "node:ifname" of the advertising interface
-
-
 def wait_for_addresses(ops: Sequence[Op], slaac: Sequence[SlaacClient], rundir: str,
-                       timeout: float = ADDRESS_TIMEOUT) -> float:
+                       timeout: Optional[float] = None) -> float:
     """Waits until the plan's DHCP clients hold leases and ``slaac`` has its addresses.
 
     Args:
         ops: the plan (its RunDhcpServer and RunDhcpClient ops are waited for).
         slaac: the SLAAC interfaces of the lab.
         rundir: the lab's run directory (``services.json``, the hook's lease records).
-        timeout: seconds to wait in all.
+        timeout: seconds to wait in all (default :data:`ADDRESS_TIMEOUT`).
 
     Returns:
         The seconds it waited.
@@ -84,8 +74,9 @@ def wait_for_addresses(ops: Sequence[Op], slaac: Sequence[SlaacClient], rundir: 
     """
     servers = [op for op in ops if isinstance(op, RunDhcpServer)]
     clients = [op for op in ops if isinstance(op, RunDhcpClient)]
-    if not clients and not slaac:
+    if not servers and not clients and not slaac:
         return 0.0
+    timeout = ADDRESS_TIMEOUT if timeout is None else timeout
     started = time.monotonic()
     deadline = started + timeout
     waiting_servers = list(servers)
@@ -113,7 +104,7 @@ def wait_for_addresses(ops: Sequence[Op], slaac: Sequence[SlaacClient], rundir: 
             nudged_at = now
         for client in pending:
             if _process(entries, client) is None and _started(entries, client):
-                raise AddressTimeout(_client_failed(rundir, client, entries, "its udhcpc exited"))
+                raise AddressTimeout(_client_failed(rundir, client, entries, "got no DHCP lease: its udhcpc exited"))
         if now >= deadline:
             break
         time.sleep(POLL_INTERVAL)
@@ -160,15 +151,9 @@ def _process(entries: dict, op: RunService) -> Optional[processes.ProcessRecord]
 
 
 def _listening(pid: int, server: RunDhcpServer) -> bool:
-    """Whether the server's namespace has its sockets bound: DHCP's port 67 when its
-    config serves DHCP, else DNS's port 53, else a raw ICMPv6 socket (router advertisements)."""
-    config = _read(server.config)
-    if "\ndhcp-range=" in config and any(":" not in line for line in config.splitlines()
-                                         if line.startswith("dhcp-range=")):
-        return _bound(pid, "udp", DHCP_PORT)
-    if "\nport=0" not in config:
-        return _bound(pid, "udp", DNS_PORT)
-    return _bound(pid, "raw6", ICMPV6)
+    """Whether the server's namespace has the socket its op names bound (``udp/67``: DHCP)."""
+    table, _, port = (server.ready or "udp/67").partition("/")
+    return _bound(pid, table, int(port))
 
 
 def _bound(pid: int, table: str, port: int) -> bool:
@@ -240,9 +225,9 @@ def _output(rundir: str, entry: dict[str, Any], who: str) -> str:
 
 
 def _client_failed(rundir: str, client: RunDhcpClient, entries: dict, what: str) -> str:
-    where = (f"from {client.server}" if client.server else
-             "— no interface of its L2 segment serves DHCP (dhcp:); serve it, or give it a static address")
-    return (f"{client.node}:{client.ifname} {what} {where}"
+    where = (f" (its server: {client.server})" if client.server else
+             " — no interface of its L2 segment serves DHCP (dhcp:); serve it, or give it a static address")
+    return (f"{client.node}:{client.ifname} {what}{where}"
             + _output(rundir, entries.get(_spec(client), {}), "udhcpc"))
 
 

@@ -207,11 +207,19 @@ class _Boot:
             self.skip(stanza.file, stanza.line, f"iface {stanza.name}", f"no `auto {name}` (or `allow-hotplug {name}`) "
                                                                         "line: ifupdown does not bring it up at boot")
             return
-        if stanza.method not in STATIC_METHODS:
+        if stanza.method not in STATIC_METHODS and not self._dynamic_of_lab_file(name, stanza):
             self.skip(stanza.file, stanza.line, f"iface {stanza.name} {stanza.family or ''} {stanza.method}",
                       "vnetlab gives a node static addresses only")
         for option in stanza.options:
             self._option(name, option)
+
+    def _dynamic_of_lab_file(self, name: str, stanza) -> bool:
+        """``inet dhcp`` / ``inet6 auto`` on an interface whose lab-file part says dhcp / slaac:
+        the lab file's own (up wrote it so), not something the file adds."""
+        declared = self.spec.nodes[self.node].interfaces.get(name)
+        return declared is not None and (
+            (stanza.family == "inet" and stanza.method == "dhcp" and declared.uses_dhcp)
+            or (stanza.family == "inet6" and stanza.method == "auto" and declared.uses_slaac))
 
     def _option(self, name: str, option: Option) -> None:
         if option.key in APPLIED or option.key in DERIVED or option.key in hooks.DOWN_HOOKS:

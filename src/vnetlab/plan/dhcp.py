@@ -74,6 +74,7 @@ class RunDhcpServer(RunService):
     name: ClassVar[str] = "run_dhcp_server"
     config: str = ""    # the config file it reads (a WriteRunFile before it)
     leases: str = ""    # its lease file
+    ready: str = ""     # the socket that says it serves: "udp/67" (DHCP), "udp/53" (DNS), "raw6/58" (RA only)
 
 
 @dataclass(frozen=True)
