@@ -306,7 +306,7 @@ class Lab:
 
         booted = {node: NodeExtras.from_dict(data) for node, data in applied.read_booted(self.name).items()
                   if node in self.spec.nodes}
-        return with_extras(plan, self.spec, booted)
+        return with_extras(plan, self.spec, booted, state.lab_dir(self.name))
 
     def _refuse_other_file(self, record: LabRecord) -> None:
         """Raises LabConflict when the running lab came from another file."""
@@ -489,10 +489,11 @@ class Lab:
         extras = config.applied
         macs = self._shut_down(ns)
         try:
-            wanted = with_extras(plan, self.spec, {**booted, node: extras})
+            rundir = state.lab_dir(self.name)
+            wanted = with_extras(plan, self.spec, {**booted, node: extras}, rundir)
             self._apply(_same_macs(wanted, macs), True, None, False, kept=wanted)
         except ApplyError as exc:
-            failed = [item for op, item in extra_ops(plan, self.spec, node, extras) if op == exc.op]
+            failed = [item for op, item in extra_ops(plan, self.spec, node, extras, rundir) if op == exc.op]
             if not failed:
                 raise
             # The kernel refused what the file adds: the node comes up without it, as a host whose ifup failed.
@@ -500,7 +501,7 @@ class Lab:
             config.problems.append(problem(where, int(line or 0), f"{failed[0].describe()}: the kernel refused it "
                                                                   f"({exc.cause})"))
             extras = NodeExtras()
-            wanted = with_extras(plan, self.spec, booted)
+            wanted = with_extras(plan, self.spec, booted, rundir)
             self._apply(_same_macs(wanted, macs), True, None, False, kept=wanted)
         kept = {name: value.to_dict() for name, value in {**booted, node: extras}.items() if value}
         applied.write_booted(self.name, kept)
