@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from vnetlab.executors.apply import ApplyReport
     from vnetlab.io.report import Report
     from vnetlab.model import LabSpec
+    from vnetlab.observe.diff import Diff
     from vnetlab.plan import Op, Plan
 
 
@@ -318,9 +319,11 @@ class Lab:
             )
 
     def _apply(self, plan: Plan, existed: bool, progress: Optional[Callable[[int, int], None]],
-               raise_neigh_limit: bool, kept: Optional[Plan] = None) -> ApplyReport:
+               raise_neigh_limit: bool, kept: Optional[Plan] = None,
+               scope: Optional[Callable[["Diff"], "Diff"]] = None) -> ApplyReport:
         """Applies ``plan`` (converging a lab that ``existed``); ``kept``: the
-        plan to keep as the one applied, if not ``plan`` itself."""
+        plan to keep as the one applied, if not ``plan`` itself; ``scope``: the
+        part of the converging diff to repair (a reboot's), if not all of it."""
         ops = plan.ops
         if existed:
             # A running (or stale, after a reboot) lab: remove what the file
@@ -328,6 +331,8 @@ class Lab:
             from vnetlab.observe.drift import converge
 
             self.last_diff = converge(self.name, plan)
+            if scope is not None:
+                self.last_diff = scope(self.last_diff)
             ops = self.last_diff.converge_ops()
         journal = Journal(self.name)
         spec_copy = os.path.join(journal.dir, SPEC_COPY)
@@ -439,7 +444,8 @@ class Lab:
         The node's namespace is deleted and made again: every change made by
         hand with ``ip``, ``sysctl`` or ``nft`` is gone, every process inside
         the node is stopped (its services start again), and the links to other
-        nodes are made again (their ends in the neighbours too). Then the
+        nodes are made again (their ends in the neighbours too; what was changed
+        by hand in the neighbours stays as it is). Then the
         node's part of the lab (as ``up`` last built it, whatever its file
         says now) is applied, then what the node's own
         ``/etc/network/interfaces`` adds to it (addresses, ``netmask``,
@@ -487,11 +493,19 @@ class Lab:
         made = give_node_etc(self.name, node, self.spec, held=True)
         config = BootConfig() if made else read_node_file(path, self.spec, node)
         extras = config.applied
+        from vnetlab.observe.drift import applied_plan
+
+        last = applied_plan(self.name)
+        relinked = _far_ends(last.ops if last is not None else [], ns)
+
+        def scope(found: "Diff") -> "Diff":  # the others' runtime state stays as it is
+            return found.after_reboot_of(ns, relinked)
+
         macs = self._shut_down(ns)
         try:
             rundir = state.lab_dir(self.name)
             wanted = with_extras(plan, self.spec, {**booted, node: extras}, rundir)
-            self._apply(_same_macs(wanted, macs), True, None, False, kept=wanted)
+            self._apply(_same_macs(wanted, macs), True, None, False, kept=wanted, scope=scope)
         except ApplyError as exc:
             failed = [item for op, item in extra_ops(plan, self.spec, node, extras, rundir) if op == exc.op]
             if not failed:
@@ -502,7 +516,7 @@ class Lab:
                                                                   f"({exc.cause})"))
             extras = NodeExtras()
             wanted = with_extras(plan, self.spec, booted, rundir)
-            self._apply(_same_macs(wanted, macs), True, None, False, kept=wanted)
+            self._apply(_same_macs(wanted, macs), True, None, False, kept=wanted, scope=scope)
         kept = {name: value.to_dict() for name, value in {**booted, node: extras}.items() if value}
         applied.write_booted(self.name, kept)
         return RebootReport(node=node, seconds=0.0, file=path,
@@ -527,17 +541,13 @@ class Lab:
         from vnetlab.observe import rtnl
         from vnetlab.observe.drift import applied_plan
         from vnetlab.plan import (
-            CreateVeth, DeleteLink, DeleteNamespace, OvsAddBond, OvsAddPort, OvsDeletePort, PumpFrames, RunDhcpClient,
-            RunService, StartOvs, StopOvs,
+            DeleteLink, DeleteNamespace, OvsAddBond, OvsAddPort, OvsDeletePort, PumpFrames, RunDhcpClient, RunService,
+            StartOvs, StopOvs,
         )
 
         last = applied_plan(self.name)
         ops = last.ops if last is not None else []
-        ends: dict[str, set[str]] = {}  # namespace -> the far ends of the node's veths there
-        for op in ops:
-            if isinstance(op, CreateVeth) and ns in (op.netns, op.peer_netns) and op.netns != op.peer_netns:
-                far, name = (op.peer_netns, op.peer_ifname) if op.netns == ns else (op.netns, op.ifname)
-                ends.setdefault(far, set()).add(name)
+        ends = _far_ends(ops, ns)  # namespace -> the far ends of the node's veths there
         stops: list[Op] = []
         for op in ops:
             if isinstance(op, (RunService, PumpFrames)) and ns in (op.netns, getattr(op, "peer_netns", None)):
@@ -666,6 +676,18 @@ def _teardown(name: str, journal: Journal) -> list[str]:
     neigh.restore_limits(name, journal)  # host limits raised by up --raise-neigh-limit
     journal.remove()
     return left
+
+
+def _far_ends(ops: Sequence[Op], ns: str) -> dict[str, set[str]]:
+    """Namespace -> the far ends there of the veths of the node in namespace ``ns``, by ``ops``."""
+    from vnetlab.plan import CreateVeth
+
+    ends: dict[str, set[str]] = {}
+    for op in ops:
+        if isinstance(op, CreateVeth) and ns in (op.netns, op.peer_netns) and op.netns != op.peer_netns:
+            far, name = (op.peer_netns, op.peer_ifname) if op.netns == ns else (op.netns, op.ifname)
+            ends.setdefault(far, set()).add(name)
+    return ends
 
 
 def _same_macs(plan: Plan, macs: dict[tuple[str, str], str]) -> Plan:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Optional
+from typing import Any, Collection, Iterable, Mapping, Optional
 
 from vnetlab.plan import (
     DeleteAddress, DeleteLink, DeleteNamespace, DeleteRoute, DeleteRuleset, Key, Op, OvsDeleteBridge,
@@ -261,6 +261,25 @@ class Diff:
                 op = op.unconditional()  # the hand-edited table: never "already there"
             ops.append(op)
         return ops
+
+    def after_reboot_of(self, netns: str, relinked: Mapping[str, Collection[str]]) -> "Diff":
+        """The part of this diff a reboot of the node in ``netns`` repairs: every change in its
+        own namespace; elsewhere what its shutdown took away — its veths' far ends (``relinked``:
+        namespace -> interface names) and what sat on them, processes that stopped — but never
+        what someone changed there by hand: an object added (``-``), an edited nft table, a
+        sysctl's value (but a re-made far end's own), OpenFlow flows. A node's reboot leaves its
+        neighbours' runtime state as it was."""
+        def kept(change: Change) -> bool:
+            if change.netns == netns:
+                return True
+            if change.sign == "-":
+                return False
+            if change.sign == "~" and change.kind in ("ruleset", "sysctl", "ovs-flows"):
+                return change.kind == "sysctl" and any(f".{ifname}." in change.obj
+                                                       for ifname in relinked.get(change.netns, ()))
+            return True
+
+        return Diff(self.lab, [change for change in self.changes if kept(change)], self.desired)
 
     def restarts(self) -> list[Op]:
         """StopService ops for services that failed while their supervisor
