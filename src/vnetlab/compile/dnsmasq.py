@@ -16,10 +16,10 @@ keeps as the service's log in the run directory.
 
 What makes a lease fast (``up`` waits for every one): dnsmasq does not
 ping an address before offering it (``no-ping``; its default probe delays
-the offer), udhcpc does not ARP-probe the offer (its ``-a`` is left off),
-and retries a lost DISCOVER after one second (``-T 1``) — and ``up``
-itself tells each client to try again (SIGUSR1) the moment dnsmasq
-listens, so a DISCOVER sent before it started costs nothing.
+the offer), udhcpc does not ARP-probe the offer (its ``-a`` is left off)
+and retries a lost DISCOVER after one second (``-T 1``, not 3), and the
+servers come before the clients in the plan, so the supervisor starts
+dnsmasq first.
 ``dhcp-rapid-commit`` answers clients that ask for a two-message exchange
 (dhcpcd, systemd-networkd); busybox's udhcpc does not ask.
 """

@@ -11,14 +11,19 @@ have gone out before dnsmasq listened, and would be retried only a second
    its own process; DNS's 53 or a raw ICMPv6 socket for a server without
    DHCP) — or fails at once with its output when it exited (also a server
    without clients: its start is watched here, not by the supervisor's grace);
-2. asks every client that holds nothing yet to try again: SIGUSR1 to its
-   udhcpc (busybox's "renew": a DISCOVER at once from its start state), and
-   a router solicitation from each SLAAC interface, sent from inside the
-   node as ``rdisc6`` sends one (the kernel forms the address from the
-   answer, as it would from any router advertisement);
+2. sends a router solicitation from each SLAAC interface that has no
+   address yet, from inside the node as ``rdisc6`` sends one (the kernel
+   forms the address from the answer, as from any router advertisement);
+   the kernel's own went out when the link came up, before dnsmasq ran,
+   and it would send the next one four seconds later. A DHCP client needs
+   no such nudge: the supervisor starts dnsmasq before the clients, and a
+   client's first DISCOVER leaves only after its hook's ``deconfig`` run
+   (40 ms), by when dnsmasq listens; a DISCOVER lost anyway is sent again
+   after a second (``-T 1``). (busybox's udhcpc ignores SIGUSR1 until its
+   first lease: "initial negotiation in progress, do not disturb".)
 3. polls until each lease is recorded by this run's udhcpc (the hook's
    record names the udhcpc that wrote it) and each SLAAC address is there
-   and no longer tentative, repeating the nudges every second.
+   and no longer tentative, soliciting again every second.
 
 A client that gets nothing within :data:`ADDRESS_TIMEOUT` seconds fails
 ``up`` with a message naming it, its server, and the last lines its udhcpc
@@ -29,7 +34,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import signal
 import socket
 import time
 from typing import Any, Optional, Sequence
@@ -45,7 +49,7 @@ from vnetlab.plan import Op, RunDhcpClient, RunDhcpServer, RunService
 
 ADDRESS_TIMEOUT = 10.0   # seconds: a lease takes milliseconds once dnsmasq listens
 POLL_INTERVAL = 0.005    # seconds between two looks
-NUDGE_INTERVAL = 1.0     # seconds between two nudges of a client that still has nothing
+NUDGE_INTERVAL = 1.0     # seconds between two router solicitations of an interface that still has nothing
 IFA_F_TENTATIVE, IFA_F_DADFAILED = 0x40, 0x08
 ND_ROUTER_SOLICIT = 133
 ALL_ROUTERS = "ff02::2"
@@ -95,10 +99,6 @@ def wait_for_addresses(ops: Sequence[Op], slaac: Sequence[SlaacClient], rundir: 
             return time.monotonic() - started
         now = time.monotonic()
         if not waiting_servers and (nudged_at is None or now - nudged_at >= NUDGE_INTERVAL):
-            for client in pending:
-                state = _process(entries, client)
-                if state is not None:
-                    processes.send_signal(state, signal.SIGUSR1)
             for client in formed:
                 _solicit_router(client)
             nudged_at = now

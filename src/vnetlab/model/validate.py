@@ -102,6 +102,8 @@ class _Context:
     # every "node:ifname" a link names, valid or not: an interface named by a
     # broken link is not also reported as "in no link" (one mistake, one message)
     mentioned: set[Endpoint] = field(default_factory=set)
+    # the L2 segments, once links and bridges are checked (_segments builds them once)
+    segments: "_Segments | None" = None
 
     def add(self, path: Path, message: str) -> None:
         self.problems.append((path, message))
@@ -289,6 +291,9 @@ class _Segments:
 
 
 def _segments(ctx: _Context) -> _Segments:
+    """The lab's L2 segments (call after _check_links and _check_bridges); built once per context."""
+    if ctx.segments is not None:
+        return ctx.segments
     segments = _Segments()
     for a, b in ctx.valid_links:
         segments.join(a, b)
@@ -297,6 +302,7 @@ def _segments(ctx: _Context) -> _Segments:
     for end in ctx.linked:
         if ctx.spec.nodes[end[0]].kind == "switch":
             segments.join(end, (end[0], SWITCH_BRIDGE))
+    ctx.segments = segments
     return segments
 
 
@@ -856,6 +862,8 @@ def _check_serving(ctx: _Context) -> None:
     """A serving interface (``dhcp``, ``ra``, ``dns``) has the static addresses its server needs:
     the DHCP range, router and reservations in one of its IPv4 subnets, the RA prefix among its IPv6
     ones; a reservation takes no address another interface of its segment has."""
+    if not any(iface.serves for node in ctx.spec.nodes.values() for iface in node.interfaces.values()):
+        return
     segments = _segments(ctx)
     static_in_segment: dict[tuple[Endpoint, object], str] = {}
     for name, node in ctx.spec.nodes.items():
@@ -940,6 +948,8 @@ def _check_dhcp_server(ctx: _Context, name: str, ifname: str, iface: Interface, 
 
 def _check_macs(ctx: _Context) -> None:
     """Two interfaces of one L2 segment never have the same ``mac``."""
+    if sum(iface.mac is not None for node in ctx.spec.nodes.values() for iface in node.interfaces.values()) < 2:
+        return
     segments = _segments(ctx)
     seen: dict[tuple[Endpoint, str], str] = {}
     for name, node in ctx.spec.nodes.items():
@@ -983,6 +993,9 @@ def _unserved_clients(spec: LabSpec) -> list[SemanticProblem]:
     """A ``dhcp`` (``slaac``) client whose segment has no interface with ``dhcp:`` (``ra:``): warned,
     as ``up`` fails waiting for its lease (its address) — unless the server is reached in a way the
     file does not show (a VLAN, a relay)."""
+    if not any(iface.uses_dhcp or iface.uses_slaac for node in spec.nodes.values()
+               for iface in node.interfaces.values()):
+        return []
     ctx = _Context(spec)
     _check_links(ctx)
     _check_bridges(ctx)
