@@ -9,8 +9,11 @@ VPY := $(VENV)/bin/python
 # What vnetlab and its tests use from Debian: ip/bridge (iproute2), ping for
 # the tests' cross-checks, tcpdump for captures, nmap for scans, nft/iptables for firewalls,
 # OVS for the L2 labs, conntrack/ethtool, strace and tshark for the tests' cross-checks,
-# the venv module for the virtualenv.
-DEB_PACKAGES := iproute2 iputils-ping procps tcpdump nmap nftables iptables conntrack python3-venv python3-pip openvswitch-switch ethtool strace tshark
+# the venv module for the virtualenv, dnsmasq (dnsmasq-base: the binary without
+# Debian's system service) for the labs' DHCP, DNS and router advertisements, and
+# busybox for its udhcpc, the labs' DHCP client (never the udhcpc or isc-dhcp-client
+# packages: their hooks edit the host's /etc/resolv.conf).
+DEB_PACKAGES := iproute2 iputils-ping procps tcpdump nmap nftables iptables conntrack python3-venv python3-pip openvswitch-switch ethtool strace tshark dnsmasq-base busybox
 # What only the benchmarks use (never part of `make install`): hyperfine for
 # benchmarks/startup.py. Mininet is benchmarks/star.py --setup's own step.
 BENCH_DEB_PACKAGES := hyperfine

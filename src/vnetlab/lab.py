@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from vnetlab.executors.apply import ApplyReport
     from vnetlab.io.report import Report
     from vnetlab.model import LabSpec
+    from vnetlab.observe.diff import Diff
     from vnetlab.plan import Op, Plan
 
 
@@ -174,11 +175,13 @@ def _make_node_etc(lab: str, node: str, ns: str, spec: Optional[LabSpec]) -> boo
             return False
     if node not in spec.nodes:
         return False
+    from vnetlab.compile.dnsmasq import etc_files
     from vnetlab.io.persistent import interfaces_text
 
+    files = {node_etc.INTERFACES: interfaces_text(spec, node), **etc_files(spec).get(node, {})}
     journal.open()
     try:
-        return bool(node_etc.create(lab, {ns: {node_etc.INTERFACES: interfaces_text(spec, node)}}, journal))
+        return bool(node_etc.create(lab, {ns: files}, journal))
     finally:
         journal.close()
 
@@ -304,7 +307,7 @@ class Lab:
 
         booted = {node: NodeExtras.from_dict(data) for node, data in applied.read_booted(self.name).items()
                   if node in self.spec.nodes}
-        return with_extras(plan, self.spec, booted)
+        return with_extras(plan, self.spec, booted, state.lab_dir(self.name))
 
     def _refuse_other_file(self, record: LabRecord) -> None:
         """Raises LabConflict when the running lab came from another file."""
@@ -316,9 +319,11 @@ class Lab:
             )
 
     def _apply(self, plan: Plan, existed: bool, progress: Optional[Callable[[int, int], None]],
-               raise_neigh_limit: bool, kept: Optional[Plan] = None) -> ApplyReport:
+               raise_neigh_limit: bool, kept: Optional[Plan] = None,
+               scope: Optional[Callable[["Diff"], "Diff"]] = None) -> ApplyReport:
         """Applies ``plan`` (converging a lab that ``existed``); ``kept``: the
-        plan to keep as the one applied, if not ``plan`` itself."""
+        plan to keep as the one applied, if not ``plan`` itself; ``scope``: the
+        part of the converging diff to repair (a reboot's), if not all of it."""
         ops = plan.ops
         if existed:
             # A running (or stale, after a reboot) lab: remove what the file
@@ -326,6 +331,8 @@ class Lab:
             from vnetlab.observe.drift import converge
 
             self.last_diff = converge(self.name, plan)
+            if scope is not None:
+                self.last_diff = scope(self.last_diff)
             ops = self.last_diff.converge_ops()
         journal = Journal(self.name)
         spec_copy = os.path.join(journal.dir, SPEC_COPY)
@@ -350,7 +357,13 @@ class Lab:
                 restarts = self.last_diff.restarts() if self.last_diff is not None else []
                 if restarts:  # failed services: drop them first, so the plan starts them afresh
                     apply_plan(restarts, [SupervisorBackend(self.name, journal.dir, journal)], journal)
-                backends = [kernel, SupervisorBackend(self.name, journal.dir, journal), NftBackend()]
+                # The nodes the lab's DNS serves get their /etc now, before any service starts:
+                # a DHCP client's hook writes its resolv.conf there from each lease.
+                self._give_resolver_etc(plan, journal)
+                from vnetlab.executors.run_files import RunFilesBackend  # dnsmasq's config, the DHCP hook
+
+                backends = [kernel, RunFilesBackend(journal.dir), SupervisorBackend(self.name, journal.dir, journal),
+                            NftBackend()]
                 from vnetlab.executors.linux_l2 import LinuxL2Backend  # 802.1Q, bonds, bridge VLANs
 
                 backends.append(LinuxL2Backend(kernel))
@@ -367,6 +380,7 @@ class Lab:
                     wait_for_builtin_controllers(plan.ops)   # OVS switches hold their controller's flows
                 except RuntimeError as exc:
                     raise EnvironmentProblem(str(exc)) from exc
+                self._wait_for_addresses(plan, journal.dir)  # DHCP clients hold leases, SLAAC addresses formed
                 from vnetlab.observe.drift import record_baseline
 
                 record_baseline(self.name, kept or plan)
@@ -389,6 +403,40 @@ class Lab:
         finally:
             journal.close()
 
+    def _wait_for_addresses(self, plan: Plan, rundir: str) -> None:
+        """Waits until every DHCP client of ``plan`` holds its lease and every SLAAC
+        interface has its address (executors/leases.py); raises AddressTimeout."""
+        from vnetlab.plan import RunDhcpClient, RunDhcpServer
+
+        if not any(isinstance(op, (RunDhcpClient, RunDhcpServer)) for op in plan.ops) and not any(
+                iface.uses_slaac for node in self.spec.nodes.values() for iface in node.interfaces.values()):
+            return
+        from vnetlab.compile.dnsmasq import slaac_clients
+        from vnetlab.executors.leases import wait_for_addresses
+
+        wait_for_addresses(plan.ops, slaac_clients(self.spec), rundir)
+
+    def _give_resolver_etc(self, plan: Plan, journal: Journal) -> None:
+        """Gives the nodes whose resolver is the lab's DNS their own /etc/netns/<ns>/ at ``up``
+        (every other node gets it when first entered, :func:`give_node_etc`): its
+        network/interfaces, resolv.conf and hosts. A directory already there is kept (its
+        files are the node's persistent state); a resolv.conf or hosts it lacks is added."""
+        from vnetlab.compile.dnsmasq import etc_files
+
+        resolvers = etc_files(self.spec)
+        if not resolvers:
+            return
+        from vnetlab.io.persistent import interfaces_text
+        from vnetlab.names import namespace as netns_name
+
+        have, built = set(journal.read().etc), set(plan.namespaces())
+        wanted = {netns_name(self.name, node): (node, files) for node, files in resolvers.items()}
+        new = {ns: {node_etc.INTERFACES: interfaces_text(self.spec, node), **files}
+               for ns, (node, files) in wanted.items()
+               if ns in built and (ns not in have or not os.path.isdir(node_etc.directory(ns)))}
+        node_etc.create(self.name, new, journal)
+        node_etc.add_missing(self.name, {ns: files for ns, (_, files) in wanted.items() if ns not in new})
+
     def reboot(self, node: str) -> RebootReport:
         """Reboots ``node`` of the running lab: its runtime state is thrown away
         and what is persistent is applied again.
@@ -396,7 +444,8 @@ class Lab:
         The node's namespace is deleted and made again: every change made by
         hand with ``ip``, ``sysctl`` or ``nft`` is gone, every process inside
         the node is stopped (its services start again), and the links to other
-        nodes are made again (their ends in the neighbours too). Then the
+        nodes are made again (their ends in the neighbours too; what was changed
+        by hand in the neighbours stays as it is). Then the
         node's part of the lab (as ``up`` last built it, whatever its file
         says now) is applied, then what the node's own
         ``/etc/network/interfaces`` adds to it (addresses, ``netmask``,
@@ -444,12 +493,21 @@ class Lab:
         made = give_node_etc(self.name, node, self.spec, held=True)
         config = BootConfig() if made else read_node_file(path, self.spec, node)
         extras = config.applied
+        from vnetlab.observe.drift import applied_plan
+
+        last = applied_plan(self.name)
+        relinked = _far_ends(last.ops if last is not None else [], ns)
+
+        def scope(found: "Diff") -> "Diff":  # the others' runtime state stays as it is
+            return found.after_reboot_of(ns, relinked)
+
         macs = self._shut_down(ns)
         try:
-            wanted = with_extras(plan, self.spec, {**booted, node: extras})
-            self._apply(_same_macs(wanted, macs), True, None, False, kept=wanted)
+            rundir = state.lab_dir(self.name)
+            wanted = with_extras(plan, self.spec, {**booted, node: extras}, rundir)
+            self._apply(_same_macs(wanted, macs), True, None, False, kept=wanted, scope=scope)
         except ApplyError as exc:
-            failed = [item for op, item in extra_ops(plan, self.spec, node, extras) if op == exc.op]
+            failed = [item for op, item in extra_ops(plan, self.spec, node, extras, rundir) if op == exc.op]
             if not failed:
                 raise
             # The kernel refused what the file adds: the node comes up without it, as a host whose ifup failed.
@@ -457,8 +515,8 @@ class Lab:
             config.problems.append(problem(where, int(line or 0), f"{failed[0].describe()}: the kernel refused it "
                                                                   f"({exc.cause})"))
             extras = NodeExtras()
-            wanted = with_extras(plan, self.spec, booted)
-            self._apply(_same_macs(wanted, macs), True, None, False, kept=wanted)
+            wanted = with_extras(plan, self.spec, booted, rundir)
+            self._apply(_same_macs(wanted, macs), True, None, False, kept=wanted, scope=scope)
         kept = {name: value.to_dict() for name, value in {**booted, node: extras}.items() if value}
         applied.write_booted(self.name, kept)
         return RebootReport(node=node, seconds=0.0, file=path,
@@ -483,20 +541,20 @@ class Lab:
         from vnetlab.observe import rtnl
         from vnetlab.observe.drift import applied_plan
         from vnetlab.plan import (
-            CreateVeth, DeleteLink, DeleteNamespace, OvsAddBond, OvsAddPort, OvsDeletePort, PumpFrames, RunService,
+            DeleteLink, DeleteNamespace, OvsAddBond, OvsAddPort, OvsDeletePort, PumpFrames, RunDhcpClient, RunService,
             StartOvs, StopOvs,
         )
 
         last = applied_plan(self.name)
         ops = last.ops if last is not None else []
-        ends: dict[str, set[str]] = {}  # namespace -> the far ends of the node's veths there
-        for op in ops:
-            if isinstance(op, CreateVeth) and ns in (op.netns, op.peer_netns) and op.netns != op.peer_netns:
-                far, name = (op.peer_netns, op.peer_ifname) if op.netns == ns else (op.netns, op.ifname)
-                ends.setdefault(far, set()).add(name)
+        ends = _far_ends(ops, ns)  # namespace -> the far ends of the node's veths there
         stops: list[Op] = []
         for op in ops:
             if isinstance(op, (RunService, PumpFrames)) and ns in (op.netns, getattr(op, "peer_netns", None)):
+                stops.append(op.inverse())
+            elif isinstance(op, RunDhcpClient) and op.ifname in ends.get(op.netns, ()):
+                # A neighbour's DHCP client whose interface goes with this node's veth: it starts
+                # again on the new one (udhcpc holds the old interface's index).
                 stops.append(op.inverse())
             elif isinstance(op, StartOvs) and op.netns == ns:
                 stops.append(StopOvs(op.netns, node=op.node, rundir=op.rundir))
@@ -618,6 +676,18 @@ def _teardown(name: str, journal: Journal) -> list[str]:
     neigh.restore_limits(name, journal)  # host limits raised by up --raise-neigh-limit
     journal.remove()
     return left
+
+
+def _far_ends(ops: Sequence[Op], ns: str) -> dict[str, set[str]]:
+    """Namespace -> the far ends there of the veths of the node in namespace ``ns``, by ``ops``."""
+    from vnetlab.plan import CreateVeth
+
+    ends: dict[str, set[str]] = {}
+    for op in ops:
+        if isinstance(op, CreateVeth) and ns in (op.netns, op.peer_netns) and op.netns != op.peer_netns:
+            far, name = (op.peer_netns, op.peer_ifname) if op.netns == ns else (op.netns, op.ifname)
+            ends.setdefault(far, set()).add(name)
+    return ends
 
 
 def _same_macs(plan: Plan, macs: dict[tuple[str, str], str]) -> Plan:

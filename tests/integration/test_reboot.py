@@ -134,6 +134,24 @@ def test_rebooting_the_router_brings_back_its_neighbours_veths_and_traffic_passe
     assert cli("check", LAB).returncode == 0
 
 
+def test_a_reboot_leaves_the_neighbours_runtime_state_alone(lab):
+    r1 = lab.node("r1")
+    r1.run(["ip", "addr", "add", "10.71.0.77/24", "dev", "eth0"], check=True)   # changed by hand in r1
+    r1.run(["sysctl", "-qw", "net.ipv4.conf.all.log_martians=1"], check=True)
+    r1.run(["sysctl", "-qw", "net.ipv4.ip_forward=0"], check=True)              # the lab file says 1
+    try:
+        done = cli("reboot", LAB, "h2")
+        assert done.returncode == 0, done.stderr
+        assert "10.71.0.77/24" in addresses(lab, "r1", "eth0"), "rebooting h2 undid r1's hand-made address"
+        forward = r1.run(["sysctl", "-n", "net.ipv4.ip_forward"], capture_output=True, text=True).stdout.strip()
+        assert forward == "0", "rebooting h2 reset r1's ip_forward"
+        assert addresses(lab, "r1", "eth1") == ["10.72.0.254/24"], "r1's end of the link to h2 came back"
+    finally:
+        r1.run(["ip", "addr", "del", "10.71.0.77/24", "dev", "eth0"], check=True)
+        r1.run(["sysctl", "-qw", "net.ipv4.conf.all.log_martians=0", "net.ipv4.ip_forward=1"], check=True)
+    assert lab.node("h1").run(["ping", "-c1", "-W1", "10.72.0.1"], capture_output=True).returncode == 0
+
+
 def test_a_broken_file_boots_the_node_with_its_lab_file_part_and_exits_1(lab):
     write_file("h2", "address 10.72.0.9/24\nauto eth0\niface eth0 inet static\n    address 10.72.0.8/24\n")
     done = cli("reboot", LAB, "h2")

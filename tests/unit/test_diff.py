@@ -142,6 +142,29 @@ def test_hand_made_changes_are_drift():
     assert ops[3:] == repairs + rulesets + services
 
 
+def test_a_reboot_repairs_its_own_node_and_leaves_the_neighbours_hand_made_state():
+    plan = plan_of(BASE)
+    seen = as_applied(plan)
+    seen.links["df-a"]["eth0"].addresses = ("10.0.0.99/24",)   # the rebooted node: all of it is repaired
+    seen.sysctls["df-a"]["net.ipv4.ip_forward"] = "1"
+    seen.links["df-sw"]["p1"].up = False                       # its veth's far end, made again: repaired
+    seen.links["df-b"]["cv0"] = ObservedLink("dummy")          # a neighbour's hand-made state: left alone
+    seen.rulesets["df-b"] = FORCED_RULESET
+    seen.services["df-b"][0].running = False                   # a process that stopped: started again
+    seen.services["df-b"][0].state = "stopped"
+    rebooted = diff(plan, seen, plan).after_reboot_of("df-a", {"df-sw": {"p1"}})
+    assert messages(rebooted) == {
+        "a eth0: address 10.0.0.1/24 missing (removed by hand?)",
+        "a eth0: extra address 10.0.0.99/24",
+        "a: sysctl net.ipv4.ip_forward = 1 (expected 0)",
+        "sw p1: down (expected up)",
+        "b: service tcp/80 not running (stopped)",
+    }
+    ops = rebooted.converge_ops()
+    assert not any(op.netns == "df-b" and isinstance(op, (ApplyRuleset, DeleteLink)) for op in ops)
+    assert SetLinkState("df-sw", ifname="p1") in ops
+
+
 def test_kernel_objects_are_not_drift():
     plan = plan_of(BASE)
     seen = as_applied(plan)

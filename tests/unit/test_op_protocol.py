@@ -21,7 +21,7 @@ from vnetlab.executors.apply import rollback
 from vnetlab.executors.fake import FakeBackend
 from vnetlab.plan import (
     OP_TYPES, AddAddress, AddRoute, ApplyRuleset, BridgeVlan, CreateBond, CreateBridge, CreateNamespace,
-    CreateVeth, Op, OvsAddBridge, OvsAddPort, OvsReplaceFlows, PumpFrames, RunService, StartOvs,
+    CreateVeth, Op, OvsAddBridge, OvsAddPort, OvsReplaceFlows, PumpFrames, RunService, StartOvs, WriteRunFile,
 )
 
 # Values for fields whose default is empty; other fields keep their defaults.
@@ -31,6 +31,7 @@ SAMPLE = {
     "to": "10.9.0.0/24", "address": "10.9.0.1/24", "key": "net.ipv4.ip_forward", "value": "1",
     "vlan_id": 10, "vid": 10, "node": "a", "listen": "tcp/80", "rundir": "/run/vnetlab/t/a/ovs",
     "flows": ("priority=1,actions=drop",), "text": "table inet vnetlab {\n}\n", "digest": "new", "mtu": 9000,
+    "path": "/run/vnetlab/t/dnsmasq-a.conf",
 }
 
 
@@ -96,12 +97,13 @@ def _worlds():
         OvsAddBridge("t-a", rundir=SAMPLE["rundir"], bridge="br0"),
         OvsAddPort("t-a", rundir=SAMPLE["rundir"], bridge="br0", port="p1", tag=5),
         OvsReplaceFlows("t-a", rundir=SAMPLE["rundir"], bridge="br0", flows=("priority=0,actions=normal",)),
+        WriteRunFile("t-a", node="a", path=SAMPLE["path"], text="old\n"),
     ]
     return [[], lab, referenced, subjects, everything]
 
 
 def _state(fake: FakeBackend):
-    return copy.deepcopy((fake.spaces, fake.pumps, fake.services))
+    return copy.deepcopy((fake.spaces, fake.pumps, fake.services, fake.files))
 
 
 @pytest.mark.parametrize("cls", OPS, ids=lambda cls: cls.name)

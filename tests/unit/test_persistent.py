@@ -145,7 +145,8 @@ def test_a_broken_file_is_a_problem_with_its_line_and_nothing_of_it_applies(tmp_
 @pytest.mark.parametrize("text, says", [
     ("auto eth0\niface eth0 inet static\n  address 10.0.0.1/24\n  post-up iptables -A INPUT -j DROP\n",
      "never runs hook commands"),
-    ("auto eth0\niface eth0 inet dhcp\n", "static addresses only"),
+    ("auto eth0\niface eth0 inet dhcp\n", "no DHCP server serves eth0's segment"),
+    ("auto eth0\niface eth0 inet6 auto\n", "static addresses and DHCP clients (inet dhcp) only"),
     ("auto eth0\niface eth0 inet static\n  address 10.0.0.1/24\n  dns-nameservers 192.0.2.53\n", "rest of the node"),
     ("iface eth0 inet static\n  address 10.0.0.7/24\n", "does not bring it up at boot"),
     ("auto eth0\niface eth0 inet static\n  adress 10.0.0.7/24\n", "`adress` is not `address` (a typo?)"),
@@ -191,3 +192,51 @@ def test_an_mtu_changed_by_hand_is_drift_that_up_sets_again():
     result = diff(booted, seen, booted)
     assert [c.describe("pf") for c in result.changes] == ["h1 eth0: mtu 1500 (expected 1400)"]
     assert result.converge_ops() == [SetMtu("pf-h1", ifname="eth0", mtu=1400)]
+
+
+SERVED = """
+lab: pd
+nodes:
+  srv:
+    interfaces: {br0: {type: bridge, ports: [v1, v2], address: 10.0.3.1/24, dhcp: {range: 10.0.3.100-10.0.3.199}},
+                 v1: {}, v2: {}}
+  c1:
+    interfaces: {eth0: {address: dhcp}}
+  c3:
+    interfaces: {eth0: {}}
+links: [[c1:eth0, srv:v1], [c3:eth0, srv:v2]]
+"""
+
+
+def test_inet_dhcp_on_a_served_segment_starts_a_dhcp_client_at_boot(tmp_path):
+    from vnetlab.compile.dnsmasq import hook_path, udhcpc_argv
+    from vnetlab.plan import RunDhcpClient, WriteRunFile
+
+    spec = load_lab_text(SERVED, "pd.yaml")
+    config = boot(tmp_path, "auto eth0\niface eth0 inet dhcp\n", node="c3", spec=spec)
+    assert config.problems == [] and config.skipped == []
+    assert config.applied.items == [Extra("dhcp", ifname="eth0", where="/etc/network/interfaces:2")]
+    assert NodeExtras.from_dict(config.applied.to_dict()) == config.applied
+    rundir = "/run/vnetlab/pd"
+    plan = compile_lab(spec, run_dir=rundir)
+    ops = [op for op, _ in extra_ops(plan, spec, "c3", config.applied, rundir)]
+    assert ops == [RunDhcpClient("pd-c3", node="c3", command=udhcpc_argv(rundir, "c3", "eth0"), ifname="eth0",
+                                 server="srv:br0")]  # the plan writes the hook already (c1's)
+    assert any(isinstance(op, WriteRunFile) and op.path == hook_path(rundir) for op in plan.ops)
+    with pytest.raises(ValueError, match="a DHCP client needs the lab's run directory"):
+        extra_ops(plan, spec, "c3", config.applied)
+
+
+def test_a_dhcp_client_of_a_file_brings_its_hook_when_the_lab_file_has_none(tmp_path):
+    from vnetlab.compile.dnsmasq import hook_path
+    from vnetlab.plan import RunDhcpClient
+
+    spec = load_lab_text(SERVED.replace("eth0: {address: dhcp}", "eth0: {address: 10.0.3.5/24}"), "pd.yaml")
+    rundir = "/run/vnetlab/pd"
+    plan = compile_lab(spec, run_dir=rundir)
+    assert not any(isinstance(op, RunDhcpClient) or getattr(op, "path", None) == hook_path(rundir)
+                   for op in plan.ops)   # no client, no hook
+    extras = {"c3": NodeExtras([Extra("dhcp", ifname="eth0")]), "c1": NodeExtras([Extra("dhcp", ifname="eth0")])}
+    added = with_extras(plan, spec, extras, rundir).ops[len(plan.ops):]
+    assert [type(op).__name__ for op in added] == ["WriteRunFile", "RunDhcpClient", "RunDhcpClient"]
+    assert added[0].path == hook_path(rundir) and added[0].mode == 0o755   # written once, before the clients

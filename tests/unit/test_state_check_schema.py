@@ -211,3 +211,10 @@ def test_sysctl_values_are_compared_as_normalised_text(value, text):
     assert sysctl_text(value) == text
     [check] = load(f"{{node: r1, sysctl: {{net.ipv4.x: {json.dumps(value)}}}}}").checks
     assert check.sysctl == {"net.ipv4.x": text}
+
+
+def test_every_state_kind_survives_the_round_trip_through_lab_json():
+    # lab.json keeps the spec as model_dump(by_alias=True); `vnetlab check LAB` reads it back
+    spec = load(*(text for text, _, _ in VALID))
+    again = LabSpec.model_validate(spec.model_dump(by_alias=True))
+    assert [c.expectation() for c in again.checks] == [e for _, _, e in VALID]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 import argparse
 import json
+import time
 
 from vnetlab.cli.common import EXIT_OK, EXIT_FAILED, _console, _lab_name_of, _node_name, _running
 
@@ -129,6 +130,21 @@ def render_status(status: dict[str, Any], console) -> None:
             pid = f"pid {svc['pid']}" if svc["pid"] is not None else \
                 f"exit {svc['exit_status']}" if svc.get("exit_status") is not None else "no pid"
             console.print(f"  {node}: {what} — {mark}, {pid}", markup=True, highlight=False)
+    for node, served in status.get("dhcp", {}).items():
+        console.print(f"[bold]leases[/bold] of {node}'s dnsmasq")
+        if not served["leases"]:
+            console.print("  (none)")
+        for lease in served["leases"]:
+            expires = "never" if lease["expires"] is None else \
+                time.strftime("%H:%M:%S", time.localtime(lease["expires"])) + \
+                f" (in {max(0, int(lease['expires'] - time.time()))} s)"
+            console.print(f"  {escape(lease['client'] or '?')}  {lease['mac']}  {lease['address']}  expires {expires}",
+                          markup=True, highlight=False)
+        if served["records"]:
+            console.print(f"[bold]dns[/bold] of {node} (domain {escape(served['domain'] or '')})")
+            for record in served["records"]:
+                console.print(f"  {escape(' '.join(record['names']))}  {record['address']}  ({record['origin']})",
+                              markup=True, highlight=False)
     switches = [(node, bridge, info) for node, node_info in status["nodes"].items()
                 for bridge, info in node_info.get("ovs", {}).items()]
     for node, bridge, info in switches:

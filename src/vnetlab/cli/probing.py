@@ -107,6 +107,7 @@ def cmd_reach(args: argparse.Namespace) -> int:
 
 def cmd_scan(args: argparse.Namespace) -> int:
     from vnetlab.probe.checks import resolve_target
+    from vnetlab.probe.held import held_addresses
     from vnetlab.lab import EnvironmentProblem, require_root
     from vnetlab.probe.scan import DEFAULT_PORTS, parse_ports, scan
 
@@ -118,7 +119,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     lab = _running(args.lab)
     source = lab.node(_node_name(args.src))
     try:
-        address, port = resolve_target(lab.spec, args.target)
+        address, port = resolve_target(lab.spec, args.target, held=held_addresses(lab.spec, lab.namespace_of))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if port is not None:

@@ -8,6 +8,7 @@ import pkgutil
 from typing import TYPE_CHECKING, Optional
 
 from vnetlab.compile.builder import Phase, PlanBuilder
+from vnetlab.compile.dnsmasq import compile_dynamic
 from vnetlab.compile.l2 import compile_l2  # also registers bond, vlan
 from vnetlab.model.bridges import ASSUMED, KernelFeatures
 from vnetlab.compile.links import compile_link
@@ -39,4 +40,5 @@ def compile_lab(spec: LabSpec, features: Optional[KernelFeatures] = None, run_di
     for end_a, end_b in spec.links:
         compile_link(builder, end_a, end_b)
     compile_l2(builder, features or ASSUMED)  # bridge backends; Linux VLANs/bonds or OVS
+    compile_dynamic(builder)  # dnsmasq on serving nodes, then DHCP clients; SLAAC sysctls
     return builder.build()

@@ -14,8 +14,10 @@ from vnetlab.plan import AddAddress, AddRoute, CreateBridge, RunService, SetLink
 
 
 def node_has_ipv6(node: Node) -> bool:
-    """Whether the file gives the node any IPv6 address or route."""
+    """Whether the file gives the node any IPv6 address or route (SLAAC and router advertisements too)."""
     addresses = [a for iface in node.interfaces.values() for a in iface.all_addresses()]
+    if any(iface.uses_slaac or iface.ra is not None for iface in node.interfaces.values()):
+        return True
     return any(":" in a for a in addresses) or any(
         (r.via and ":" in r.via) or ":" in r.to for r in node.routes
     )

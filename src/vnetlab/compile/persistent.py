@@ -1,8 +1,9 @@
 """What a node's own ``/etc/network/interfaces`` adds to the lab file, as plan ops (pure).
 
 ``vnetlab reboot`` reads the node's file (:mod:`vnetlab.io.persistent`) into
-:class:`NodeExtras`: addresses, MTUs, routes and forwarding sysctls beyond
-the node's part of the lab file, each with the ``file:line`` it came from.
+:class:`NodeExtras`: addresses, MTUs, routes, forwarding sysctls and DHCP
+clients beyond the node's part of the lab file, each with the ``file:line``
+it came from.
 :func:`with_extras` appends their ops to the lab's plan, so they are applied,
 diffed, rolled back and kept in ``plan.json`` like every other op. The lab's
 run directory keeps the extras the node last booted with (``booted.json``),
@@ -15,18 +16,20 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
+from vnetlab.compile.dnsmasq import HOOK_TEXT, hook_path, udhcpc_argv
 from vnetlab.model.bridges import SWITCH_BRIDGE
 from vnetlab.model.schema import LabSpec
-from vnetlab.names import namespace
-from vnetlab.plan import AddAddress, AddRoute, Op, Plan, SetMtu, SetSysctl
+from vnetlab.model.validate import servers_of
+from vnetlab.names import namespace, split_namespace
+from vnetlab.plan import AddAddress, AddRoute, Op, Plan, RunDhcpClient, SetMtu, SetSysctl, WriteRunFile
 
 
 @dataclass(frozen=True)
 class Extra:
-    """One setting of the file: ``what`` is ``address``, ``mtu``, ``route`` or ``sysctl``."""
+    """One setting of the file: ``what`` is ``address``, ``mtu``, ``route``, ``sysctl`` or ``dhcp``."""
 
     what: str
-    ifname: Optional[str] = None   # address, mtu; a route's dev
+    ifname: Optional[str] = None   # address, mtu, dhcp; a route's dev
     value: str = ""                # the address (CIDR), the MTU, the route's destination, the sysctl's value
     via: Optional[str] = None      # a route's gateway
     key: Optional[str] = None      # the sysctl
@@ -38,13 +41,22 @@ class Extra:
             return f"{self.ifname}: address {self.value}"
         if self.what == "mtu":
             return f"{self.ifname}: mtu {self.value}"
+        if self.what == "dhcp":
+            return f"{self.ifname}: DHCP client"
         if self.what == "route":
             return f"route {self.value}" + (f" via {self.via}" if self.via else "") + \
                 (f" dev {self.ifname}" if self.ifname else "")
         return f"sysctl {self.key}={self.value}"
 
-    def op(self, ns: str) -> Op:
-        """The op that applies it in namespace ``ns``."""
+    def op(self, ns: str, rundir: Optional[str] = None, server: str = "") -> Op:
+        """The op that applies it in namespace ``ns`` (a DHCP client's hook is in ``rundir``, the
+        lab's run directory; ``server``: its segment's DHCP server, ``node:ifname``)."""
+        if self.what == "dhcp":
+            if rundir is None:
+                raise ValueError(f"{self.describe()}: a DHCP client needs the lab's run directory")
+            node = split_namespace(ns)[1]
+            return RunDhcpClient(ns, node=node, command=udhcpc_argv(rundir, node, self.ifname or ""),
+                                 ifname=self.ifname or "", server=server)
         if self.what == "address":
             return AddAddress(ns, ifname=self.ifname or "", address=self.value)
         if self.what == "mtu":
@@ -54,8 +66,9 @@ class Extra:
         return SetSysctl(ns, key=self.key or "", value=self.value)
 
 
-# The order extras are applied in: IPv6 switched on before its addresses, addresses before routes through them.
-ORDER = ("sysctl", "mtu", "address", "route")
+# The order extras are applied in: IPv6 switched on before its addresses, addresses before routes through
+# them; a DHCP client last (its lease's route must not meet a file's route on the way).
+ORDER = ("sysctl", "mtu", "address", "route", "dhcp")
 
 
 def route_family(to: str, via: Optional[str]) -> int:
@@ -107,31 +120,47 @@ def node_interfaces(spec: LabSpec, node: str) -> set[str]:
     return names
 
 
-def extra_ops(plan: Plan, spec: LabSpec, node: str, extras: NodeExtras) -> list[tuple[Op, Extra]]:
+def extra_ops(plan: Plan, spec: LabSpec, node: str, extras: NodeExtras,
+              rundir: Optional[str] = None) -> list[tuple[Op, Extra]]:
     """The ops of ``extras`` for ``node`` of ``spec`` that ``plan`` (the lab's)
     does not have yet, each with the setting it comes from. Settings of a node
-    or interface the lab no longer has (its file changed since) are left out."""
+    or interface the lab no longer has (its file changed since) are left out.
+    A DHCP client comes with the hook it runs (in ``rundir``, the lab's run
+    directory) when the plan does not write that already.
+
+    Raises:
+        ValueError: a DHCP client, and no ``rundir``.
+    """
     if node not in spec.nodes:
         return []
     ns = namespace(plan.lab, node)
     made = node_interfaces(spec, node)
     present = {key for op in plan.ops if op.netns == ns for key, _ in op.objects()}
+    hooks = {op.path for op in plan.ops if isinstance(op, WriteRunFile)}
+    servers = servers_of(spec) if any(item.what == "dhcp" for item in extras.items) else {}
     ops: list[tuple[Op, Extra]] = []
     for item in extras.ordered():
         if item.ifname is not None and item.ifname not in made:
             continue
-        op = item.op(ns)
+        server = servers.get((node, item.ifname or ""), {}).get("dhcp")
+        op = item.op(ns, rundir, ":".join(server) if server else "")
         keys = {key for key, _ in op.objects()}
         if keys & present and not isinstance(op, SetSysctl):
             continue  # the lab file has it already
+        if isinstance(op, RunDhcpClient) and rundir is not None and hook_path(rundir) not in hooks:
+            hooks.add(hook_path(rundir))
+            ops.append((WriteRunFile(ns, node=node, path=hook_path(rundir), text=HOOK_TEXT, mode=0o755), item))
         present |= keys
         ops.append((op, item))
     return ops
 
 
-def with_extras(plan: Plan, spec: LabSpec, extras: Mapping[str, NodeExtras]) -> Plan:
-    """``plan`` (of ``spec``) with the ops of each node's extras (node name -> extras) appended."""
-    added = [op for node, node_extras in extras.items() for op, _ in extra_ops(plan, spec, node, node_extras)]
-    if not added:
+def with_extras(plan: Plan, spec: LabSpec, extras: Mapping[str, NodeExtras], rundir: Optional[str] = None) -> Plan:
+    """``plan`` (of ``spec``) with the ops of each node's extras (node name -> extras) appended
+    (``rundir``: the lab's run directory, where a DHCP client's hook is)."""
+    ops = list(plan.ops)
+    for node, node_extras in extras.items():  # each node's ops seen by the next (a DHCP hook is written once)
+        ops += [op for op, _ in extra_ops(Plan(lab=plan.lab, ops=ops), spec, node, node_extras, rundir)]
+    if len(ops) == len(plan.ops):
         return plan
-    return Plan(lab=plan.lab, ops=[*plan.ops, *added])
+    return Plan(lab=plan.lab, ops=ops)

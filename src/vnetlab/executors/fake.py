@@ -19,8 +19,8 @@ from vnetlab.plan import (
     AddAddress, AddRoute, ApplyRuleset, BridgeVlan, CreateBond, CreateBridge, CreateMacvlan, CreateNamespace,
     CreateTap, CreateVeth, CreateVlan, DeleteAddress, DeleteBridgeVlan, DeleteLink, DeleteNamespace, DeleteRoute,
     DeleteRuleset, Op, OvsAddBond, OvsAddBridge, OvsAddPort, OvsDeleteBridge, OvsDeletePort, OvsReplaceFlows,
-    PumpFrames, RunService, SetBondMember, SetBridgeVlanFiltering, SetLinkState, SetMaster, SetMtu, SetSysctl,
-    SetTxChecksum, StartOvs, StopOvs, StopPump, StopService,
+    PumpFrames, RemoveRunFile, RunService, SetBondMember, SetBridgeVlanFiltering, SetLinkState, SetMaster, SetMtu,
+    SetSysctl, SetTxChecksum, StartOvs, StopOvs, StopPump, StopService, WriteRunFile,
 )
 
 DEFAULT_SYSCTL = "0"  # what an unset sysctl reads as here
@@ -56,6 +56,7 @@ class FakeBackend:
         self.spaces: dict[str, FakeNamespace] = {}
         self.pumps: set[tuple[str, str, str, str]] = set()
         self.services: set[tuple] = set()
+        self.files: dict[str, str] = {}  # run-directory files: path -> text
         self.fail_at = fail_at
         self.calls = 0
 
@@ -220,6 +221,20 @@ class FakeBackend:
             return None
         self.services.discard(key)
         return op.inverse()
+
+    _run_dhcp_server = _run_service
+    _run_dhcp_client = _run_service
+
+    def _write_run_file(self, op: WriteRunFile) -> Optional[Op]:
+        old = self.files.get(op.path)
+        if old == op.text:
+            return None
+        self.files[op.path] = op.text
+        return op.inverse(old)
+
+    def _remove_run_file(self, op: RemoveRunFile) -> Optional[Op]:
+        old = self.files.pop(op.path, None)
+        return None if old is None else op.inverse(old)
 
     # -- Linux L2 (issue 4) -----------------------------------------------
     def _create_vlan(self, op: CreateVlan) -> Optional[Op]:

@@ -21,7 +21,7 @@ from vnetlab.agents import services, supervisor
 from vnetlab.executors.service_start import ServiceExited, watch_started
 from vnetlab.agents.services import ServiceSpec
 from vnetlab.host.state import write_atomic
-from vnetlab.plan import Op, PumpFrames, RunService, StopPump, StopService
+from vnetlab.plan import Op, PumpFrames, RunDhcpClient, RunDhcpServer, RunService, StopPump, StopService
 
 PumpKey = tuple[str, str, str, str]
 
@@ -36,6 +36,9 @@ class SupervisorBackend:
         self.pumps: dict[PumpKey, None] = dict.fromkeys(
             (p.a.netns, p.a.ifname, p.b.netns, p.b.ifname) for p in self.initial.pumps)
         self.services: dict[ServiceSpec, None] = dict.fromkeys(self.initial.services)
+        # dnsmasq and udhcpc: up waits until their leases are held (executors/leases.py), which
+        # proves more than START_GRACE of running would, and watches them exit meanwhile.
+        self.awaited: set[ServiceSpec] = set()
         self._dirty = False
 
     def _configured(self) -> supervisor.SupervisorConfig:
@@ -75,6 +78,8 @@ class SupervisorBackend:
             del self.services[spec]
             self._dirty = True
             return RunService(op.netns, **fields)
+        if isinstance(op, (RunDhcpServer, RunDhcpClient)):
+            self.awaited.add(spec)
         if spec in self.services:
             return None
         self.services[spec] = None
@@ -114,7 +119,8 @@ class SupervisorBackend:
         config = self._config(generation)
         write_atomic(self.config_path, json.dumps(config.to_dict(), indent=2))
         if running:
-            fresh = [s for s in self.services if s.command is not None and s not in self.initial.services]
+            fresh = [s for s in self.services if s.command is not None and s not in self.initial.services
+                     and s not in self.awaited]
             errors = supervisor.reload_and_wait(self.rundir, record, generation)
             failures = [] if errors else watch_started(self.rundir, fresh)
             if errors or failures:
@@ -131,7 +137,8 @@ class SupervisorBackend:
         record = supervisor.start(self.rundir)
         if self.recorder is not None:
             self.recorder.record("process", role="supervisor", **record.to_dict())
-        failures = watch_started(self.rundir, [s for s in self.services if s.command is not None])
+        failures = watch_started(self.rundir, [s for s in self.services
+                                               if s.command is not None and s not in self.awaited])
         if failures:  # this run started it: stopped again, on the config it had
             supervisor.stop(record, timeout=services.STOP_TIMEOUT + 2.0)  # it stops its services first
             if self.recorder is not None:

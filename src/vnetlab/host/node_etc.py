@@ -10,13 +10,17 @@ entry per ``/etc`` entry it covers::
     /etc/netns/<lab>-<node>/network/interfaces   the node's persistent network
                                                   configuration (ifupdown syntax)
 
-Other files go beside ``network/`` the same way (``resolv.conf``, ``hosts``).
+Other files go beside ``network/`` the same way: ``resolv.conf`` and ``hosts``
+for the nodes whose resolver is the lab's DNS (issue 13; a DHCP client's
+hook rewrites its ``resolv.conf`` in place from each lease).
 
 A node gets its directory the first time it is needed (``vnetlab exec``,
 ``shell``, ``reboot``, ``NodeHandle.run`` of the Python API:
 :func:`vnetlab.lab.give_node_etc`), not at ``up``: most nodes of a big lab are
 never entered, and every directory and file is an inode made at ``up`` and
-freed at ``down``. A node without one sees the host's ``/etc``.
+freed at ``down``. A node without one sees the host's ``/etc``. The nodes
+whose resolver is the lab's DNS are the exception: ``up`` gives them theirs,
+before the DHCP client that writes its ``resolv.conf`` there starts.
 
 What vnetlab owns here, and only that, it removes:
 
@@ -177,6 +181,19 @@ def create(lab: str, files: Mapping[str, Mapping[str, str]], journal: Recorder,
             for relative, text in entries.items():
                 _write(path, relative, text)
     return made
+
+
+def add_missing(lab: str, files: Mapping[str, Mapping[str, str]]) -> None:
+    """Writes each file of ``files`` (namespace -> {relative path: text}) that its
+    namespace's directory lacks; a directory that is not the lab's, and every file
+    already there (the node's own, perhaps edited), are left as they are."""
+    for ns, entries in files.items():
+        if ownership(ns, lab) != OURS:
+            continue
+        base = directory(ns)
+        for relative, text in entries.items():
+            if not os.path.lexists(os.path.join(base, relative)):
+                _write(base, relative, text)
 
 
 def _write(base: str, relative: str, text: str) -> None:

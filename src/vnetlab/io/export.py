@@ -220,16 +220,23 @@ def _interfaces(view: _View) -> list[str]:
         body = _stanza_body(view, name, entry)
         extra = _hook_lines(view, name) if name == home else []
         out.append(f"auto {name}")
-        families = [("inet", v4)] + ([("inet6", v6)] if v6 else [])
-        for family, addrs in families:
-            method = "static" if addrs else "manual"
+        # dhcp and slaac (issue 13) are ifupdown's methods dhcp and inet6 auto; beside static
+        # addresses they are a stanza of their own (ifupdown takes several per interface)
+        families = [("inet", "static" if v4 else "dhcp" if entry.uses_dhcp else "manual", v4)]
+        if v4 and entry.uses_dhcp:
+            families.append(("inet", "dhcp", []))
+        if v6:
+            families.append(("inet6", "static", v6))
+        if entry.uses_slaac:
+            families.append(("inet6", "auto", []))
+        for position, (family, method, addrs) in enumerate(families):
             out.append(f"iface {name} {family} {method}")
             for address in addrs:
                 out.append(f"\taddress {address}")
-            gateway = view.gateway_of(name, 4 if family == "inet" else 6)
+            gateway = view.gateway_of(name, 4 if family == "inet" else 6) if method == "static" else None
             if gateway:
                 out.append(f"\tgateway {gateway}")
-            if family == "inet":
+            if position == 0:
                 out.extend(f"\t{line}" for line in body + extra)
             out.append("")
     return out
@@ -431,10 +438,11 @@ def _nm_ip(view: _View, name: str, entry: Interface) -> list[str]:
     addresses = entry.all_addresses()
     for version, key in ((4, "ipv4"), (6, "ipv6")):
         mine = [a for a in addresses if ipaddress.ip_interface(a).version == version]
+        dynamic = entry.uses_dhcp if version == 4 else entry.uses_slaac  # NetworkManager's "auto": DHCP, SLAAC
         if not mine:
-            args += [f"{key}.method", "disabled" if version == 4 else "ignore"]
+            args += [f"{key}.method", "auto" if dynamic else "disabled" if version == 4 else "ignore"]
             continue
-        args += [f"{key}.method", "manual", f"{key}.addresses", ",".join(mine)]
+        args += [f"{key}.method", "auto" if dynamic else "manual", f"{key}.addresses", ",".join(mine)]
         gateway = view.gateway_of(name, version)
         if gateway:
             args += [f"{key}.gateway", gateway]

@@ -15,9 +15,10 @@ file's lines:
   subnets, a second route to a destination. A file with a problem is not
   applied at all: the node comes up with its part of the lab file only;
 - **skipped** — lines understood but not applied, each with why (vnetlab
-  applies ``address``/``netmask``, ``gateway``, ``mtu``, forwarding sysctls
-  and ``up``/``post-up ip route add …`` hooks, which are recognised, never
-  run; an interface without ``auto``/``allow-hotplug`` is not brought up at
+  applies ``address``/``netmask``, ``gateway``, ``mtu``, ``inet dhcp`` (a
+  DHCP client, where the segment has a server), forwarding sysctls and
+  ``up``/``post-up ip route add …`` hooks, which are recognised, never run;
+  an interface without ``auto``/``allow-hotplug`` is not brought up at
   boot);
 - what repeats the lab file (the lines vnetlab wrote) is neither.
 
@@ -47,15 +48,15 @@ FORWARDING_SYSCTLS = ("net.ipv4.ip_forward", "net.ipv4.conf.all.forwarding", "ne
 APPLIED = ("address", "netmask", "gateway", "mtu")  # options read through io/hostnet
 DERIVED = ("broadcast", "network")                   # follow from the address
 STATIC_METHODS = (None, "static", "manual")
-WHAT_APPLIES = ("vnetlab applies address, netmask, gateway, mtu, forwarding sysctls and `up ip route add …` "
-                "lines of a node's file; the rest of the node comes from the lab file")
+WHAT_APPLIES = ("vnetlab applies address, netmask, gateway, mtu, inet dhcp, forwarding sysctls and "
+                "`up ip route add …` lines of a node's file; the rest of the node comes from the lab file")
 
 HEADER = """\
 # /etc/network/interfaces of node {node} (lab {lab}): its persistent network configuration.
 # vnetlab wrote it from the node's part of the lab file. What you change with ip, sysctl
 # or nft is runtime state, gone at `vnetlab reboot {lab} {node}`; what this file adds to the lab
-# file is applied at that reboot: address (and netmask), gateway, mtu, forwarding sysctls and
-# `post-up ip route add PREFIX via GW [dev DEV]` lines (recognised, never run as commands).
+# file is applied at that reboot: address (and netmask), gateway, mtu, inet dhcp, forwarding
+# sysctls and `post-up ip route add PREFIX via GW [dev DEV]` lines (recognised, never run as commands).
 """
 
 
@@ -207,11 +208,35 @@ class _Boot:
             self.skip(stanza.file, stanza.line, f"iface {stanza.name}", f"no `auto {name}` (or `allow-hotplug {name}`) "
                                                                         "line: ifupdown does not bring it up at boot")
             return
-        if stanza.method not in STATIC_METHODS:
+        if stanza.family == "inet" and stanza.method == "dhcp" and not self._dynamic_of_lab_file(name, stanza):
+            self._dhcp_client(name, stanza)
+        elif stanza.method not in STATIC_METHODS and not self._dynamic_of_lab_file(name, stanza):
             self.skip(stanza.file, stanza.line, f"iface {stanza.name} {stanza.family or ''} {stanza.method}",
-                      "vnetlab gives a node static addresses only")
+                      "vnetlab gives a node static addresses and DHCP clients (inet dhcp) only")
         for option in stanza.options:
             self._option(name, option)
+
+    def _dhcp_client(self, name: str, stanza) -> None:
+        """``iface IF inet dhcp`` where the lab file gives IF no DHCP client: one is started at boot,
+        if IF's segment has a DHCP server (else it would wait in vain, and the boot with it)."""
+        from vnetlab.model.validate import servers_of
+
+        if "dhcp" not in servers_of(self.spec).get((self.node, name), {}):
+            self.skip(stanza.file, stanza.line, f"iface {stanza.name} inet dhcp",
+                      f"no DHCP server serves {name}'s segment (an interface with dhcp: in the lab file) — "
+                      "its DHCP client would wait in vain")
+            return
+        if any(item.what == "dhcp" and item.ifname == name for item in self.config.extras.items):
+            return  # a second stanza of the same interface
+        self.add(Extra("dhcp", ifname=name, where=f"{stanza.file}:{stanza.line}"))
+
+    def _dynamic_of_lab_file(self, name: str, stanza) -> bool:
+        """``inet dhcp`` / ``inet6 auto`` on an interface whose lab-file part says dhcp / slaac:
+        the lab file's own (up wrote it so), not something the file adds."""
+        declared = self.spec.nodes[self.node].interfaces.get(name)
+        return declared is not None and (
+            (stanza.family == "inet" and stanza.method == "dhcp" and declared.uses_dhcp)
+            or (stanza.family == "inet6" and stanza.method == "auto" and declared.uses_slaac))
 
     def _option(self, name: str, option: Option) -> None:
         if option.key in APPLIED or option.key in DERIVED or option.key in hooks.DOWN_HOOKS:

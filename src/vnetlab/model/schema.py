@@ -106,6 +106,175 @@ NodeName = Annotated[str, AfterValidator(check_node_name)]
 # Each address is checked on its own, so an error points at the list item.
 Address = Annotated[str, AfterValidator(check_address)]
 
+# -- DHCP, DNS and router advertisements (issue 13) ---------------------------
+# An interface's address may be one of these words instead of ADDRESS/PREFIX:
+# the address then comes from the segment's DHCP server (IPv4) or from its
+# router advertisements (IPv6 SLAAC, the kernel's own autoconfiguration).
+DYNAMIC_ADDRESSES = ("dhcp", "slaac")
+# A DNS name (RFC 1123 labels); a DHCP host reservation's name is one label.
+DNS_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+LEASE_TIME = re.compile(r"(\d+)([smhdw]?)")
+LEASE_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+MIN_LEASE = 120  # dnsmasq's own floor: it never hands out a shorter lease
+
+
+def check_interface_address(value: str) -> str:
+    """An interface's address: ADDRESS/PREFIX, or ``dhcp`` / ``slaac``; raises ValueError otherwise."""
+    if value in DYNAMIC_ADDRESSES:
+        return value
+    if isinstance(value, str) and value.lower() in DYNAMIC_ADDRESSES:
+        raise ValueError(f"write {value.lower()!r} in lowercase")
+    try:
+        return check_address(value)
+    except ValueError as err:
+        raise ValueError(f"{err} (or dhcp / slaac for an address the segment hands out)") from None
+
+
+InterfaceAddress = Annotated[str, AfterValidator(check_interface_address)]
+
+
+def check_ipv4(value: str) -> str:
+    """A plain IPv4 address (no prefix); raises ValueError otherwise."""
+    try:
+        ipaddress.IPv4Address(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IPv4 address — write e.g. 10.0.3.1") from None
+    return value
+
+
+def check_ip(value: str) -> str:
+    """A plain IPv4 or IPv6 address (no prefix); raises ValueError otherwise."""
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address — write e.g. 10.0.3.20 or fd00:3::20") from None
+    return value
+
+
+def check_dns_name(value: str) -> str:
+    """A DNS name: dot-separated labels of letters, digits and '-'; raises ValueError otherwise."""
+    labels = value.split(".") if isinstance(value, str) else []
+    if not labels or len(value) > 253 or not all(DNS_LABEL.fullmatch(label) for label in labels):
+        raise ValueError(f"{value!r} is not a DNS name — use letters, digits and '-' in dot-separated "
+                         "labels, e.g. db or db.lab")
+    return value
+
+
+def check_hostname(value: str) -> str:
+    """A host name: one DNS label; raises ValueError otherwise."""
+    if not isinstance(value, str) or not DNS_LABEL.fullmatch(value):
+        raise ValueError(f"{value!r} is not a host name — use one label of letters, digits and '-', e.g. web")
+    return value
+
+
+def check_mac(value: str) -> str:
+    """A unicast MAC address; raises ValueError otherwise."""
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}", value):
+        raise ValueError(f"{value!r} is not a MAC address — write e.g. 02:00:00:00:00:01")
+    if int(value[:2], 16) & 1:
+        raise ValueError(f"{value!r} is a multicast MAC — the first octet must be even, e.g. 02")
+    return value
+
+
+def lease_seconds(value: str | int) -> int:
+    """A lease time (``3600``, ``90s``, ``30m``, ``1h``, ``1d``, ``1w``) in seconds; raises ValueError."""
+    match = LEASE_TIME.fullmatch(str(value)) if not isinstance(value, bool) else None
+    if match is None:
+        raise ValueError(f"{value!r} is not a lease time — write seconds or a number with s, m, h, d or w, "
+                         "e.g. 1h or 30m")
+    seconds = int(match.group(1)) * LEASE_UNITS[match.group(2)]
+    if seconds < MIN_LEASE:
+        raise ValueError(f"lease {value!r} is shorter than dnsmasq's minimum of 2 minutes — write 2m or more")
+    return seconds
+
+
+Ipv4 = Annotated[str, AfterValidator(check_ipv4)]
+IpAddress = Annotated[str, AfterValidator(check_ip)]
+DnsName = Annotated[str, AfterValidator(check_dns_name)]
+HostName = Annotated[str, AfterValidator(check_hostname)]
+Mac = Annotated[str, AfterValidator(check_mac)]
+
+
+class DhcpHost(Strict):
+    """A DHCP reservation: the client with ``mac`` always gets ``address`` (and the name ``name``)."""
+
+    name: HostName
+    mac: Mac
+    address: Ipv4
+
+
+class DhcpServer(Strict):
+    """``dhcp:`` on a serving interface: dnsmasq hands out addresses of ``range`` on its segment."""
+
+    range: str = Field(json_schema_extra={
+        "missing": "dhcp needs 'range' — the addresses it hands out, e.g. range: 10.0.3.100-10.0.3.200"})
+    lease: Union[int, str] = "1h"
+    router: Optional[Ipv4] = None    # option 3; default: the interface's own address
+    dns: Optional[Ipv4] = None       # option 6; default: the interface's own address when it serves DNS
+    hosts: list[DhcpHost] = Field(default_factory=list)
+
+    @field_validator("range")
+    @classmethod
+    def _range(cls, value: str) -> str:
+        first, sep, last = value.partition("-") if isinstance(value, str) else ("", "", "")
+        try:
+            low, high = ipaddress.IPv4Address(first.strip()), ipaddress.IPv4Address(last.strip())
+        except ValueError:
+            raise ValueError(f"{value!r} is not a range of IPv4 addresses — write FIRST-LAST, "
+                             "e.g. 10.0.3.100-10.0.3.200") from None
+        if not sep or low > high:
+            raise ValueError(f"range {value!r} is backwards — write {high}-{low}")
+        return value
+
+    @field_validator("lease")
+    @classmethod
+    def _lease(cls, value: Union[int, str]) -> Union[int, str]:
+        lease_seconds(value)
+        return value
+
+    @property
+    def bounds(self) -> tuple[ipaddress.IPv4Address, ipaddress.IPv4Address]:
+        """The first and the last address of the range."""
+        first, _, last = self.range.partition("-")
+        return ipaddress.IPv4Address(first.strip()), ipaddress.IPv4Address(last.strip())
+
+    @property
+    def lease_seconds(self) -> int:
+        """The lease time in seconds."""
+        return lease_seconds(self.lease)
+
+
+class RouterAdverts(Strict):
+    """``ra:`` on a serving interface: dnsmasq announces ``prefix`` for SLAAC (RFC 4862)."""
+
+    prefix: str = Field(json_schema_extra={
+        "missing": "ra needs 'prefix' — the /64 its hosts form addresses in, e.g. prefix: \"fd00:3::/64\""})
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        try:
+            network = ipaddress.IPv6Network(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not an IPv6 prefix without host bits — write e.g. \"fd00:3::/64\"") \
+                from None
+        if network.prefixlen != 64:
+            raise ValueError(f"prefix {value!r} is a /{network.prefixlen} — SLAAC forms addresses in a /64 only, "
+                             "e.g. \"fd00:3::/64\"")
+        return value
+
+
+class DnsServer(Strict):
+    """``dns:`` on a serving interface: dnsmasq answers names there.
+
+    It knows ``NODE.DOMAIN`` and ``NODE`` for every node of the lab with a
+    static address (unless ``nodes: false``), its DHCP clients by the name
+    they send, the reservations' names, and ``records``."""
+
+    domain: Optional[DnsName] = None  # default: LAB.lab
+    records: dict[DnsName, IpAddress] = Field(default_factory=dict)
+    nodes: bool = True
+
 
 def check_vlan_id(value: int) -> int:
     """A VLAN id 1–4094 (0 and 4095 are reserved by 802.1Q)."""
@@ -121,8 +290,8 @@ class Interface(Strict):
     """One interface of a node. Without ``type`` it is a link end (veth)."""
 
     type: Optional[str] = None
-    address: Optional[Address] = None
-    addresses: list[Address] = Field(default_factory=list)
+    address: Optional[InterfaceAddress] = None
+    addresses: list[InterfaceAddress] = Field(default_factory=list)
     ports: list[str] = Field(default_factory=list)
     mtu: Optional[int] = Field(default=None, ge=68, le=65535)
     mac: Optional[str] = None
@@ -137,6 +306,10 @@ class Interface(Strict):
     mode: Optional[Literal[tuple(m for modes in MODES.values() for m in modes)]] = None  # type: ignore[valid-type]  # bonds
     parent: Optional[str] = None             # type: vlan — the bridge or interface it sits on
     id: Optional[VlanId] = None              # type: vlan — the VLAN id
+    # -- serving a segment (issue 13): one dnsmasq per node serves all of these --
+    dhcp: Optional[DhcpServer] = None        # hand out IPv4 addresses
+    ra: Optional[RouterAdverts] = None       # announce an IPv6 prefix for SLAAC
+    dns: Optional[DnsServer] = None          # answer names
 
     @field_validator("type")
     @classmethod
@@ -160,11 +333,7 @@ class Interface(Strict):
     @field_validator("mac")
     @classmethod
     def _mac(cls, value: Optional[str]) -> Optional[str]:
-        if value is not None and not re.fullmatch(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}", value):
-            raise ValueError(f"{value!r} is not a MAC address — write e.g. 02:00:00:00:00:01")
-        if value is not None and int(value[:2], 16) & 1:
-            raise ValueError(f"{value!r} is a multicast MAC — the first octet must be even, e.g. 02")
-        return value
+        return None if value is None else check_mac(value)
 
     @model_validator(mode="after")
     def _shape(self) -> "Interface":
@@ -174,9 +343,28 @@ class Interface(Strict):
             raise ValueError("'ports' is only for interfaces with type: bridge")
         return self
 
-    def all_addresses(self) -> list[str]:
-        """The interface's addresses in file order."""
+    def written_addresses(self) -> list[str]:
+        """Everything under ``address``/``addresses`` in file order, ``dhcp`` and ``slaac`` too."""
         return ([self.address] if self.address else []) + list(self.addresses)
+
+    def all_addresses(self) -> list[str]:
+        """The interface's static addresses (ADDRESS/PREFIX) in file order; not ``dhcp`` or ``slaac``."""
+        return [a for a in self.written_addresses() if a not in DYNAMIC_ADDRESSES]
+
+    @property
+    def uses_dhcp(self) -> bool:
+        """Whether the interface takes an IPv4 address from the segment's DHCP server."""
+        return "dhcp" in self.written_addresses()
+
+    @property
+    def uses_slaac(self) -> bool:
+        """Whether the interface forms IPv6 addresses from the segment's router advertisements."""
+        return "slaac" in self.written_addresses()
+
+    @property
+    def serves(self) -> bool:
+        """Whether the node's dnsmasq serves this interface (DHCP, RA or DNS)."""
+        return self.dhcp is not None or self.ra is not None or self.dns is not None
 
 
 def check_destination(value: str) -> str:
@@ -581,7 +769,7 @@ class ResolveState(Strict):
     @field_validator("expect", mode="before")
     @classmethod
     def _addresses(cls, value: Any) -> Any:
-        if value == NXDOMAIN:
+        if value in (NXDOMAIN, [NXDOMAIN]):  # as written, and as lab.json keeps it
             return [NXDOMAIN]
         items = value if isinstance(value, list) else [value]
         for item in items:

@@ -18,7 +18,9 @@ from vnetlab.model.bridges import (
 from vnetlab.model.kinds import MODES
 from vnetlab.model.l2names import linux_bond_mode_problem, vlan_device_parts
 from vnetlab.model.resolve import resolve_forward_target, resolve_hosts
-from vnetlab.model.schema import Check, FirewallRule, LabSpec, Node, StateCheck, check_ifname
+from vnetlab.model.schema import DYNAMIC_ADDRESSES, Check, FirewallRule, Interface, LabSpec, Node, StateCheck, check_ifname
+from vnetlab.model.lab_dns import lookup_served
+from vnetlab.model.targets import served_names_shown
 
 Path = tuple
 SemanticProblem = tuple[Path, str]
@@ -54,6 +56,9 @@ def semantic_problems(spec: LabSpec) -> list[SemanticProblem]:
     _check_l2(ctx)
     _check_macvlans(ctx)
     _check_unapplied_settings(ctx)
+    _check_dynamic_addresses(ctx)
+    _check_serving(ctx)
+    _check_macs(ctx)
     return ctx.problems
 
 
@@ -75,6 +80,7 @@ def semantic_warnings(spec: LabSpec, missing_packages: Collection[str] = ()) -> 
                 warnings.append((path, "the built-in controller runs on the Python package os-ken, which "
                                        "is not installed here — `vnetlab up` stops with exit 3 until you "
                                        f"{OSKEN_INSTALL}"))
+    warnings += _unserved_clients(spec)
     for path, key, ifname, needs in _settings_ovs_may_drop(spec):
         warnings.append((path, f"backend: auto makes {ifname} an Open vSwitch bridge on a kernel without "
                                f"{needs}, and vnetlab builds those without {key} — `vnetlab up` refuses "
@@ -96,6 +102,8 @@ class _Context:
     # every "node:ifname" a link names, valid or not: an interface named by a
     # broken link is not also reported as "in no link" (one mistake, one message)
     mentioned: set[Endpoint] = field(default_factory=set)
+    # the L2 segments, once links and bridges are checked (_segments builds them once)
+    segments: "_Segments | None" = None
 
     def add(self, path: Path, message: str) -> None:
         self.problems.append((path, message))
@@ -136,7 +144,7 @@ def _check_nodes(ctx: _Context) -> None:
                     ctx.add(_iface_path(name, ifname, "ports"),
                             f"the ports of switch {name}'s {SWITCH_BRIDGE} are its linked "
                             "interfaces — remove ports")
-            elif iface.all_addresses():
+            elif iface.written_addresses():
                 key = "address" if iface.address else "addresses"
                 ctx.add(_iface_path(name, ifname, key),
                         f"{name}:{ifname} is a port of switch {name} and cannot carry an address — "
@@ -258,7 +266,7 @@ def _check_port(ctx: _Context, name: str, node: Node, bridge: str, port: str, pa
                       "a port belongs to one bridge; remove it here")
         return
     ctx.port_of[(name, port)] = bridge
-    if member is not None and member.all_addresses():
+    if member is not None and member.written_addresses():
         key = "address" if member.address else "addresses"
         ctx.add(_iface_path(name, port, key),
                 f"{port} is a port of bridge {bridge} and cannot carry an address — "
@@ -283,6 +291,9 @@ class _Segments:
 
 
 def _segments(ctx: _Context) -> _Segments:
+    """The lab's L2 segments (call after _check_links and _check_bridges); built once per context."""
+    if ctx.segments is not None:
+        return ctx.segments
     segments = _Segments()
     for a, b in ctx.valid_links:
         segments.join(a, b)
@@ -291,6 +302,7 @@ def _segments(ctx: _Context) -> _Segments:
     for end in ctx.linked:
         if ctx.spec.nodes[end[0]].kind == "switch":
             segments.join(end, (end[0], SWITCH_BRIDGE))
+    ctx.segments = segments
     return segments
 
 
@@ -318,6 +330,12 @@ def _check_addresses(ctx: _Context) -> None:
 
 
 def _address_paths(node: str, ifname: str, iface) -> list[tuple[Path, str]]:
+    """(path, text) of each static address of the interface (``dhcp`` and ``slaac`` left out)."""
+    return [(path, text) for path, text in _written_address_paths(node, ifname, iface)
+            if text not in DYNAMIC_ADDRESSES]
+
+
+def _written_address_paths(node: str, ifname: str, iface) -> list[tuple[Path, str]]:
     if iface.address:
         return [(_iface_path(node, ifname, "address"), iface.address)]
     return [(_iface_path(node, ifname, "addresses", i), a) for i, a in enumerate(iface.addresses)]
@@ -469,9 +487,12 @@ def _check_checks(ctx: _Context) -> None:
             continue
         node = ctx.spec.nodes.get(host)
         if node is None:
-            ctx.add((*path, "to"), f"unknown node {host!r} — use a node ({ctx.node_names()}), "
-                                   "an IP, node:port or ip:port")
-        elif not any(i.all_addresses() for i in node.interfaces.values()):
+            if not lookup_served(ctx.spec, host):
+                served = ", ".join(served_names_shown(ctx.spec))
+                ctx.add((*path, "to"), f"unknown node {host!r} — use a node ({ctx.node_names()}), "
+                                       + (f"a name the lab's DNS serves ({served}), " if served else "")
+                                       + "an IP, host:port or ip:port")
+        elif not any(i.all_addresses() or i.uses_dhcp or i.uses_slaac for i in node.interfaces.values()):
             ctx.add((*path, "to"), f"node {host} has no address to reach — give one of its "
                                    "interfaces an address, or aim at an IP")
 
@@ -806,3 +827,194 @@ def _check_vlan_port(ctx: _Context, name: str, node: Node, ifname: str, iface, b
     elif not bridges[bridge].vlan_aware:
         ctx.add(path, f"{ifname} has {keys[0]}, but bridge {bridge} is not VLAN-aware — add "
                       f"vlan_aware: true to {bridge}")
+
+
+# -- DHCP, DNS and router advertisements (issue 13) ----------------------------
+SERVER_KEYS = ("dhcp", "ra", "dns")
+
+
+def _check_dynamic_addresses(ctx: _Context) -> None:
+    """``dhcp`` and ``slaac`` appear at most once per interface, and not on an interface that serves them."""
+    for name, node in ctx.spec.nodes.items():
+        for ifname, iface in node.interfaces.items():
+            seen: set[str] = set()
+            for path, text in _written_address_paths(name, ifname, iface):
+                if text not in DYNAMIC_ADDRESSES:
+                    continue
+                if text in seen:
+                    ctx.add(path, f"{text} is already an address of {name}:{ifname} — write it once")
+                    continue
+                seen.add(text)
+                serves = {"dhcp": iface.dhcp, "slaac": iface.ra}[text]
+                if serves is not None:
+                    what, example = ("a DHCP server", "10.0.3.1/24") if text == "dhcp" else \
+                        ("a router advertising a prefix", "fd00:3::1/64")
+                    ctx.add(path, f"{name}:{ifname} serves {'dhcp' if text == 'dhcp' else 'ra'}, and {what} does not "
+                                  f"take its own address by {text} — remove {text} and give it a static address "
+                                  f"(e.g. {example})")
+
+
+def _static(iface: Interface, version: int) -> list:
+    return [ipaddress.ip_interface(a) for a in iface.all_addresses() if ipaddress.ip_interface(a).version == version]
+
+
+def _check_serving(ctx: _Context) -> None:
+    """A serving interface (``dhcp``, ``ra``, ``dns``) has the static addresses its server needs:
+    the DHCP range, router and reservations in one of its IPv4 subnets, the RA prefix among its IPv6
+    ones; a reservation takes no address another interface of its segment has."""
+    if not any(iface.serves for node in ctx.spec.nodes.values() for iface in node.interfaces.values()):
+        return
+    segments = _segments(ctx)
+    static_in_segment: dict[tuple[Endpoint, object], str] = {}
+    for name, node in ctx.spec.nodes.items():
+        for ifname, iface in node.interfaces.items():
+            for text in iface.all_addresses():
+                static_in_segment.setdefault((segments.find((name, ifname)), ipaddress.ip_interface(text).ip),
+                                             f"{name}:{ifname}")
+    for name, node in ctx.spec.nodes.items():
+        for ifname, iface in node.interfaces.items():
+            if iface.dhcp is not None:
+                _check_dhcp_server(ctx, name, ifname, iface, segments, static_in_segment)
+            if iface.ra is not None:
+                prefix = ipaddress.IPv6Network(iface.ra.prefix)
+                have = _static(iface, 6)
+                if not any(a.network == prefix for a in have):
+                    shown = ", ".join(str(a) for a in have) or "no IPv6 address"
+                    ctx.add(_iface_path(name, ifname, "ra", "prefix"),
+                            f"{name}:{ifname} advertises {prefix} but has no address in it ({shown}) — a router "
+                            f"announces a prefix of its own interface: add e.g. {prefix.network_address + 1}/64 "
+                            "to its addresses")
+            if iface.dns is not None and not iface.all_addresses():
+                ctx.add(_iface_path(name, ifname, "dns"),
+                        f"{name}:{ifname} serves dns but has no static address to answer on — give it one, "
+                        "e.g. address: 10.0.3.1/24")
+
+
+def _check_dhcp_server(ctx: _Context, name: str, ifname: str, iface: Interface, segments: _Segments,
+                       static_in_segment: dict) -> None:
+    dhcp = iface.dhcp
+    base = _iface_path(name, ifname, "dhcp")
+    own = _static(iface, 4)
+    if not own:
+        ctx.add(base, f"{name}:{ifname} serves dhcp but has no static IPv4 address — dnsmasq hands out "
+                      "addresses of the subnet of its own: give it one, e.g. address: 10.0.3.1/24")
+        return
+    low, high = dhcp.bounds
+    subnet = next((a.network for a in own if low in a.network and high in a.network), None)
+    if subnet is None:
+        shown = ", ".join(str(a.network) for a in own)
+        ctx.add((*base, "range"), f"range {dhcp.range} is not inside a subnet of {name}:{ifname} ({shown}) — "
+                                  f"hand out addresses of its own subnet, e.g. "
+                                  f"{own[0].network.network_address + 100}-{own[0].network.network_address + 200}")
+        return
+    if low == subnet.network_address or high == subnet.broadcast_address:
+        ctx.add((*base, "range"), f"range {dhcp.range} holds the {'network' if low == subnet.network_address else 'broadcast'} "
+                                  f"address of {subnet} — start and end inside it")
+    mine = [a.ip for a in own if low <= a.ip <= high]
+    if mine:
+        ctx.add((*base, "range"), f"range {dhcp.range} holds {name}:{ifname}'s own address {mine[0]} — "
+                                  "leave the server's address out of the range")
+    if dhcp.router is not None and ipaddress.IPv4Address(dhcp.router) not in subnet:
+        ctx.add((*base, "router"), f"router {dhcp.router} is not in {subnet}, the subnet the clients get — "
+                                   f"a gateway must be on their subnet, e.g. {own[0].ip}")
+    segment = segments.find((name, ifname))
+    names: dict[str, int] = {}
+    macs: dict[str, int] = {}
+    addresses: dict[object, int] = {}
+    for index, host in enumerate(dhcp.hosts):
+        path = (*base, "hosts", index)
+        ip = ipaddress.IPv4Address(host.address)
+        if host.name in names:
+            ctx.add((*path, "name"), f"{host.name} is already reserved in hosts[{names[host.name]}] — give each "
+                                     "reservation its own name")
+        names.setdefault(host.name, index)
+        if host.mac.lower() in macs:
+            ctx.add((*path, "mac"), f"MAC {host.mac} is already reserved in hosts[{macs[host.mac.lower()]}] — "
+                                    "one reservation per client")
+        macs.setdefault(host.mac.lower(), index)
+        if ip not in subnet:
+            ctx.add((*path, "address"), f"{ip} is not in {subnet}, the subnet {name}:{ifname} serves — reserve "
+                                        "an address of it")
+            continue
+        if ip in addresses:
+            ctx.add((*path, "address"), f"{ip} is already reserved in hosts[{addresses[ip]}] — one client per address")
+            continue
+        addresses[ip] = index
+        owner = static_in_segment.get((segment, ip))
+        if owner is not None:
+            ctx.add((*path, "address"), f"{ip} is the static address of {owner} in this segment — a client "
+                                        f"given it would clash with {owner.partition(':')[0]}: reserve another")
+
+
+def _check_macs(ctx: _Context) -> None:
+    """Two interfaces of one L2 segment never have the same ``mac``."""
+    if sum(iface.mac is not None for node in ctx.spec.nodes.values() for iface in node.interfaces.values()) < 2:
+        return
+    segments = _segments(ctx)
+    seen: dict[tuple[Endpoint, str], str] = {}
+    for name, node in ctx.spec.nodes.items():
+        for ifname, iface in node.interfaces.items():
+            if iface.mac is None:
+                continue
+            key = (segments.find((name, ifname)), iface.mac.lower())
+            if key in seen:
+                ctx.add(_iface_path(name, ifname, "mac"), f"MAC {iface.mac} is already {seen[key]}'s in the same L2 "
+                                                          "segment — give each interface its own MAC")
+                continue
+            seen[key] = f"{name}:{ifname}"
+
+
+def servers_of(spec: LabSpec) -> dict[Endpoint, dict[str, Endpoint]]:
+    """Which interface serves each interface's L2 segment, for a valid lab:
+    ``(node, ifname)`` -> ``{"dhcp": (node, ifname), "ra": ..., "dns": ...}``,
+    the first interface of the segment with ``dhcp:``, ``ra:``, ``dns:``
+    (itself included); an interface whose segment has no server is left out."""
+    ctx = _Context(spec)
+    _check_links(ctx)
+    _check_bridges(ctx)
+    segments = _segments(ctx)
+    serving: dict[str, dict[Endpoint, Endpoint]] = {key: {} for key in SERVER_KEYS}
+    for name, node in spec.nodes.items():
+        for ifname, iface in node.interfaces.items():
+            for key in SERVER_KEYS:
+                if getattr(iface, key) is not None:
+                    serving[key].setdefault(segments.find((name, ifname)), (name, ifname))
+    found: dict[Endpoint, dict[str, Endpoint]] = {}
+    for name, node in spec.nodes.items():
+        for ifname in node.interfaces:
+            for key in SERVER_KEYS:
+                server = serving[key].get(segments.find((name, ifname)))
+                if server is not None:
+                    found.setdefault((name, ifname), {})[key] = server
+    return found
+
+
+def _unserved_clients(spec: LabSpec) -> list[SemanticProblem]:
+    """A ``dhcp`` (``slaac``) client whose segment has no interface with ``dhcp:`` (``ra:``): warned,
+    as ``up`` fails waiting for its lease (its address) — unless the server is reached in a way the
+    file does not show (a VLAN, a relay)."""
+    if not any(iface.uses_dhcp or iface.uses_slaac for node in spec.nodes.values()
+               for iface in node.interfaces.values()):
+        return []
+    ctx = _Context(spec)
+    _check_links(ctx)
+    _check_bridges(ctx)
+    segments = _segments(ctx)
+    served: dict[str, set[Endpoint]] = {"dhcp": set(), "slaac": set()}
+    for name, node in spec.nodes.items():
+        for ifname, iface in node.interfaces.items():
+            if iface.dhcp is not None:
+                served["dhcp"].add(segments.find((name, ifname)))
+            if iface.ra is not None:
+                served["slaac"].add(segments.find((name, ifname)))
+    warnings: list[SemanticProblem] = []
+    for name, node in spec.nodes.items():
+        for ifname, iface in node.interfaces.items():
+            for path, text in _written_address_paths(name, ifname, iface):
+                if text in DYNAMIC_ADDRESSES and segments.find((name, ifname)) not in served[text]:
+                    server = "DHCP server (an interface with dhcp:)" if text == "dhcp" else \
+                        "router advertisements (an interface with ra:)"
+                    warnings.append((path, f"{name}:{ifname} takes its address by {text}, but its L2 segment has no "
+                                           f"{server} — `vnetlab up` fails waiting for it; serve the segment, or "
+                                           "give the interface a static address"))
+    return warnings

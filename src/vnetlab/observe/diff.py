@@ -15,7 +15,7 @@ lab as it was last applied) or a change of the file.
 An object is keyed by ``(kind, netns, ident)``, the identity key each op
 declares itself (``Op.objects``); kinds: node, link, link-state, master, mtu,
 address, route, sysctl, ruleset, trace-table, service, pump, ovs-daemons,
-ovs-bridge, ovs-port, ovs-flows. Ops that are not ``observed`` (other
+ovs-bridge, ovs-port, ovs-flows, lease (a DHCP client holds one). Ops that are not ``observed`` (other
 backends' ops) are left to their own idempotent apply; their string fields
 claim interface names, so an interface such an op made is never taken for a
 hand-made extra.
@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Optional
+from typing import Any, Collection, Iterable, Mapping, Optional
 
 from vnetlab.plan import (
     DeleteAddress, DeleteLink, DeleteNamespace, DeleteRoute, DeleteRuleset, Key, Op, OvsDeleteBridge,
@@ -42,8 +42,9 @@ __all__ = ["Change", "Diff", "Key", "Observed", "ObservedLink", "ObservedService
 # person makes by hand with ``ip link add``. Others (e.g. OVS's userspace
 # ports) belong to daemons and are reported, never deleted.
 REMOVABLE_LINK_KINDS = frozenset({"veth", "bridge", "dummy", "vlan", "macvlan", "ipvlan", "vxlan", "bond"})
-# Route protocols the kernel adds by itself (connected routes, IPv6 RA).
-KERNEL_ROUTE_PROTOS = frozenset({2, 9})
+# Route protocols the kernel adds by itself (connected routes, IPv6 RA), and
+# DHCP clients' (vnetlab's udhcpc hook adds its default route "proto dhcp").
+KERNEL_ROUTE_PROTOS = frozenset({2, 9, 16})
 FORCED_RULESET = "modified"  # the observed value of a table edited by hand
 
 # Removal order: what depends on something goes before it.
@@ -60,7 +61,8 @@ class ObservedLink:
     master: Optional[str] = None
     mac: Optional[str] = None
     mtu: Optional[int] = None
-    addresses: tuple[str, ...] = ()
+    addresses: tuple[str, ...] = ()  # without the dynamic ones
+    dynamic: tuple[str, ...] = ()    # addresses with a lifetime: a DHCP lease's, or SLAAC's (not drift)
 
 
 @dataclass
@@ -190,6 +192,8 @@ class Change:
                     return f"{node}: service {self.obj} did not finish with exit 0 ({self.found})"
                 return f"{node}: service {self.obj} not running ({self.found})"
             return f"{node}: service {self.obj} " + ("added" if self.sign == "+" else "removed")
+        if self.kind == "lease":
+            return f"{node} {self.obj}: no DHCP lease (its leased address is gone); its udhcpc is restarted"
         if self.kind == "ovs-flows":
             return f"{node}: OpenFlow table of {self.obj} differs ({self.found})"
         if self.kind in ("ovs-bridge", "ovs-port"):
@@ -258,13 +262,32 @@ class Diff:
             ops.append(op)
         return ops
 
+    def after_reboot_of(self, netns: str, relinked: Mapping[str, Collection[str]]) -> "Diff":
+        """The part of this diff a reboot of the node in ``netns`` repairs: every change in its
+        own namespace; elsewhere what its shutdown took away — its veths' far ends (``relinked``:
+        namespace -> interface names) and what sat on them, processes that stopped — but never
+        what someone changed there by hand: an object added (``-``), an edited nft table, a
+        sysctl's value (but a re-made far end's own), OpenFlow flows. A node's reboot leaves its
+        neighbours' runtime state as it was."""
+        def kept(change: Change) -> bool:
+            if change.netns == netns:
+                return True
+            if change.sign == "-":
+                return False
+            if change.sign == "~" and change.kind in ("ruleset", "sysctl", "ovs-flows"):
+                return change.kind == "sysctl" and any(f".{ifname}." in change.obj
+                                                       for ifname in relinked.get(change.netns, ()))
+            return True
+
+        return Diff(self.lab, [change for change in self.changes if kept(change)], self.desired)
+
     def restarts(self) -> list[Op]:
         """StopService ops for services that failed while their supervisor
-        runs: applied (and the supervisor reloaded) before the plan, so the
-        plan's RunService starts them afresh. A stopped supervisor is simply
-        started again by the plan."""
+        runs, and for DHCP clients that lost their lease: applied (and the
+        supervisor reloaded) before the plan, so the plan's RunService starts
+        them afresh. A stopped supervisor is simply started again by the plan."""
         return [op.inverse()
-                for c in self.changes if c.kind == "service" and c.sign == "~" and c.found != "stopped"
+                for c in self.changes if c.kind in ("service", "lease") and c.sign == "~" and c.found != "stopped"
                 for op in c.ops]
 
     def lines(self) -> list[str]:
@@ -469,6 +492,15 @@ def diff(desired: Plan, observed: Observed, applied: Optional[Plan] = None) -> D
             lines = observed.ovs_flows[(ns, ident)]
             added, removed = sum(x.startswith("+") for x in lines), sum(x.startswith("-") for x in lines)
             add("~", key, value, f"{added} to add, {removed} to remove", ops, is_drift(key))
+        elif kind == "lease":
+            # Only while its udhcpc runs: a client that is not running is a service change (restarted anyway).
+            op = ops[0]
+            ident_of = _service_ident(op.listen, op.command, op.oneshot)
+            running = any(_service_ident(s.listen, s.command, s.oneshot) == ident_of and s.running
+                          for s in observed.services.get(ns, []))
+            link = links.get(ident)
+            if running and link is not None and not any(":" not in a for a in link.dynamic):
+                add("~", key, value, "no leased address", ops, True)
         elif kind == "pump":
             op = ops[0]
             if (ns, op.ifname, op.peer_netns, op.peer_ifname) not in observed.pumps:

@@ -127,7 +127,10 @@ def observe(lab: str, *plans: Optional[Plan]) -> Observed:
         observed.sysctls[ns] = values
         observed.links[ns] = {
             link["name"]: ObservedLink(kind=link["kind"], up=link["up"], master=link["master"], mac=link["mac"],
-                                       mtu=link["mtu"], addresses=tuple(_norm(a) for a in link["addresses"]))
+                                       mtu=link["mtu"],
+                                       addresses=tuple(_norm(a) for a in link["addresses"]
+                                                       if a not in link.get("dynamic", ())),
+                                       dynamic=tuple(_norm(a) for a in link.get("dynamic", ())))
             for link in links
         }
         observed.routes[ns] = [(r["family"], r["to"], r["via"], r["dev"], r["proto"]) for r in routes]

@@ -25,6 +25,7 @@ IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_OPERSTATE, IFLA_LINKINFO 
 IFLA_CARRIER, IFLA_INFO_KIND = 33, 1
 OPERSTATES = ("UNKNOWN", "NOTPRESENT", "DOWN", "LOWERLAYERDOWN", "TESTING", "DORMANT", "UP")
 IFA_ADDRESS = 1
+IFA_F_PERMANENT = 0x80
 RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_TABLE = 1, 4, 5, 15
 RT_TABLE_MAIN, RTN_UNICAST = 254, 1
 IFF_UP = 0x1
@@ -97,14 +98,18 @@ def read(name: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
                 "mtu": struct.unpack("=I", attrs[IFLA_MTU])[0] if IFLA_MTU in attrs else None,
                 "master_index": struct.unpack("=I", attrs[IFLA_MASTER])[0] if IFLA_MASTER in attrs else None,
                 "addresses": [],
+                "dynamic": [],  # those of the addresses with a lifetime (DHCP, SLAAC): not the file's
             }
         for kind, data, start, end in _dump(sock, RTM_GETADDR, _IFADDR.pack(0, 0, 0, 0, 0), 2):
             if kind != RTM_NEWADDR:
                 continue
-            family, prefixlen, _, _, index = _IFADDR.unpack_from(data, start + 16)
+            family, prefixlen, flags, _, index = _IFADDR.unpack_from(data, start + 16)
             raw = nlmsg.attributes(data, start + 24, end).get(IFA_ADDRESS)
             if raw is not None and index in links:
-                links[index]["addresses"].append(f"{ipaddress.ip_address(raw)}/{prefixlen}")
+                text = f"{ipaddress.ip_address(raw)}/{prefixlen}"
+                links[index]["addresses"].append(text)
+                if not flags & IFA_F_PERMANENT:  # a lifetime: a DHCP lease's, or formed by SLAAC
+                    links[index]["dynamic"].append(text)
         routes = []
         for family in (socket.AF_INET, socket.AF_INET6):
             body = _RTMSG.pack(family, 0, 0, 0, 0, 0, 0, 0, 0)

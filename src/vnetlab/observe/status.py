@@ -108,6 +108,47 @@ def _flow_entry(line: str) -> dict[str, Any]:
     return {"flow": flow, "n_packets": counters.get("n_packets", 0), "n_bytes": counters.get("n_bytes", 0)}
 
 
+def dhcp_status(name: str) -> dict[str, Any]:
+    """Per serving node (issue 13): its dnsmasq's leases (client, MAC, address,
+    expiry: dnsmasq's own lease file) and the DNS records it serves (its
+    config's ``host-record`` lines, and each leased client's name), read from
+    the run directory; {} for a lab without dnsmasq."""
+    from vnetlab.plan import RunDhcpServer
+
+    plan = applied.read_plan(name)  # what the last up applied (drift's applied_plan would import a cycle)
+    servers = [op for op in plan.ops if isinstance(op, RunDhcpServer)] if plan is not None else []
+    result: dict[str, Any] = {}
+    for op in servers:
+        config = _read_lines(op.config)
+        domain = next((line.partition("=")[2] for line in config if line.startswith("domain=")), None)
+        records = []
+        for line in config:
+            if line.startswith("host-record="):
+                *names, address = line.partition("=")[2].split(",")
+                records.append({"names": names, "address": address, "origin": "file"})
+        leases = []
+        for line in _read_lines(op.leases):
+            fields = line.split()
+            if len(fields) < 4 or not fields[0].isdigit():
+                continue
+            expiry, mac, address, host = int(fields[0]), fields[1], fields[2], fields[3]
+            leases.append({"client": None if host == "*" else host, "mac": mac, "address": address,
+                           "expires": expiry or None})  # 0: never
+            if host != "*":
+                names = [f"{host}.{domain}", host] if domain else [host]
+                records.append({"names": names, "address": address, "origin": "lease"})
+        result[op.node] = {"leases": leases, "records": records if domain else [], "domain": domain}
+    return result
+
+
+def _read_lines(path: str) -> list[str]:
+    try:
+        with open(path) as handle:
+            return handle.read().splitlines()
+    except OSError:
+        return []
+
+
 def lab_status(name: str) -> dict[str, Any]:
     """Per node: interfaces, addresses, routes, forwarding, services; plus the lab's processes."""
     from vnetlab.names import namespace as netns_name
@@ -149,6 +190,9 @@ def lab_status(name: str) -> dict[str, Any]:
                 continue
             result["processes"].append({"role": entry["role"], "pid": proc.pid,
                                         "running": processes.is_running(proc), "does": entry["does"]})
+    dhcp = dhcp_status(name)
+    if dhcp:
+        result["dhcp"] = dhcp
     pid_record = supervisor.read_pidfile(journal.dir)
     if pid_record is not None:
         result["processes"].append({

@@ -1,7 +1,7 @@
 """The Plan: an ordered list of small, typed operations (pure data).
 
 The op types live in one module per domain (``namespaces``, ``links``,
-``addresses``, ``l2``, ``ovs``, ``firewall``, ``services``) on the common
+``addresses``, ``l2``, ``ovs``, ``firewall``, ``services``, ``dhcp``) on the common
 base in ``base``; importing this package registers every one of them in
 ``OP_TYPES`` (what ``Op.from_dict`` reads a saved plan with) and re-exports
 them, so ``from vnetlab.plan import CreateVeth`` keeps working.
@@ -24,6 +24,7 @@ from vnetlab.plan.ovs import (
 )
 from vnetlab.plan.firewall import ApplyRuleset, DeleteRuleset
 from vnetlab.plan.services import PumpFrames, RunService, StopPump, StopService
+from vnetlab.plan.dhcp import RemoveRunFile, RunDhcpClient, RunDhcpServer, WriteRunFile
 
 __all__ = [
     "OP_TYPES", "Key", "Op", "Plan", "format_command",
@@ -36,4 +37,5 @@ __all__ = [
     "OvsReplaceFlows", "SetTxChecksum", "StartOvs", "StopOvs", "ovs_env", "ovs_vlans",
     "ApplyRuleset", "DeleteRuleset",
     "PumpFrames", "RunService", "StopPump", "StopService",
+    "RemoveRunFile", "RunDhcpClient", "RunDhcpServer", "WriteRunFile",
 ]

@@ -18,8 +18,9 @@ import xml.etree.ElementTree as ET
 from typing import Callable, Optional
 
 from vnetlab.agents.service_report import parse_report
-from vnetlab.model.targets import format_target, resolve_target  # resolve_target: callers read it from here too
+from vnetlab.model.targets import HeldAddresses, format_target, resolve_target  # resolve_target: callers read it from here too
 from vnetlab.model.schema import AnyCheck, Check, LabSpec, StateCheck
+from vnetlab.probe.held import held_addresses
 from vnetlab.probe.icmp import PingProbe, ping_many
 from vnetlab.probe.transport import OPEN, PortProbe, PortResult, tcp_probe_many, udp_probe_many
 
@@ -78,17 +79,18 @@ def judge_seen_as(port: PortResult, expected: str) -> tuple[bool, str, str]:
     return True, f"open, seen as {seen}", f"open, seen as {seen} {by}"
 
 
-def _plan(spec: LabSpec, namespace_of: Callable[[str], str], index: int, check: Check) -> _Planned:
+def _plan(spec: LabSpec, namespace_of: Callable[[str], str], index: int, check: Check,
+          held: HeldAddresses) -> _Planned:
     if check.from_ not in spec.nodes:
         raise ValueError(f"'from: {check.from_}' is not a node of lab {spec.lab!r}")
-    ip, port = resolve_target(spec, check.to)
+    ip, port = resolve_target(spec, check.to, held=held)
     if check.proto == "icmp" and port is not None:
         raise ValueError(f"'to: {check.to}' has a port, but proto icmp has none — drop ':{port}' or use tcp/udp")
     if check.proto != "icmp" and port is None:
         raise ValueError(f"proto {check.proto} needs a port — write to: \"{check.to}:PORT\"")
     seen_as = None
     if check.seen_as is not None:
-        seen_as, seen_port = resolve_target(spec, check.seen_as)
+        seen_as, seen_port = resolve_target(spec, check.seen_as, held=held)
         if seen_port is not None:
             raise ValueError(f"'seen_as: {check.seen_as}' is an address or a node name, without a port")
     return _Planned(index, check, namespace_of(check.from_), ip, port, seen_as)
@@ -134,6 +136,7 @@ def run_checks(spec: LabSpec, namespace_of: Callable[[str], str]) -> list[CheckR
     results: list[Optional[CheckResult]] = [None] * len(spec.checks)
     groups: dict[tuple[str, float], list[_Planned]] = collections.defaultdict(list)
     states: list[tuple[int, StateCheck]] = []
+    held = held_addresses(spec, namespace_of)  # a DHCP/SLAAC client's address, read when a check aims at it
     for index, check in enumerate(spec.checks):
         if isinstance(check, StateCheck):
             states.append((index, check))
@@ -143,7 +146,7 @@ def run_checks(spec: LabSpec, namespace_of: Callable[[str], str]) -> list[CheckR
                                                               "(vnetlab course grade), not by vnetlab check", "")
             continue
         try:
-            planned = _plan(spec, namespace_of, index, check)
+            planned = _plan(spec, namespace_of, index, check, held)
         except (ValueError, KeyError) as exc:
             message = exc.args[0] if exc.args else str(exc)
             results[index] = CheckResult(check, False, ERROR, str(message), "")

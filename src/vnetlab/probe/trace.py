@@ -644,7 +644,7 @@ def trace(spec: Any, namespace_of: Callable[[str], str], source: str, destinatio
         spec: the running lab's :class:`vnetlab.model.schema.LabSpec`.
         namespace_of: maps a node name to its namespace name.
         source: the node the probe starts from.
-        destination: a node name, an IPv4 or IPv6 address, or one of them
+        destination: a node name, a name the lab's DNS serves, an IPv4 or IPv6 address, or one of them
             with a port (``node:80``, ``10.0.0.2:80``, ``[fd00::2]:80``).
         proto: icmp, tcp or udp (tcp and udp need ``port``).
         port: the destination port.
@@ -657,6 +657,7 @@ def trace(spec: Any, namespace_of: Callable[[str], str], source: str, destinatio
         FileNotFoundError: a node's namespace is missing (lab not up).
     """
     from vnetlab.model.targets import resolve_target
+    from vnetlab.probe.held import held_addresses
 
     if source not in spec.nodes:
         raise ValueError(f"{source!r} is not a node of lab {spec.lab!r} (nodes: {', '.join(spec.nodes)})")
@@ -664,7 +665,7 @@ def trace(spec: Any, namespace_of: Callable[[str], str], source: str, destinatio
         raise ValueError(f"unknown proto {proto!r} — use icmp, tcp or udp")
     if family is not None and family not in FAMILIES:
         raise ValueError(f"unknown IP version {family!r} — use 4 or 6")
-    dst, embedded_port = resolve_target(spec, destination, family)
+    dst, embedded_port = resolve_target(spec, destination, family, held_addresses(spec, namespace_of))
     port = port if port is not None else embedded_port
     if proto != "icmp" and port is None:
         raise ValueError(f"proto {proto} needs a port — give --port N or DST:PORT")
