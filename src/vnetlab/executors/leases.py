@@ -43,7 +43,7 @@ from vnetlab.agents.dhcp_hook import read_lease
 from vnetlab.agents.services import ServiceSpec
 from vnetlab.compile.dnsmasq import SlaacClient
 from vnetlab.errors import Failed
-from vnetlab.executors.service_start import log_tail
+from vnetlab.executors.service_start import last_output
 from vnetlab.host import netns, processes
 from vnetlab.plan import Op, RunDhcpClient, RunDhcpServer, RunService
 
@@ -213,22 +213,11 @@ def _solicit_router(client: SlaacClient) -> None:
         pass  # the link is not ready yet: the next nudge tries again
 
 
-def _output(rundir: str, entry: dict[str, Any], who: str) -> str:
-    name = entry.get("log")
-    if not isinstance(name, str) or "/" in name:
-        return ""
-    path = os.path.join(rundir, name)
-    lines = log_tail(path)
-    if not lines:
-        return f"; {who} printed nothing ({path})"
-    return f"; {who}'s last output ({path}):\n" + "\n".join(f"    {line}" for line in lines)
-
-
 def _client_failed(rundir: str, client: RunDhcpClient, entries: dict, what: str) -> str:
     where = (f" (its server: {client.server})" if client.server else
              " — no interface of its L2 segment serves DHCP (dhcp:); serve it, or give it a static address")
     return (f"{client.node}:{client.ifname} {what}{where}"
-            + _output(rundir, entries.get(_spec(client), {}), "udhcpc"))
+            + last_output(rundir, entries.get(_spec(client), {}), "udhcpc"))
 
 
 def _server_failed(rundir: str, server: RunDhcpServer, entries: dict, listening: bool = True) -> str:
@@ -236,4 +225,4 @@ def _server_failed(rundir: str, server: RunDhcpServer, entries: dict, listening:
     status = entry.get("exit_status")
     how = f"exited with status {status}" if isinstance(status, int) and listening else \
         ("is not running" if listening else "did not open its sockets")
-    return f"dnsmasq of node {server.node} {how} (config {server.config})" + _output(rundir, entry, "dnsmasq")
+    return f"dnsmasq of node {server.node} {how} (config {server.config})" + last_output(rundir, entry, "dnsmasq")

@@ -88,7 +88,7 @@ def watch_started(rundir: str, specs: Sequence[ServiceSpec], grace: float = STAR
                         failures.append(f"service {spec.node}: oneshot command {_argv(spec)} was still running "
                                         f"after {oneshot_timeout:g} s — a oneshot must finish before up returns; "
                                         "drop 'oneshot' for a program that keeps running"
-                                        + _output(rundir, entries.get(spec, {})))
+                                        + last_output(rundir, entries.get(spec, {})))
             if not watched:
                 break
             wait = min(deadlines[spec] for spec in watched.values()) - now
@@ -170,7 +170,7 @@ def _exit_message(rundir: str, spec: ServiceSpec, entry: dict[str, Any], grace: 
     else:
         head = (f"service {spec.node}: command {_argv(spec)} {how} within {grace:g} s of starting; a service "
                 "must keep running — mark a program that is meant to finish with 'oneshot: true'")
-    return head + _output(rundir, entry)
+    return head + last_output(rundir, entry)
 
 
 def _signal_name(number: int) -> str:
@@ -180,16 +180,18 @@ def _signal_name(number: int) -> str:
         return str(number)
 
 
-def _output(rundir: str, entry: dict[str, Any]) -> str:
-    """The last lines the service printed in its latest run, as the end of a message."""
+def last_output(rundir: str, entry: dict[str, Any], who: str = "it") -> str:
+    """The last lines a supervised process printed in its latest run, as the end of a message
+    (``who``: how the message names it, e.g. ``udhcpc``)."""
     name = entry.get("log")
     if not isinstance(name, str) or "/" in name:
         return ""
     path = os.path.join(rundir, name)
     lines = log_tail(path)
+    whose = "its" if who == "it" else f"{who}'s"
     if not lines:
-        return f"; it printed nothing ({path})"
-    return f"; its last output ({path}):\n" + "\n".join(f"    {line}" for line in lines)
+        return f"; {who} printed nothing ({path})"
+    return f"; {whose} last output ({path}):\n" + "\n".join(f"    {line}" for line in lines)
 
 
 def log_tail(path: str, count: int = LOG_LINES) -> list[str]:
