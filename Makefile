@@ -20,6 +20,11 @@ BENCH_DEB_PACKAGES := hyperfine
 
 .PHONY: install deps bench-deps demo test lint unit integration bench clean
 
+# Every vnetlab command is a new Python process (the tests start thousands):
+# without the bytecode cache each one compiles vnetlab's sources again
+# (~0.2 s), so an inherited PYTHONDONTWRITEBYTECODE is not passed on.
+unexport PYTHONDONTWRITEBYTECODE
+
 install: deps $(VENV)/.installed
 
 # Installs the Debian packages of $(1) that are missing ($(2): what for, in the message).
@@ -40,6 +45,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip
 	$(VPY) -m pip install -q -e '.[test]'
+	$(VPY) -m compileall -q src
 	@touch $@
 
 demo: install
