@@ -51,8 +51,10 @@ import time
 from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
 from vnetlab.agents.flow_marks import COOKIE, COOKIE_MASK, DEFAULT_IDLE_TIMEOUT  # noqa: F401 (read from here too)
-from vnetlab.host import netns
-from vnetlab.model.validate import OSKEN_INSTALL
+
+# vnetlab.host.netns and the model are imported where they are used:
+# `vnetlab validate` asks osken_installed() and the controller process starts
+# in every SDN lab's up, and neither should pay for them.
 
 if TYPE_CHECKING:
     from vnetlab.plan import Op
@@ -137,6 +139,8 @@ def _poll(predicate: Callable[[], bool], timeout: float, interval: float) -> boo
 
 def wait_listening(netns_name: str, port: int, timeout: float) -> bool:
     """Polls until a TCP socket listens on ``port`` inside ``netns_name`` (True), or ``timeout`` passes."""
+    from vnetlab.host import netns
+
     with netns.entered(netns_name):
         return _poll(lambda: is_listening(port), timeout, 0.02)
 
@@ -196,6 +200,7 @@ def wait_for_builtin_controllers(ops: Sequence[Op], timeout: float = READY_TIMEO
     """
     from vnetlab.host.ovs_tools import run_tool
     from vnetlab.host.state import lab_dir
+    from vnetlab.model.validate import OSKEN_INSTALL
     from vnetlab.names import split_namespace
 
     deadline = time.monotonic() + timeout
