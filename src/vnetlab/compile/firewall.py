@@ -25,10 +25,10 @@ from vnetlab.compile.builder import Phase, PlanBuilder
 from vnetlab.model.resolve import Network, resolve_forward_target, resolve_hosts
 from vnetlab.model.schema import Chain, FirewallRule, LabSpec, Node
 from vnetlab.plan import ApplyRuleset
+from vnetlab.plan.firewall import DIGEST_PREFIX, digest_of  # noqa: F401 (read from here too)
 
 TABLE = "vnetlab"
 FAMILY = "inet"
-DIGEST_PREFIX = "vnetlab sha256:"
 
 FILTER_CHAINS = ("input", "forward", "output")
 # chain -> (type, hook, priority number, priority name as nft prints it)
@@ -377,11 +377,3 @@ def render_iptables(chains: list[ChainSpec], rules: list[NftRule],
                 commands += rule_iptables(rule, family)
     return tuple(tuple(argv) for argv in commands)
 
-
-def digest_of(text: str) -> Optional[str]:
-    """The digest in the comment of a listed ``inet vnetlab`` table, if any."""
-    for line in text.splitlines()[1:2]:  # the comment is the line after "table ... {"
-        stripped = line.strip()
-        if stripped.startswith(f'comment "{DIGEST_PREFIX}') and stripped.endswith('"'):
-            return stripped[len(f'comment "{DIGEST_PREFIX}'):-1]
-    return None

@@ -27,10 +27,10 @@ import subprocess
 import threading
 from typing import Any, Callable, Optional
 
-from vnetlab.compile.firewall import DIGEST_PREFIX, digest_of
 from vnetlab.errors import EnvironmentProblem
 from vnetlab.host import netns
 from vnetlab.plan import ApplyRuleset, DeleteRuleset, Op
+from vnetlab.plan.firewall import DIGEST_PREFIX, digest_of
 from vnetlab.errors import OperationFailed
 
 LIBRARY = "libnftables.so.1"

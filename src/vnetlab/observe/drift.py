@@ -197,7 +197,7 @@ def _table_listing(ns: str) -> Optional[str]:
 def _ruleset_value(ns: str, recorded_hash: Optional[str]) -> Optional[str]:
     """The table's digest comment, FORCED_RULESET if its rules changed since
     vnetlab applied them, or None without a table."""
-    from vnetlab.compile.firewall import digest_of
+    from vnetlab.plan.firewall import digest_of
 
     listing = _table_listing(ns)
     if listing is None:

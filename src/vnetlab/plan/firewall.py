@@ -9,6 +9,18 @@ from typing import Any, ClassVar, Optional
 
 from vnetlab.plan.base import Key, Op
 
+# An applied table's comment is DIGEST_PREFIX + the digest of its desired content.
+DIGEST_PREFIX = "vnetlab sha256:"
+
+
+def digest_of(text: str) -> Optional[str]:
+    """The digest in the comment of a listed ``inet vnetlab`` table, if any."""
+    for line in text.splitlines()[1:2]:  # the comment is the line after "table ... {"
+        stripped = line.strip()
+        if stripped.startswith(f'comment "{DIGEST_PREFIX}') and stripped.endswith('"'):
+            return stripped[len(f'comment "{DIGEST_PREFIX}'):-1]
+    return None
+
 
 @dataclass(frozen=True)
 class ApplyRuleset(Op):
