@@ -93,6 +93,6 @@ def test_the_command_line_maps_each_family_to_its_exit_code(monkeypatch, capsys,
 
     parser = argparse.ArgumentParser()
     parser.set_defaults(func=command)
-    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    monkeypatch.setattr(cli, "build_parser", lambda only=None: parser)
     assert cli.main([]) == code
     assert capsys.readouterr().err.endswith(stderr)
