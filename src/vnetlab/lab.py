@@ -193,7 +193,9 @@ class Lab:
     """
 
     def __init__(self, spec: LabSpec, source: Optional[str] = None):
-        self.spec = spec
+        self._spec: Optional[LabSpec] = spec
+        self._saved: Optional[dict] = None  # lab.json's spec, validated when first asked for (see running)
+        self._name: Optional[str] = None  # the (checked) name it was asked for by
         self.source = source
         self.last_diff = None  # what the last up of a running lab changed (a compile.diff.Diff)
         self.raised_neigh_limits: dict = {}  # what up --raise-neigh-limit set (family -> sysctls)
@@ -214,14 +216,33 @@ class Lab:
                 data = json.load(handle)
         except FileNotFoundError:
             raise LookupError(f"lab {name!r} is not up — start it with: vnetlab up LABFILE") from None
-        from vnetlab.model import LabSpec
+        lab = cls(None, source=data.get("source"))  # type: ignore[arg-type]  # the spec comes from _saved
+        lab._saved, lab._name = data["spec"], name
+        return lab
 
-        return cls(LabSpec.model_validate(data["spec"]), source=data.get("source"))
+    @property
+    def spec(self) -> LabSpec:
+        """The lab file's content (of a running lab: as its last ``up`` saved it, validated on
+        first use — ``exec``, ``shell`` and ``capture`` need only the names and skip the schema)."""
+        if self._spec is None:
+            from vnetlab.model import LabSpec
+
+            self._spec = LabSpec.model_validate(self._saved)
+        return self._spec
+
+    @spec.setter
+    def spec(self, value: LabSpec) -> None:
+        self._spec = value
 
     @property
     def name(self) -> str:
         """The lab's name."""
-        return self.spec.lab
+        return self._spec.lab if self._spec is not None else self._name
+
+    @property
+    def node_names(self) -> list[str]:
+        """The names of the lab's nodes, in file order."""
+        return list(self._spec.nodes if self._spec is not None else self._saved.get("nodes", {}))
 
     def plan(self, features=None) -> Plan:
         """The ops that build this lab (``features``: a compile.l2.KernelFeatures;
@@ -240,8 +261,9 @@ class Lab:
 
     def node(self, name: str) -> NodeHandle:
         """A handle on node ``name``."""
-        if name not in self.spec.nodes:
-            raise NoSuchNode(f"lab {self.name} has no node {name!r} (nodes: {', '.join(self.spec.nodes)})")
+        nodes = self.node_names
+        if name not in nodes:
+            raise NoSuchNode(f"lab {self.name} has no node {name!r} (nodes: {', '.join(nodes)})")
         return NodeHandle(self.name, name)
 
     def namespace_of(self, node: str) -> str:

@@ -27,7 +27,7 @@ def cmd_capture(args: argparse.Namespace) -> int:
     if args.duration is not None and args.duration <= 0:
         raise UsageError("--duration needs a positive number of seconds")
     lab = _running(args.lab)
-    namespaces = {node: lab.namespace_of(node) for node in lab.spec.nodes}
+    namespaces = {node: lab.namespace_of(node) for node in lab.node_names}
     interfaces = cap.select_interfaces(namespaces, args.targets)
     if not interfaces:
         raise UsageError("no interface is up on the nodes given — name one as NODE:IF")

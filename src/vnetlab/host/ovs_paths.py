@@ -10,10 +10,27 @@ if any, is never used.
 from __future__ import annotations
 
 import os
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from vnetlab.names import split_namespace
-from vnetlab.plan.ovs import db_option, db_socket, mgmt_target, ovs_env, vsctl  # noqa: F401 — spelled once, in plan/; re-exported for the run-time layers
+
+if TYPE_CHECKING:
+    from vnetlab.plan.ovs import db_option, db_socket, mgmt_target, ovs_env, vsctl  # noqa: F401
+
+# Spelled once, in plan/, and re-exported here for the run-time layers — on
+# first use: importing vnetlab.plan.ovs imports every op type, which
+# `vnetlab exec` (host/run.py's env_for) would otherwise pay for on every node.
+_FROM_PLAN = ("db_option", "db_socket", "mgmt_target", "ovs_env", "vsctl")
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _FROM_PLAN:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from vnetlab.plan import ovs
+
+    value = getattr(ovs, name)
+    globals()[name] = value  # later lookups skip this function
+    return value
 
 
 def node_rundir(netns_name: str) -> Optional[str]:
@@ -31,4 +48,8 @@ def env_for(netns_name: str) -> dict[str, str]:
     """OVS_RUNDIR and friends for commands run inside a node with OVS
     (so plain ``ovs-vsctl show`` talks to that node's switch); {} otherwise."""
     rundir = node_rundir(netns_name)
-    return ovs_env(rundir) if rundir else {}
+    if not rundir:
+        return {}
+    from vnetlab.plan.ovs import ovs_env
+
+    return ovs_env(rundir)
