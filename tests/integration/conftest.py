@@ -148,9 +148,49 @@ def host_guard():
         assert after[key] == before[key], f"host {key} changed by the test"
 
 
-def cli(*args: str, check: bool = False, **kwargs) -> subprocess.CompletedProcess:
-    """Runs the vnetlab CLI as a user would (a separate process)."""
-    result = subprocess.run([*VNETLAB, *args], capture_output=True, text=True, **kwargs)
+# Commands run here as a real new process at least once per session (see cli).
+_REAL_RUNS: set[str] = set()
+_FORKS: dict[str, object] = {}  # "server": the cli_fork.Server, once started (None: it could not start)
+
+
+def _fork_server():
+    """The session's fork server (started on first use), or None if it cannot run."""
+    if "server" not in _FORKS:
+        import atexit
+
+        import cli_fork
+
+        try:
+            _FORKS["server"] = cli_fork.Server()
+            atexit.register(_FORKS["server"].close)
+        except (OSError, RuntimeError) as exc:
+            print(f"\nvnetlab fork server unavailable, every command is a new process: {exc}", file=sys.stderr)
+            _FORKS["server"] = None
+    return _FORKS["server"]
+
+
+def cli(*args: str, check: bool = False, env: dict | None = None, input: str | None = None,
+        timeout: float | None = None) -> subprocess.CompletedProcess:
+    """Runs the vnetlab CLI as a user would: a separate process, its exit code,
+    stdout and stderr.
+
+    The first run of each command in a session (and every run when
+    VNETLAB_TEST_REAL_CLI=1, or with an environment other than the session's)
+    is a new ``python -m vnetlab.cli`` process; the others are forked from one
+    that imported vnetlab already (tests/integration/cli_fork.py), which is
+    the same process but for the 0.3-0.5 s of imports.
+    """
+    command = " ".join(args[:2] if args and args[0] in ("course", "import") else args[:1])
+    wanted = dict(os.environ) if env is None else env
+    server = None
+    if os.environ.get("VNETLAB_TEST_REAL_CLI") != "1" and command in _REAL_RUNS:
+        server = _fork_server()
+    if server is not None and server.serves(wanted):
+        result = server.run(args, wanted, None, input, timeout)
+    else:
+        result = subprocess.run([*VNETLAB, *args], capture_output=True, text=True, env=env, input=input,
+                                timeout=timeout)
+        _REAL_RUNS.add(command)
     if check and result.returncode != 0:
         raise AssertionError(f"vnetlab {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
     return result
