@@ -19,7 +19,7 @@ def probe(src: str, dst: str, expect: str = "reach") -> Check:
 def test_only_the_first_failing_probe_of_a_task_is_traced(monkeypatch):
     traced = []
 
-    def fake_trace(spec, namespace_of, source, to, proto, timeout):
+    def fake_trace(spec, namespace_of, source, to, proto, timeout, port=None, family=None):
         traced.append((source, to))
         return types.SimpleNamespace(reason=f"dropped at r1: no route to {to}")
 

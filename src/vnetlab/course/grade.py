@@ -95,8 +95,12 @@ def grade(lab: "Lab", rendered: Rendered, progress: Progress) -> Grade:
         by_task: dict[int, list] = {}
         for (index, _), result in zip(batch, results):
             by_task.setdefault(index, []).append(result)
+        # The traces that explain failing tasks (about a second each) run at the same time.
+        targets = {index: _trace_target(task_results) for index, task_results in by_task.items()}
+        asked = [(index, target) for index, target in targets.items() if target is not None]
+        traces = dict(zip((index for index, _ in asked), _traces(lab, [target for _, target in asked])))
         for index, task_results in by_task.items():
-            outcomes[index] = _judged(lab, tasks[index], task_results)
+            outcomes[index] = _judged(lab, tasks[index], task_results, traces.get(index))
     for index, task in enumerate(tasks):
         if index not in outcomes:
             outcomes[index] = _grade_with_reboots(lab, task, run_checks)
@@ -153,22 +157,39 @@ def _grade_with_reboots(lab: "Lab", task: Task, run_checks: Callable) -> TaskGra
     return graded
 
 
-def _judged(lab: "Lab", task: Task, results: list["CheckResult"]) -> TaskGrade:
+def _judged(lab: "Lab", task: Task, results: list["CheckResult"], traced: Any = None) -> TaskGrade:
     """A task from its checks' results: passed when all passed; feedback for
     each failure. A trace (about a second) explains what the state checks
     cannot: only when every state check of the task passed, and only the
     first failing probe that should have got through (the student fixes one
-    thing at a time); the other failures say what was seen."""
+    thing at a time, :func:`_trace_target`); the other failures say what was
+    seen. ``traced``: that trace's result (or the exception it raised) if
+    the caller ran it already, else it is run here."""
     if all(r.ok for r in results):
         return TaskGrade(task, True, [])
-    feedback = []
-    traced = any(not r.ok and getattr(r.check, "from_", None) is None for r in results)  # a state check says why
-    for result in results:
-        if result.ok:
-            continue
-        feedback.append(explain(lab, result, trace_it=not traced))
-        traced = traced or _traceable(result)
-    return TaskGrade(task, False, feedback)
+    target = _trace_target(results)
+    if target is not None and traced is None:
+        traced = _traces(lab, [target])[0]
+    return TaskGrade(task, False, [explain(lab, result, traced if result is target else None)
+                                   for result in results if not result.ok])
+
+
+def _trace_target(results: list["CheckResult"]) -> Optional["CheckResult"]:
+    """The failure of a task that a trace explains: its first failing probe that should have got
+    through, unless a state check of the task failed (its feedback says what is wrong); else None."""
+    if any(not r.ok and getattr(r.check, "from_", None) is None for r in results):
+        return None
+    return next((r for r in results if not r.ok and _traceable(r)), None)
+
+
+def _traces(lab: "Lab", results: list["CheckResult"]) -> list[Any]:
+    """A trace of each result's probe, several at once (a TraceResult, or the exception it raised)."""
+    if not results:
+        return []
+    from vnetlab.probe.trace import TraceRequest, trace_many
+
+    return trace_many(lab.spec, lab.namespace_of, [
+        TraceRequest(r.check.from_, r.check.to, proto=r.check.proto, timeout=r.check.timeout) for r in results])
 
 
 def _traceable(result: "CheckResult") -> bool:
@@ -178,20 +199,18 @@ def _traceable(result: "CheckResult") -> bool:
         and result.observed != "error"
 
 
-def explain(lab: "Lab", result: "CheckResult", trace_it: bool = True) -> str:
-    """Why a check failed, in words; for a probe that should have got
-    through (and ``trace_it``), where a real trace of it died and why."""
+def explain(lab: "Lab", result: "CheckResult", traced: Any = None) -> str:
+    """Why a check failed, in words; with ``traced`` (a trace of its probe, or the exception the
+    trace raised), where the packet died and why."""
     from vnetlab.probe.checks import label_of
 
     check = result.check
-    source = getattr(check, "from_", None)
-    if not (trace_it and _traceable(result)):
+    if traced is None:
         return f"{label_of(result)}: {result.detail}"
-    try:
-        from vnetlab.probe.trace import trace
-
-        traced = trace(lab.spec, lab.namespace_of, source, check.to, proto=check.proto, timeout=check.timeout)
-    except (ValueError, OSError, RuntimeError) as exc:
-        return f"{source} cannot reach {check.to}: {result.detail} (trace could not run: {exc})"
+    source = check.from_
+    if isinstance(traced, (ValueError, OSError, RuntimeError)):
+        return f"{source} cannot reach {check.to}: {result.detail} (trace could not run: {traced})"
+    if isinstance(traced, Exception):
+        raise traced
     return f"{source} cannot reach {check.to}: {traced.reason}"  # the reason names where: "dropped at r1: …"
 

@@ -175,9 +175,17 @@ def run_checks(spec: LabSpec, namespace_of: Callable[[str], str]) -> list[CheckR
                 for item, result in zip(planned, group_results):
                     results[item.index] = result
     done = [r for r in results if r is not None]
-    # Checks with via/dropped_by also need a trace: one after another, after
-    # the parallel fast path above (each trace watches every node of the lab).
-    return [_traced(spec, namespace_of, r) if _needs_trace(r) else r for r in done]
+    # Checks with via/dropped_by also need a trace, after the parallel fast
+    # path above: several at once in a small lab (each trace watches every
+    # node of the lab; trace_many says how many), results in file order.
+    traced = [r for r in done if _needs_trace(r)]
+    if not traced:
+        return done
+    from vnetlab.probe.trace import TraceRequest, trace_many
+
+    outcomes = iter(trace_many(spec, namespace_of, [
+        TraceRequest(r.check.from_, r.check.to, proto=r.check.proto, timeout=r.check.timeout) for r in traced]))
+    return [_traced(r, next(outcomes)) if _needs_trace(r) else r for r in done]
 
 
 def _needs_trace(result: CheckResult) -> bool:
@@ -224,14 +232,13 @@ def judge_trace(check: Check, traced) -> tuple[bool, str]:
     return True, f"trace: {path}, {traced.result} ({traced.by})"
 
 
-def _traced(spec: LabSpec, namespace_of: Callable[[str], str], result: CheckResult) -> CheckResult:
-    from vnetlab.probe.trace import trace
-
+def _traced(result: CheckResult, traced) -> CheckResult:
+    """The result with its trace judged (``traced``: the trace's result, or the exception it raised)."""
     check = result.check
-    try:
-        traced = trace(spec, namespace_of, check.from_, check.to, proto=check.proto, timeout=check.timeout)
-    except (ValueError, OSError, RuntimeError) as exc:
-        return dataclasses.replace(result, ok=False, detail=f"{result.detail}; trace could not run: {exc}")
+    if isinstance(traced, (ValueError, OSError, RuntimeError)):
+        return dataclasses.replace(result, ok=False, detail=f"{result.detail}; trace could not run: {traced}")
+    if isinstance(traced, Exception):
+        raise traced
     ok, detail = judge_trace(check, traced)
     return dataclasses.replace(result, ok=result.ok and ok, detail=f"{result.detail}; {detail}")
 

@@ -106,6 +106,13 @@ def parse_trace_line(line: str) -> Optional[TraceEvent]:
     return None
 
 
+def _trace_table(table: str) -> bool:
+    """Whether ``table`` is a trace's own (``vnetlab_trace_`` and the marker in hex)."""
+    from vnetlab.executors.trace_tables import TABLE_PREFIX
+
+    return table.startswith(TABLE_PREFIX) and all(c in "0123456789abcdef" for c in table[len(TABLE_PREFIX):])
+
+
 @dataclasses.dataclass(frozen=True)
 class Verdict:
     """What one chain decided about one packet."""
@@ -138,11 +145,13 @@ def verdicts(events: list[TraceEvent], own_table: str) -> list[Verdict]:
 
     Rules that only continue, jump or return decide nothing; the rule or
     policy with accept or drop does. Events of our own trace table are
-    left out: they are how the packet was marked, not what the lab did.
+    left out: they are how the packet was marked, not what the lab did; so
+    are those of another trace's table (traces run at the same time: its
+    chains see our marked packet, and accept it).
     """
     found = []
     for event in events:
-        if event.table == own_table or event.kind not in ("rule", "policy"):
+        if event.table == own_table or event.kind not in ("rule", "policy") or _trace_table(event.table):
             continue
         if event.verdict in ("accept", "drop"):
             rule = event.rule if event.kind == "rule" else ""

@@ -33,8 +33,9 @@ import re
 import socket
 import struct
 import subprocess
+import threading
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 from vnetlab.host import netns
 from vnetlab.executors import trace_tables
@@ -672,14 +673,41 @@ def trace(spec: Any, namespace_of: Callable[[str], str], source: str, destinatio
     if proto == "icmp" and port is not None:
         raise ValueError("icmp has no ports — drop the port or use --proto tcp/udp")
     dst_family = ipaddress.ip_address(dst).version
-    marker = random.randint(*MARKER_RANGE)
-    table = f"{TABLE_PREFIX}{marker:x}"
     nodes = list(spec.nodes)
     names = {node: namespace_of(node) for node in nodes}
     for node, ns in names.items():
         if not netns.exists(ns):
             raise FileNotFoundError(f"namespace {ns} of node {node} does not exist — is the lab up? "
                                     "(vnetlab up LABFILE)")
+    marker = _claim_marker()
+    try:
+        return _trace(spec, source, proto, dst, port, timeout, dst_family, marker, nodes, names)
+    finally:
+        _release_marker(marker)
+
+
+# Markers of the traces running in this process: traces at the same time (trace_many) never share one.
+_MARKERS: set[int] = set()
+_MARKERS_LOCK = threading.Lock()
+
+
+def _claim_marker() -> int:
+    with _MARKERS_LOCK:
+        while True:
+            marker = random.randint(*MARKER_RANGE)
+            if marker not in _MARKERS:
+                _MARKERS.add(marker)
+                return marker
+
+
+def _release_marker(marker: int) -> None:
+    with _MARKERS_LOCK:
+        _MARKERS.discard(marker)
+
+
+def _trace(spec: Any, source: str, proto: str, dst: str, port: Optional[int], timeout: float, dst_family: int,
+           marker: int, nodes: list[str], names: dict[str, str]) -> TraceResult:
+    table = f"{TABLE_PREFIX}{marker:x}"
     views: dict[str, NodeView] = {}
 
     def view(node: str) -> NodeView:
@@ -740,6 +768,52 @@ def _bridge_name(view: NodeView, ifname: str) -> Optional[str]:
 def _fdb_port(view: NodeView, bridge: str, mac: str) -> Optional[str]:
     link = view.by_name(bridge)
     return view.fdb(link).get(mac.lower()) if link is not None else None
+
+
+# Traces run at the same time by trace_many: each starts a tcpdump (and an nft
+# monitor) in every node, so a big lab's traces still run one after another.
+TRACE_WORKERS = 4
+TRACE_CAPTURES = 64  # tcpdumps the traces at the same time may run together
+
+
+@dataclasses.dataclass(frozen=True)
+class TraceRequest:
+    """The arguments of one :func:`trace` (but the lab's)."""
+
+    source: str
+    destination: str
+    proto: str = "icmp"
+    port: Optional[int] = None
+    timeout: float = 1.0
+    family: Optional[int] = None
+
+
+def trace_many(spec: Any, namespace_of: Callable[[str], str],
+               requests: Sequence[TraceRequest]) -> list[TraceResult | Exception]:
+    """Runs every trace of ``requests``, several at once in a small lab, and returns their results
+    in the order asked (an exception where :func:`trace` raised one).
+
+    Each trace marks its probe with its own marker (source port or echo id),
+    so its captures, nft trace events and conntrack entries are its own; the
+    others' trace tables are left out of its verdicts. In a lab of more than
+    ``TRACE_CAPTURES // TRACE_WORKERS`` nodes fewer run at once, and in one of
+    ``TRACE_CAPTURES`` nodes or more, one at a time.
+    """
+    def one(request: TraceRequest) -> TraceResult | Exception:
+        try:
+            return trace(spec, namespace_of, request.source, request.destination, proto=request.proto,
+                         port=request.port, timeout=request.timeout, family=request.family)
+        except Exception as exc:  # noqa: BLE001 — handed back to the caller, in its place
+            return exc
+
+    workers = 1 if len(requests) < 2 else \
+        max(1, min(TRACE_WORKERS, len(requests), TRACE_CAPTURES // max(1, len(spec.nodes))))
+    if workers == 1:
+        return [one(request) for request in requests]
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(one, requests))
 
 
 def _has_ruleset(netns_name: str) -> bool:
