@@ -65,6 +65,58 @@ def test_verdicts_leave_out_our_table_and_describe_the_decision():
     assert found[0].dropped and not found[0].rejected and found[1].rejected and not found[2].dropped
 
 
+def test_verdicts_leave_out_another_trace_s_table_too():
+    # A trace running at the same time (trace_many) has its own table; once our packet is marked,
+    # its chains report their policy accept for it: not what the lab did.
+    other = MONITOR.replace("trace id 023fe151 inet vnetlab input packet",
+                            "trace id 023fe151 inet vnetlab_trace_a1b2 pre policy accept \n"
+                            "trace id 023fe151 inet vnetlab_trace_a1b2 out rule meta l4proto tcp th sport 40000 "
+                            "meta nftrace set 1 (verdict accept)\n"
+                            "trace id 023fe151 inet vnetlab input packet", 1)
+    events = [e for e in map(parse_trace_line, other.splitlines()) if e is not None]
+    assert sum(e.table == "vnetlab_trace_a1b2" for e in events) == 2
+    assert verdicts(events, OWN) == verdicts([e for e in events if e.table != "vnetlab_trace_a1b2"], OWN)
+    assert [v.where for v in verdicts(events, OWN)] == ["table inet vnetlab chain input"] * 3
+
+
+def test_trace_many_gives_each_result_in_its_place_and_markers_are_never_shared(monkeypatch):
+    import threading
+    import time
+    import types
+
+    from vnetlab.probe import trace as tracing
+
+    running, seen, lock = [], [], threading.Lock()
+
+    def fake_trace(spec, namespace_of, source, destination, **kwargs):
+        marker = tracing._claim_marker()
+        with lock:
+            running.append(marker)
+            seen.append(len(running))
+        time.sleep(0.05)
+        with lock:
+            running.remove(marker)
+        tracing._release_marker(marker)
+        if destination == "bad":
+            raise ValueError("no such target")
+        return f"{source}->{destination}"
+
+    monkeypatch.setattr(tracing, "trace", fake_trace)
+    spec = types.SimpleNamespace(nodes={"a": 1, "b": 2}, lab="x")
+    asked = [tracing.TraceRequest("a", f"b{i}") for i in range(6)] + [tracing.TraceRequest("a", "bad")]
+    results = tracing.trace_many(spec, str, asked)
+    assert results[:6] == [f"a->b{i}" for i in range(6)] and isinstance(results[6], ValueError)
+    assert max(seen) == tracing.TRACE_WORKERS  # several at once in a small lab
+    seen.clear()
+    big = types.SimpleNamespace(nodes=dict.fromkeys(range(tracing.TRACE_CAPTURES)), lab="x")
+    assert tracing.trace_many(big, str, asked[:3]) == ["a->b0", "a->b1", "a->b2"]
+    assert max(seen) == 1  # one at a time in a big one
+    markers = [tracing._claim_marker() for _ in range(2000)]
+    assert len(set(markers)) == 2000  # claimed markers are distinct until released
+    for marker in markers:
+        tracing._release_marker(marker)
+
+
 def test_trace_table_marks_only_the_probe():
     tcp = trace_table_script(OWN, "tcp", 45555)
     assert "type filter hook prerouting priority -350" in tcp and "type filter hook output priority -350" in tcp
