@@ -196,6 +196,15 @@ def cli(*args: str, check: bool = False, env: dict | None = None, input: str | N
     return result
 
 
+def exited(pid: int) -> bool:
+    """Whether process ``pid`` is gone or a zombie: it has exited (this
+    container's init reaps orphaned zombies only every second or two)."""
+    from vnetlab.host.processes import read_stat
+
+    stat = read_stat(pid)
+    return stat is None or stat.state == "Z"
+
+
 def lab_namespaces(lab: str) -> list[str]:
     """Pinned namespaces whose name belongs to ``lab``."""
     return [n for n in netns.list_names() if n.startswith(f"{lab}-")]

@@ -22,6 +22,7 @@ import time
 
 import pytest
 
+from conftest import exited
 from vnetlab.agents import controller
 from vnetlab.host import run
 
@@ -151,7 +152,7 @@ def switch():
                 subprocess.run(["ovs-appctl", "-t", f"{rundir}/{daemon}.ctl", "exit"], capture_output=True,
                                env=env, timeout=10)
                 for _ in range(100):
-                    if not os.path.exists(f"/proc/{pid}"):
+                    if exited(pid):
                         break
                     time.sleep(0.05)
                 else:

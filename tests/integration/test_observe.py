@@ -12,7 +12,7 @@ import time
 
 import yaml
 
-from conftest import VNETLAB, cli, copy_example, lab_namespaces
+from conftest import VNETLAB, cli, copy_example, exited, lab_namespaces
 from vnetlab.host import netns, state
 from vnetlab.agents import supervisor
 from vnetlab.probe.capture import read_pcapng
@@ -33,9 +33,9 @@ def _children(pid: int) -> list[int]:
 
 def _wait_gone(pid: int, limit: float = 10.0) -> None:
     deadline = time.monotonic() + limit
-    while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+    while not exited(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not os.path.exists(f"/proc/{pid}"), f"process {pid} outlived the killed capture"
+    assert exited(pid), f"process {pid} outlived the killed capture"
 
 
 def test_capture_of_every_interface_shows_one_connection_before_and_after_snat(tmp_path):
