@@ -679,9 +679,10 @@ def _teardown(name: str, journal: Journal) -> list[str]:
     # left them to PR_SET_PDEATHSIG, which a program may ignore.
     for service in services.recorded_commands(journal.dir):
         processes.stop(service, group=True)
-    from vnetlab.executors import ovs
+    if os.path.isdir(os.path.join(journal.dir, "ovs")):  # a lab without OVS skips importing its backend
+        from vnetlab.executors import ovs
 
-    ovs.stop_leftovers(journal.dir)  # OVS daemons an up killed mid-start could not journal
+        ovs.stop_leftovers(journal.dir)  # OVS daemons an up killed mid-start could not journal
     left, ours = [], []
     for ns in reversed(record.namespaces):
         made = record.namespace_ids.get(ns)
