@@ -4,7 +4,8 @@
 Commands (on ``examples/red-blue.yaml``, renamed to lab ``bsu``): ``--version``;
 ``validate FILE``; ``up FILE`` (from nothing: hyperfine's ``--prepare`` runs
 ``down`` first); ``status LAB`` and ``status LAB --json`` of the running lab;
-``down LAB`` (``--prepare`` brings the lab up first). ``--baseline CLI``
+``exec LAB NODE true`` (a node entered before); ``down LAB`` (``--prepare``
+brings the lab up first). ``--baseline CLI``
 times another vnetlab (e.g. an older checkout's ``.venv/bin/vnetlab``) in
 the same hyperfine run, command by command, on its own lab ``bsb``.
 
@@ -57,6 +58,7 @@ def commands(cli: str, labfile: str, lab: str) -> list[tuple[str, str, Optional[
         ("up FILE (3 nodes)", up, down),
         ("status LAB", f"{q(cli)} status {lab}", up),
         ("status LAB --json", f"{q(cli)} status {lab} --json", up),
+        ("exec LAB NODE true", f"{q(cli)} exec {lab} red true", up),
         ("down LAB", down, up),
     ]
 
@@ -80,7 +82,9 @@ def markdown(rows: list[dict], env: dict, baseline: bool, runs: int) -> str:
         f"(hyperfine, {runs} runs per command after warm-up).",
         "",
         f"Machine: Linux {env['kernel']}, {env['cpus']} CPUs, Python {env['python']}, "
-        f"{env['vnetlab']} (commit {env['commit']}); {env['date']}.",
+        f"{env['vnetlab']} (commit {env['commit']}"
+        + (f"; baseline: commit {env['baseline_commit']}" if env.get("baseline_commit") else "")
+        + f"); {env['date']}; load average {env['load']} (1, 5, 15 min) when the runs ended.",
         "",
         head,
         "|---|---:|" + ("---:|---:|" if baseline else ""),
@@ -91,6 +95,13 @@ def markdown(rows: list[dict], env: dict, baseline: bool, runs: int) -> str:
             cells += [f"{row['base_mean']:.3f} ± {row['base_stddev']:.3f}", f"{row['base_mean'] / row['mean']:.2f}×"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _commit_of(cli: str) -> str:
+    """The commit of the checkout a ``.venv/bin/vnetlab`` belongs to ('' if it is none)."""
+    checkout = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(cli))))
+    done = run(["git", "-C", checkout, "rev-parse", "--short", "HEAD"], check=False)
+    return done.stdout.strip() if done.returncode == 0 else ""
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -134,7 +145,10 @@ def main(argv: Optional[list[str]] = None) -> int:
             base = times[f"baseline: {label}"]
             row.update(base_mean=base["mean"], base_stddev=base["stddev"])
         rows.append(row)
-    text = markdown(rows, environment(VNETLAB), bool(args.baseline), args.runs)
+    env = environment(VNETLAB)
+    if args.baseline:
+        env["baseline_commit"] = _commit_of(args.baseline)
+    text = markdown(rows, env, bool(args.baseline), args.runs)
     write_markdown(args.markdown, text)
     print(text)
     return 0
