@@ -6,7 +6,7 @@ on a small test machine, paid by each of the many commands the integration
 tests run. :func:`run` gives the same thing as
 ``subprocess.run([sys.executable, "-m", "vnetlab.cli", *args], capture_output=True, text=True)``
 — a separate process, with its own exit code, stdout and stderr (pipes, not
-terminals), the caller's environment and working directory, that exits when
+terminals), the caller's environment, working directory and umask, that exits when
 the command ends (so daemons it starts must outlive it, as they must for a
 user), and that a timeout kills — but the process is forked from a server
 that imported vnetlab once (:func:`serve`), instead of a new interpreter
@@ -79,7 +79,9 @@ class Server:
         err_r, err_w = os.pipe()
         in_r, in_w = os.pipe() if input is not None else (None, None)
         conn, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        request = json.dumps({"args": list(args), "env": env, "cwd": cwd or os.getcwd()}).encode()
+        umask = os.umask(0o022)
+        os.umask(umask)
+        request = json.dumps({"args": list(args), "env": env, "cwd": cwd or os.getcwd(), "umask": umask}).encode()
         fds = [in_r if in_r is not None else 0, out_w, err_w, theirs.fileno()]
         try:
             with self.lock:
@@ -237,6 +239,7 @@ def _child(request: dict, stdin: int, stdout: int, stderr: int, conn_fd: int) ->
         os.environ.clear()
         os.environ.update(request["env"])
         os.chdir(request["cwd"])
+        os.umask(request["umask"])
         import vnetlab.cli
 
         sys.argv = [os.path.join(os.path.dirname(vnetlab.cli.__file__), "__main__.py"), *request["args"]]
