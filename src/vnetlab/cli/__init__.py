@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import sys
 from typing import Optional, Sequence
 
@@ -73,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
         add(command)
     for register in COMMAND_GROUPS:
         register(sub)
+    for name, subparser in sub.choices.items():  # `exec` has an argument named "command" of its own
+        subparser.set_defaults(vnetlab_command=name)
     return parser
 
 
@@ -84,7 +87,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     gc.set_threshold(50_000, 20, 20)
     parser = build_parser()
     args = parser.parse_args(argv)
+    rootless = os.geteuid() != 0
     try:
+        if rootless:
+            _enter_lab_root(args.vnetlab_command)
         return args.func(args)
     except VnetlabError as exc:
         report_error(exc)
@@ -96,6 +102,27 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("vnetlab: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if rootless:
+            from vnetlab.host import lab_root
+
+            lab_root.leave_if_idle()
+
+
+# Rootless: what a command needs of the user's lab root (vnetlab.host.lab_root).
+READS_FILES_ONLY = frozenset({"validate", "import", "export"})  # no namespace at all
+MAKES_LABS = frozenset({"up", "try", "course"})  # may need a lab root that is not there yet
+
+
+def _enter_lab_root(command: str) -> None:
+    """Run by an ordinary user: points the run directory at the user's own and
+    joins the user's lab root (made for commands that build labs) — before
+    anything reads a path or starts a thread."""
+    from vnetlab.host import lab_root
+
+    lab_root.activate()
+    if command not in READS_FILES_ONLY:
+        lab_root.enter(create=command in MAKES_LABS)
 
 
 def report_error(exc: VnetlabError) -> None:
