@@ -153,7 +153,7 @@ def _remove_user(name: str) -> None:
 
 
 @contextlib.contextmanager
-def test_users(count: int = 2) -> Iterator[list[User]]:
+def made_users(count: int = 2) -> Iterator[list[User]]:
     """``count`` fresh ordinary users; removed with everything they own afterwards."""
     names = [f"{PREFIX}{i + 1}" for i in range(count)]
     users: list[User] = []

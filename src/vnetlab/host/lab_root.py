@@ -75,22 +75,20 @@ def run_root() -> str:
         EnvironmentProblem: neither is a directory that only this user can write.
     """
     uid = os.getuid()
-    tried = []
-    for candidate in (os.environ.get("XDG_RUNTIME_DIR"), f"/run/user/{uid}"):
-        if not candidate or candidate in tried:
-            continue
-        tried.append(candidate)
-        try:
-            info = os.stat(candidate)
-        except OSError:
-            continue
-        if stat.S_ISDIR(info.st_mode) and info.st_uid == uid and not info.st_mode & 0o022:
-            return os.path.join(candidate, "vnetlab")
+    given = os.environ.get("XDG_RUNTIME_DIR")
+    candidate = given or f"/run/user/{uid}"  # one that is set is the one meant: never another behind it
+    try:
+        info = os.stat(candidate)
+        usable = stat.S_ISDIR(info.st_mode) and info.st_uid == uid and not info.st_mode & 0o022
+    except OSError:
+        usable = False
+    if usable:
+        return os.path.join(candidate, "vnetlab")
+    where = f"XDG_RUNTIME_DIR={candidate}" if given else f"{candidate} (XDG_RUNTIME_DIR is not set)"
     raise EnvironmentProblem(
-        "vnetlab run without root keeps its labs in your runtime directory, and you have none "
-        f"({' and '.join(tried)}: missing, not yours, or writable by others) — log in through a session that "
-        "makes one (systemd-logind makes /run/user/UID), or set XDG_RUNTIME_DIR to a directory of yours "
-        "with mode 700"
+        f"vnetlab run without root keeps its labs in your runtime directory, and {where} is missing, not "
+        "yours, or writable by others — log in through a session that makes one (systemd-logind makes "
+        "/run/user/UID), or set XDG_RUNTIME_DIR to a directory of yours with mode 700"
     )
 
 
@@ -170,15 +168,18 @@ def leave_if_idle() -> bool:
     """When no lab of the user is left and no other command is inside, stops
     the holder and removes the bookkeeping; returns whether it did.
 
-    Runs at the end of each command that entered. The kernel frees the lab
+    Runs at the end of every rootless command. The kernel frees the lab
     root's namespaces once this process, its last member, exits."""
     global _users_fd
-    if not _entered or _users_fd is None:
+    root = os.environ.get(ENV_ROOTLESS)
+    if not root or not os.path.isdir(root):
         return False
-    root = os.environ[ENV_ROOTLESS]
     with _locked(os.path.join(root, CREATION_LOCK), fcntl.LOCK_EX):
         if lab_names(root):
             return False
+        if _users_fd is None:  # a command that did not enter (no lab root was there) may have made the run root
+            _users_fd = os.open(os.path.join(root, USERS_LOCK), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW,
+                                0o600)
         try:
             fcntl.flock(_users_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # no other command inside now
         except OSError as exc:
@@ -190,7 +191,8 @@ def leave_if_idle() -> bool:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(holder["pid"], signal.SIGKILL)
         pins = os.path.join(root, NETNS_DIR)
-        netns.umount(pins)  # this process's view: the folder is then plain, and can go
+        if _entered:
+            netns.umount(pins)  # this process's view: the folder is then plain, and can go
         for entry in (HOLDER_FILE, USERS_LOCK):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(os.path.join(root, entry))
@@ -399,3 +401,20 @@ def _locked(path: str, mode: int) -> Iterator[int]:
         yield fd
     finally:
         os.close(fd)
+
+
+# Programs that, run as root, switch to a user of their own by default — which
+# a lab root that maps only its owner cannot do (no other uid, no setgroups):
+# in a lab root they are told to stay who they are. (tcpdump has no such
+# option: capture uses dumpcap there, vnetlab.probe.tcpdump.)
+STAY_AS_YOU_ARE = {
+    "dnsmasq": ("--user=root", "--group="),  # an empty group: no setgroups, no setgid
+}
+
+
+def as_its_own_user(argv) -> list[str]:
+    """``argv`` as it must run in a lab root (unchanged in root mode)."""
+    argv = list(argv)
+    if argv and is_rootless():
+        argv += STAY_AS_YOU_ARE.get(os.path.basename(argv[0]), ())
+    return argv
