@@ -40,12 +40,12 @@ import os
 import shutil
 import signal
 import stat
-import time
 from typing import Iterator, Optional
 
 from vnetlab import names
 from vnetlab.errors import EnvironmentProblem
 from vnetlab.host import netns
+from vnetlab.host.lockfile import lock_current
 
 CLONE_NEWUSER = 0x10000000
 MS_PRIVATE = 1 << 18
@@ -379,24 +379,8 @@ def userns_problem(proc_sys: str = "/proc/sys") -> Optional[str]:
 
 @contextlib.contextmanager
 def _locked(path: str, mode: int) -> Iterator[int]:
-    """flock on ``path``; the file may be unlinked by its last holder, so a
-    waiter that then gets the lock of a removed file locks the new one."""
-    while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
-        try:
-            fcntl.flock(fd, mode)
-            held = os.fstat(fd)
-            try:
-                current = os.stat(path, follow_symlinks=False)
-            except FileNotFoundError:
-                current = None
-        except BaseException:
-            os.close(fd)
-            raise
-        if current is not None and (current.st_dev, current.st_ino) == (held.st_dev, held.st_ino):
-            break
-        os.close(fd)
-        time.sleep(0)
+    """flock on ``path`` (which its last holder may remove: lockfile.lock_current)."""
+    fd = lock_current(path, lambda fd: fcntl.flock(fd, mode))
     try:
         yield fd
     finally:
