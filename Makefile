@@ -3,7 +3,9 @@
 #   make test   - install what is missing, then run the whole test suite
 # `make install` is the shared first step; the CLI ends up at .venv/bin/vnetlab.
 
-PYTHON ?= python3
+# Debian's own Python: a venv made from one under /root (pyenv's, mode 700)
+# cannot be run by an ordinary user, and rootless labs run as one.
+PYTHON ?= /usr/bin/python3
 VENV := .venv
 VPY := $(VENV)/bin/python
 # What vnetlab and its tests use from Debian: ip/bridge (iproute2), ping for
@@ -18,14 +20,14 @@ DEB_PACKAGES := iproute2 iputils-ping procps tcpdump nmap nftables iptables conn
 # benchmarks/startup.py. Mininet is benchmarks/star.py --setup's own step.
 BENCH_DEB_PACKAGES := hyperfine
 
-.PHONY: install deps bench-deps demo test lint unit integration bench clean
+.PHONY: install deps venv-python bench-deps demo test lint unit integration bench clean
 
 # Every vnetlab command is a new Python process (the tests start thousands):
 # without the bytecode cache each one compiles vnetlab's sources again
 # (~0.2 s), so an inherited PYTHONDONTWRITEBYTECODE is not passed on.
 unexport PYTHONDONTWRITEBYTECODE
 
-install: deps $(VENV)/.installed
+install: deps venv-python $(VENV)/.installed
 
 # Installs the Debian packages of $(1) that are missing ($(2): what for, in the message).
 define install-missing
@@ -40,6 +42,14 @@ endef
 
 deps:
 	$(call install-missing,$(DEB_PACKAGES),)
+
+# A venv made from another Python than $(PYTHON) is made again.
+venv-python:
+	@want="$$(readlink -f $(PYTHON))"; have="$$(cat $(VENV)/.python 2>/dev/null)"; \
+	if [ "$$have" != "$$want" ]; then \
+	  if [ -d $(VENV) ]; then echo "making $(VENV) again from $$want (it was made from $${have:-another Python})"; fi; \
+	  rm -rf $(VENV); mkdir -p $(VENV); echo "$$want" > $(VENV)/.python; \
+	fi
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -32,10 +32,14 @@ if TYPE_CHECKING:
 
 
 def require_root(action: str) -> None:
-    """Raises EnvironmentProblem unless we are root."""
-    if os.geteuid() != 0:
+    """Raises EnvironmentProblem unless we are root, on the host or in the
+    user's lab root (rootless mode: vnetlab.host.lab_root)."""
+    from vnetlab.host import lab_root
+
+    if os.geteuid() != 0 and not lab_root.is_rootless():
         raise EnvironmentProblem(
-            f"{action} needs root (network namespaces are privileged) — run it with sudo"
+            f"{action} needs root, or the user's own lab root: run it from the vnetlab command (which enters one "
+            "without sudo), or call vnetlab.host.lab_root.enter() first"
         )
 
 
@@ -79,11 +83,23 @@ class RebootReport:
 
 
 def _require_kernel_features(plan: Plan) -> None:
-    if any(op.name == "create_tap" for op in plan.ops) and not os.path.exists("/dev/net/tun"):
+    taps = any(op.name == "create_tap" for op in plan.ops)
+    ovs = any(op.name == "start_ovs" for op in plan.ops)  # the userspace datapath's ports are TAPs too
+    if (taps or ovs) and not os.path.exists("/dev/net/tun"):
         raise EnvironmentProblem(
             "this lab has TAP devices but /dev/net/tun is missing — load the tun module "
             "(modprobe tun) or create the device node (mknod /dev/net/tun c 10 200)"
         )
+    if taps or ovs:
+        from vnetlab.host import lab_root, tuntap
+
+        if lab_root.is_rootless() and not tuntap.can_open():
+            needs = "TAP devices" if taps else "Open vSwitch (its userspace datapath makes TAP devices)"
+            raise EnvironmentProblem(
+                f"this lab has {needs}, and you cannot open /dev/net/tun here (it is not readable and writable "
+                "by you) — an administrator can allow it as Debian does by default: sudo chmod 0666 /dev/net/tun "
+                "(a udev rule, KERNEL==\"tun\", MODE=\"0666\", keeps it), or run this lab as root"
+            )
     if any(op.name == "apply_ruleset" for op in plan.ops):
         from vnetlab.executors import nftables
 
@@ -292,6 +308,12 @@ class Lab:
             ApplyError: an op failed; this run's changes were undone.
         """
         require_root("vnetlab up")
+        if raise_neigh_limit:
+            from vnetlab.host import lab_root
+
+            lab_root.refuse("--raise-neigh-limit (a host-wide sysctl)",
+                            "leave it out; a lab that big needs the host's root to raise "
+                            "net.ipv4.neigh.default.gc_thresh3")
         plan = self._plan_for_this_machine()
         _require_kernel_features(plan)
         with state.locked(self.name):

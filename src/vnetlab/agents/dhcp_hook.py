@@ -44,7 +44,7 @@ from vnetlab import names
 # (about 15 ms); the node's /etc (vnetlab.host.node_etc, 20 ms more) is
 # loaded when a lease is applied. For the same reason this is iproute2's
 # directory of namespace pins spelled out, not vnetlab.host.netns's constant.
-NETNS_RUN_DIR = "/run/netns"
+NETNS_RUN_DIR = os.environ.get("VNETLAB_NETNS_DIR", "/run/netns")  # a rootless lab root pins in its own
 DHCP_ROUTE_METRIC = "100"  # as NetworkManager's for ethernet: a static default route (metric 0) wins
 RESOLV_CONF = "resolv.conf"
 FOREVER = 0xFFFFFFFF  # an address's lifetime without end (a static one)

@@ -302,7 +302,7 @@ class Services:
         self.write_state()
 
     def _spawn(self, command: _Command) -> None:
-        from vnetlab.host import run
+        from vnetlab.host import lab_root, run
 
         spec = command.spec
         path = os.path.join(self.rundir, command.log_name)
@@ -311,7 +311,7 @@ class Services:
                       f"{shlex.join(spec.command or ())}\n".encode())
             log.flush()
             try:
-                proc = run.popen(spec.netns, list(spec.command or ()), die_with_parent=True,
+                proc = run.popen(spec.netns, lab_root.as_its_own_user(spec.command or ()), die_with_parent=True,
                                  stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                  start_new_session=True, cwd=self.rundir, env=command_env())
             except subprocess.SubprocessError as exc:  # the child's setup failed

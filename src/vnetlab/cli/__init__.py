@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import sys
 from typing import Optional, Sequence
 
@@ -106,6 +107,8 @@ def build_parser(only: Optional[str] = None) -> argparse.ArgumentParser:
         register(adding)
     if only is not None and not adding.found:
         return build_parser()  # not a command: the whole parser says so, listing them
+    for name, subparser in sub.choices.items():  # `exec` has an argument named "command" of its own
+        subparser.set_defaults(vnetlab_command=name)
     return parser
 
 
@@ -119,7 +122,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     # The first argument names the command (the top level has only -h and --version).
     parser = build_parser(argv[0] if argv and not argv[0].startswith("-") else None)
     args = parser.parse_args(argv)
+    rootless = os.geteuid() != 0
     try:
+        if rootless:
+            _enter_lab_root(args.vnetlab_command)
         return args.func(args)
     except VnetlabError as exc:
         report_error(exc)
@@ -131,6 +137,27 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("vnetlab: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if rootless:
+            from vnetlab.host import lab_root
+
+            lab_root.leave_if_idle()
+
+
+# Rootless: what a command needs of the user's lab root (vnetlab.host.lab_root).
+READS_FILES_ONLY = frozenset({"validate", "import", "export"})  # no namespace at all
+MAKES_LABS = frozenset({"up", "try", "course"})  # may need a lab root that is not there yet
+
+
+def _enter_lab_root(command: str) -> None:
+    """Run by an ordinary user: points the run directory at the user's own and
+    joins the user's lab root (made for commands that build labs) — before
+    anything reads a path or starts a thread."""
+    from vnetlab.host import lab_root
+
+    lab_root.activate()
+    if command not in READS_FILES_ONLY:
+        lab_root.enter(create=command in MAKES_LABS)
 
 
 def report_error(exc: VnetlabError) -> None:

@@ -96,7 +96,9 @@ def _room_maker(args: argparse.Namespace, lab):  # noqa: ANN001, ANN202 — a vn
     in the lab's journal (its down restores them); None without the flag."""
     if not args.raise_neigh_limit:
         return None
-    from vnetlab.host import neigh
+    from vnetlab.host import lab_root, neigh
+
+    lab_root.refuse("--raise-neigh-limit (a host-wide sysctl)", "leave it out, or run the probe as root")
 
     def make_room(needs: dict[int, int]) -> None:
         _say_raised(lab.name, neigh.make_room(lab.name, needs))

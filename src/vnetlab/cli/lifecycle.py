@@ -212,6 +212,11 @@ def cmd_enable(args: argparse.Namespace) -> int:
 
     lab = _load(args.labfile)
     if persist.unit_dir() == persist.UNIT_DIR:
+        from vnetlab.host import lab_root
+
+        lab_root.refuse("vnetlab enable (a system unit in " + persist.UNIT_DIR + ")",
+                        "for your own labs, write a unit of your own in ~/.config/systemd/user/ running "
+                        "`vnetlab up --restore FILE` and `systemctl --user enable UNIT`")
         require_root("vnetlab enable")
     result = persist.enable(lab.name, args.labfile)
     if args.json:
@@ -231,6 +236,11 @@ def cmd_disable(args: argparse.Namespace) -> int:
 
     name = _lab_name_of(args.lab)
     if persist.unit_dir() == persist.UNIT_DIR:
+        from vnetlab.host import lab_root
+
+        lab_root.refuse("vnetlab disable (a system unit in " + persist.UNIT_DIR + ")",
+                        "for your own labs, write a unit of your own in ~/.config/systemd/user/ running "
+                        "`vnetlab up --restore FILE` and `systemctl --user disable UNIT`")
         require_root("vnetlab disable")
     result = persist.disable(name)
     if args.json:

@@ -48,7 +48,12 @@ def cmd_capture(args: argparse.Namespace) -> int:
     # Ctrl-C and SIGTERM end the capture cleanly: the file is completed.
     stop = threading.Event()
     previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGINT, signal.SIGTERM)}
-    output = open(args.write, "wb") if args.write else None
+    try:
+        output = open(args.write, "wb") if args.write else None
+    except OSError as exc:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        raise UsageError(f"cannot write the capture to {args.write}: {exc.strerror}") from None
     try:
         report = cap.capture(interfaces, bpf=args.filter, output=output, count=args.count, duration=args.duration,
                              on_packet=None if output else show, on_ready=None if args.json else ready, stop=stop)

@@ -30,7 +30,8 @@ MS_SHARED = 1 << 20
 MS_SLAVE = 1 << 19
 MNT_DETACH = 2
 
-NETNS_RUN_DIR = "/run/netns"
+# iproute2's folder of pins; a rootless lab root pins in its own (vnetlab.host.lab_root)
+NETNS_RUN_DIR = os.environ.get("VNETLAB_NETNS_DIR", "/run/netns")
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 _libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]

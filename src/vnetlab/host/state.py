@@ -22,6 +22,7 @@ from typing import Any, Iterator, Optional
 
 from vnetlab import names
 from vnetlab.errors import Failed
+from vnetlab.host.lockfile import lock_current
 
 RUN_ROOT = os.environ.get("VNETLAB_RUN_DIR", names.DEFAULT_RUN_ROOT)
 
@@ -74,21 +75,7 @@ def locked(lab: str, wait: float = 30.0) -> Iterator[None]:
     path = lock_path(lab)
     os.makedirs(RUN_ROOT, mode=0o755, exist_ok=True)
     deadline = time.monotonic() + wait
-    while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
-        try:
-            _flock(fd, lab, deadline)
-            held = os.fstat(fd)
-            try:
-                current = os.stat(path, follow_symlinks=False)
-            except FileNotFoundError:
-                current = None
-        except BaseException:
-            os.close(fd)
-            raise
-        if current is not None and (current.st_dev, current.st_ino) == (held.st_dev, held.st_ino):
-            break
-        os.close(fd)  # the holder before us removed this file: lock the new one
+    fd = lock_current(path, lambda fd: _flock(fd, lab, deadline))
     try:
         yield
     finally:

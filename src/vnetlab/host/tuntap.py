@@ -168,3 +168,9 @@ def attach_tap(ifname: str) -> int:
         os.close(fd)
         raise TapError(errno.ENODEV, f"tap {ifname!r} disappeared while attaching")
     return fd
+
+
+def can_open(path: str = "/dev/net/tun") -> bool:
+    """Whether this process may open the TUN/TAP clone device (a rootless
+    user may not where it is root's alone, mode 0600)."""
+    return os.access(path, os.R_OK | os.W_OK)

@@ -135,8 +135,8 @@ def summarize(data: bytes, linktype: int = LINKTYPE_ETHERNET) -> str:
 
 
 # -- live capture ---------------------------------------------------------
-_DROPPED = re.compile(rb"(\d+) packets? dropped by kernel")
-_RECEIVED = re.compile(rb"(\d+) packets? received by filter")
+_DROPPED = re.compile(rb"(\d+) packets? dropped by kernel|received/dropped on interface '[^']*': \d+/(\d+)")
+_RECEIVED = re.compile(rb"(\d+) packets? received by filter|received/dropped on interface '[^']*': (\d+)/")
 
 
 def tcpdump_argv(ifname: str, bpf: Optional[str], snaplen: int = DEFAULT_SNAPLEN) -> list[str]:
@@ -199,12 +199,12 @@ class _Tap:
         for stream in (self.proc.stdout, self.proc.stderr):
             stream.close()
         dropped, received = _DROPPED.search(self.stderr), _RECEIVED.search(self.stderr)
-        self.stats.dropped = int(dropped.group(1)) if dropped else None
-        self.stats.received = int(received.group(1)) if received else None
+        self.stats.dropped = int(dropped.group(1) or dropped.group(2)) if dropped else None  # tcpdump's or dumpcap's
+        self.stats.received = int(received.group(1) or received.group(2)) if received else None
 
     def error(self) -> str:
         lines = [line.strip() for line in self.stderr.decode(errors="replace").splitlines()]
-        lines = [line.removeprefix("tcpdump: ") for line in lines if line and "listening on" not in line]
+        lines = [line.removeprefix("tcpdump: ") for line in lines if line and not tcpdump.ready(line.encode())]
         return "; ".join(lines) or f"tcpdump exited with status {self.proc.returncode}"
 
 
@@ -332,6 +332,7 @@ def capture(interfaces: list[CaptureInterface], *, bpf: Optional[str] = None, ou
     except KeyboardInterrupt:
         stopped_by = "interrupt"
     finally:
+        time.sleep(tcpdump.delivery_delay())
         for tap in taps:
             tap.stop()
         for tap in taps:

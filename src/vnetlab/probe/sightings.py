@@ -281,7 +281,7 @@ def wait_ready(captures: list[Capture], timeout: float = READY_TIMEOUT) -> None:
         for fd in ready:
             chunk = os.read(fd, 4096)
             seen[fd] += chunk
-            if b"listening on" in seen[fd]:
+            if tcpdump.ready(seen[fd]):
                 del waiting[fd]
             elif not chunk:
                 capture = waiting.pop(fd)

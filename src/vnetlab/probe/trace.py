@@ -47,6 +47,7 @@ from vnetlab.probe.icmp import UNREACH_V4, UNREACH_V6, build_echo_request, parse
 from vnetlab.probe.nftrace import NftTracer, TraceEvent, Verdict, by_trace_id, tracing, verdicts
 from vnetlab.probe.ovstrace import OvsVerdict, flow_fields, ofproto_trace
 from vnetlab.probe.transport import queue_icmp_errors
+from vnetlab.probe import tcpdump
 from vnetlab.probe.sightings import (
     ECHO_REPLY, ECHO_REQUEST, ICMP_ERRORS, ND_ADVERT, ND_SOLICIT, Capture, Sighting, capture_filter, parse_pcap,
     wait_ready,
@@ -727,7 +728,7 @@ def _trace(spec: Any, source: str, proto: str, dst: str, port: Optional[int], ti
             with trace_tables.recorded(spec.lab, table, [names[node] for node in nft_nodes]), tracing(tracers):
                 wait_ready(captures)
                 send_error = _send_probe(names[source], proto, dst, port, marker, timeout)
-                time.sleep(SETTLE)
+                time.sleep(SETTLE + tcpdump.delivery_delay())
         finally:
             for capture in captures:
                 capture.interrupt()  # all at once; then collect each
