@@ -798,7 +798,8 @@ def trace_many(spec: Any, namespace_of: Callable[[str], str],
     so its captures, nft trace events and conntrack entries are its own; the
     others' trace tables are left out of its verdicts. In a lab of more than
     ``TRACE_CAPTURES // TRACE_WORKERS`` nodes fewer run at once, and in one of
-    ``TRACE_CAPTURES`` nodes or more, one at a time.
+    ``TRACE_CAPTURES`` nodes or more, one at a time; so do they in rootless
+    mode, whose capture program delivers its packets late.
     """
     def one(request: TraceRequest) -> TraceResult | Exception:
         try:
@@ -807,7 +808,9 @@ def trace_many(spec: Any, namespace_of: Callable[[str], str],
         except Exception as exc:  # noqa: BLE001 — handed back to the caller, in its place
             return exc
 
-    workers = 1 if len(requests) < 2 else \
+    # dumpcap (rootless) hands packets over on a timer: traces at the same time would add to the
+    # load that already makes it late, so those run one after another, as a big lab's do.
+    workers = 1 if len(requests) < 2 or tcpdump.delivery_delay() else \
         max(1, min(TRACE_WORKERS, len(requests), TRACE_CAPTURES // max(1, len(spec.nodes))))
     if workers == 1:
         return [one(request) for request in requests]
