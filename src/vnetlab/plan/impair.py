@@ -59,6 +59,9 @@ class SetImpairment(Op):
         return ((("impairment", self.netns, self.ifname), {"mechanism": self.mechanism, **dict(self.impairment)}),)
 
     def inverse(self, previous: Any = None) -> Optional[Op]:
+        """What was there before (``previous``, a SetImpairment), or nothing."""
+        if isinstance(previous, SetImpairment):
+            return previous
         return ClearImpairment(self.netns, ifname=self.ifname, mechanism=self.mechanism, tap=self.tap)
 
 
@@ -80,4 +83,5 @@ class ClearImpairment(Op):
                 ["ip", "-n", self.netns, "link", "del", str(self.tap)]]
 
     def inverse(self, previous: Any = None) -> Optional[Op]:
-        return None  # what was there comes back from the plan (previous: the SetImpairment, when known)
+        """The impairment that was there (``previous``, a SetImpairment, when the backend knows it)."""
+        return previous if isinstance(previous, SetImpairment) else None
