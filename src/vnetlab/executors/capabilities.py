@@ -1,10 +1,10 @@
-"""What this machine can do for layer 2, found by trying (once per process).
+"""What this machine can do for layer 2 and link impairments, found by trying (once per process).
 
 Kernels differ: some lack 802.1Q devices, bonding or Linux-bridge VLAN
-filtering (as modules or at build time). Reading config files or module
+filtering, or the netem and tbf qdiscs (as modules or at build time). Reading config files or module
 lists guesses; making the device is the only sure answer. :func:`detect`
-makes a scratch namespace, tries each kind of device there, and deletes the
-namespace again (and everything in it), so the host is never touched. The
+makes a scratch namespace, tries each kind of device (and each qdisc on a
+veth) there, and deletes the namespace again (and everything in it), so the host is never touched. The
 Open vSwitch programs are found on disk; the OVS kernel datapath is reported
 but not needed (labs use OVS's userspace datapath).
 """
@@ -77,11 +77,32 @@ def _probe() -> KernelFeatures:
             filtering = _works(lambda: ipr.link("add", ifname="capbr", kind="bridge", br_vlan_filtering=1))
         finally:
             ipr.close()
+        netem, tbf = _qdiscs(name, parent)
     finally:
         netns.delete(name)  # the kernel frees every device made in it
-    return KernelFeatures(vlan_devices=vlan, bonding=bond, vlan_filtering=filtering,
+    return KernelFeatures(vlan_devices=vlan, bonding=bond, vlan_filtering=filtering, netem=netem, tbf=tbf,
                           ovs_kernel=os.path.isdir("/sys/module/openvswitch"),
                           ovs_userspace=ovs.installed(), osken=osken_installed(), detected=True)
+
+
+def _qdiscs(name: str, index: int) -> tuple[bool, bool]:
+    """Whether the kernel has the netem and the tbf qdisc: each is set as the
+    root qdisc of the scratch veth ``index`` (and removed again)."""
+    from vnetlab.host import tc
+    from vnetlab.host.rtnetlink import Namespace
+    from vnetlab.model.impairment import Impairment
+
+    space = Namespace(name, fresh=False)
+    try:
+        found = []
+        for kind, options in (("netem", tc.netem_options(Impairment(delay=1000))),
+                              ("tbf", tc.tbf_options(Impairment(rate=1_000_000)))):
+            found.append(_works(lambda: tc.replace_root(space, index, kind, options)))
+            with contextlib.suppress(Exception):
+                tc.delete_root(space, index)
+    finally:
+        space.close()
+    return found[0], found[1]
 
 
 def _works(attempt: Callable[[], object]) -> bool:
