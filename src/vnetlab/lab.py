@@ -384,11 +384,15 @@ class Lab:
                 self._give_resolver_etc(plan, journal)
                 from vnetlab.executors.run_files import RunFilesBackend  # dnsmasq's config, the DHCP hook
 
-                backends = [kernel, RunFilesBackend(journal.dir), SupervisorBackend(self.name, journal.dir, journal),
-                            NftBackend()]
+                supervisor = SupervisorBackend(self.name, journal.dir, journal)
+                backends = [kernel, RunFilesBackend(journal.dir), supervisor, NftBackend()]
                 from vnetlab.executors.linux_l2 import LinuxL2Backend  # 802.1Q, bonds, bridge VLANs
 
                 backends.append(LinuxL2Backend(kernel))
+                if any(op.name in ("set_impairment", "clear_impairment") for op in ops):
+                    from vnetlab.executors.impair import ImpairBackend  # tc netem/tbf, the userspace path
+
+                    backends.append(ImpairBackend(kernel, supervisor))
                 from vnetlab.executors.ovs import OvsBackend  # per-node Open vSwitch
 
                 backends.append(OvsBackend(journal, on_new_links=kernel.forget))

@@ -428,3 +428,44 @@ def egress_redirects(space: Namespace, index: int) -> list[int]:
                 if fields[5] == TCA_EGRESS_REDIR:
                     targets.append(fields[6])
     return targets
+
+
+def tbf_impairment(params: dict, hint: Optional[Impairment] = None) -> Optional[Impairment]:
+    """The impairment a tbf read back holds (``hint`` first: the one expected),
+    or None when no rate and queue length of ours give those parameters."""
+    if not params or not params.get("rate"):
+        return None
+    rate = params["rate"] * 8
+    candidates = [hint] if hint is not None and hint.rate is not None and not hint.needs_netem() else []
+    candidates.append(Impairment(rate=rate))
+    if params["limit"] % 1514 == 0:
+        candidates.append(Impairment(rate=rate, limit=params["limit"] // 1514))
+    for candidate in candidates:
+        if same_tbf(params, tbf_params(candidate)):
+            return candidate
+    return None
+
+
+def netem_impairment(params: dict, hint: Optional[Impairment] = None) -> Optional[Impairment]:
+    """The impairment a netem read back holds (``hint`` first: the one expected; a
+    distribution is not reported back, so the hint's is kept when the rest is the same)."""
+    if not params:
+        return None
+    if hint is not None and same_netem(params, netem_params(hint)):
+        return hint
+
+    def share(key: str) -> Optional[float]:
+        return _percent(params[key]) or None
+
+    delay = round(params["latency"] / 1000) or None
+    value = Impairment(
+        delay=delay, jitter=(round(params["jitter"] / 1000) or None) if delay else None,
+        loss=share("loss"), loss_correlation=share("loss_corr") if params["loss"] else None,
+        duplicate=share("duplicate"), corrupt=share("corrupt"), reorder=share("reorder") if delay else None,
+        rate=params["rate"] * 8 or None, limit=params["limit"] if params["limit"] != NETEM_LIMIT else None)
+    return value
+
+
+def describe_values(values: tuple) -> str:
+    """An impairment's sorted (key, value) pairs as a person reads them."""
+    return Impairment.from_dict(dict(values)).text() if values else "nothing configured in the supervisor"

@@ -8,8 +8,10 @@ master, MAC, MTU, addresses) and main-table routes
 match what vnetlab applied — a hash of the listing is kept in the run
 directory after every ``up``); the trace tables a killed ``vnetlab trace``
 left (:mod:`vnetlab.executors.trace_tables`); the supervisor's configured
-services and pumps, with whether each service runs; and each node's Open
-vSwitch: whether both its daemons run, its bridges, ports and flows.
+services, pumps and impaired ends, with whether each service runs; each
+interface's root qdisc and egress redirect (:mod:`vnetlab.host.tc`: what an
+impairment is made of); and each node's Open vSwitch: whether both its
+daemons run, its bridges, ports and flows.
 
 Other backends can contribute observed objects by appending a function to
 :data:`OBSERVERS`: it gets ``(lab, observed)`` and fills in what it knows.
@@ -22,9 +24,11 @@ import json
 import os
 from typing import Callable, Optional
 
-from vnetlab.observe.diff import Diff, FORCED_RULESET, Observed, ObservedLink, ObservedService, diff, ovs_vlans
+from vnetlab.observe.diff import (
+    Diff, FORCED_RULESET, Observed, ObservedImpairment, ObservedLink, ObservedService, diff, ovs_vlans,
+)
 from vnetlab.host import applied, netns, state
-from vnetlab.plan import ApplyRuleset, Plan, SetSysctl
+from vnetlab.plan import ApplyRuleset, Plan, SetImpairment, SetSysctl
 
 BASELINE_FILE = "baseline.json"
 RULESET_TABLE = "inet vnetlab"
@@ -112,11 +116,20 @@ def observe(lab: str, *plans: Optional[Plan]) -> Observed:
             elif isinstance(op, ApplyRuleset):
                 ruleset_ns.add(op.netns)
     baseline = _read_baseline(lab)
+    impairments: dict[tuple[str, str], list[SetImpairment]] = {}
+    for plan in plans:
+        for op in plan.ops if plan is not None else ():
+            if isinstance(op, SetImpairment):
+                impairments.setdefault((op.netns, op.ifname), []).append(op)
+    qdiscs: dict[str, tuple[dict, dict[int, str]]] = {}
     for ns in record.namespaces:
         if not netns.exists(ns):
             continue
         observed.namespaces.add(ns)
         links, routes = rtnl.read(ns)
+        found = _read_qdiscs(ns)
+        if found:
+            qdiscs[ns] = (found, {link["index"]: link["name"] for link in links})
         with netns.entered(ns):
             values = {}
             for key in sorted(sysctl_keys.get(ns, ())):
@@ -142,6 +155,7 @@ def observe(lab: str, *plans: Optional[Plan]) -> Observed:
 
     observed.trace_tables = trace_tables.leftovers(lab, observed.namespaces)
     _observe_supervisor(lab, observed)
+    _observe_impairments(observed, qdiscs, impairments)
     for observer in OBSERVERS:
         observer(lab, observed)
     if plans and plans[0] is not None:
@@ -222,6 +236,9 @@ def _observe_supervisor(lab: str, observed: Observed) -> None:
         return
     for pump in config.pumps:
         observed.pumps.add((pump.a.netns, pump.a.ifname, pump.b.netns, pump.b.ifname))
+    for end in config.impaired:
+        observed.impaired_ends[end.key] = end.tap
+        observed.impaired_values[end.key] = end.impairment
     owner = supervisor.read_pidfile(rundir)
     observed.pumps_running = owner is not None and supervisor.is_running(owner)
     status = node_services(rundir)
@@ -232,6 +249,63 @@ def _observe_supervisor(lab: str, observed: Observed) -> None:
         observed.services.setdefault(spec.netns, []).append(ObservedService(
             node=spec.node, listen=spec.listen, command=spec.command, oneshot=spec.oneshot,
             running=bool(item.get("running")), state=item.get("state", "not started")))
+
+
+def _read_qdiscs(ns: str) -> dict:
+    """ifindex -> the qdiscs of the interfaces of ``ns`` that have any set (host/tc.py)."""
+    from vnetlab.host import tc
+    from vnetlab.host.rtnetlink import NetlinkError, Namespace
+
+    space = Namespace(ns, fresh=False)
+    try:
+        return {index: found for index, found in tc.read(space).items() if not found.empty}
+    except (NetlinkError, OSError):
+        return {}
+    finally:
+        space.close()
+
+
+def _observe_impairments(observed: Observed, qdiscs: dict[str, tuple[dict, dict[int, str]]],
+                         wanted: dict[tuple[str, str], list[SetImpairment]]) -> None:
+    """What each interface with a qdisc of its own does to what it sends, as the
+    value of the wanted SetImpairment it matches (the desired plan's first,
+    then the applied one's), or as text."""
+    from vnetlab.host import tc
+    from vnetlab.model.impairment import NETEM, TBF, USERSPACE
+
+    for ns, (found, names) in qdiscs.items():
+        index_of = {name: index for index, name in names.items()}
+        for index, here in found.items():
+            ifname = names.get(index)
+            if ifname is None:
+                continue
+            text = here.text(names)
+            value: object = text
+            mechanism, tap = (USERSPACE if here.clsact else here.root if here.root in (NETEM, TBF) else TBF), None
+            if here.redirects:
+                tap = names.get(here.redirects[0])
+                carried = observed.impaired_ends.get((ns, ifname))
+                if carried is not None and here.root is None and here.redirects == (index_of.get(carried),):
+                    tap = carried
+                    for op in wanted.get((ns, ifname), ()):
+                        if op.mechanism == USERSPACE and op.tap == carried \
+                                and observed.impaired_values.get((ns, ifname)) == op.impairment:
+                            value = op.objects()[0][1]
+                            if not observed.pumps_running:
+                                value = text = f"{text} (the supervisor that carries it is not running)"
+                            break
+                    else:
+                        text = f"{text} ({tc.describe_values(observed.impaired_values.get((ns, ifname), ()))})"
+                        value = text
+            elif here.root in (NETEM, TBF):
+                for op in wanted.get((ns, ifname), ()):
+                    if op.mechanism != here.root:
+                        continue
+                    read = (tc.tbf_impairment if here.root == TBF else tc.netem_impairment)(here.params, op.value)
+                    if read == op.value:
+                        value = op.objects()[0][1]
+                        break
+            observed.impairments.setdefault(ns, {})[ifname] = ObservedImpairment(value, text, mechanism, tap)
 
 
 def _read_baseline(lab: str) -> dict:

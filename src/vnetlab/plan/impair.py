@@ -80,7 +80,7 @@ class ClearImpairment(Op):
         if self.mechanism in (NETEM, TBF):
             return [tc + ["qdisc", "del", *dev, "root"]]
         return [tc + ["qdisc", "del", *dev, "clsact"],
-                ["ip", "-n", self.netns, "link", "del", str(self.tap)]]
+                *([["ip", "-n", self.netns, "link", "del", self.tap]] if self.tap else [])]
 
     def inverse(self, previous: Any = None) -> Optional[Op]:
         """The impairment that was there (``previous``, a SetImpairment, when the backend knows it)."""
