@@ -35,6 +35,10 @@ class SetImpairment(Op):
     mechanism: str = NETEM
     tap: Optional[str] = None  # the userspace path's TAP (mechanism userspace only)
 
+    def __post_init__(self) -> None:
+        # plan.json gives the pairs back as lists: the same op, hashable again
+        object.__setattr__(self, "impairment", tuple(tuple(pair) for pair in self.impairment))
+
     @property
     def value(self) -> Impairment:
         return Impairment.from_dict(dict(self.impairment))
