@@ -86,7 +86,7 @@ def _print_plan_diff(lab, fmt: str) -> int:
 
     plan = lab._plan_for_this_machine()
     with state.locked(lab.name):
-        result = converge(lab.name, lab.with_booted(plan))
+        result = converge(lab.name, lab.as_running(plan))
     if fmt == "json":
         print(json.dumps({"lab": lab.name, "running": True,
                           "changes": [c.to_dict(lab.name) for c in result.changes]}, indent=2))

@@ -37,6 +37,35 @@ def detect() -> KernelFeatures:
     return _detected
 
 
+def impairment_features() -> KernelFeatures:
+    """What the kernel offers for link impairments (netem, tbf), the rest assumed:
+    the full probe's answer if it ran, else only the two qdiscs tried (about 20 ms)."""
+    global _impairments
+    if _detected is not None:
+        return _detected
+    if _impairments is None:
+        from vnetlab.executors.kernel import KernelBackend
+        from vnetlab.plan import CreateVeth
+
+        name = f"vnlimp{os.getpid()}"  # unique per process; not a lab name (no '-')
+        netns.create(name)
+        try:
+            kernel = KernelBackend()
+            try:
+                kernel.apply(CreateVeth(name, ifname="cap0", peer_netns=name, peer_ifname="cap1"))
+                index = kernel.space(name).index("cap0")
+            finally:
+                kernel.close()
+            netem, tbf = _qdiscs(name, index)
+        finally:
+            netns.delete(name)
+        _impairments = KernelFeatures(netem=netem, tbf=tbf)  # detected stays False: L2 was not probed
+    return _impairments
+
+
+_impairments: Optional[KernelFeatures] = None
+
+
 def plan_for_this_machine(spec: LabSpec, run_dir: str) -> Plan:
     """The plan of ``spec`` with every ``backend: auto`` bridge resolved against
     what this kernel can do (probed only when the lab has VLANs, bonds or OVS).
