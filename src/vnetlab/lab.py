@@ -413,8 +413,9 @@ class Lab:
         return running._link_ends(changes)
 
     def impairments(self) -> list[LinkEnd]:
-        """The link ends that have an impairment in force or a cut cable (see :meth:`links`)."""
-        return [end for end in self.links() if not end.impairment.empty or end.cut]
+        """The link ends that have an impairment in force, one the file gives (also when it
+        was cleared while the lab runs), or a cut cable (see :meth:`links`)."""
+        return [end for end in self.links() if not end.impairment.empty or not end.file.empty or end.cut]
 
     def _link_ends(self, changes: Any) -> list[LinkEnd]:
         from vnetlab.compile.impair import end_impairments

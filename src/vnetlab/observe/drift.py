@@ -28,6 +28,7 @@ from vnetlab.observe.diff import (
     Diff, FORCED_RULESET, Observed, ObservedImpairment, ObservedLink, ObservedService, diff, ovs_vlans,
 )
 from vnetlab.host import applied, netns, state
+from vnetlab.observe.impairments import read_qdiscs
 from vnetlab.plan import ApplyRuleset, Plan, SetImpairment, SetSysctl
 
 BASELINE_FILE = "baseline.json"
@@ -127,7 +128,7 @@ def observe(lab: str, *plans: Optional[Plan]) -> Observed:
             continue
         observed.namespaces.add(ns)
         links, routes = rtnl.read(ns)
-        found = _read_qdiscs(ns)
+        found = read_qdiscs(ns)
         if found:
             qdiscs[ns] = (found, {link["index"]: link["name"] for link in links})
         with netns.entered(ns):
@@ -249,20 +250,6 @@ def _observe_supervisor(lab: str, observed: Observed) -> None:
         observed.services.setdefault(spec.netns, []).append(ObservedService(
             node=spec.node, listen=spec.listen, command=spec.command, oneshot=spec.oneshot,
             running=bool(item.get("running")), state=item.get("state", "not started")))
-
-
-def _read_qdiscs(ns: str) -> dict:
-    """ifindex -> the qdiscs of the interfaces of ``ns`` that have any set (host/tc.py)."""
-    from vnetlab.host import tc
-    from vnetlab.host.rtnetlink import NetlinkError, Namespace
-
-    space = Namespace(ns, fresh=False)
-    try:
-        return {index: found for index, found in tc.read(space).items() if not found.empty}
-    except (NetlinkError, OSError):
-        return {}
-    finally:
-        space.close()
 
 
 def _observe_impairments(observed: Observed, qdiscs: dict[str, tuple[dict, dict[int, str]]],

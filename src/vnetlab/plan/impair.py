@@ -50,14 +50,25 @@ class SetImpairment(Op):
         if self.mechanism == TBF:
             return [tc + ["qdisc", "replace", *dev, "root", "tbf", *tbf_args(self.value)]]
         return [
-            ["#", f"no netem in this kernel: the lab supervisor carries what {self.ifname} sends "
-                  f"({self.value.text()}), its egress redirected into {self.tap}"],
+            ["#", f"mechanism userspace (no netem in this kernel): the lab supervisor carries what {self.ifname} "
+                  f"sends ({self.value.text()}), its egress redirected into {self.tap}"],
             ["ip", "-n", self.netns, "tuntap", "add", "dev", str(self.tap), "mode", "tap"],
-            ["ip", "-n", self.netns, "link", "set", str(self.tap), "up"],
+            ["ip", "netns", "exec", self.netns, "sysctl", "-qw", f"net.ipv6.conf.{self.tap}.disable_ipv6=1"],
+            ["ip", "-n", self.netns, "link", "set", str(self.tap), "up", "arp", "off"],
             tc + ["qdisc", "replace", *dev, "clsact"],
             tc + ["filter", "replace", *dev, "egress", "protocol", "all", "prio", "1", "u32", "match", "u32", "0",
                   "0", "action", "mirred", "egress", "redirect", "dev", str(self.tap)],
         ]
+
+    def plan_lines(self) -> list[str]:
+        """The commands, after a line that says which mechanism carries the impairment and why."""
+        lines = self.command_lines()
+        if self.mechanism == NETEM:
+            return [f"# mechanism netem: the kernel's qdisc does it ({self.value.text()})", *lines]
+        if self.mechanism == TBF:
+            return [f"# mechanism tbf (no netem in this kernel; a rate alone is the kernel's token bucket): "
+                    f"{self.value.text()}", *lines]
+        return lines
 
     def objects(self) -> tuple[tuple[Key, Any], ...]:
         return ((("impairment", self.netns, self.ifname), {"mechanism": self.mechanism, **dict(self.impairment)}),)
