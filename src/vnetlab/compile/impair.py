@@ -12,7 +12,7 @@ from __future__ import annotations
 from vnetlab.compile.builder import Phase, PlanBuilder
 from vnetlab.model import impairment as imp
 from vnetlab.model.bridges import KernelFeatures
-from vnetlab.model.schema import Impair, LabSpec, Link
+from vnetlab.model.schema import LabSpec, Link
 from vnetlab.plan import SetImpairment
 
 
@@ -26,7 +26,7 @@ def end_impairments(spec: LabSpec) -> dict[tuple[str, str], imp.Impairment]:
         for end in link.ends:
             node, _, ifname = end.partition(":")
             own = (link.model_extra or {}).get(node)
-            value = both.merged(Impair.model_validate(own).parsed()) if isinstance(own, dict) else both
+            value = both.merged(imp.Impairment.parse(own, check=False)) if isinstance(own, dict) else both
             if not value.empty:
                 found[(node, ifname)] = value
     return found

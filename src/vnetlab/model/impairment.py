@@ -103,10 +103,11 @@ class Impairment:
     limit: Optional[int] = None
 
     @classmethod
-    def parse(cls, values: Mapping[str, Any]) -> "Impairment":
+    def parse(cls, values: Mapping[str, Any], check: bool = True) -> "Impairment":
         """From lab-file text ({'delay': '20ms', 'loss': '1%'}); keys not of
         an impairment are ignored (the caller checks them). Raises ValueError
-        naming the key."""
+        naming the key — or, with ``check``, what makes the combination
+        meaningless (:meth:`problem`)."""
         parsed: dict[str, Any] = {}
         for key in KEYS:
             value = values.get(key)
@@ -122,7 +123,7 @@ class Impairment:
             except ValueError as exc:
                 raise ValueError(f"{key}: {exc}") from None
         impairment = cls(**parsed)
-        problem = impairment.problem()
+        problem = impairment.problem() if check else None
         if problem:
             raise ValueError(problem)
         return impairment

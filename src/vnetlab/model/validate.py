@@ -14,7 +14,7 @@ from typing import Collection
 
 from pydantic import ValidationError
 
-from vnetlab.model.impairment import KEYS as IMPAIRMENT_KEYS
+from vnetlab.model.impairment import KEYS as IMPAIRMENT_KEYS, Impairment
 from vnetlab.model.bridges import (
     ASSUMED, FEATURE_TEXT, NOTHING, SWITCH_BRIDGE, bridge_needs, bridge_settings, bridges_of, resolve_backend,
 )
@@ -211,12 +211,20 @@ def _check_per_end(ctx: _Context, path: Path, link: Link, nodes: list[str]) -> N
         try:
             Impair.model_validate(value)
         except ValidationError as exc:
-            for error in exc.errors():
+            fields = [error for error in exc.errors() if error["loc"]]
+            for error in fields:
                 where = tuple(str(part) for part in error["loc"])
                 message = error["msg"].removeprefix("Value error, ")
                 if error["type"] == "extra_forbidden":
                     message = f"{where[-1]!r} is not an impairment key — use {', '.join(IMPAIRMENT_KEYS)}"
                 ctx.add((*path, key, *where), message)
+            if fields:
+                continue
+        # The rules (jitter needs a delay …) hold for what the end does: the link's keys with its own on top.
+        own = Impairment.parse({k: v for k, v in value.items() if k in IMPAIRMENT_KEYS}, check=False)
+        problem = link.parsed().merged(own).problem()
+        if problem:
+            ctx.add((*path, key), problem)
 
 
 def _resolve_end(ctx: _Context, path: Path, text: str) -> Endpoint | None:
