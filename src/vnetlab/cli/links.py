@@ -54,17 +54,17 @@ def _values(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_impair(args: argparse.Namespace) -> int:
     from vnetlab.lab import require_root
 
-    require_root("vnetlab impair")
-    lab = _running(args.lab)
-    given = _values(args)
+    given = _values(args)  # bad input first: exit 2 before anything is looked up
     if (args.clear or args.reset) and given:
         raise UsageError("--clear and --reset take no impairment options: give either what the end does, "
                          "or --clear (no impairment), or --reset (what the file says)")
     if args.clear and args.reset:
         raise UsageError("--clear or --reset, not both")
+    if args.end is None and (given or args.clear or args.reset):
+        raise UsageError("name the link end to change: vnetlab impair LAB NODE:IF …")
+    require_root("vnetlab impair")
+    lab = _running(args.lab)
     if args.end is None:
-        if given or args.clear or args.reset:
-            raise UsageError("name the link end to change: vnetlab impair LAB NODE:IF …")
         return _show(lab.impairments(), lab.name, args.json)
     if args.clear:
         end = lab.clear_impairment(args.end)
