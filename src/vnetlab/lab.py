@@ -509,14 +509,17 @@ class Lab:
             slice(None), [pair for pair in changes.cut if end not in pair]))
 
     def _change_end(self, end: str, change: Callable[[Any, LabSpec], None]) -> LinkEnd:
-        """Applies one runtime change of link end ``end``: the ops of the lab as it
-        runs afterwards that concern that link, through the kernel, impairment
-        and supervisor backends (journaled, rolled back on failure); then keeps
-        the new plan (``plan.json``) and the change (``runtime.json``)."""
+        """Applies one runtime change of link end ``end``: the ops that make its link
+        as the lab runs afterwards (its impairment, both ends' state), through the
+        kernel, impairment and supervisor backends (journaled, rolled back on
+        failure); then keeps the plan the lab runs (``plan.json``, the one applied
+        with only that link changed) and the change (``runtime.json``)."""
         require_root("changing a running lab's links")
-        from vnetlab.compile.runtime import RuntimeChanges, link_of
+        from vnetlab.compile.impair import end_impairments
+        from vnetlab.compile.runtime import RuntimeChanges, link_of, with_cable, with_end_impairment
+        from vnetlab.executors import capabilities
         from vnetlab.host import applied
-        from vnetlab.model.impairment import tap_name
+        from vnetlab.model.impairment import Impairment, tap_name
         from vnetlab.observe.drift import applied_plan
         from vnetlab.plan import ClearImpairment, SetImpairment, SetLinkState
 
@@ -530,25 +533,28 @@ class Lab:
             if pair is None:
                 raise NotALinkEnd(f"{end} is not the end of a link of lab {self.name} — link ends: "
                                   f"{', '.join(e.end for e in running._link_ends(RuntimeChanges()))}")
-            changes = RuntimeChanges.from_dict(applied.read_runtime(self.name))
-            change(changes, running.spec)
             old = applied_plan(self.name)
-            new = running.with_runtime_changes(running.with_booted(running._plan_for_this_machine()), changes)
-            ends = {(running.namespace_of(e.partition(":")[0]), e.partition(":")[2]) for e in pair}
+            if old is None:
+                raise LookupError(f"lab {self.name!r} is not up — start it with: vnetlab up LABFILE")
+            changes = RuntimeChanges.from_dict(applied.read_runtime(self.name))
+            before = RuntimeChanges.from_dict(changes.to_dict())
+            change(changes, running.spec)
             here = (running.namespace_of(node), ifname)
-            ops: list[Op] = []
-            wanted = [op for op in new.ops if isinstance(op, SetImpairment) and (op.netns, op.ifname) == here]
-            if wanted:
-                ops += wanted
-            else:
-                before = [op for op in (old.ops if old is not None else ()) if isinstance(op, SetImpairment)
-                          and (op.netns, op.ifname) == here]
-                mechanism = before[0].mechanism if before else "userspace"
-                ops.append(ClearImpairment(here[0], ifname=ifname, mechanism=mechanism,
-                                           tap=before[0].tap if before else tap_name(ifname)))
-            states = {(op.netns, op.ifname): op for op in new.ops if isinstance(op, SetLinkState)
-                      and (op.netns, op.ifname) in ends}
-            ops += [states.get(key, SetLinkState(key[0], ifname=key[1])) for key in sorted(ends)]
+            ends = {(running.namespace_of(e.partition(":")[0]), e.partition(":")[2]) for e in pair}
+            new = old
+            if changes.impairments.get(end) != before.impairments.get(end):
+                values = changes.impairments.get(end)
+                value = Impairment.from_dict(values) if values is not None else \
+                    end_impairments(running.spec).get((node, ifname), Impairment())
+                new = with_end_impairment(new, *here, value, capabilities.impairment_features())
+            if changes.is_cut(end) != before.is_cut(end):
+                new = with_cable(new, ends, up=not changes.is_cut(end))
+            ops: list[Op] = [op for op in new.ops if isinstance(op, SetImpairment) and (op.netns, op.ifname) == here]
+            if not ops:
+                was = [op for op in old.ops if isinstance(op, SetImpairment) and (op.netns, op.ifname) == here]
+                ops.append(ClearImpairment(here[0], ifname=ifname, mechanism=was[0].mechanism if was else "userspace",
+                                           tap=was[0].tap if was else tap_name(ifname)))
+            ops += [op for op in new.ops if isinstance(op, SetLinkState) and (op.netns, op.ifname) in ends]
             running._apply_change(ops)
             applied.write_plan(self.name, new)
             applied.write_runtime(self.name, changes.to_dict())

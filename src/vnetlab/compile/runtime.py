@@ -98,6 +98,28 @@ def with_runtime(plan: Plan, spec: LabSpec, changes: RuntimeChanges,
     return Plan(lab=plan.lab, ops=ops)
 
 
+def with_end_impairment(plan: Plan, ns: str, ifname: str, value: imp.Impairment,
+                        features: KernelFeatures) -> Plan:
+    """``plan`` with the impairment of ``ifname`` in ``ns`` set to ``value`` (empty: none)."""
+    ops = [op for op in plan.ops if not (isinstance(op, SetImpairment) and (op.netns, op.ifname) == (ns, ifname))]
+    if not value.empty:
+        ops.append(impairment_op(ns, ifname, value, features))
+    return Plan(lab=plan.lab, ops=ops)
+
+
+def with_cable(plan: Plan, ends: set[tuple[str, str]], up: bool) -> Plan:
+    """``plan`` with both ends of a cable (``ends``: (netns, ifname)) up (plugged in) or down (cut)."""
+    ops: list[Op] = []
+    seen: set[tuple[str, str]] = set()
+    for op in plan.ops:
+        if isinstance(op, SetLinkState) and (op.netns, op.ifname) in ends:
+            op = dataclasses.replace(op, up=up)
+            seen.add((op.netns, op.ifname))
+        ops.append(op)
+    ops += [SetLinkState(ns, ifname=ifname, up=up) for ns, ifname in sorted(ends - seen)]
+    return Plan(lab=plan.lab, ops=ops)
+
+
 def _features_of(plan: Plan) -> KernelFeatures:
     """What the kernel offered when ``plan`` was made, as far as its impairments tell."""
     mechanisms = {op.mechanism for op in plan.ops if isinstance(op, SetImpairment)}
