@@ -392,7 +392,7 @@ class _Timer:
         os.close(self.fd)
 
 
-class EndGone(OSError):
+class EndGone(tuntap.TapError):
     """The end's TAP (or its namespace) is gone: the host drops the end."""
 
 
