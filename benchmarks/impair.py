@@ -26,8 +26,9 @@ and measures:
              over 5 s against the rate (and against the goodput that rate
              allows: 1448 payload bytes per 1514-byte frame)
   overhead   no impairment at all: TCP throughput and ping RTT through the
-             userspace path (whole GSO frames, and per-frame as an impaired end
-             reads them) against the plain veth — the ratio
+             userspace path (whole GSO frames, also sent with SO_MARK through
+             eth0's own path as a capture-friendly lab would, and per frame as
+             an impaired end reads them) against the plain veth — the ratio
 
 Pings are in-process ICMP echo requests (kernel receive timestamps), so
 10,000 take seconds; TCP is an in-process sender and receiver.
@@ -73,6 +74,7 @@ ADDR = ("10.201.0.1", "10.201.0.2")
 IFNAME = "eth0"
 TCP_PORT = 5201
 PARTS = ("delay", "jitter", "loss", "rate", "overhead")
+MARK = 0x766E6C31  # SO_MARK of the engine's frames when it sends through eth0's own path
 MSS_FRAME = (1448, 1514)  # TCP payload (with timestamps) and the Ethernet frame carrying it
 
 
@@ -379,8 +381,9 @@ def part_rate(mechanisms: list[str], seconds: float) -> list[Row]:
                 wire = f"; engine: {sent['sent']} frames sent, {sent['overlimit']} over the limit"
             rows.append(Row("rate", mechanism, f"rate {rate // 1_000_000}mbit (TCP goodput at most {allowed / 1e6:.1f})",
                             f"{goodput / 1e6:.2f} Mbit/s{wire}",
-                            f"{100 * (goodput / rate - 1):+.1f}% of the rate, {100 * (goodput / allowed - 1):+.1f}% "
-                            "of the goodput it allows",
+                            f"{100 * (goodput / rate - 1):+.1f}% of the rate "
+                            f"({'within' if abs(goodput / rate - 1) <= 0.05 else 'OUTSIDE'} ±5%), "
+                            f"{100 * (goodput / allowed - 1):+.1f}% of the goodput it allows",
                             {"goodput": goodput, "rate": rate, "allowed": allowed}))
     return rows
 
@@ -388,9 +391,12 @@ def part_rate(mechanisms: list[str], seconds: float) -> list[Row]:
 def part_overhead(count: int, seconds: float) -> list[Row]:
     rows = []
     results = {}
-    for label, mechanism, bulk in (("plain veth", "none", True), ("userspace, whole GSO frames", "userspace", True),
-                                   ("userspace, per frame", "userspace", False)):
-        with with_link(mechanism, (Impairment(), Impairment()), bulk=bulk):
+    for label, mechanism, bulk, mark in (
+            ("plain veth", "none", True, None),
+            ("userspace, whole GSO frames", "userspace", True, None),
+            ("userspace, whole GSO frames, marked (a capture on eth0 sees them)", "userspace", True, MARK),
+            ("userspace, per frame", "userspace", False, None)):
+        with with_link(mechanism, (Impairment(), Impairment()), bulk=bulk, mark=mark):
             rtts = [r for r in ping(count, 0.001) if r is not None]
             throughput = tcp_throughput(seconds)
         results[label] = (statistics.fmean(rtts), percentile(rtts, 50), percentile(rtts, 99), throughput)

@@ -27,6 +27,25 @@ Two parts:
     :meth:`ImpairedEnd.on_readable` for each that is; :func:`serve` is such a
     loop for tests and benchmarks.
 
+Hosting ends in an epoll loop (the supervisor's ``handlers``: fd -> handler(events))::
+
+    end = ImpairedEnd(netns, ifname, tap, impairment).open()   # raises TapError
+    for fd in end.fds():
+        epoll.register(fd, select.EPOLLIN)
+        handlers[fd] = lambda events, fd=fd: end.on_readable(fd)   # EndGone: unregister, close
+    end.update(new_impairment)   # on a reload: same (netns, ifname, tap), other impairment
+    end.close()                  # removed from the config, or exiting
+
+The loop needs no timeout of its own: the end's timerfd is among its fds.
+
+A capture on IF (tcpdump) sees what IF receives, but not what it sends: the
+redirect and ``PACKET_QDISC_BYPASS`` both come before the kernel's capture
+point. With ``mark`` the engine instead sends with ``SO_MARK`` through IF's
+own transmit path and the redirect is a cls_bpf filter that lets marked
+frames pass (:func:`pass_marked_bpf`; this kernel's u32 cannot match marks):
+the capture then sees every frame as it leaves, after the impairment, as it
+would with netem. The cost is the same (benchmarks/results/impair.md).
+
 Frames arrive already segmented and checksummed: the TAP has no offloads,
 so the kernel segments GSO frames and fills in checksums in software before
 it queues them (``validate_xmit_skb``), which is what per-frame loss, rate
