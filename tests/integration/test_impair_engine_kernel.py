@@ -369,3 +369,20 @@ def test_an_end_whose_interface_goes_down_and_up_carries_again(clean):
     while ping(count=1, wait=0.5)[0] != 1:
         assert time.monotonic() < deadline, "no reply after the link came back"
     assert clean.gone == []
+
+
+def test_an_end_sets_the_taps_offloads_whatever_an_earlier_reader_left(link):
+    spare = "spare-imp"
+    sh("ip", "-n", NS_A, "tuntap", "add", "dev", spare, "mode", "tap")
+    try:
+        def segmentation() -> str:
+            features = sh("ip", "netns", "exec", NS_A, "ethtool", "-k", spare).stdout
+            return re.search(r"tcp-segmentation-offload: (\w+)", features).group(1)
+
+        with ImpairedEnd(NS_A, IF, spare, Impairment()):  # an unimpaired end: whole GSO frames
+            assert segmentation() == "on"
+        assert segmentation() == "on"  # the device keeps them after its reader left
+        with ImpairedEnd(NS_A, IF, spare, Impairment(loss=1.0)):  # per frame: off again at once
+            assert segmentation() == "off"
+    finally:
+        sh("ip", "-n", NS_A, "link", "del", spare)

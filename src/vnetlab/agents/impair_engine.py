@@ -340,8 +340,6 @@ MAX_FRAME = 65536 + 1024  # a 64 KiB GSO frame, its virtio header and a VLAN tag
 # What the TAP hands over unsegmented when an end needs no per-frame work (USO where known).
 BULK_OFFLOADS = tuntap.TUN_F_CSUM | tuntap.TUN_F_TSO4 | tuntap.TUN_F_TSO6 | tuntap.TUN_F_TSO_ECN
 BULK_OFFLOADS_USO = BULK_OFFLOADS | tuntap.TUN_F_USO4 | tuntap.TUN_F_USO6
-# A TAP read answering these is gone (deleted, or its namespace is); see supervisor.py.
-_GONE_ERRNOS = {errno.EBADFD, errno.ENODEV, errno.ENXIO, errno.EIO, errno.EBADF, errno.EPIPE}
 
 
 
@@ -500,7 +498,8 @@ class ImpairedEnd:
                 sock.bind((self.ifname, 0))  # protocol 0: it sends, and receives nothing
                 sock.setblocking(False)
             self.timer = _Timer()
-            self._set_bulk(self.allow_bulk and wants_bulk(self.impairment))
+            # always set: the TAP keeps the offloads an earlier reader left on it
+            self._set_bulk(self.allow_bulk and wants_bulk(self.impairment), force=True)
         except FileNotFoundError as exc:
             self.close()
             raise tuntap.TapError(errno.ENOENT, f"namespace {self.netns!r} does not exist") from exc
@@ -535,8 +534,8 @@ class ImpairedEnd:
             self._set_bulk(self.allow_bulk and wants_bulk(impairment))
             self._flush(self.clock())
 
-    def _set_bulk(self, bulk: bool) -> None:
-        if bulk == self.bulk and self.tap_fd >= 0:
+    def _set_bulk(self, bulk: bool, force: bool = False) -> None:
+        if bulk == self.bulk and not force:
             return
         if bulk:
             for flags in (self._bulk_flags, BULK_OFFLOADS):
@@ -594,9 +593,9 @@ class ImpairedEnd:
             except BlockingIOError:
                 break
             except OSError as exc:
-                if exc.errno in _GONE_ERRNOS:
-                    raise EndGone(exc.errno, f"{self}: TAP read failed: {os.strerror(exc.errno or 0)}") from exc
-                raise
+                # EBADFD and the like: the TAP was deleted; anything else leaves it unusable too,
+                # and must not take the host's loop (and every other end) down with it
+                raise EndGone(exc.errno, f"{self}: TAP read failed: {os.strerror(exc.errno or 0)}") from exc
             if size == 0:
                 raise EndGone(errno.ENODEV, f"{self}: TAP closed")
             if passthrough:
