@@ -27,6 +27,25 @@ Two parts:
     :meth:`ImpairedEnd.on_readable` for each that is; :func:`serve` is such a
     loop for tests and benchmarks.
 
+Hosting ends in an epoll loop (the supervisor's ``handlers``: fd -> handler(events))::
+
+    end = ImpairedEnd(netns, ifname, tap, impairment).open()   # raises TapError
+    for fd in end.fds():
+        epoll.register(fd, select.EPOLLIN)
+        handlers[fd] = lambda events, fd=fd: end.on_readable(fd)   # EndGone: unregister, close
+    end.update(new_impairment)   # on a reload: same (netns, ifname, tap), other impairment
+    end.close()                  # removed from the config, or exiting
+
+The loop needs no timeout of its own: the end's timerfd is among its fds.
+
+A capture on IF (tcpdump) sees what IF receives, but not what it sends: the
+redirect and ``PACKET_QDISC_BYPASS`` both come before the kernel's capture
+point. With ``mark`` the engine instead sends with ``SO_MARK`` through IF's
+own transmit path and the redirect is a cls_bpf filter that lets marked
+frames pass (:func:`pass_marked_bpf`; this kernel's u32 cannot match marks):
+the capture then sees every frame as it leaves, after the impairment, as it
+would with netem. The cost is the same (benchmarks/results/impair.md).
+
 Frames arrive already segmented and checksummed: the TAP has no offloads,
 so the kernel segments GSO frames and fills in checksums in software before
 it queues them (``validate_xmit_skb``), which is what per-frame loss, rate
@@ -321,8 +340,15 @@ MAX_FRAME = 65536 + 1024  # a 64 KiB GSO frame, its virtio header and a VLAN tag
 # What the TAP hands over unsegmented when an end needs no per-frame work (USO where known).
 BULK_OFFLOADS = tuntap.TUN_F_CSUM | tuntap.TUN_F_TSO4 | tuntap.TUN_F_TSO6 | tuntap.TUN_F_TSO_ECN
 BULK_OFFLOADS_USO = BULK_OFFLOADS | tuntap.TUN_F_USO4 | tuntap.TUN_F_USO6
-# A TAP read answering these is gone (deleted, or its namespace is); see supervisor.py.
-_GONE_ERRNOS = {errno.EBADFD, errno.ENODEV, errno.ENXIO, errno.EIO, errno.EBADF, errno.EPIPE}
+
+
+
+def pass_marked_bpf(mark: int) -> str:
+    """The classic BPF program (tc's ``bpf bytecode`` text) of a redirect filter
+    that matches every frame but those carrying ``mark``: load skb->mark
+    (SKF_AD_OFF + SKF_AD_MARK, 20), equal to ``mark``: no match (0), else match (-1)."""
+    return f"4,32 0 0 {(-4096 + 20) & 0xFFFFFFFF},21 0 1 {mark},6 0 0 0,6 0 0 {0xFFFFFFFF}"
+
 
 # timerfd (Python 3.11 has no os.timerfd_*)
 _CLOCK_MONOTONIC = 1
@@ -383,7 +409,7 @@ class _Timer:
         os.close(self.fd)
 
 
-class EndGone(OSError):
+class EndGone(tuntap.TapError):
     """The end's TAP (or its namespace) is gone: the host drops the end."""
 
 
@@ -406,6 +432,12 @@ class ImpairedEnd:
         clock: integer nanoseconds, CLOCK_MONOTONIC (the timerfd's clock).
         bulk: allow whole GSO frames when the impairment is per-frame free (see
             :func:`wants_bulk`); False reads every frame segmented.
+        mark: send with this ``SO_MARK`` through the interface's own transmit
+            path instead of bypassing its qdiscs: for a redirect filter that
+            lets marked frames pass (cls_bpf, :data:`PASS_MARKED_BPF`), so a
+            capture on the interface sees what leaves it (with the bypass, a
+            capture on IF sees only what arrives: both the redirect and the
+            bypass happen before the kernel's capture point).
 
     The host loop registers :meth:`fds` for reading and calls :meth:`on_readable`
     with each readable one; nothing else is needed (a timerfd among the fds
@@ -415,8 +447,9 @@ class ImpairedEnd:
 
     def __init__(self, netns: str, ifname: str, tap: str, impairment: Impairment, *,
                  seed: Optional[int] = None, clock: Callable[[], int] = time.monotonic_ns,
-                 bulk: bool = True) -> None:
+                 bulk: bool = True, mark: Optional[int] = None) -> None:
         self.netns, self.ifname, self.tap = netns, ifname, tap
+        self.mark = mark
         self.clock = clock
         self.allow_bulk = bulk
         self.scheduler = Scheduler(impairment, seed=seed, header=tuntap.VNET_HDR_LEN)
@@ -453,7 +486,10 @@ class ImpairedEnd:
                 self.tap_fd = tuntap.attach_tap(self.tap, vnet_hdr=True)
                 sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW | socket.SOCK_CLOEXEC, 0)
                 self.sock = sock
-                sock.setsockopt(SOL_PACKET, PACKET_QDISC_BYPASS, 1)
+                if self.mark is None:
+                    sock.setsockopt(SOL_PACKET, PACKET_QDISC_BYPASS, 1)
+                else:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, self.mark)
                 sock.setsockopt(SOL_PACKET, PACKET_VNET_HDR, 1)
                 try:
                     sock.setsockopt(socket.SOL_SOCKET, SO_SNDBUFFORCE, SEND_BUFFER)
@@ -462,7 +498,8 @@ class ImpairedEnd:
                 sock.bind((self.ifname, 0))  # protocol 0: it sends, and receives nothing
                 sock.setblocking(False)
             self.timer = _Timer()
-            self._set_bulk(self.allow_bulk and wants_bulk(self.impairment))
+            # always set: the TAP keeps the offloads an earlier reader left on it
+            self._set_bulk(self.allow_bulk and wants_bulk(self.impairment), force=True)
         except FileNotFoundError as exc:
             self.close()
             raise tuntap.TapError(errno.ENOENT, f"namespace {self.netns!r} does not exist") from exc
@@ -497,8 +534,8 @@ class ImpairedEnd:
             self._set_bulk(self.allow_bulk and wants_bulk(impairment))
             self._flush(self.clock())
 
-    def _set_bulk(self, bulk: bool) -> None:
-        if bulk == self.bulk and self.tap_fd >= 0:
+    def _set_bulk(self, bulk: bool, force: bool = False) -> None:
+        if bulk == self.bulk and not force:
             return
         if bulk:
             for flags in (self._bulk_flags, BULK_OFFLOADS):
@@ -556,9 +593,9 @@ class ImpairedEnd:
             except BlockingIOError:
                 break
             except OSError as exc:
-                if exc.errno in _GONE_ERRNOS:
-                    raise EndGone(exc.errno, f"{self}: TAP read failed: {os.strerror(exc.errno or 0)}") from exc
-                raise
+                # EBADFD and the like: the TAP was deleted; anything else leaves it unusable too,
+                # and must not take the host's loop (and every other end) down with it
+                raise EndGone(exc.errno, f"{self}: TAP read failed: {os.strerror(exc.errno or 0)}") from exc
             if size == 0:
                 raise EndGone(errno.ENODEV, f"{self}: TAP closed")
             if passthrough:
@@ -592,11 +629,13 @@ class ImpairedEnd:
         stats.bytes_sent += len(frame) - tuntap.VNET_HDR_LEN
 
 
-def serve(ends: Iterable[ImpairedEnd], stop_fd: int, on_gone: Optional[Callable[[ImpairedEnd, Exception], None]] = None,
-          ) -> None:
-    """A host loop for tests and benchmarks (the supervisor has its own): carries
-    every end until ``stop_fd`` is readable. An end whose TAP is gone is closed and
-    reported to ``on_gone``."""
+def serve(ends: Iterable[ImpairedEnd], handlers: Optional[dict[int, Callable[[], bool]]] = None,
+          on_gone: Optional[Callable[[ImpairedEnd, Exception], None]] = None) -> None:
+    """A host loop for tests, benchmarks and :func:`main` (the supervisor has its
+    own): carries every end until one of ``handlers`` (fd -> called when that fd
+    is readable) returns False. An end whose TAP is gone is closed and reported
+    to ``on_gone``."""
+    handlers = dict(handlers or {})
     poller = select.epoll()
     by_fd: dict[int, ImpairedEnd] = {}
     try:
@@ -604,13 +643,15 @@ def serve(ends: Iterable[ImpairedEnd], stop_fd: int, on_gone: Optional[Callable[
             for fd in end.fds():
                 by_fd[fd] = end
                 poller.register(fd, select.EPOLLIN)
-        poller.register(stop_fd, select.EPOLLIN)
+        for fd in handlers:
+            poller.register(fd, select.EPOLLIN)
         while True:
             for fd, _ in poller.poll():
-                if fd == stop_fd:
-                    return
                 end = by_fd.get(fd)
                 if end is None:
+                    handler = handlers.get(fd)
+                    if handler is not None and not handler():
+                        return
                     continue
                 try:
                     end.on_readable(fd)
@@ -624,3 +665,56 @@ def serve(ends: Iterable[ImpairedEnd], stop_fd: int, on_gone: Optional[Callable[
     finally:
         poller.close()
 
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """``python -m vnetlab.agents.impair_engine SPEC``: carries the ends of SPEC in a
+    process of their own (tests and benchmarks; a lab's supervisor hosts ends itself).
+
+    SPEC is JSON: ``{"ends": [{"netns": .., "ifname": .., "tap": .., "impairment":
+    {..Impairment.to_dict()..}, "seed": 1, "bulk": true, "mark": null}]}``. Prints ``ready`` once
+    every end is open; each line on stdin, ``{"end": N, "impairment": {..}}``,
+    updates end N and is answered ``ok``; at the end of stdin (or SIGTERM) it prints
+    every end's stats as one JSON line and exits.
+    """
+    import json
+    import signal
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    spec = json.loads(args[0])
+    ends = [ImpairedEnd(e["netns"], e["ifname"], e["tap"], Impairment.from_dict(e.get("impairment", {})),
+                        seed=e.get("seed"), bulk=e.get("bulk", True), mark=e.get("mark"))
+            for e in spec["ends"]]
+    stop_r, stop_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.signal(signal.SIGTERM, lambda *_: os.write(stop_w, b"x"))
+    stdin = sys.stdin.fileno()
+    pending = bytearray()
+
+    def control() -> bool:
+        data = os.read(stdin, 65536)
+        if not data:
+            return False
+        pending.extend(data)
+        while b"\n" in pending:
+            line, _, rest = bytes(pending).partition(b"\n")
+            pending[:] = rest
+            if line.strip():
+                order = json.loads(line)
+                ends[order["end"]].update(Impairment.from_dict(order.get("impairment", {})))
+                print("ok", flush=True)
+        return True
+
+    try:
+        for end in ends:
+            end.open()
+        print("ready", flush=True)
+        serve(ends, {stdin: control, stop_r: lambda: False})
+    finally:
+        print(json.dumps([e.stats.to_dict() for e in ends]), flush=True)
+        for end in ends:
+            end.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
