@@ -145,7 +145,13 @@ def _index(ns: str, ifname: str) -> int:
 
 # -- what the file asks for -----------------------------------------------------
 def test_a_delayed_link_answers_after_both_delays(lab):
+    # A capture on the impaired interface sees what it sends, as with netem (after the impairment).
+    dump = lab.node("a").popen(["tcpdump", "-n", "-l", "-c", "2", "-i", "eth0", "icmp[icmptype] == icmp-echo"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    dump.stderr.readline()  # "listening on eth0 …"
     result = ping(lab, "a", "10.71.1.2")
+    captured, _ = dump.communicate(timeout=5)
+    assert captured.count("ICMP echo request") == 2, captured
     assert result["received"] == 5
     assert min(result["rtts"]) >= 40.0, result["out"]  # 20 ms each way
     assert sorted(result["rtts"])[2] < 60.0, result["out"]  # (the first waits for ARP, delayed as well)

@@ -136,7 +136,8 @@ def test_plan_lines_per_mechanism():
     assert lines[0].startswith("# mechanism userspace (no netem in this kernel)")
     assert "ip -n imp-a tuntap add dev eth0-imp mode tap" in lines
     assert "ip -n imp-a link set eth0-imp up arp off" in lines
-    assert ("ip netns exec imp-a tc filter replace dev eth0 egress protocol all prio 1 u32 match u32 0 0 "
+    assert ("ip netns exec imp-a tc filter replace dev eth0 egress protocol all prio 1 bpf bytecode "
+            "'4,32 0 0 4294963220,21 0 1 1447971889,6 0 0 0,6 0 0 4294967295' "
             "action mirred egress redirect dev eth0-imp") in lines
     assert all(op.mechanism == "userspace" for op in impairment_ops(compile_lab(spec, NOTHING)).values())
 
@@ -244,7 +245,8 @@ def test_reading_back_finds_the_root_qdisc_and_the_redirect():
     tbf = _attr(tc.TCA_KIND, b"tbf\0") + _attr(tc.TCA_OPTIONS, tc.tbf_options(Impairment(rate=8_000_000)))
     default = _attr(tc.TCA_KIND, b"noqueue\0")
     clsact = _attr(tc.TCA_KIND, b"clsact\0")
-    filt = _attr(tc.TCA_KIND, b"u32\0") + _attr(tc.TCA_OPTIONS, tc._redirect_options(7))
+    filt = _attr(tc.TCA_KIND, b"bpf\0") + _attr(tc.TCA_OPTIONS, tc._redirect_options(7))
+    other = _attr(tc.TCA_KIND, b"bpf\0") + _attr(tc.TCA_OPTIONS, tc._redirect_options(8, mark=1))
     session = _Replies({
         tc.RTM_GETQDISC: [_tcmsg(tc.RTM_NEWQDISC, 2, 0x80010000, tc.TC_H_ROOT, tbf),
                           _tcmsg(tc.RTM_NEWQDISC, 3, 0, tc.TC_H_ROOT, default),  # the device's own: not ours
@@ -252,11 +254,23 @@ def test_reading_back_finds_the_root_qdisc_and_the_redirect():
         tc.RTM_GETTFILTER: [_tcmsg(tc.RTM_NEWTFILTER, 4, 0x800, tc.EGRESS, filt)],
     })
     found = tc.read(session)
+    assert found[4].ours
     assert set(found) == {2, 4}
     assert found[2].root == "tbf" and tc.tbf_impairment(found[2].params) == Impairment(rate=8_000_000)
     assert found[4].clsact and found[4].redirects == (7,)
     assert found[4].text({7: "eth0-imp"}) == "egress redirected to eth0-imp"
     assert found[2].text({}).startswith("tbf rate 8mbit")
+    session.replies[tc.RTM_GETTFILTER] = [_tcmsg(tc.RTM_NEWTFILTER, 4, 0x800, tc.EGRESS, other)]
+    found = tc.read(session)
+    assert found[4].redirects == (8,) and not found[4].ours  # another program would loop the engine's frames
+    assert found[4].text({8: "x"}) == "egress redirected to x (not by vnetlab's filter)"
+
+
+def test_the_redirect_passes_the_engines_marked_frames():
+    from vnetlab.agents.impair_engine import pass_marked_bpf
+    from vnetlab.model.impairment import REDIRECT_MARK, redirect_bytecode
+
+    assert redirect_bytecode() == pass_marked_bpf(REDIRECT_MARK)
 
 
 # -- the diff -----------------------------------------------------------------

@@ -323,9 +323,11 @@ class _Supervisor:
 
     def add_impaired(self, spec: ImpairSpec) -> None:
         from vnetlab.agents.impair_engine import ImpairedEnd
-        from vnetlab.model.impairment import Impairment
+        from vnetlab.model.impairment import REDIRECT_MARK, Impairment
 
-        end = ImpairedEnd(spec.netns, spec.ifname, spec.tap, Impairment.from_dict(dict(spec.impairment))).open()
+        # Marked: the redirect filter lets what the end sends pass, and a capture on the interface sees it.
+        end = ImpairedEnd(spec.netns, spec.ifname, spec.tap, Impairment.from_dict(dict(spec.impairment)),
+                          mark=REDIRECT_MARK).open()
         self.impaired[spec.key] = (spec, end)
         for fd in end.fds():
             self.impaired_fds[fd] = spec.key

@@ -65,7 +65,8 @@ class ImpairBackend:
         hinted = hint.value if hint is not None else None
         if here.redirects:
             carried = self.supervisor.impaired_end(netns_name, ifname) if self.supervisor else None
-            if carried is not None and here.root is None and here.redirects == (self._index(space, carried.tap),):
+            if carried is not None and here.root is None and here.ours \
+                    and here.redirects == (self._index(space, carried.tap),):
                 return SetImpairment(netns_name, ifname=ifname, impairment=carried.impairment, mechanism=USERSPACE,
                                      tap=carried.tap)
             return None
@@ -100,7 +101,7 @@ class ImpairBackend:
                 tc.delete_root(space, index)
             tap = self._ensure_tap(space, op.netns, str(op.tap))
             tc.add_clsact(space, index)
-            if here.redirects != (tap,):
+            if here.redirects != (tap,) or not here.ours:
                 tc.redirect_egress(space, index, tap)
             self.supervisor.carry(ImpairSpec(op.netns, op.ifname, str(op.tap), op.impairment))
         else:

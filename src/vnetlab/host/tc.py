@@ -8,15 +8,18 @@ opened inside the namespace), never by running ``tc``:
   loss, duplication, corruption, reordering, rate, queue limit) or ``tbf``
   (a rate and a queue) — replaced in place, so the interface, its index and
   its connections stay;
-* ``clsact`` with one egress ``u32`` match-all filter whose action is
-  ``mirred egress redirect`` into another device (vnetlab's userspace path:
-  what an interface sends goes into a TAP the lab supervisor reads);
+* ``clsact`` with one egress filter whose action is ``mirred egress
+  redirect`` into another device (vnetlab's userspace path: what an
+  interface sends goes into a TAP the lab supervisor reads) — a classic-BPF
+  ``cls_bpf`` filter that matches every frame but those the supervisor sends
+  back marked (:func:`vnetlab.model.impairment.redirect_program`; this
+  kernel's u32 cannot match a mark);
 * reading them back (:func:`read`): the root qdisc of every interface, with
   netem's and tbf's parameters decoded, and where each interface's egress is
   redirected — what drift compares with the plan.
 
-The messages follow iproute2's (``tc/q_netem.c``, ``q_tbf.c``, ``f_u32.c``,
-``m_mirred.c``); the kernel's answers are the ``NetlinkError`` of
+The messages follow iproute2's (``tc/q_netem.c``, ``q_tbf.c``, ``f_bpf.c``,
+``f_u32.c``, ``m_mirred.c``); the kernel's answers are the ``NetlinkError`` of
 :mod:`vnetlab.host.rtnetlink`.
 """
 
@@ -34,7 +37,7 @@ from vnetlab.host import nlmsg
 from vnetlab.host.rtnetlink import (
     NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, Namespace, NetlinkError, _attr, _next_seq,
 )
-from vnetlab.model.impairment import Impairment, tbf_burst, TBF_LATENCY_US
+from vnetlab.model.impairment import REDIRECT_MARK, Impairment, TBF_LATENCY_US, redirect_program, tbf_burst
 
 RTM_NEWQDISC, RTM_DELQDISC, RTM_GETQDISC = 36, 37, 38
 RTM_NEWTFILTER, RTM_DELTFILTER, RTM_GETTFILTER = 44, 45, 46
@@ -62,7 +65,9 @@ NETEM_LIMIT = 1000  # tc's default queue length (packets)
 DIST_DIRS = ("/usr/lib/x86_64-linux-gnu/tc", "/usr/lib/aarch64-linux-gnu/tc", "/usr/lib/tc", "/usr/lib64/tc",
              "/usr/share/tc")
 
-# u32 + mirred
+# cls_bpf (classic BPF), u32, mirred
+TCA_BPF_ACT, TCA_BPF_OPS_LEN, TCA_BPF_OPS = 1, 4, 5
+_SOCK_FILTER = struct.Struct("=HBBI")   # code, jt, jf, k
 TCA_U32_SEL, TCA_U32_ACT = 5, 7
 TC_U32_TERMINAL = 1
 _U32_SEL = struct.Struct("=BBBxHHhhI")  # flags, offshift, nkeys, offmask, off, offoff, hoff, hmask
@@ -321,24 +326,34 @@ def delete_clsact(space: Namespace, index: int) -> bool:
     return True
 
 
-def _redirect_options(target: int) -> bytes:
-    selector = _U32_SEL.pack(TC_U32_TERMINAL, 0, 1, 0, 0, 0, 0, 0) + _U32_KEY.pack(0, 0, 0, 0)
+def _mirred(target: int) -> bytes:
+    """An action list of one ``mirred egress redirect dev TARGET``."""
     mirred = _attr(TCA_MIRRED_PARMS, _MIRRED.pack(0, 0, TC_ACT_STOLEN, 0, 0, TCA_EGRESS_REDIR, target))
-    action = _attr(TCA_ACT_KIND, b"mirred\0") + _attr(TCA_ACT_OPTIONS, mirred)
-    return _attr(TCA_U32_SEL, selector) + _attr(TCA_U32_ACT, _attr(1, action))
+    return _attr(1, _attr(TCA_ACT_KIND, b"mirred\0") + _attr(TCA_ACT_OPTIONS, mirred))
+
+
+def _program(mark: int) -> bytes:
+    return b"".join(_SOCK_FILTER.pack(*insn) for insn in redirect_program(mark))
+
+
+def _redirect_options(target: int, mark: int = REDIRECT_MARK) -> bytes:
+    """cls_bpf's options: the program that passes ``mark``, then the redirect."""
+    program = _program(mark)
+    return (_attr(TCA_BPF_OPS_LEN, struct.pack("=H", len(program) // _SOCK_FILTER.size))
+            + _attr(TCA_BPF_OPS, program) + _attr(TCA_BPF_ACT, _mirred(target)))
 
 
 def redirect_egress(space: Namespace, index: int, target: int) -> None:
-    """``tc filter add dev IF egress protocol all prio 1 u32 match u32 0 0 action
-    mirred egress redirect dev TARGET`` (IF's clsact must be there); any other
-    filter at that priority goes first."""
+    """``tc filter replace dev IF egress protocol all prio 1 bpf bytecode '…' action
+    mirred egress redirect dev TARGET`` (IF's clsact must be there): every frame
+    but the marked ones goes to TARGET. Any other filter at that priority goes first."""
     info = (PRIO << 16) | socket.htons(ETH_P_ALL)
     try:
         space.request(RTM_DELTFILTER, 0, _tcmsg(index, 0, EGRESS, info), _next_seq())
     except NetlinkError as exc:
         if exc.code not in (errno.ENOENT, errno.EINVAL):
             raise
-    body = _tcmsg(index, 0, EGRESS, info) + _kind("u32") + _attr(TCA_OPTIONS, _redirect_options(target))
+    body = _tcmsg(index, 0, EGRESS, info) + _kind("bpf") + _attr(TCA_OPTIONS, _redirect_options(target))
     space.request(RTM_NEWTFILTER, NLM_F_CREATE | NLM_F_EXCL, body, _next_seq())
 
 
@@ -353,12 +368,16 @@ class Qdiscs:
         params: netem's or tbf's parameters (:func:`parse_netem`, :func:`parse_tbf`).
         clsact: whether it has a clsact qdisc.
         redirects: ifindexes its egress filters redirect to (mirred).
+        ours: every redirect is vnetlab's (the cls_bpf filter that lets the
+            supervisor's marked frames pass); a redirect of another kind would
+            send them back into the TAP.
     """
 
     root: Optional[str] = None
     params: dict = field(default_factory=dict)
     clsact: bool = False
     redirects: tuple[int, ...] = ()
+    ours: bool = False
 
     def text(self, names: dict[int, str]) -> str:
         """What it does, as a person reads it ('tbf rate 1mbit …', 'redirected to eth0-imp', 'none')."""
@@ -370,7 +389,8 @@ class Qdiscs:
         elif self.root is not None:
             parts.append(f"qdisc {self.root}")
         if self.redirects:
-            parts.append("egress redirected to " + ", ".join(names.get(i, str(i)) for i in self.redirects))
+            parts.append("egress redirected to " + ", ".join(names.get(i, str(i)) for i in self.redirects)
+                         + ("" if self.ours else " (not by vnetlab's filter)"))
         elif self.clsact:
             parts.append("clsact")
         return "; ".join(parts) or "none"
@@ -399,13 +419,16 @@ def read(space: Namespace) -> dict[int, Qdiscs]:
             entry.params = parse_netem(options) if name == "netem" else parse_tbf(options) if name == "tbf" else {}
     for index, entry in found.items():
         if entry.clsact:
-            entry.redirects = tuple(egress_redirects(space, index))
+            redirects = egress_redirects(space, index)
+            entry.redirects = tuple(target for target, _ in redirects)
+            entry.ours = bool(redirects) and all(mine for _, mine in redirects)
     return found
 
 
-def egress_redirects(space: Namespace, index: int) -> list[int]:
-    """The ifindexes IF's egress filters redirect to with mirred."""
-    targets: list[int] = []
+def egress_redirects(space: Namespace, index: int) -> list[tuple[int, bool]]:
+    """(target ifindex, whether it is vnetlab's marked-passing cls_bpf filter) of
+    each mirred redirect among IF's egress filters."""
+    targets: list[tuple[int, bool]] = []
     try:
         replies = space.request(RTM_GETTFILTER, NLM_F_DUMP, _tcmsg(index, 0, EGRESS), _next_seq())
     except NetlinkError:
@@ -417,7 +440,10 @@ def egress_redirects(space: Namespace, index: int) -> list[int]:
         options = attrs.get(TCA_OPTIONS)
         if options is None:
             continue
-        actions = nlmsg.attributes(options, 0).get(TCA_U32_ACT)
+        name = attrs.get(TCA_KIND, b"").rstrip(b"\0")
+        parts = nlmsg.attributes(options, 0)
+        actions = parts.get(TCA_BPF_ACT if name == b"bpf" else TCA_U32_ACT)
+        mine = name == b"bpf" and parts.get(TCA_BPF_OPS) == _program(REDIRECT_MARK)
         for action in nlmsg.attributes(actions, 0).values() if actions else ():
             parts = nlmsg.attributes(action, 0)
             if parts.get(TCA_ACT_KIND, b"").rstrip(b"\0") != b"mirred":
@@ -426,7 +452,7 @@ def egress_redirects(space: Namespace, index: int) -> list[int]:
             if len(parms) >= _MIRRED.size:
                 fields = _MIRRED.unpack_from(parms)
                 if fields[5] == TCA_EGRESS_REDIR:
-                    targets.append(fields[6])
+                    targets.append((fields[6], mine))
     return targets
 
 

@@ -243,6 +243,25 @@ def mechanism(impairment: Impairment, netem: bool, tbf: bool = True) -> str:
     return USERSPACE
 
 
+# The userspace path's engine sends what survives with this SO_MARK through the
+# interface's own transmit path; the redirect filter lets marked frames pass, so a
+# capture on the interface sees them leave (as with netem). "VNL1".
+REDIRECT_MARK = 0x564E4C31
+
+
+def redirect_program(mark: int = REDIRECT_MARK) -> list[tuple[int, int, int, int]]:
+    """The classic BPF program (code, jt, jf, k) of the userspace path's redirect
+    filter: every frame matches (-1) but those carrying ``mark`` (0): load
+    skb->mark (SKF_AD_OFF + SKF_AD_MARK), compare, return."""
+    return [(0x20, 0, 0, (-4096 + 20) & 0xFFFFFFFF), (0x15, 0, 1, mark), (0x06, 0, 0, 0), (0x06, 0, 0, 0xFFFFFFFF)]
+
+
+def redirect_bytecode(mark: int = REDIRECT_MARK) -> str:
+    """:func:`redirect_program` as tc's ``bpf bytecode`` text."""
+    program = redirect_program(mark)
+    return f"{len(program)}," + ",".join(f"{code} {jt} {jf} {k}" for code, jt, jf, k in program)
+
+
 def tap_name(ifname: str) -> str:
     """The userspace path's TAP for ``ifname`` (in the same namespace; at most 15 characters)."""
     import zlib

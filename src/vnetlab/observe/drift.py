@@ -272,7 +272,8 @@ def _observe_impairments(observed: Observed, qdiscs: dict[str, tuple[dict, dict[
             if here.redirects:
                 tap = names.get(here.redirects[0])
                 carried = observed.impaired_ends.get((ns, ifname))
-                if carried is not None and here.root is None and here.redirects == (index_of.get(carried),):
+                if carried is not None and here.root is None and here.ours \
+                        and here.redirects == (index_of.get(carried),):
                     tap = carried
                     for op in wanted.get((ns, ifname), ()):
                         if op.mechanism == USERSPACE and op.tap == carried \

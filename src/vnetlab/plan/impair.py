@@ -6,7 +6,8 @@ length alone, where netem is missing), or ``userspace``: the interface's
 egress is redirected (tc clsact + mirred, all in the kernel) into a TAP
 ``tap`` of the same namespace, whose frames the lab supervisor delays,
 drops, duplicates, corrupts, reorders and paces, then sends on the
-interface itself past its qdiscs — the interface, its ifindex and its
+interface itself (marked, so the redirect lets them pass and a capture on
+the interface sees them leave) — the interface, its ifindex and its
 connections stay as they are, so an impairment changes while a lab runs.
 """
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Optional
 
-from vnetlab.model.impairment import NETEM, TBF, USERSPACE, Impairment, netem_args, tbf_args
+from vnetlab.model.impairment import NETEM, TBF, USERSPACE, Impairment, netem_args, redirect_bytecode, tbf_args
 from vnetlab.plan.base import Key, Op
 
 
@@ -56,8 +57,9 @@ class SetImpairment(Op):
             ["ip", "netns", "exec", self.netns, "sysctl", "-qw", f"net.ipv6.conf.{self.tap}.disable_ipv6=1"],
             ["ip", "-n", self.netns, "link", "set", str(self.tap), "up", "arp", "off"],
             tc + ["qdisc", "replace", *dev, "clsact"],
-            tc + ["filter", "replace", *dev, "egress", "protocol", "all", "prio", "1", "u32", "match", "u32", "0",
-                  "0", "action", "mirred", "egress", "redirect", "dev", str(self.tap)],
+            # every frame but the engine's own (marked) goes to the TAP
+            tc + ["filter", "replace", *dev, "egress", "protocol", "all", "prio", "1", "bpf", "bytecode",
+                  redirect_bytecode(), "action", "mirred", "egress", "redirect", "dev", str(self.tap)],
         ]
 
     def plan_lines(self) -> list[str]:
