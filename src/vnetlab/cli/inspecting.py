@@ -149,8 +149,9 @@ def render_status(status: dict[str, Any], console) -> None:
     if impaired:
         console.print("[bold]impairments[/bold] (what each end does to what it sends)")
         for link in impaired:
-            wanted = f"{link['wanted']} ({link['mechanism']}, {'set at runtime' if link['origin'] == 'runtime' else 'from the file'})" \
-                if link["wanted"] else "none" + (" (cleared at runtime)" if link["origin"] else "")
+            origin = "set at runtime" if link["origin"] == "runtime" else "from the file"
+            wanted = f"{link['wanted']} ({link['mechanism']}, {origin})" if link["wanted"] else \
+                "none" + (" (cleared at runtime)" if link["origin"] else "")
             console.print(f"  {escape(link['end'])} → {escape(link['peer'])}: {escape(wanted)}; "
                           f"kernel: {escape(link['kernel'])}", markup=True, highlight=False)
     cut = [link for link in status.get("links", []) if link["cut"]]

@@ -69,33 +69,16 @@ def with_runtime(plan: Plan, spec: LabSpec, changes: RuntimeChanges,
         return plan
     features = features or _features_of(plan)
     ends = {end for link in spec.links for end in link_ends(link)}
-    replaced: dict[tuple[str, str], Optional[Op]] = {}
     for end, values in changes.impairments.items():
-        if end not in ends:
-            continue
-        node, _, ifname = end.partition(":")
-        ns = namespace(spec.lab, node)
-        value = imp.Impairment.from_dict(values)
-        replaced[(ns, ifname)] = None if value.empty else impairment_op(ns, ifname, value, features)
-    down: set[tuple[str, str]] = set()
-    for pair in changes.cut:
-        if link_of(spec, pair[0]) is None or set(link_of(spec, pair[0]) or ()) != set(pair):
-            continue
-        for end in pair:
+        if end in ends:
             node, _, ifname = end.partition(":")
-            down.add((namespace(spec.lab, node), ifname))
-    ops: list[Op] = []
-    seen_down: set[tuple[str, str]] = set()
-    for op in plan.ops:
-        if isinstance(op, SetImpairment) and (op.netns, op.ifname) in replaced:
-            continue  # comes back below as it runs now
-        if isinstance(op, SetLinkState) and (op.netns, op.ifname) in down:
-            op = dataclasses.replace(op, up=False)
-            seen_down.add((op.netns, op.ifname))
-        ops.append(op)
-    ops += [SetLinkState(ns, ifname=ifname, up=False) for ns, ifname in sorted(down - seen_down)]
-    ops += [op for op in replaced.values() if op is not None]
-    return Plan(lab=plan.lab, ops=ops)
+            plan = with_end_impairment(plan, namespace(spec.lab, node), ifname, imp.Impairment.from_dict(values),
+                                       features)
+    for pair in changes.cut:
+        if set(link_of(spec, pair[0]) or ()) == set(pair):
+            plan = with_cable(plan, {(namespace(spec.lab, e.partition(":")[0]), e.partition(":")[2]) for e in pair},
+                              up=False)
+    return plan
 
 
 def with_end_impairment(plan: Plan, ns: str, ifname: str, value: imp.Impairment,

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from vnetlab.model.schema import LabSpec
     from vnetlab.plan import Plan
 
-__all__ = ["detect", "lab_needs_probe", "plan_for_this_machine"]  # lab_needs_probe (pure) lives in model.bridges; callers read it here too
+__all__ = ["detect", "impairment_features", "lab_needs_probe", "plan_for_this_machine"]  # lab_needs_probe (pure) lives in model.bridges; callers read it here too
 
 _detected: Optional[KernelFeatures] = None
 

@@ -16,11 +16,11 @@ from typing import Optional
 
 from vnetlab.errors import OperationFailed
 from vnetlab.plan import (
-    AddAddress, AddRoute, ApplyRuleset, BridgeVlan, CreateBond, CreateBridge, CreateMacvlan, CreateNamespace,
-    CreateTap, CreateVeth, CreateVlan, DeleteAddress, DeleteBridgeVlan, DeleteLink, DeleteNamespace, DeleteRoute,
-    DeleteRuleset, Op, OvsAddBond, OvsAddBridge, OvsAddPort, OvsDeleteBridge, OvsDeletePort, OvsReplaceFlows,
-    ClearImpairment, PumpFrames, RemoveRunFile, RunService, SetBondMember, SetImpairment, SetBridgeVlanFiltering, SetLinkState, SetMaster, SetMtu,
-    SetSysctl, SetTxChecksum, StartOvs, StopOvs, StopPump, StopService, WriteRunFile,
+    AddAddress, AddRoute, ApplyRuleset, BridgeVlan, ClearImpairment, CreateBond, CreateBridge, CreateMacvlan,
+    CreateNamespace, CreateTap, CreateVeth, CreateVlan, DeleteAddress, DeleteBridgeVlan, DeleteLink, DeleteNamespace,
+    DeleteRoute, DeleteRuleset, Op, OvsAddBond, OvsAddBridge, OvsAddPort, OvsDeleteBridge, OvsDeletePort,
+    OvsReplaceFlows, PumpFrames, RemoveRunFile, RunService, SetBondMember, SetBridgeVlanFiltering, SetImpairment,
+    SetLinkState, SetMaster, SetMtu, SetSysctl, SetTxChecksum, StartOvs, StopOvs, StopPump, StopService, WriteRunFile,
 )
 
 DEFAULT_SYSCTL = "0"  # what an unset sysctl reads as here

@@ -631,8 +631,9 @@ def diff(desired: Plan, observed: Observed, applied: Optional[Plan] = None) -> D
         ikey = ("impairment", ns, ifname)
         if ikey in want.values or ifname in observed.impairments.get(ns, {}) or ns not in observed.namespaces:
             continue
+        clear = ClearImpairment(ns, ifname=ifname, mechanism="userspace", tap=tap)
         changes.append(Change("-", "impairment", ns, ifname, None, f"carried by the supervisor into {tap}",
-                              extra_is_drift(ikey), (ClearImpairment(ns, ifname=ifname, mechanism="userspace", tap=tap),)))
+                              extra_is_drift(ikey), (clear,)))
     # Services and pumps: also those of removed nodes (the supervisor lets go of their namespaces).
     for ns, services in sorted(observed.services.items()):
         for service in services:
@@ -670,8 +671,8 @@ def _removable_address(address: str) -> bool:
 def _ordered(changes: list[Change]) -> list[Change]:
     """Removals first (in dependency order), then changes and additions by kind."""
     rank = {kind: i for i, kind in enumerate(_REMOVE_ORDER)}
-    build = {k: i for i, k in enumerate(("node", "sysctl", "link", "ovs-daemons", "ovs-bridge", "ovs-port", "master", "mtu",
-                                         "address", "link-state", "route", "ovs-flows", "ruleset", "impairment",
+    build = {k: i for i, k in enumerate(("node", "sysctl", "link", "ovs-daemons", "ovs-bridge", "ovs-port", "master",
+                                         "mtu", "address", "link-state", "route", "ovs-flows", "ruleset", "impairment",
                                          "pump", "service"))}
     removals = sorted((c for c in changes if c.sign == "-"), key=lambda c: rank.get(c.kind, 99))
     others = sorted((c for c in changes if c.sign != "-"), key=lambda c: build.get(c.kind, 99))
