@@ -431,7 +431,7 @@ def egress_redirects(space: Namespace, index: int) -> list[tuple[int, bool]]:
     targets: list[tuple[int, bool]] = []
     try:
         replies = space.request(RTM_GETTFILTER, NLM_F_DUMP, _tcmsg(index, 0, EGRESS), _next_seq())
-    except NetlinkError:
+    except OSError:  # NetlinkError, or a dump's error
         return targets
     for kind, msg in replies:
         if kind != RTM_NEWTFILTER:

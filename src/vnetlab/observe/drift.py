@@ -28,7 +28,6 @@ from vnetlab.observe.diff import (
     Diff, FORCED_RULESET, Observed, ObservedImpairment, ObservedLink, ObservedService, diff, ovs_vlans,
 )
 from vnetlab.host import applied, netns, state
-from vnetlab.observe.impairments import read_qdiscs
 from vnetlab.plan import ApplyRuleset, Plan, SetImpairment, SetSysctl
 
 BASELINE_FILE = "baseline.json"
@@ -127,8 +126,7 @@ def observe(lab: str, *plans: Optional[Plan]) -> Observed:
         if not netns.exists(ns):
             continue
         observed.namespaces.add(ns)
-        links, routes = rtnl.read(ns)
-        found = read_qdiscs(ns)
+        links, routes, found = rtnl.read_with_qdiscs(ns)
         if found:
             qdiscs[ns] = (found, {link["index"]: link["name"] for link in links})
         with netns.entered(ns):

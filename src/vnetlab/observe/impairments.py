@@ -16,20 +16,6 @@ from vnetlab.host import applied, netns
 from vnetlab.names import namespace
 
 
-def read_qdiscs(ns: str) -> dict:
-    """ifindex -> the ``host.tc.Qdiscs`` of the interfaces of ``ns`` that have any of their own."""
-    from vnetlab.host import tc
-    from vnetlab.host.rtnetlink import Namespace, NetlinkError
-
-    space = Namespace(ns, fresh=False)
-    try:
-        return {index: found for index, found in tc.read(space).items() if not found.empty}
-    except (NetlinkError, OSError):
-        return {}
-    finally:
-        space.close()
-
-
 def _ends(copy: Optional[dict[str, Any]]) -> list[tuple[str, str]]:
     """(end, peer) of every link end of a spec copy (``lab.json``), both ways."""
     spec = copy.get("spec") if copy is not None else None
@@ -44,7 +30,6 @@ def _ends(copy: Optional[dict[str, Any]]) -> list[tuple[str, str]]:
 def link_status(lab: str) -> list[dict[str, Any]]:
     """The link ends that are impaired (wanted, or found in the kernel) or cut, each
     ``{"end", "peer", "wanted", "mechanism", "origin", "kernel", "cut"}``."""
-    from vnetlab.host import rtnetlink
     from vnetlab.model.impairment import Impairment
 
     plan = applied.read_plan(lab)
@@ -61,12 +46,11 @@ def link_status(lab: str) -> list[dict[str, Any]]:
         if ns not in kernel:
             kernel[ns] = {}
             if netns.exists(ns):
-                space = rtnetlink.Namespace(ns, fresh=False)
-                try:
-                    names = {space.index(name): name for name in space.links}
-                finally:
-                    space.close()
-                kernel[ns] = {names[i]: q.text(names) for i, q in read_qdiscs(ns).items() if i in names}
+                from vnetlab.observe import rtnl
+
+                links, _, qdiscs = rtnl.read_with_qdiscs(ns)
+                names = {link["index"]: link["name"] for link in links}
+                kernel[ns] = {names[i]: q.text(names) for i, q in qdiscs.items() if i in names}
         op = wanted.get((ns, ifname))
         held = kernel[ns].get(ifname)
         if op is None and held is None and end not in cut:
