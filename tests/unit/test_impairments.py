@@ -339,3 +339,17 @@ def test_link_needs_down_or_up(capsys):
     with pytest.raises(SystemExit) as exited:
         cli.main(["link", "nolab", "a:eth0", "sideways"])
     assert exited.value.code == 2
+
+
+def test_plan_without_probing_says_netem_is_assumed(tmp_path, monkeypatch, capsys):
+    import argparse
+
+    from vnetlab.cli import lifecycle
+
+    path = tmp_path / "imp.yaml"
+    path.write_text("lab: imp\nnodes:\n  a: {interfaces: {eth0: {}}}\n  b: {interfaces: {eth0: {}}}\n"
+                    "links:\n  - {ends: [a:eth0, b:eth0], delay: 20ms}\n")
+    monkeypatch.setattr(lifecycle.os, "geteuid", lambda: 1000)  # an ordinary user: the kernel is not probed
+    assert lifecycle.cmd_plan(argparse.Namespace(labfile=str(path), full=True, format="text")) == 0
+    out = capsys.readouterr().out
+    assert "# impairments: netem assumed" in out and "root netem delay 20ms" in out

@@ -50,6 +50,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     for line in assumed_backends(lab.spec, features):
         print(f"# bridge {line}")
+    if not features.detected and any(op.name == "set_impairment" for op in plan.ops):
+        print("# impairments: netem assumed (this kernel was not probed; as root, vnetlab plan says which "
+              "mechanism each end gets here)")
     last = None
     for op in plan.ops:
         if op.name != last:
