@@ -171,6 +171,12 @@ def test_a_rate_limited_link_carries_no_more_than_its_rate(lab):
     assert ends["c:eth0"]["mechanism"] == expected and ends["c:eth0"]["kernel"].startswith(expected)
 
 
+def test_a_reboot_keeps_the_links_impairment_at_both_ends(lab):
+    lab.reboot("b")  # b's end is made again, and a's (the veth's other end) with it
+    assert min(ping(lab, "a", "10.71.1.2", count=3)["rtts"]) >= 40.0
+    assert cli("status", LAB, "--check-drift").returncode == 0
+
+
 # -- one key at a time, changed while the lab runs -------------------------------
 def test_loss_of_100_percent_passes_nothing(lab):
     impair("e:eth0", "--loss", "100%")  # the command line once; the API below (the same path, in-process)

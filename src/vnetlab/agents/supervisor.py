@@ -166,6 +166,9 @@ class ImpairSpec:
     ifname: str
     tap: str
     impairment: tuple = ()
+    # Which interface and TAP these are (namespace inode, their ifindexes): another
+    # value means they were made again (a node's reboot), and the end is opened anew.
+    instance: str = ""
 
     def __str__(self) -> str:
         return f"{self.netns}:{self.ifname}"
@@ -181,10 +184,16 @@ class ImpairSpec:
         values = data.get("impairment", {})
         if not isinstance(values, dict):
             raise ValueError(f"'impairment' of {data['netns']}:{data['ifname']} must be a mapping")
-        return cls(data["netns"], data["ifname"], data["tap"], tuple(sorted(values.items())))
+        instance = data.get("instance", "")
+        if not isinstance(instance, str):
+            raise ValueError(f"'instance' of {data['netns']}:{data['ifname']} must be a string")
+        return cls(data["netns"], data["ifname"], data["tap"], tuple(sorted(values.items())), instance)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"netns": self.netns, "ifname": self.ifname, "tap": self.tap, "impairment": dict(self.impairment)}
+        data = {"netns": self.netns, "ifname": self.ifname, "tap": self.tap, "impairment": dict(self.impairment)}
+        if self.instance:
+            data["instance"] = self.instance
+        return data
 
 
 @dataclasses.dataclass(frozen=True)
@@ -352,8 +361,8 @@ class _Supervisor:
         errors: list[str] = []
         by_key = {spec.key: spec for spec in wanted}
         for key, (spec, _) in list(self.impaired.items()):
-            if key not in by_key or by_key[key].tap != spec.tap:
-                self.drop_impaired(key, "removed from config")
+            if key not in by_key or (by_key[key].tap, by_key[key].instance) != (spec.tap, spec.instance):
+                self.drop_impaired(key, "removed from config" if key not in by_key else "made again")
         for key, spec in by_key.items():
             try:
                 if key in self.impaired:

@@ -66,7 +66,8 @@ class ImpairBackend:
         if here.redirects:
             carried = self.supervisor.impaired_end(netns_name, ifname) if self.supervisor else None
             if carried is not None and here.root is None and here.ours \
-                    and here.redirects == (self._index(space, carried.tap),):
+                    and here.redirects == (self._index(space, carried.tap),) \
+                    and carried.instance == self._instance(space, netns_name, ifname, carried.tap):
                 return SetImpairment(netns_name, ifname=ifname, impairment=carried.impairment, mechanism=USERSPACE,
                                      tap=carried.tap)
             return None
@@ -79,6 +80,10 @@ class ImpairBackend:
             return None
         return SetImpairment(netns_name, ifname=ifname, impairment=tuple(sorted(value.to_dict().items())),
                              mechanism=here.root)
+
+    def _instance(self, space: Namespace, netns_name: str, ifname: str, tap: str) -> str:
+        """Which interface and TAP these are: the namespace's inode and their indexes."""
+        return tc.instance_of(netns.identity(netns_name), self._index(space, ifname), self._index(space, tap))
 
     @staticmethod
     def _index(space: Namespace, ifname: str) -> Optional[int]:
@@ -103,7 +108,8 @@ class ImpairBackend:
             tc.add_clsact(space, index)
             if here.redirects != (tap,) or not here.ours:
                 tc.redirect_egress(space, index, tap)
-            self.supervisor.carry(ImpairSpec(op.netns, op.ifname, str(op.tap), op.impairment))
+            self.supervisor.carry(ImpairSpec(op.netns, op.ifname, str(op.tap), op.impairment,
+                                             self._instance(space, op.netns, op.ifname, str(op.tap))))
         else:
             if here.clsact:
                 self._remove_userspace(space, op.netns, op.ifname, index)

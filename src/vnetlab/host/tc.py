@@ -495,3 +495,9 @@ def netem_impairment(params: dict, hint: Optional[Impairment] = None) -> Optiona
 def describe_values(values: tuple) -> str:
     """An impairment's sorted (key, value) pairs as a person reads them."""
     return Impairment.from_dict(dict(values)).text() if values else "nothing configured in the supervisor"
+
+
+def instance_of(inode: Optional[int], index: Optional[int], tap_index: Optional[int]) -> str:
+    """Which interface and TAP a userspace end is carried on (the namespace's inode and
+    their indexes): another value means one of them was made again (a node's reboot)."""
+    return f"{inode}:{index}:{tap_index}"

@@ -154,6 +154,7 @@ class Observed:
     impairments: dict[str, dict[str, ObservedImpairment]] = field(default_factory=dict)
     impaired_ends: dict[tuple[str, str], str] = field(default_factory=dict)
     impaired_values: dict[tuple[str, str], tuple] = field(default_factory=dict)  # what the supervisor is told
+    impaired_instances: dict[tuple[str, str], str] = field(default_factory=dict)  # which interface it holds
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,8 @@ import os
 from typing import Callable, Optional
 
 from vnetlab.observe.diff import (
-    Diff, FORCED_RULESET, Observed, ObservedImpairment, ObservedLink, ObservedService, diff, ovs_vlans,
+    Diff, FORCED_RULESET, Observed, ObservedImpairment, ObservedLink, ObservedService, diff, impairment_text,
+    ovs_vlans,
 )
 from vnetlab.host import applied, netns, state
 from vnetlab.plan import ApplyRuleset, Plan, SetImpairment, SetSysctl
@@ -238,6 +239,7 @@ def _observe_supervisor(lab: str, observed: Observed) -> None:
     for end in config.impaired:
         observed.impaired_ends[end.key] = end.tap
         observed.impaired_values[end.key] = end.impairment
+        observed.impaired_instances[end.key] = end.instance
     owner = supervisor.read_pidfile(rundir)
     observed.pumps_running = owner is not None and supervisor.is_running(owner)
     status = node_services(rundir)
@@ -270,26 +272,30 @@ def _observe_impairments(observed: Observed, qdiscs: dict[str, tuple[dict, dict[
             if here.redirects:
                 tap = names.get(here.redirects[0])
                 carried = observed.impaired_ends.get((ns, ifname))
-                if carried is not None and here.root is None and here.ours \
+                made_again = observed.impaired_instances.get((ns, ifname)) not in (
+                    "", tc.instance_of(netns.identity(ns), index, index_of.get(carried or "")))
+                if carried is not None and here.root is None and here.ours and not made_again \
                         and here.redirects == (index_of.get(carried),):
                     tap = carried
+                    told = observed.impaired_values.get((ns, ifname), ())
+                    value = text = impairment_text({"mechanism": USERSPACE, **dict(told)})
                     for op in wanted.get((ns, ifname), ()):
-                        if op.mechanism == USERSPACE and op.tap == carried \
-                                and observed.impaired_values.get((ns, ifname)) == op.impairment:
+                        if op.mechanism == USERSPACE and op.tap == carried and told == op.impairment:
                             value = op.objects()[0][1]
-                            if not observed.pumps_running:
-                                value = text = f"{text} (the supervisor that carries it is not running)"
                             break
-                    else:
-                        text = f"{text} ({tc.describe_values(observed.impaired_values.get((ns, ifname), ()))})"
-                        value = text
+                    if not observed.pumps_running:
+                        value = text = f"{text}, but the supervisor that carries it is not running"
+                elif carried is not None and made_again:
+                    text = value = f"{text} (the supervisor still carries the interface it replaced)"
             elif here.root in (NETEM, TBF):
-                for op in wanted.get((ns, ifname), ()):
-                    if op.mechanism != here.root:
-                        continue
-                    read = (tc.tbf_impairment if here.root == TBF else tc.netem_impairment)(here.params, op.value)
-                    if read == op.value:
-                        value = op.objects()[0][1]
+                read_back = tc.tbf_impairment if here.root == TBF else tc.netem_impairment
+                hints = [op.value for op in wanted.get((ns, ifname), ()) if op.mechanism == here.root]
+                for hint in [*hints, None]:
+                    read = read_back(here.params, hint)
+                    if read is not None and (hint is None or read == hint):
+                        text = impairment_text({"mechanism": here.root, **read.to_dict()})
+                        if hint is not None:
+                            value = {"mechanism": here.root, **read.to_dict()}
                         break
             observed.impairments.setdefault(ns, {})[ifname] = ObservedImpairment(value, text, mechanism, tap)
 
