@@ -120,7 +120,9 @@ class LinkEnd:
 
 
 def _require_kernel_features(plan: Plan) -> None:
-    taps = any(op.name == "create_tap" for op in plan.ops)
+    # the userspace impairment path redirects an interface into a TAP of its own
+    taps = any(op.name == "create_tap" or (op.name == "set_impairment" and op.mechanism == "userspace")
+               for op in plan.ops)
     ovs = any(op.name == "start_ovs" for op in plan.ops)  # the userspace datapath's ports are TAPs too
     if (taps or ovs) and not os.path.exists("/dev/net/tun"):
         raise EnvironmentProblem(
@@ -404,13 +406,11 @@ class Lab:
         Raises:
             LookupError: the lab is not up.
         """
-        running = Lab.running(self.name)
         from vnetlab.compile.runtime import RuntimeChanges
-
         from vnetlab.host import applied
 
-        changes = RuntimeChanges.from_dict(applied.read_runtime(self.name))
-        return running._link_ends(changes)
+        running = Lab.running(self.name)
+        return running._link_ends(RuntimeChanges.from_dict(applied.read_runtime(self.name)))
 
     def impairments(self) -> list[LinkEnd]:
         """The link ends that have an impairment in force, one the file gives (also when it
@@ -418,6 +418,7 @@ class Lab:
         return [end for end in self.links() if not end.impairment.empty or not end.file.empty or end.cut]
 
     def _link_ends(self, changes: Any) -> list[LinkEnd]:
+        """Every link end of this (running) lab's spec, as the applied plan has it."""
         from vnetlab.compile.impair import end_impairments
         from vnetlab.model.impairment import Impairment
         from vnetlab.model.schema import link_ends
@@ -573,6 +574,9 @@ class Lab:
         from vnetlab.executors.kernel import KernelBackend
         from vnetlab.executors.supervisor_backend import SupervisorBackend
 
+        from vnetlab.plan import Plan
+
+        _require_kernel_features(Plan(lab=self.name, ops=ops))
         journal = Journal(self.name)
         journal.open()
         kernel = KernelBackend()
