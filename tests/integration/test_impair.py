@@ -48,6 +48,11 @@ nodes:
       br0: {{type: bridge, ports: [bond0], address: 10.71.4.1/24}}
   tor: {{kind: switch}}
   h: {{interfaces: {{eth0: {{address: 10.71.4.2/24}}}}}}
+  pve:
+    interfaces:
+      tap100i0: {{type: tap}}
+      vmbr0: {{type: bridge, ports: [tap100i0], address: 10.71.5.1/24}}
+  vm: {{kind: vm, interfaces: {{eth0: {{address: 10.71.5.100/24}}}}}}
 links:
   - {{ends: [a:eth0, b:eth0], delay: 20ms}}
   - {{ends: [c:eth0, d:eth0], rate: 8mbit}}
@@ -55,6 +60,7 @@ links:
   - [s1:eno1, tor:p1]
   - [s1:eno2, tor:p2]
   - [h:eth0, tor:p3]
+  - [pve:tap100i0, vm:eth0]
 """
 
 # A TCP sink: prints the bytes it got and the rate after the first 128 KiB (a
@@ -312,6 +318,22 @@ def test_link_down_makes_the_bond_fail_over_and_up_restores_it(lab):
         time.sleep(0.1)
     assert f"member {active}: enabled" in shown and f"member {other}: enabled" in shown
     assert cli("status", LAB, "--check-drift").returncode == 0
+
+
+def test_a_vm_links_taps_are_impaired_and_cut_likewise(lab):
+    assert lab.impair("vm:eth0", delay="30ms").mechanism in ("netem", "userspace")
+    try:
+        assert min(ping(lab, "vm", "10.71.5.1", count=3)["rtts"]) >= 30.0
+        assert lab.cut("pve:tap100i0").cut
+        assert ping(lab, "vm", "10.71.5.1", count=2, wait=0.5)["received"] == 0
+        for ns, ifname in ((f"{LAB}-pve", "tap100i0"), (f"{LAB}-vm", "eth0")):
+            shown = subprocess.run(["ip", "-n", ns, "link", "show", ifname], capture_output=True, text=True).stdout
+            assert "state DOWN" in shown and ",UP" not in shown, shown
+        assert not lab.replug("vm:eth0").cut
+        assert ping(lab, "vm", "10.71.5.1", count=2)["received"] == 2
+    finally:
+        lab.reset_impairment("vm:eth0")
+    assert max(ping(lab, "vm", "10.71.5.1", count=2)["rtts"]) < 30.0
 
 
 def test_bad_ends_exit_2(lab):
