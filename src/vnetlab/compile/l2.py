@@ -31,7 +31,7 @@ from vnetlab.model.bridges import (
     ASSUMED, FEATURE_TEXT, BridgeView, KernelFeatures, bridge_needs, bridge_settings, bridges_of, resolve_backend,
 )
 from vnetlab.model.l2names import vlan_device_parts
-from vnetlab.model.schema import Interface, LabSpec, Node
+from vnetlab.model.schema import Interface, LabSpec, Node, link_ends
 from vnetlab.model.validate import OSKEN_INSTALL, UNAPPLIED_SETTINGS
 from vnetlab.plan import (
     AddAddress, CreateBridge, OvsAddBond, OvsAddBridge, OvsAddPort, OvsReplaceFlows, RunService,
@@ -188,7 +188,7 @@ def compile_l2(builder: PlanBuilder, features: KernelFeatures = ASSUMED) -> None
 
 def _link_peers(spec: LabSpec) -> dict[tuple[str, str], tuple[str, str]]:
     peers: dict[tuple[str, str], tuple[str, str]] = {}
-    for end_a, end_b in spec.links:
+    for end_a, end_b in (link_ends(link) for link in spec.links):
         a, b = tuple(end_a.partition(":")[::2]), tuple(end_b.partition(":")[::2])
         peers[a], peers[b] = b, a
     return peers

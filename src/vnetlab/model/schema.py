@@ -17,6 +17,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from vnetlab.model import impairment
 from vnetlab.model.kinds import INTERFACE_TYPES, MODES, NODE_KINDS  # the one list of kind names
 from vnetlab.names import LAB_NAME, NODE_NAME
 
@@ -1138,13 +1139,86 @@ TaskCheck = Annotated[
 LinkEnd = str  # "node:ifname"
 
 
+def _impairment_text(key: str) -> Callable[[Any], Any]:
+    """A field validator that checks an impairment value's text (its units,
+    its range) and keeps it as written."""
+    def check(value: Any) -> Any:
+        if value is not None:
+            if key == "distribution":
+                if value not in impairment.DISTRIBUTIONS:
+                    raise ValueError(f"{value!r} is not one of {', '.join(impairment.DISTRIBUTIONS)}")
+            else:
+                impairment.PARSERS[key](value)
+        return value
+    return check
+
+
+ImpairText = Optional[Union[str, int, float]]
+
+
+class Impair(Strict):
+    """What one end does to the frames it sends (netem's words and units)."""
+
+    delay: Annotated[ImpairText, AfterValidator(_impairment_text("delay"))] = None
+    jitter: Annotated[ImpairText, AfterValidator(_impairment_text("jitter"))] = None
+    distribution: Annotated[Optional[str], AfterValidator(_impairment_text("distribution"))] = None
+    loss: Annotated[ImpairText, AfterValidator(_impairment_text("loss"))] = None
+    loss_correlation: Annotated[ImpairText, AfterValidator(_impairment_text("loss_correlation"))] = None
+    duplicate: Annotated[ImpairText, AfterValidator(_impairment_text("duplicate"))] = None
+    corrupt: Annotated[ImpairText, AfterValidator(_impairment_text("corrupt"))] = None
+    reorder: Annotated[ImpairText, AfterValidator(_impairment_text("reorder"))] = None
+    rate: Annotated[ImpairText, AfterValidator(_impairment_text("rate"))] = None
+    limit: Annotated[Optional[int], AfterValidator(_impairment_text("limit"))] = None
+
+    @model_validator(mode="after")
+    def _meaningful(self) -> "Impair":
+        problem = self.parsed().problem()
+        if problem:
+            raise ValueError(problem)
+        return self
+
+    def parsed(self) -> "impairment.Impairment":
+        return impairment.Impairment.parse(self.model_dump(exclude_none=True, exclude=set(self.model_extra or ())))
+
+
+class Link(Impair):
+    """A link written as a mapping: its two ends, what both ends do to what
+    they send, and under an end's node name what that end alone does
+    (``{ends: [a:eth0, b:eth0], delay: 20ms, b: {loss: 10%}}``; the node-name
+    keys are checked with the other links, in model/validate.py)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    ends: list[LinkEnd]
+
+
+def _link_tag(value: Any) -> str:
+    return "link" if isinstance(value, (dict, Link)) else "pair"
+
+
+AnyLink = Annotated[
+    Union[Annotated[list[LinkEnd], Tag("pair")], Annotated[Link, Tag("link")]],
+    Discriminator(_link_tag),
+]
+
+
+def link_ends(link: "list[LinkEnd] | Link") -> list[LinkEnd]:
+    """A link's two ends, whichever way it is written."""
+    return link.ends if isinstance(link, Link) else link
+
+
+def link_end_path(link: "list[LinkEnd] | Link", index: int, position: int) -> tuple:
+    """Where in the file the end at ``position`` of ``links[index]`` is written."""
+    return ("links", index, "ends", position) if isinstance(link, Link) else ("links", index, position)
+
+
 class LabSpec(Strict):
     """The whole lab file."""
 
     lab: str
     description: Optional[str] = None
     nodes: dict[NodeName, Node] = Field(default_factory=dict)
-    links: list[list[LinkEnd]] = Field(default_factory=list)
+    links: list[AnyLink] = Field(default_factory=list)
     checks: list[AnyCheck] = Field(default_factory=list)
 
     @field_validator("lab")
