@@ -1092,6 +1092,31 @@ class RebootStep(Strict):
         return self.name or f"reboot {self.reboot}"
 
 
+class CableStep(Strict):
+    """``{cut: NODE:IF}`` or ``{replug: NODE:IF}`` in a course task's checks: the grader
+    pulls (or plugs back) the cable of that link end, and the checks after it run
+    against the lab so; every cable a task's steps cut is plugged back after the task.
+    Not allowed in a lab file's checks."""
+
+    cut: Optional[str] = None
+    replug: Optional[str] = None
+    name: Optional[str] = None
+
+    @model_validator(mode="after")
+    def _one(self) -> "CableStep":
+        if (self.cut is None) == (self.replug is None):
+            raise ValueError("a cable step has one of cut: NODE:IF or replug: NODE:IF")
+        return self
+
+    @property
+    def end(self) -> str:
+        return self.cut if self.cut is not None else str(self.replug)
+
+    def label(self) -> str:
+        """A short human description of the step."""
+        return self.name or (f"cutting the cable of {self.cut}" if self.cut else f"plugging {self.replug} back")
+
+
 def _check_tag(value: Any, reboot: str) -> str:
     """Which model a check mapping is: ``probe`` when it has ``from``, ``reboot`` when it has ``reboot``,
     ``state`` when it has ``node`` or a state kind; else ``probe`` (whose messages fit a mapping that
@@ -1102,7 +1127,11 @@ def _check_tag(value: Any, reboot: str) -> str:
         return "state"
     if isinstance(value, RebootStep):
         return "reboot"
+    if isinstance(value, CableStep):
+        return "cable"
     if isinstance(value, dict):
+        if reboot == "reboot" and ("cut" in value or "replug" in value):
+            return "cable"
         if isinstance(value.get("resolve"), str):
             return "state"  # {from: c1, resolve: web, expect: …} reads c1's resolver
         if "from" in value or "from_" in value:
@@ -1130,10 +1159,11 @@ AnyCheck = Annotated[
     Discriminator(lambda value: _check_tag(value, reboot="state")),  # StateCheck explains 'reboot'
 ]
 TaskCheck = Annotated[
-    Union[Annotated[Check, Tag("probe")], Annotated[StateCheck, Tag("state")], Annotated[RebootStep, Tag("reboot")]],
+    Union[Annotated[Check, Tag("probe")], Annotated[StateCheck, Tag("state")], Annotated[RebootStep, Tag("reboot")],
+          Annotated[CableStep, Tag("cable")]],
     Discriminator(lambda value: _check_tag(value, reboot="reboot")),
 ]
-"""A course task's check: a probe, a state check, or a reboot step."""
+"""A course task's check: a probe, a state check, a reboot step or a cable step."""
 
 
 LinkEnd = str  # "node:ifname"
