@@ -82,8 +82,47 @@ class RebootReport:
         return not self.problems
 
 
+class NotALinkEnd(BadInput, KeyError):
+    """``NODE:IF`` is not an end of one of the lab's links (exit 2)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+@dataclass
+class LinkEnd:
+    """One end of a running lab's link: what it does to what it sends, and its cable.
+
+    Attributes:
+        end: ``node:ifname``.
+        peer: the link's other end.
+        impairment: what is in force now (empty: nothing); ``mechanism``
+            carries it (netem, tbf, userspace; None without impairment).
+        origin: ``file`` (the lab file's), ``runtime`` (set by
+            ``vnetlab impair`` / :meth:`Lab.impair` while the lab runs), or
+            None without impairment.
+        file: what the lab file says for this end (empty: nothing).
+        cut: the cable is cut (``vnetlab link … down`` / :meth:`Lab.cut`).
+    """
+
+    end: str
+    peer: str
+    impairment: Any
+    mechanism: Optional[str]
+    origin: Optional[str]
+    file: Any
+    cut: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"end": self.end, "peer": self.peer, "impairment": self.impairment.to_dict(),
+                "text": self.impairment.text() if not self.impairment.empty else None,
+                "mechanism": self.mechanism, "origin": self.origin, "file": self.file.to_dict(), "cut": self.cut}
+
+
 def _require_kernel_features(plan: Plan) -> None:
-    taps = any(op.name == "create_tap" for op in plan.ops)
+    # the userspace impairment path redirects an interface into a TAP of its own
+    taps = any(op.name == "create_tap" or (op.name == "set_impairment" and op.mechanism == "userspace")
+               for op in plan.ops)
     ovs = any(op.name == "start_ovs" for op in plan.ops)  # the userspace datapath's ports are TAPs too
     if (taps or ovs) and not os.path.exists("/dev/net/tun"):
         raise EnvironmentProblem(
@@ -324,7 +363,7 @@ class Lab:
             _refuse_foreign_namespaces(self.name, plan, record)
             node_etc.refuse_foreign(self.name, [ns for ns in plan.namespaces() if ns not in record.etc])
             if existed:
-                plan = self.with_booted(plan)
+                plan = self.as_running(plan)
             try:
                 return self._apply(plan, existed, progress, raise_neigh_limit)
             except (OSError, ApplyError) as exc:
@@ -352,6 +391,223 @@ class Lab:
         booted = {node: NodeExtras.from_dict(data) for node, data in applied.read_booted(self.name).items()
                   if node in self.spec.nodes}
         return with_extras(plan, self.spec, booted, state.lab_dir(self.name))
+
+    def as_running(self, plan: Plan) -> Plan:
+        """``plan`` with what the running lab keeps beyond its file: what rebooted
+        nodes' own files added (:meth:`with_booted`) and what ``vnetlab impair``
+        and ``vnetlab link`` changed (``runtime.json``, ``compile/runtime.py``)."""
+        return self.with_runtime(self.with_booted(plan))
+
+    def with_runtime(self, plan: Plan) -> Plan:
+        """``plan`` with the running lab's impairments and cut cables set while it
+        runs (``runtime.json``): ``up`` keeps them instead of taking them for drift."""
+        from vnetlab.compile.runtime import RuntimeChanges
+        from vnetlab.host import applied
+
+        return self.with_runtime_changes(plan, RuntimeChanges.from_dict(applied.read_runtime(self.name)))
+
+    def with_runtime_changes(self, plan: Plan, changes: Any) -> Plan:
+        """``plan`` with ``changes`` (a ``compile.runtime.RuntimeChanges``); a runtime
+        impairment's mechanism is what this kernel offers (netem, tbf, userspace)."""
+        from vnetlab.compile.runtime import with_runtime
+
+        if not changes:
+            return plan
+        features = None
+        if any(changes.impairments.values()):
+            from vnetlab.executors import capabilities
+
+            features = capabilities.impairment_features()
+        return with_runtime(plan, self.spec, changes, features)
+
+    # -- impairments and cables of a running lab (issue 15) -----------------
+    def links(self) -> list[LinkEnd]:
+        """Every link end of the running lab with its impairment in force (from
+        the file or set while it runs) and whether its cable is cut.
+
+        Raises:
+            LookupError: the lab is not up.
+        """
+        from vnetlab.compile.runtime import RuntimeChanges
+        from vnetlab.host import applied
+
+        running = Lab.running(self.name)
+        return running._link_ends(RuntimeChanges.from_dict(applied.read_runtime(self.name)))
+
+    def impairments(self) -> list[LinkEnd]:
+        """The link ends that have an impairment in force, one the file gives (also when it
+        was cleared while the lab runs), or a cut cable (see :meth:`links`)."""
+        return [end for end in self.links() if not end.impairment.empty or not end.file.empty or end.cut]
+
+    def _link_ends(self, changes: Any) -> list[LinkEnd]:
+        """Every link end of this (running) lab's spec, as the applied plan has it."""
+        from vnetlab.compile.impair import end_impairments
+        from vnetlab.model.impairment import Impairment
+        from vnetlab.model.schema import link_ends
+        from vnetlab.observe.drift import applied_plan
+        from vnetlab.plan import SetImpairment
+
+        plan = applied_plan(self.name)
+        in_force = {(op.netns, op.ifname): op for op in (plan.ops if plan is not None else ())
+                    if isinstance(op, SetImpairment)}
+        from_file = end_impairments(self.spec)
+        found = []
+        for link in self.spec.links:
+            ends = link_ends(link)
+            for end, peer in ((ends[0], ends[1]), (ends[1], ends[0])):
+                node, _, ifname = end.partition(":")
+                op = in_force.get((self.namespace_of(node), ifname))
+                value = op.value if op is not None else Impairment()
+                origin = None if value.empty else ("runtime" if end in changes.impairments else "file")
+                found.append(LinkEnd(end, peer, value, op.mechanism if op is not None else None, origin,
+                                     from_file.get((node, ifname), Impairment()), changes.is_cut(end)))
+        return found
+
+    def impair(self, end: str, impairment: Any = None, **values: Any) -> LinkEnd:
+        """Changes what link end ``end`` (``node:ifname``) of the running lab does
+        to what it sends, at once and in place: the link is not made again (the
+        interface keeps its index, connections through it stay).
+
+        Args:
+            end: ``node:ifname``, an end of one of the lab's links.
+            impairment: an :class:`vnetlab.model.impairment.Impairment`, or a
+                mapping in the lab file's words (``{"delay": "100ms"}``).
+            values: the same as keyword arguments (``delay="100ms", loss="5%"``).
+                Nothing given: the end sends as it is (no impairment, whatever
+                the file says) — see :meth:`clear_impairment`.
+
+        The impairment replaces the one in force; it is kept across ``up``
+        until :meth:`reset_impairment` (back to the file) or ``down``.
+
+        Raises:
+            NotALinkEnd, NoSuchNode, BadInput: the end or a value is wrong (exit 2).
+            LookupError: the lab is not up.
+            ApplyError: the kernel refused (nothing was changed).
+        """
+        from vnetlab.model.impairment import Impairment
+
+        if isinstance(impairment, Impairment):
+            value = impairment.merged(Impairment.parse(values)) if values else impairment
+        else:
+            try:
+                value = Impairment.parse({**(impairment or {}), **values})
+            except ValueError as exc:
+                raise BadInput(f"{end}: {exc}") from None
+            unknown = set(impairment or {}) | set(values)
+            from vnetlab.model.impairment import KEYS
+
+            unknown -= set(KEYS)
+            if unknown:
+                raise BadInput(f"{end}: {', '.join(sorted(unknown))} is not an impairment key — use "
+                               f"{', '.join(KEYS)}")
+        problem = value.problem()
+        if problem:
+            raise BadInput(f"{end}: {problem}")
+        return self._change_end(end, lambda changes, spec: changes.impairments.__setitem__(end, value.to_dict()))
+
+    def clear_impairment(self, end: str) -> LinkEnd:
+        """``end`` sends without impairment from now on (also one the file gives it), until
+        :meth:`reset_impairment` or ``down``."""
+        return self._change_end(end, lambda changes, spec: changes.impairments.__setitem__(end, {}))
+
+    def reset_impairment(self, end: str) -> LinkEnd:
+        """``end`` has the lab file's impairment again (or none, if the file gives it none)."""
+        return self._change_end(end, lambda changes, spec: changes.impairments.pop(end, None))
+
+    def cut(self, end: str) -> LinkEnd:
+        """Cuts the cable of ``end``'s link: both ends go administratively down, so
+        neither has carrier (what a bond sees as a pulled cable); kept across
+        ``up`` until :meth:`replug`. A TAP (VM) link's two TAPs likewise."""
+        def cut(changes: Any, spec: LabSpec) -> None:
+            from vnetlab.compile.runtime import link_of
+
+            pair = link_of(spec, end)
+            if pair is not None and not changes.is_cut(end):
+                changes.cut.append(pair)
+        return self._change_end(end, cut)
+
+    def replug(self, end: str) -> LinkEnd:
+        """Plugs the cable of ``end``'s link in again: both ends as the file has them (up)."""
+        return self._change_end(end, lambda changes, spec: changes.cut.__setitem__(
+            slice(None), [pair for pair in changes.cut if end not in pair]))
+
+    def _change_end(self, end: str, change: Callable[[Any, LabSpec], None]) -> LinkEnd:
+        """Applies one runtime change of link end ``end``: the ops that make its link
+        as the lab runs afterwards (its impairment, both ends' state), through the
+        kernel, impairment and supervisor backends (journaled, rolled back on
+        failure); then keeps the plan the lab runs (``plan.json``, the one applied
+        with only that link changed) and the change (``runtime.json``)."""
+        require_root("changing a running lab's links")
+        from vnetlab.compile.impair import end_impairments
+        from vnetlab.compile.runtime import RuntimeChanges, link_of, with_cable, with_end_impairment
+        from vnetlab.executors import capabilities
+        from vnetlab.host import applied
+        from vnetlab.model.impairment import Impairment, tap_name
+        from vnetlab.observe.drift import applied_plan
+        from vnetlab.plan import ClearImpairment, SetImpairment, SetLinkState
+
+        with state.locked(self.name):
+            running = Lab.running(self.name)
+            node, sep, ifname = end.partition(":")
+            if not sep or not ifname:
+                raise NotALinkEnd(f"{end!r} is not NODE:IF — name a link end, e.g. {self._example_end(running)}")
+            running.node(node)  # NoSuchNode
+            pair = link_of(running.spec, end)
+            if pair is None:
+                raise NotALinkEnd(f"{end} is not the end of a link of lab {self.name} — link ends: "
+                                  f"{', '.join(e.end for e in running._link_ends(RuntimeChanges()))}")
+            old = applied_plan(self.name)
+            if old is None:
+                raise LookupError(f"lab {self.name!r} is not up — start it with: vnetlab up LABFILE")
+            changes = RuntimeChanges.from_dict(applied.read_runtime(self.name))
+            before = RuntimeChanges.from_dict(changes.to_dict())
+            change(changes, running.spec)
+            here = (running.namespace_of(node), ifname)
+            ends = {(running.namespace_of(e.partition(":")[0]), e.partition(":")[2]) for e in pair}
+            new = old
+            if changes.impairments.get(end) != before.impairments.get(end):
+                values = changes.impairments.get(end)
+                value = Impairment.from_dict(values) if values is not None else \
+                    end_impairments(running.spec).get((node, ifname), Impairment())
+                new = with_end_impairment(new, *here, value, capabilities.impairment_features())
+            if changes.is_cut(end) != before.is_cut(end):
+                new = with_cable(new, ends, up=not changes.is_cut(end))
+            ops: list[Op] = [op for op in new.ops if isinstance(op, SetImpairment) and (op.netns, op.ifname) == here]
+            if not ops:
+                was = [op for op in old.ops if isinstance(op, SetImpairment) and (op.netns, op.ifname) == here]
+                ops.append(ClearImpairment(here[0], ifname=ifname, mechanism=was[0].mechanism if was else "userspace",
+                                           tap=was[0].tap if was else tap_name(ifname)))
+            ops += [op for op in new.ops if isinstance(op, SetLinkState) and (op.netns, op.ifname) in ends]
+            running._apply_change(ops)
+            applied.write_plan(self.name, new)
+            applied.write_runtime(self.name, changes.to_dict())
+            return next(e for e in running._link_ends(changes) if e.end == end)
+
+    @staticmethod
+    def _example_end(lab: "Lab") -> str:
+        from vnetlab.model.schema import link_ends
+
+        return link_ends(lab.spec.links[0])[0] if lab.spec.links else "NODE:IF"
+
+    def _apply_change(self, ops: list[Op]) -> None:
+        """Applies the ops of a runtime change (journaled; undone on failure)."""
+        from vnetlab.executors.apply import apply_plan
+        from vnetlab.executors.impair import ImpairBackend
+        from vnetlab.executors.kernel import KernelBackend
+        from vnetlab.executors.supervisor_backend import SupervisorBackend
+
+        from vnetlab.plan import Plan
+
+        _require_kernel_features(Plan(lab=self.name, ops=ops))
+        journal = Journal(self.name)
+        journal.open()
+        kernel = KernelBackend()
+        try:
+            supervisor = SupervisorBackend(self.name, journal.dir, journal)
+            apply_plan(ops, [ImpairBackend(kernel, supervisor), kernel, supervisor], journal)
+        finally:
+            kernel.close()
+            journal.close()
 
     def _refuse_other_file(self, record: LabRecord) -> None:
         """Raises LabConflict when the running lab came from another file."""
@@ -406,11 +662,15 @@ class Lab:
                 self._give_resolver_etc(plan, journal)
                 from vnetlab.executors.run_files import RunFilesBackend  # dnsmasq's config, the DHCP hook
 
-                backends = [kernel, RunFilesBackend(journal.dir), SupervisorBackend(self.name, journal.dir, journal),
-                            NftBackend()]
+                supervisor = SupervisorBackend(self.name, journal.dir, journal)
+                backends = [kernel, RunFilesBackend(journal.dir), supervisor, NftBackend()]
                 from vnetlab.executors.linux_l2 import LinuxL2Backend  # 802.1Q, bonds, bridge VLANs
 
                 backends.append(LinuxL2Backend(kernel))
+                if any(op.name in ("set_impairment", "clear_impairment") for op in ops):
+                    from vnetlab.executors.impair import ImpairBackend  # tc netem/tbf, the userspace path
+
+                    backends.append(ImpairBackend(kernel, supervisor))
                 from vnetlab.executors.ovs import OvsBackend  # per-node Open vSwitch
 
                 backends.append(OvsBackend(journal, on_new_links=kernel.forget))
@@ -527,7 +787,7 @@ class Lab:
         from vnetlab.io.report import problem
 
         ns = self.namespace_of(node)
-        plan = self._plan_for_this_machine()
+        plan = self.with_runtime(self._plan_for_this_machine())  # the wire's impairments and cuts stay
         _require_kernel_features(plan)
         booted = {name: NodeExtras.from_dict(data) for name, data in applied.read_booted(self.name).items()
                   if name in self.spec.nodes and name != node}

@@ -29,6 +29,7 @@ EXAMPLES = {  # file -> lab name
     "podman-rootless.yaml": "podman",
     "lxc-lxcbr0.yaml": "lxc",            # dnsmasq serving DHCP and DNS, udhcpc clients
     "sdn-controller.yaml": "sdn",        # OVS and vnetlab's OpenFlow controller
+    "wan-impairments.yaml": "wan",       # impairments on the userspace path (a TAP and the supervisor's engine)
 }
 
 

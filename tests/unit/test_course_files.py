@@ -92,6 +92,8 @@ def test_a_teachers_file_loads_with_the_instance_name(tmp_path):
     (("    title: a reaches b\n", "    title: a reaches b\n    colour: red\n"), 15, "unknown key 'colour'"),
     (("[a:eth0, b:eth0]", "[a:eth0, b:eth9]"), 11, "eth9"),
     (("      - {from: a, to: b, expect: reach}\n", "      - {reboot: z}\n"), 17, "'z' is not a node"),
+    (("      - {from: a, to: b, expect: reach}\n", "      - {cut: a:eth7}\n"), 17, "not an end of one of the lab's links"),
+    (("      - {from: a, to: b, expect: reach}\n", "      - {cut: a:eth0, replug: a:eth0}\n"), 17, "one of cut"),
 ])
 def test_problems_name_file_line_and_field(tmp_path, change, line, words):
     path = write(tmp_path, GOOD.replace(*change))
@@ -137,3 +139,23 @@ def test_the_task_list_is_not_swallowed_by_a_numbered_list_ending_the_intro(tmp_
     assert cli.main(["course", "show", write(tmp_path, text), "--student", "zoe"]) == 0
     out = capsys.readouterr().out
     assert re.search(r"^\s*1 a reaches b \(1 point, reach\)", out, re.M), out
+
+
+def test_cable_steps_are_steps_and_load_in_order(tmp_path):
+    text = GOOD.replace("      - {from: a, to: b, expect: reach}\n",
+                        "      - {cut: a:eth0}\n      - {from: a, to: b, expect: no-reach}\n      - {replug: b:eth0}\n")
+    checks = load(write(tmp_path, text), "zoe").exercise.tasks[0].checks
+    assert [exercises.is_step(c) for c in checks] == [True, False, True]
+    assert checks[0].label() == "cutting the cable of a:eth0" and checks[2].end == "b:eth0"
+
+
+def test_every_cable_of_a_node_with_ovs_gets_tx_checksum_offload_off():
+    """A NIC its OVS does not hold at up may join it by hand (the bonding exercise's bond):
+    TCP across the userspace datapath needs the offload off on it and on its peer too."""
+    from vnetlab.compile import compile_lab
+
+    rendered = load("bonding", "zoe")
+    offloaded = {(op.netns, op.ifname) for op in compile_lab(rendered.spec, None).ops if op.name == "tx_checksum"}
+    lab = rendered.lab_name
+    assert {(f"{lab}-pve", "eno1"), (f"{lab}-pve", "eno2"), (f"{lab}-tor", "p2")} <= offloaded
+    assert (f"{lab}-pve", "tap100i0") not in offloaded  # a TAP's frames come whole from the pump

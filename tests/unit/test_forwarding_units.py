@@ -179,6 +179,17 @@ def test_the_bond_lab_waits_for_its_switch_ports_its_ovs_ports_and_its_bond():
     assert (bond.bond, bond.members, bond.mode, bond.lacp) == ("bond0", ("eno1", "eno2"), "active-backup", False)
 
 
+def test_a_cut_cable_is_not_waited_for_at_either_end():
+    from vnetlab.compile.runtime import RuntimeChanges, with_runtime
+
+    spec = load_lab(os.path.join(EXAMPLES, "proxmox-bridged.yaml"))
+    plan = with_runtime(compile_lab(spec, NO_KERNEL_L2), spec, RuntimeChanges(cut=[("pve:eno1", "tor:p1")]))
+    targets = targets_of(plan.ops)
+    assert {p.port for p in targets.bridge_ports} == {"p2", "p3", "p4"}
+    (bond,) = targets.bonds
+    assert bond.members == ("eno2",)  # the bond forwards on the member whose cable is in
+
+
 UNCABLED_TAP = """
 lab: spare
 nodes:

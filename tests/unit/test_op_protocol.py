@@ -21,7 +21,8 @@ from vnetlab.executors.apply import rollback
 from vnetlab.executors.fake import FakeBackend
 from vnetlab.plan import (
     OP_TYPES, AddAddress, AddRoute, ApplyRuleset, BridgeVlan, CreateBond, CreateBridge, CreateNamespace,
-    CreateVeth, Op, OvsAddBridge, OvsAddPort, OvsReplaceFlows, PumpFrames, RunService, StartOvs, WriteRunFile,
+    CreateVeth, Op, OvsAddBridge, OvsAddPort, OvsReplaceFlows, PumpFrames, RunService, SetImpairment, StartOvs,
+    WriteRunFile,
 )
 
 # Values for fields whose default is empty; other fields keep their defaults.
@@ -98,6 +99,7 @@ def _worlds():
         OvsAddPort("t-a", rundir=SAMPLE["rundir"], bridge="br0", port="p1", tag=5),
         OvsReplaceFlows("t-a", rundir=SAMPLE["rundir"], bridge="br0", flows=("priority=0,actions=normal",)),
         WriteRunFile("t-a", node="a", path=SAMPLE["path"], text="old\n"),
+        SetImpairment("t-a", ifname="x0", impairment=(("delay", 20000),), mechanism="netem"),
     ]
     return [[], lab, referenced, subjects, everything]
 

@@ -145,6 +145,7 @@ class Services:
         self.stopping: list[_Command] = []
         self.generation = 0
         self.errors: list[str] = []
+        self.extra: dict[str, Any] = {}  # more of what the supervisor runs, for services.json (its impaired ends)
 
     # -- converging
 
@@ -445,7 +446,8 @@ class Services:
                 entry["exit_status"] = command.exit_status
             entries.append(entry)
         state = {"generation": self.generation, "errors": self.errors,
-                 "supervisor": self.owner.to_dict() if self.owner is not None else None, "services": entries}
+                 "supervisor": self.owner.to_dict() if self.owner is not None else None, "services": entries,
+                 **self.extra}
         if os.path.isdir(self.rundir):  # a removed run directory means the lab is going away
             write_atomic(os.path.join(self.rundir, SERVICES_FILE), json.dumps(state, indent=1))
 

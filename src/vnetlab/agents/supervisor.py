@@ -1,5 +1,6 @@
-"""The per-lab supervisor: one process that pumps frames between TAP pairs
-and runs the lab's services.
+"""The per-lab supervisor: one process that pumps frames between TAP pairs,
+carries the impaired link ends of kernels without netem, and runs the lab's
+services.
 
 It plays the part QEMU plays for a VM NIC: the hypervisor node has a
 persistent tap (``tap100i0``, in a bridge), the VM node has its guest NIC as
@@ -7,7 +8,11 @@ another persistent tap (``eth0``), and the supervisor holds both open and
 copies every frame from one to the other. While it runs the taps have
 carrier; when it is gone they show NO-CARRIER. The same epoll loop serves
 the nodes' built-in listeners and watches their command services
-(:mod:`vnetlab.agents.services`).
+(:mod:`vnetlab.agents.services`), and the impaired ends of the userspace
+path: for each, what the interface sends arrives redirected in a TAP of its
+namespace, and :class:`vnetlab.agents.impair_engine.ImpairedEnd` delays,
+drops, duplicates, corrupts, reorders and paces it before sending it on the
+interface itself.
 
 Run it as ``python -m vnetlab.agents.supervisor RUNDIR [--ready-fd N]``;
 parents use :func:`start`, :func:`stop`, :func:`reload` and
@@ -20,6 +25,8 @@ parents use :func:`start`, :func:`stop`, :func:`reload` and
                 "b": {"netns": "x-vm100", "ifname": "eth0"}}],
      "services": [{"netns": "x-web", "node": "web", "listen": "tcp/80"},
                   {"netns": "x-web", "node": "web", "command": ["sleep", "60"]}],
+     "impaired": [{"netns": "x-a", "ifname": "eth0", "tap": "eth0-imp",
+                   "impairment": {"delay": 20000, "loss": 1.0}}],
      "generation": 1}
 
 ``services.json``
@@ -76,6 +83,7 @@ from vnetlab.agents.services import ServiceSpec
 
 __all__ = [
     "Endpoint",
+    "ImpairSpec",
     "ProcessRecord",
     "PumpSpec",
     "ServiceSpec",
@@ -149,6 +157,46 @@ class PumpSpec:
 
 
 @dataclasses.dataclass(frozen=True)
+class ImpairSpec:
+    """An impaired interface of the userspace path: what ``ifname`` sends comes
+    redirected into ``tap`` (same namespace) and is impaired on its way out.
+    ``impairment``: ``Impairment.to_dict()`` as sorted (key, value) pairs."""
+
+    netns: str
+    ifname: str
+    tap: str
+    impairment: tuple = ()
+    # Which interface and TAP these are (namespace inode, their ifindexes): another
+    # value means they were made again (a node's reboot), and the end is opened anew.
+    instance: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.netns}:{self.ifname}"
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.netns, self.ifname)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ImpairSpec:
+        if not isinstance(data, dict) or not all(isinstance(data.get(k), str) for k in ("netns", "ifname", "tap")):
+            raise ValueError(f"an impaired end needs string 'netns', 'ifname' and 'tap', got {data!r}")
+        values = data.get("impairment", {})
+        if not isinstance(values, dict):
+            raise ValueError(f"'impairment' of {data['netns']}:{data['ifname']} must be a mapping")
+        instance = data.get("instance", "")
+        if not isinstance(instance, str):
+            raise ValueError(f"'instance' of {data['netns']}:{data['ifname']} must be a string")
+        return cls(data["netns"], data["ifname"], data["tap"], tuple(sorted(values.items())), instance)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {"netns": self.netns, "ifname": self.ifname, "tap": self.tap, "impairment": dict(self.impairment)}
+        if self.instance:
+            data["instance"] = self.instance
+        return data
+
+
+@dataclasses.dataclass(frozen=True)
 class SupervisorConfig:
     """The content of ``RUNDIR/supervisor.json``.
 
@@ -160,6 +208,7 @@ class SupervisorConfig:
     pumps: tuple[PumpSpec, ...] = ()
     services: tuple[ServiceSpec, ...] = ()
     generation: int = 0
+    impaired: tuple[ImpairSpec, ...] = ()
 
     @classmethod
     def from_dict(cls, data: Any) -> SupervisorConfig:
@@ -187,11 +236,20 @@ class SupervisorConfig:
             if key in listening:
                 raise ValueError(f"service {spec} appears more than once")
             listening.add(key)
-        return cls(lab=data["lab"], pumps=pumps, services=specs, generation=generation)
+        raw_impaired = data.get("impaired", [])
+        if not isinstance(raw_impaired, list):
+            raise ValueError("'impaired' must be a list")
+        impaired = tuple(ImpairSpec.from_dict(i) for i in raw_impaired)
+        if len({i.key for i in impaired}) != len(impaired):
+            raise ValueError("an interface appears more than once in 'impaired'")
+        return cls(lab=data["lab"], pumps=pumps, services=specs, generation=generation, impaired=impaired)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"lab": self.lab, "pumps": [p.to_dict() for p in self.pumps],
+        data = {"lab": self.lab, "pumps": [p.to_dict() for p in self.pumps],
                 "services": [s.to_dict() for s in self.services], "generation": self.generation}
+        if self.impaired:
+            data["impaired"] = [i.to_dict() for i in self.impaired]
+        return data
 
     @classmethod
     def load(cls, rundir: str) -> SupervisorConfig:
@@ -238,6 +296,8 @@ class _Supervisor:
         self.by_fd: dict[int, tuple[_Pump, int]] = {}  # fd -> (pump, peer fd)
         self.handlers: dict[int, services.Handler] = {}  # the services' fds -> handler(events)
         self.services = services.Services(rundir, log, self.epoll, self.handlers, owner=me)
+        self.impaired: dict[tuple[str, str], tuple[ImpairSpec, Any]] = {}  # (netns, ifname) -> (spec, ImpairedEnd)
+        self.impaired_fds: dict[int, tuple[str, str]] = {}
         self.buffer = bytearray(MAX_FRAME)
         self.view = memoryview(self.buffer)
         self.stopping = False
@@ -268,6 +328,69 @@ class _Supervisor:
             os.close(fd)
         self.log.info("pump %s detached (%s): %d frames, %d dropped", spec, reason, pump.frames, pump.dropped)
 
+    # -- impaired ends (the userspace path)
+
+    def add_impaired(self, spec: ImpairSpec) -> None:
+        from vnetlab.agents.impair_engine import ImpairedEnd
+        from vnetlab.model.impairment import REDIRECT_MARK, Impairment
+
+        # Marked: the redirect filter lets what the end sends pass, and a capture on the interface sees it.
+        end = ImpairedEnd(spec.netns, spec.ifname, spec.tap, Impairment.from_dict(dict(spec.impairment)),
+                          mark=REDIRECT_MARK).open()
+        self.impaired[spec.key] = (spec, end)
+        for fd in end.fds():
+            self.impaired_fds[fd] = spec.key
+            self.epoll.register(fd, select.EPOLLIN)
+        self.log.info("impaired end %s attached (%s)", spec, end.impairment.text())
+
+    def drop_impaired(self, key: tuple[str, str], reason: str) -> None:
+        spec, end = self.impaired.pop(key)
+        for fd in end.fds():
+            del self.impaired_fds[fd]
+            self.epoll.unregister(fd)
+        stats = end.stats.to_dict()
+        end.close()
+        self.log.info("impaired end %s detached (%s): %s", spec, reason,
+                      ", ".join(f"{k} {v}" for k, v in stats.items()))
+
+    def _apply_impaired(self, wanted: tuple[ImpairSpec, ...], strict: bool) -> list[str]:
+        """Converges the impaired ends: new ones attached, changed ones updated
+        in place (their queued frames and the interface stay), removed ones let go."""
+        from vnetlab.model.impairment import Impairment
+
+        errors: list[str] = []
+        by_key = {spec.key: spec for spec in wanted}
+        for key, (spec, _) in list(self.impaired.items()):
+            if key not in by_key or (by_key[key].tap, by_key[key].instance) != (spec.tap, spec.instance):
+                self.drop_impaired(key, "removed from config" if key not in by_key else "made again")
+        for key, spec in by_key.items():
+            try:
+                if key in self.impaired:
+                    old, end = self.impaired[key]
+                    if old != spec:
+                        end.update(Impairment.from_dict(dict(spec.impairment)))
+                        self.impaired[key] = (spec, end)
+                        self.log.info("impaired end %s now %s", spec, end.impairment.text())
+                    continue
+                self.add_impaired(spec)
+            except OSError as exc:
+                if strict:
+                    raise
+                self.log.error("impaired end %s not attached: %s", spec, exc)
+                errors.append(f"impaired end {spec} not attached: {exc}")
+        self.services.extra["impaired"] = [
+            {**spec.to_dict(), "attached": True} for spec, _ in self.impaired.values()]
+        return errors
+
+    def carry(self, fd: int) -> None:
+        """One readable descriptor of an impaired end."""
+        key = self.impaired_fds[fd]
+        _, end = self.impaired[key]
+        try:
+            end.on_readable(fd)
+        except OSError as exc:  # EndGone: its TAP (or namespace) went
+            self.drop_impaired(key, str(exc))
+
     def apply(self, config: SupervisorConfig, strict: bool) -> None:
         """Converges the running pumps to ``config``.
 
@@ -290,6 +413,7 @@ class _Supervisor:
                     raise
                 self.log.error("pump %s not attached: %s", spec, exc)
                 errors.append(f"pump {spec} not attached: {exc}")
+        errors += self._apply_impaired(config.impaired, strict)
         errors += self.services.apply(config.services, strict)
         self.services.generation, self.services.errors = config.generation, errors
         self.services.write_state()
@@ -339,6 +463,8 @@ class _Supervisor:
                     _drain(wakeup_fd)
                 elif fd in self.by_fd:  # an earlier event may have dropped its pump
                     self.forward(fd)
+                elif fd in self.impaired_fds:
+                    self.carry(fd)
                 else:
                     handler = self.handlers.get(fd)  # absent if an earlier event closed it
                     if handler is not None:
@@ -362,6 +488,8 @@ class _Supervisor:
     def close(self) -> None:
         for spec in list(self.pumps):
             self.drop_pump(spec, "exiting")
+        for key in list(self.impaired):
+            self.drop_impaired(key, "exiting")
         self.services.close()
         self.epoll.close()
 
@@ -455,8 +583,8 @@ def main(argv: list[str] | None = None) -> int:
         if supervisor.stopping:
             return 0
         _signal_ready(args.ready_fd, rundir)
-        log.info("ready: lab %s, %d pump(s), %d service(s)", config.lab, len(supervisor.pumps),
-                 len(supervisor.services.listeners) + len(supervisor.services.commands))
+        log.info("ready: lab %s, %d pump(s), %d impaired end(s), %d service(s)", config.lab, len(supervisor.pumps),
+                 len(supervisor.impaired), len(supervisor.services.listeners) + len(supervisor.services.commands))
         reason = supervisor.run(wake_r)
         log.info("exiting: %s", reason)
         return 0

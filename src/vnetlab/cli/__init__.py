@@ -18,7 +18,7 @@ import os
 import sys
 from typing import Optional, Sequence
 
-from vnetlab.cli import checking, course, importing, inside, inspecting, lifecycle, probing, transfer
+from vnetlab.cli import checking, course, importing, inside, inspecting, lifecycle, links, probing, transfer
 from vnetlab.cli.common import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 from vnetlab.errors import VnetlabError
 
@@ -32,6 +32,8 @@ COMMANDS = (
         lifecycle.add_up,
         lifecycle.add_down,
         lifecycle.add_reboot,
+        links.add_impair,
+        links.add_link,
         inspecting.add_status,
         inside.add_exec,
         inside.add_shell,

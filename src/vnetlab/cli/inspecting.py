@@ -145,6 +145,25 @@ def render_status(status: dict[str, Any], console) -> None:
             for record in served["records"]:
                 console.print(f"  {escape(' '.join(record['names']))}  {record['address']}  ({record['origin']})",
                               markup=True, highlight=False)
+    impaired = [link for link in status.get("links", []) if link["wanted"] or link["kernel"] != "none"]
+    if impaired:
+        console.print("[bold]impairments[/bold] (what each end does to what it sends)")
+        for link in impaired:
+            origin = "set at runtime" if link["origin"] == "runtime" else "from the file"
+            wanted = f"{link['wanted']} ({link['mechanism']}, {origin})" if link["wanted"] else \
+                "none" + (" (cleared at runtime)" if link["origin"] else "")
+            console.print(f"  {escape(link['end'])} → {escape(link['peer'])}: {escape(wanted)}; "
+                          f"kernel: {escape(link['kernel'])}", markup=True, highlight=False)
+    cut = [link for link in status.get("links", []) if link["cut"]]
+    if cut:
+        console.print("[bold]cut cables[/bold] (vnetlab link LAB NODE:IF up plugs one in)")
+        shown: set[str] = set()
+        for link in cut:
+            if link["peer"] in shown:
+                continue
+            shown.add(link["end"])
+            console.print(f"  [red]{escape(link['end'])} — {escape(link['peer'])}[/red]: both ends down, no carrier",
+                          markup=True, highlight=False)
     switches = [(node, bridge, info) for node, node_info in status["nodes"].items()
                 for bridge, info in node_info.get("ovs", {}).items()]
     for node, bridge, info in switches:

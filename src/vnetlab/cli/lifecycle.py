@@ -50,6 +50,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     for line in assumed_backends(lab.spec, features):
         print(f"# bridge {line}")
+    if not features.detected and any(op.name == "set_impairment" for op in plan.ops):
+        print("# impairments: netem assumed (this kernel was not probed; as root, vnetlab plan says which "
+              "mechanism each end gets here)")
     last = None
     for op in plan.ops:
         if op.name != last:
@@ -86,7 +89,7 @@ def _print_plan_diff(lab, fmt: str) -> int:
 
     plan = lab._plan_for_this_machine()
     with state.locked(lab.name):
-        result = converge(lab.name, lab.with_booted(plan))
+        result = converge(lab.name, lab.as_running(plan))
     if fmt == "json":
         print(json.dumps({"lab": lab.name, "running": True,
                           "changes": [c.to_dict(lab.name) for c in result.changes]}, indent=2))

@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING, Optional
 
 from vnetlab.compile.builder import Phase, PlanBuilder
 from vnetlab.compile.dnsmasq import compile_dynamic
+from vnetlab.compile.impair import compile_impairments
 from vnetlab.compile.l2 import compile_l2  # also registers bond, vlan
 from vnetlab.model.bridges import ASSUMED, KernelFeatures
+from vnetlab.model.schema import link_ends
 from vnetlab.compile.links import compile_link
 from vnetlab.compile.registry import NODE_KINDS, check_complete
 from vnetlab.plan import CreateNamespace, Plan
@@ -37,8 +39,9 @@ def compile_lab(spec: LabSpec, features: Optional[KernelFeatures] = None, run_di
     for name, node in spec.nodes.items():
         builder.add(Phase.NAMESPACES, CreateNamespace(builder.ns(name)))
         NODE_KINDS[node.kind](builder, name, node)
-    for end_a, end_b in spec.links:
+    for end_a, end_b in (link_ends(link) for link in spec.links):
         compile_link(builder, end_a, end_b)
     compile_l2(builder, features or ASSUMED)  # bridge backends; Linux VLANs/bonds or OVS
     compile_dynamic(builder)  # dnsmasq on serving nodes, then DHCP clients; SLAAC sysctls
+    compile_impairments(builder, features or ASSUMED)  # delay, loss, rate … of impaired link ends
     return builder.build()

@@ -31,7 +31,7 @@ from vnetlab.model.bridges import (
     ASSUMED, FEATURE_TEXT, BridgeView, KernelFeatures, bridge_needs, bridge_settings, bridges_of, resolve_backend,
 )
 from vnetlab.model.l2names import vlan_device_parts
-from vnetlab.model.schema import Interface, LabSpec, Node
+from vnetlab.model.schema import Interface, LabSpec, Node, link_ends
 from vnetlab.model.validate import OSKEN_INSTALL, UNAPPLIED_SETTINGS
 from vnetlab.plan import (
     AddAddress, CreateBridge, OvsAddBond, OvsAddBridge, OvsAddPort, OvsReplaceFlows, RunService,
@@ -184,11 +184,27 @@ def compile_l2(builder: PlanBuilder, features: KernelFeatures = ASSUMED) -> None
         builder.add(Phase.DEVICES, StartOvs(ns, node=node_name, rundir=rundir))
         for bridge in ovs:
             _compile_ovs_bridge(builder, node_name, node, bridge, rundir, peers, offloaded)
+        _spare_nics(builder, node_name, node, peers, offloaded)
+
+
+def _spare_nics(builder: PlanBuilder, node_name: str, node: Node,
+                peers: dict[tuple[str, str], tuple[str, str]], offloaded: set[tuple[str, str]]) -> None:
+    """TX checksum offload off on the node's other cables too: a NIC its OVS
+    does not hold yet may join it by hand (a bond made in the course's
+    bonding exercise), and TCP across the userspace datapath needs it off."""
+    for (owner, ifname), peer in peers.items():
+        if owner != node_name or (node.interfaces.get(ifname) or Interface()).type == "tap":
+            continue
+        for end_node, end_if in ((owner, ifname), peer):
+            if (end_node, end_if) not in offloaded and \
+                    (builder.spec.nodes[end_node].interfaces.get(end_if) or Interface()).type != "tap":
+                offloaded.add((end_node, end_if))
+                builder.add(Phase.PORTS, SetTxChecksum(builder.ns(end_node), ifname=end_if))
 
 
 def _link_peers(spec: LabSpec) -> dict[tuple[str, str], tuple[str, str]]:
     peers: dict[tuple[str, str], tuple[str, str]] = {}
-    for end_a, end_b in spec.links:
+    for end_a, end_b in (link_ends(link) for link in spec.links):
         a, b = tuple(end_a.partition(":")[::2]), tuple(end_b.partition(":")[::2])
         peers[a], peers[b] = b, a
     return peers

@@ -8,7 +8,7 @@ from vnetlab.compile.builder import Phase, PlanBuilder
 from vnetlab.compile.firewall import compile_firewall
 from vnetlab.compile.registry import INTERFACE_TYPES, node_kind
 from vnetlab.model.bridges import SWITCH_BRIDGE
-from vnetlab.model.schema import Node
+from vnetlab.model.schema import Node, link_ends
 from vnetlab.plan import AddAddress, AddRoute, CreateBridge, RunService, SetLinkState, SetMaster, SetSysctl
 
 
@@ -84,7 +84,7 @@ def compile_switch(builder: PlanBuilder, name: str, node: Node) -> None:
     if SWITCH_BRIDGE not in node.interfaces:
         builder.add(Phase.DEVICES, CreateBridge(ns, ifname=SWITCH_BRIDGE))
         builder.add(Phase.LINK_UP, SetLinkState(ns, ifname=SWITCH_BRIDGE))
-    for end in (end for link in builder.spec.links for end in link):
+    for end in (end for link in builder.spec.links for end in link_ends(link)):
         node_name, _, ifname = end.partition(":")
         if node_name != name:
             continue

@@ -18,7 +18,7 @@ from typing import Any, Mapping, Optional
 
 from vnetlab.compile.dnsmasq import HOOK_TEXT, hook_path, udhcpc_argv
 from vnetlab.model.bridges import SWITCH_BRIDGE
-from vnetlab.model.schema import LabSpec
+from vnetlab.model.schema import LabSpec, link_ends
 from vnetlab.model.validate import servers_of
 from vnetlab.names import namespace, split_namespace
 from vnetlab.plan import AddAddress, AddRoute, Op, Plan, RunDhcpClient, SetMtu, SetSysctl, WriteRunFile
@@ -114,7 +114,7 @@ def node_interfaces(spec: LabSpec, node: str) -> set[str]:
     ends, a switch's bridge, and the loopback."""
     entry = spec.nodes[node]
     names = {"lo", *entry.interfaces}
-    names |= {end.partition(":")[2] for link in spec.links for end in link if end.partition(":")[0] == node}
+    names |= {end.partition(":")[2] for link in spec.links for end in link_ends(link) if end.partition(":")[0] == node}
     if entry.kind == "switch":
         names.add(SWITCH_BRIDGE)
     return names

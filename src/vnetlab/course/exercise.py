@@ -27,7 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from vnetlab.errors import BadInput
 from vnetlab.model.errors import LabFileError, Problem
 from vnetlab.model.loader import validate_into
-from vnetlab.model.schema import LabSpec, TaskCheck
+from vnetlab.compile.runtime import link_of
+from vnetlab.model.schema import CableStep, LabSpec, TaskCheck
 from vnetlab.model.validate import semantic_problems
 from vnetlab.model.yamltree import MAX_FILE_BYTES, YamlTree, size_problem
 from vnetlab.names import instance_name, student_name
@@ -379,19 +380,27 @@ def _validate_exercise(tree: YamlTree, data: dict) -> Optional[Exercise]:
         return None
 
 
-_UNION_TAGS = {"probe", "state", "reboot", "str", "int", "list[union[str,int]]", "list[str]"}
+_UNION_TAGS = {"probe", "state", "reboot", "cable", "str", "int", "list[union[str,int]]", "list[str]"}
+
+
+def is_step(check: Any) -> bool:
+    """Whether a task's check is a step the grader takes (a reboot, a cable cut or replug), not a check."""
+    return getattr(check, "reboot", None) is not None or isinstance(check, CableStep)
 
 
 def _check_task_checks(tree: YamlTree, exercise: Exercise, spec: LabSpec) -> None:
     """The tasks' checks obey the rules of a lab file's checks (nodes exist,
     targets resolve), reported at the task's own lines."""
     for task_index, task in enumerate(exercise.tasks):
-        gradable = [(n, c) for n, c in enumerate(task.checks) if not hasattr(c, "reboot")]
+        gradable = [(n, c) for n, c in enumerate(task.checks) if not is_step(c)]
         for number, check in enumerate(task.checks):
             reboot = getattr(check, "reboot", None)
             if reboot is not None and reboot not in spec.nodes:
                 tree.report(("tasks", task_index, "checks", number, "reboot"),
                             f"{reboot!r} is not a node of the lab (nodes: {', '.join(spec.nodes)})")
+            if isinstance(check, CableStep) and link_of(spec, check.end) is None:
+                tree.report(("tasks", task_index, "checks", number, "cut" if check.cut else "replug"),
+                            f"{check.end!r} is not an end of one of the lab's links — write NODE:IF of a link")
         if not gradable:
             continue
         probe = spec.model_copy(update={"checks": [c for _, c in gradable]})

@@ -16,7 +16,8 @@ import dataclasses
 import time
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
-from vnetlab.course.exercise import Rendered, Task, normalise_answer
+from vnetlab.course.exercise import Rendered, Task, is_step, normalise_answer
+from vnetlab.model.schema import CableStep
 from vnetlab.course.progress import Progress
 
 if TYPE_CHECKING:
@@ -88,7 +89,7 @@ def grade(lab: "Lab", rendered: Rendered, progress: Progress) -> Grade:
     for index, task in enumerate(tasks):
         if task.answer is not None:
             outcomes[index] = _grade_answer(task, progress.answers.get(task.id), rendered.exercise.id)
-        elif not any(_is_reboot(c) for c in task.checks):
+        elif not any(is_step(c) for c in task.checks):
             batch.extend((index, check) for check in task.checks)
     if batch:
         results = run_checks(lab.spec.model_copy(update={"checks": [c for _, c in batch]}), lab.namespace_of)
@@ -103,7 +104,7 @@ def grade(lab: "Lab", rendered: Rendered, progress: Progress) -> Grade:
             outcomes[index] = _judged(lab, tasks[index], task_results, traces.get(index))
     for index, task in enumerate(tasks):
         if index not in outcomes:
-            outcomes[index] = _grade_with_reboots(lab, task, run_checks)
+            outcomes[index] = _grade_with_steps(lab, task, run_checks)
     return Grade(rendered.exercise.id, rendered.exercise.title, rendered.student, lab.name,
                  [outcomes[i] for i in range(len(tasks))], progress.hints_used)
 
@@ -112,10 +113,6 @@ def record(progress: Progress, result: Grade) -> None:
     """Keeps the grade's summary in the progress (for ``course list`` and hints)."""
     progress.last_grade = {"points": result.points, "total": result.total, "at": time.time(),
                            "passed": [t.task.id for t in result.tasks if t.ok]}
-
-
-def _is_reboot(check: Any) -> bool:
-    return getattr(check, "reboot", None) is not None
 
 
 def _grade_answer(task: Task, given: Optional[str], exercise: str) -> TaskGrade:
@@ -127,7 +124,22 @@ def _grade_answer(task: Task, given: Optional[str], exercise: str) -> TaskGrade:
     return TaskGrade(task, False, [f"answered {given!r}: not right"])
 
 
-def _grade_with_reboots(lab: "Lab", task: Task, run_checks: Callable) -> TaskGrade:
+def _grade_with_steps(lab: "Lab", task: Task, run_checks: Callable) -> TaskGrade:
+    """A task whose checks hold steps (reboots, cable cuts): its checks run in
+    order, each step taken where it stands; cables the steps cut are plugged
+    back at the end, so the student finds the lab as they left it."""
+    cut: list[str] = []
+    try:
+        return _run_steps(lab, task, run_checks, cut)
+    finally:
+        for end in cut:
+            try:
+                lab.replug(end)
+            except Exception:  # noqa: BLE001 - the grade stands; `vnetlab link LAB END up` plugs it back
+                pass
+
+
+def _run_steps(lab: "Lab", task: Task, run_checks: Callable, cut: list[str]) -> TaskGrade:
     results = []
     segment: list[Any] = []
 
@@ -139,7 +151,19 @@ def _grade_with_reboots(lab: "Lab", task: Task, run_checks: Callable) -> TaskGra
     notes: list[str] = []
     booted: list[str] = []
     for check in task.checks:
-        if _is_reboot(check):
+        if isinstance(check, CableStep):
+            flush()
+            try:
+                if check.cut:
+                    lab.cut(check.cut)
+                    cut.append(check.cut)
+                else:
+                    lab.replug(check.end)
+                    cut[:] = [end for end in cut if end != check.end]
+            except Exception as exc:  # noqa: BLE001 - the grade says what went wrong
+                return TaskGrade(task, False, [f"{check.label()} failed: {exc}"])
+            notes.append(check.label())
+        elif getattr(check, "reboot", None) is not None:
             flush()
             try:
                 report = lab.reboot(check.reboot)

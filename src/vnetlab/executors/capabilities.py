@@ -1,10 +1,10 @@
-"""What this machine can do for layer 2, found by trying (once per process).
+"""What this machine can do for layer 2 and link impairments, found by trying (once per process).
 
 Kernels differ: some lack 802.1Q devices, bonding or Linux-bridge VLAN
-filtering (as modules or at build time). Reading config files or module
+filtering, or the netem and tbf qdiscs (as modules or at build time). Reading config files or module
 lists guesses; making the device is the only sure answer. :func:`detect`
-makes a scratch namespace, tries each kind of device there, and deletes the
-namespace again (and everything in it), so the host is never touched. The
+makes a scratch namespace, tries each kind of device (and each qdisc on a
+veth) there, and deletes the namespace again (and everything in it), so the host is never touched. The
 Open vSwitch programs are found on disk; the OVS kernel datapath is reported
 but not needed (labs use OVS's userspace datapath).
 """
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from vnetlab.model.schema import LabSpec
     from vnetlab.plan import Plan
 
-__all__ = ["detect", "lab_needs_probe", "plan_for_this_machine"]  # lab_needs_probe (pure) lives in model.bridges; callers read it here too
+__all__ = ["detect", "impairment_features", "lab_needs_probe", "plan_for_this_machine"]  # lab_needs_probe (pure) lives in model.bridges; callers read it here too
 
 _detected: Optional[KernelFeatures] = None
 
@@ -35,6 +35,35 @@ def detect() -> KernelFeatures:
     if _detected is None:
         _detected = _probe()
     return _detected
+
+
+def impairment_features() -> KernelFeatures:
+    """What the kernel offers for link impairments (netem, tbf), the rest assumed:
+    the full probe's answer if it ran, else only the two qdiscs tried (about 20 ms)."""
+    global _impairments
+    if _detected is not None:
+        return _detected
+    if _impairments is None:
+        from vnetlab.executors.kernel import KernelBackend
+        from vnetlab.plan import CreateVeth
+
+        name = f"vnlimp{os.getpid()}"  # unique per process; not a lab name (no '-')
+        netns.create(name)
+        try:
+            kernel = KernelBackend()
+            try:
+                kernel.apply(CreateVeth(name, ifname="cap0", peer_netns=name, peer_ifname="cap1"))
+                index = kernel.space(name).index("cap0")
+            finally:
+                kernel.close()
+            netem, tbf = _qdiscs(name, index)
+        finally:
+            netns.delete(name)
+        _impairments = KernelFeatures(netem=netem, tbf=tbf)  # detected stays False: L2 was not probed
+    return _impairments
+
+
+_impairments: Optional[KernelFeatures] = None
 
 
 def plan_for_this_machine(spec: LabSpec, run_dir: str) -> Plan:
@@ -77,11 +106,32 @@ def _probe() -> KernelFeatures:
             filtering = _works(lambda: ipr.link("add", ifname="capbr", kind="bridge", br_vlan_filtering=1))
         finally:
             ipr.close()
+        netem, tbf = _qdiscs(name, parent)
     finally:
         netns.delete(name)  # the kernel frees every device made in it
-    return KernelFeatures(vlan_devices=vlan, bonding=bond, vlan_filtering=filtering,
+    return KernelFeatures(vlan_devices=vlan, bonding=bond, vlan_filtering=filtering, netem=netem, tbf=tbf,
                           ovs_kernel=os.path.isdir("/sys/module/openvswitch"),
                           ovs_userspace=ovs.installed(), osken=osken_installed(), detected=True)
+
+
+def _qdiscs(name: str, index: int) -> tuple[bool, bool]:
+    """Whether the kernel has the netem and the tbf qdisc: each is set as the
+    root qdisc of the scratch veth ``index`` (and removed again)."""
+    from vnetlab.host import tc
+    from vnetlab.host.rtnetlink import Namespace
+    from vnetlab.model.impairment import Impairment
+
+    space = Namespace(name, fresh=False)
+    try:
+        found = []
+        for kind, options in (("netem", tc.netem_options(Impairment(delay=1000))),
+                              ("tbf", tc.tbf_options(Impairment(rate=1_000_000)))):
+            found.append(_works(lambda: tc.replace_root(space, index, kind, options)))
+            with contextlib.suppress(Exception):
+                tc.delete_root(space, index)
+    finally:
+        space.close()
+    return found[0], found[1]
 
 
 def _works(attempt: Callable[[], object]) -> bool:

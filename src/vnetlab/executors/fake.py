@@ -16,11 +16,11 @@ from typing import Optional
 
 from vnetlab.errors import OperationFailed
 from vnetlab.plan import (
-    AddAddress, AddRoute, ApplyRuleset, BridgeVlan, CreateBond, CreateBridge, CreateMacvlan, CreateNamespace,
-    CreateTap, CreateVeth, CreateVlan, DeleteAddress, DeleteBridgeVlan, DeleteLink, DeleteNamespace, DeleteRoute,
-    DeleteRuleset, Op, OvsAddBond, OvsAddBridge, OvsAddPort, OvsDeleteBridge, OvsDeletePort, OvsReplaceFlows,
-    PumpFrames, RemoveRunFile, RunService, SetBondMember, SetBridgeVlanFiltering, SetLinkState, SetMaster, SetMtu,
-    SetSysctl, SetTxChecksum, StartOvs, StopOvs, StopPump, StopService, WriteRunFile,
+    AddAddress, AddRoute, ApplyRuleset, BridgeVlan, ClearImpairment, CreateBond, CreateBridge, CreateMacvlan,
+    CreateNamespace, CreateTap, CreateVeth, CreateVlan, DeleteAddress, DeleteBridgeVlan, DeleteLink, DeleteNamespace,
+    DeleteRoute, DeleteRuleset, Op, OvsAddBond, OvsAddBridge, OvsAddPort, OvsDeleteBridge, OvsDeletePort,
+    OvsReplaceFlows, PumpFrames, RemoveRunFile, RunService, SetBondMember, SetBridgeVlanFiltering, SetImpairment,
+    SetLinkState, SetMaster, SetMtu, SetSysctl, SetTxChecksum, StartOvs, StopOvs, StopPump, StopService, WriteRunFile,
 )
 
 DEFAULT_SYSCTL = "0"  # what an unset sysctl reads as here
@@ -47,6 +47,7 @@ class FakeNamespace:
     ovs_bridges: dict[str, OvsAddBridge] = field(default_factory=dict)
     ovs_ports: dict[tuple[str, str], Op] = field(default_factory=dict)  # (bridge, port) -> OvsAddPort/OvsAddBond
     ovs_flows: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    impairments: dict[str, SetImpairment] = field(default_factory=dict)  # ifname -> what it sends through
 
 
 class FakeBackend:
@@ -128,9 +129,11 @@ class FakeBackend:
 
     def _delete_link(self, op: DeleteLink) -> Optional[Op]:
         link = self.spaces[op.netns].links.pop(op.ifname, None)
+        self.spaces[op.netns].impairments.pop(op.ifname, None)  # its qdiscs go with it
         if link and "peer" in link:
             peer_ns, peer_if = link["peer"]
             self.spaces.get(peer_ns, FakeNamespace()).links.pop(peer_if, None)
+            self.spaces.get(peer_ns, FakeNamespace()).impairments.pop(peer_if, None)
         return op.inverse()
 
     def _set_master(self, op: SetMaster) -> Optional[Op]:
@@ -371,3 +374,18 @@ class FakeBackend:
         else:
             space.tx_checksum[op.ifname] = op.on
         return op.inverse()
+
+    # -- impairments (issue 15) -------------------------------------------
+    def _set_impairment(self, op: SetImpairment) -> Optional[Op]:
+        space = self.spaces[op.netns]
+        if op.ifname not in space.links:
+            raise LookupError(op.ifname)
+        before = space.impairments.get(op.ifname)
+        if before == op:
+            return None
+        space.impairments[op.ifname] = op  # another mechanism's parts are replaced, as the real backend does
+        return op.inverse(before)
+
+    def _clear_impairment(self, op: ClearImpairment) -> Optional[Op]:
+        before = self.spaces[op.netns].impairments.pop(op.ifname, None)
+        return None if before is None else op.inverse(before)

@@ -24,7 +24,8 @@ dropped (an ARP request the kernel resends only a second later). So
   LACP (802.3ad / balance-tcp, at ``lacp-time=fast``).
 
 Only ports that can come up are waited for: a TAP nobody pumps (no link in
-the file) never has carrier. The wait is bounded; a port that never comes
+the file) never has carrier, and an interface the plan keeps down (both ends
+of a cable cut with ``vnetlab link … down``) has none either. The wait is bounded; a port that never comes
 up fails ``up`` with a message naming it and its state.
 
 The decisions (:func:`bridge_port_problem`, :func:`ovs_port_problem`,
@@ -126,6 +127,7 @@ def targets_of(ops: Sequence[Op]) -> Targets:
               for end in ((op.netns, op.ifname), (op.peer_netns, op.peer_ifname))}
     dead = taps - pumped
     raised = {(op.netns, op.ifname) for op in ops if isinstance(op, SetLinkState) and op.up}
+    dead |= {(op.netns, op.ifname) for op in ops if isinstance(op, SetLinkState) and not op.up}  # cut cables
     found = Targets()
     for op in ops:
         if isinstance(op, SetMaster) and (op.netns, op.master) in linux_bridges and (op.netns, op.ifname) not in dead:
@@ -135,7 +137,9 @@ def targets_of(ops: Sequence[Op]) -> Targets:
         elif isinstance(op, OvsAddPort) and (op.netns, op.port) not in dead:
             found.ovs_ports.append(OvsPort(op.netns, op.rundir, op.bridge, op.port))
         elif isinstance(op, OvsAddBond):
-            found.bonds.append(OvsBond(op.netns, op.rundir, op.bond, op.members, op.mode, op.lacp))
+            members = tuple(m for m in op.members if (op.netns, m) not in dead)
+            if members:
+                found.bonds.append(OvsBond(op.netns, op.rundir, op.bond, members, op.mode, op.lacp))
     return found
 
 

@@ -1,6 +1,7 @@
-"""The lab's supervisor as a backend: TAP pumps and services.
+"""The lab's supervisor as a backend: TAP pumps, services and impaired ends.
 
-PumpFrames and RunService ops only collect what is wanted; ``finish`` writes
+PumpFrames and RunService ops only collect what is wanted (and so do the
+userspace impairments the impairment backend hands over, ``executors/impair.py``); ``finish`` writes
 the supervisor's config and starts it, or tells a running one to re-read it
 and waits until it has applied it, so ``vnetlab up`` returns with every
 service listening. Each command it started must then keep running for a
@@ -36,6 +37,7 @@ class SupervisorBackend:
         self.pumps: dict[PumpKey, None] = dict.fromkeys(
             (p.a.netns, p.a.ifname, p.b.netns, p.b.ifname) for p in self.initial.pumps)
         self.services: dict[ServiceSpec, None] = dict.fromkeys(self.initial.services)
+        self.impaired: dict[tuple[str, str], supervisor.ImpairSpec] = {i.key: i for i in self.initial.impaired}
         # dnsmasq and udhcpc: up waits until their leases are held (executors/leases.py), which
         # proves more than START_GRACE of running would, and watches them exit meanwhile.
         self.awaited: set[ServiceSpec] = set()
@@ -69,6 +71,26 @@ class SupervisorBackend:
         self._dirty = True
         return StopPump(op.netns, ifname=op.ifname, peer_netns=op.peer_netns, peer_ifname=op.peer_ifname)
 
+    # -- impaired ends (the userspace path; executors/impair.py decides them)
+    def impaired_end(self, netns: str, ifname: str) -> Optional[supervisor.ImpairSpec]:
+        """The impaired end the supervisor is (or will be) told to carry for ``ifname``, if any."""
+        return self.impaired.get((netns, ifname))
+
+    def carry(self, spec: supervisor.ImpairSpec) -> bool:
+        """Wants ``spec`` carried (added, or its impairment changed); False if it already was."""
+        if self.impaired.get(spec.key) == spec:
+            return False
+        self.impaired[spec.key] = spec
+        self._dirty = True
+        return True
+
+    def let_go(self, netns: str, ifname: str) -> Optional[supervisor.ImpairSpec]:
+        """Wants ``ifname`` no longer carried; what was wanted, or None."""
+        spec = self.impaired.pop((netns, ifname), None)
+        if spec is not None:
+            self._dirty = True
+        return spec
+
     def _apply_service(self, op: RunService) -> Optional[Op]:
         spec = ServiceSpec(op.netns, node=op.node, listen=op.listen, command=op.command, oneshot=op.oneshot)
         fields = dict(node=op.node, listen=op.listen, command=op.command, oneshot=op.oneshot)
@@ -91,7 +113,8 @@ class SupervisorBackend:
             supervisor.PumpSpec(supervisor.Endpoint(a_ns, a_if), supervisor.Endpoint(b_ns, b_if))
             for a_ns, a_if, b_ns, b_if in self.pumps
         )
-        return supervisor.SupervisorConfig(self.lab, pumps, tuple(self.services), generation)
+        return supervisor.SupervisorConfig(self.lab, pumps, tuple(self.services), generation,
+                                           tuple(self.impaired.values()))
 
     def finish(self) -> None:
         """Makes the running supervisor match the wanted pumps and services.
@@ -105,7 +128,7 @@ class SupervisorBackend:
         """
         record = supervisor.read_pidfile(self.rundir)
         running = record is not None and supervisor.is_running(record)
-        if not self.pumps and not self.services:
+        if not self.pumps and not self.services and not self.impaired:
             if running:
                 supervisor.stop(record)
             if self._dirty:  # the last ones were removed: say so, for status and the next up

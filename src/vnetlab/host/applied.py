@@ -4,7 +4,9 @@
 ``Lab.up`` before the first change); ``plan.json`` the plan it applied
 (written once the apply succeeded, ``backend: auto`` choices resolved);
 ``booted.json`` what rebooted nodes' own interfaces files added to it
-(``vnetlab reboot``; ``up`` keeps applying it until the lab goes down).
+(``vnetlab reboot``; ``up`` keeps applying it until the lab goes down);
+``runtime.json`` the impairments and cut cables ``vnetlab impair`` and
+``vnetlab link`` set on the running lab (kept by ``up`` in the same way).
 
 Both are read here as plain JSON, without the lab-file schema (pydantic) or
 the compilers: ``status`` and drift detection need the node names and the
@@ -81,3 +83,17 @@ def read_booted(lab: str) -> dict[str, Any]:
 def write_booted(lab: str, nodes: dict[str, Any]) -> None:
     """Keeps what each node's file added at its last boot (see :func:`read_booted`)."""
     state.write_atomic(os.path.join(state.lab_dir(lab), BOOTED_COPY), json.dumps({"nodes": nodes}))
+
+
+RUNTIME_COPY = "runtime.json"
+
+
+def read_runtime(lab: str) -> dict[str, Any]:
+    """What ``vnetlab impair`` and ``vnetlab link`` changed on the running lab
+    (``RuntimeChanges.to_dict()``, see ``compile/runtime.py``); {} if nothing."""
+    return _read(lab, RUNTIME_COPY) or {}
+
+
+def write_runtime(lab: str, data: dict[str, Any]) -> None:
+    """Keeps the runtime changes (see :func:`read_runtime`)."""
+    state.write_atomic(os.path.join(state.lab_dir(lab), RUNTIME_COPY), json.dumps(data))

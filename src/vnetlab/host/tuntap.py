@@ -27,9 +27,19 @@ TUN_DEVICE = "/dev/net/tun"
 TUNSETIFF = 0x400454CA
 TUNSETPERSIST = 0x400454CB
 TUNGETIFF = 0x800454D2
+TUNSETOFFLOAD = 0x400454D0
 IFF_TAP = 0x0002
 IFF_NO_PI = 0x1000
+IFF_VNET_HDR = 0x4000
 IFF_PERSIST = 0x0800
+# TUNSETOFFLOAD: what the reader takes unsegmented and with partial checksums
+TUN_F_CSUM = 0x01
+TUN_F_TSO4 = 0x02
+TUN_F_TSO6 = 0x04
+TUN_F_TSO_ECN = 0x08
+TUN_F_USO4 = 0x20
+TUN_F_USO6 = 0x40
+VNET_HDR_LEN = 10  # struct virtio_net_hdr, the tun default size
 
 # <linux/sockios.h>, <linux/ethtool.h>
 SIOCSIFMTU = 0x8922
@@ -136,11 +146,14 @@ def create_persistent_tap(ifname: str, mtu: int | None = None) -> bool:
     return created
 
 
-def attach_tap(ifname: str) -> int:
+def attach_tap(ifname: str, vnet_hdr: bool = False) -> int:
     """Attaches to an existing persistent TAP device in the calling thread's namespace.
 
     While the returned descriptor is open the device has carrier; each
-    ``read`` returns one Ethernet frame and each ``write`` sends one.
+    ``read`` returns one Ethernet frame and each ``write`` sends one. With
+    ``vnet_hdr`` every frame read is preceded by a ``struct virtio_net_hdr``
+    (:data:`VNET_HDR_LEN` bytes: GSO type and size, checksum offsets), which
+    is what lets :func:`set_offload` hand over unsegmented frames.
 
     Returns:
         A non-blocking, close-on-exec file descriptor; the caller closes it.
@@ -150,7 +163,7 @@ def attach_tap(ifname: str) -> int:
             already attached by another process (``EBUSY``). Never leaves a
             new device behind.
     """
-    ifr = _ifreq(ifname, IFF_TAP | IFF_NO_PI)
+    ifr = _ifreq(ifname, IFF_TAP | IFF_NO_PI | (IFF_VNET_HDR if vnet_hdr else 0))
     if not is_tap(ifname):
         what = "does not exist" if not link_exists(ifname) else "is not a TAP device"
         raise TapError(errno.ENODEV, f"tap {ifname!r} {what} in this namespace")
@@ -168,6 +181,14 @@ def attach_tap(ifname: str) -> int:
         os.close(fd)
         raise TapError(errno.ENODEV, f"tap {ifname!r} disappeared while attaching")
     return fd
+
+
+def set_offload(fd: int, flags: int) -> None:
+    """What an attached TAP (with ``vnet_hdr``) hands its reader as it is:
+    ``TUN_F_*`` bits; 0 makes the kernel segment and checksum every frame
+    before it reaches the TAP. Raises OSError (EINVAL: a flag this kernel
+    does not know)."""
+    fcntl.ioctl(fd, TUNSETOFFLOAD, flags)
 
 
 def can_open(path: str = "/dev/net/tun") -> bool:

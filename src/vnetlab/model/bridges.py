@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from vnetlab.model.l2names import linux_bond_mode_problem, vlan_device_parts
-from vnetlab.model.schema import Interface, LabSpec, Node
+from vnetlab.model.schema import Interface, LabSpec, Link, Node, link_ends
 
 SWITCH_BRIDGE = "br0"  # the bridge a switch node holds implicitly
 
@@ -28,6 +28,8 @@ class KernelFeatures:
     ovs_kernel: bool = True        # the openvswitch kernel datapath (unused: OVS runs in userspace)
     ovs_userspace: bool = True     # ovsdb-server and ovs-vswitchd are installed
     osken: bool = True             # the Python package the built-in controller runs on
+    netem: bool = True             # the netem qdisc (delay, loss …); without it impairments go through userspace
+    tbf: bool = True               # the tbf qdisc (a rate alone)
     detected: bool = False         # False: assumed, not probed
 
 
@@ -62,7 +64,7 @@ def _linked_interfaces(spec: LabSpec) -> dict[str, tuple[str, ...]]:
     if _linked_cache[0] is not spec:
         linked: dict[str, list[str]] = {}
         for link in spec.links:
-            for end in link:
+            for end in link_ends(link):
                 owner, _, ifname = end.partition(":")
                 linked.setdefault(owner, []).append(ifname)
         _linked_cache[:] = [spec, {owner: tuple(names) for owner, names in linked.items()}]
@@ -135,7 +137,11 @@ def node_backends(spec: LabSpec, node_name: str, features: KernelFeatures) -> di
 
 def lab_needs_probe(spec: LabSpec) -> bool:
     """Whether the lab uses anything beyond plain bridges (VLANs, bonds, OVS),
-    so its bridges' backends depend on this machine."""
+    so its bridges' backends depend on this machine — or impaired links, whose
+    mechanism does (netem or not)."""
+    if any(isinstance(link, Link) and not link.parsed().empty or getattr(link, "model_extra", None)
+           for link in spec.links):
+        return True
     for node_name, node in spec.nodes.items():
         for iface in node.interfaces.values():
             if iface.type in ("bond", "vlan") or iface.vlan is not None or iface.trunk:

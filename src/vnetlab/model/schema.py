@@ -17,6 +17,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from vnetlab.model import impairment
 from vnetlab.model.kinds import INTERFACE_TYPES, MODES, NODE_KINDS  # the one list of kind names
 from vnetlab.names import LAB_NAME, NODE_NAME
 
@@ -1091,6 +1092,31 @@ class RebootStep(Strict):
         return self.name or f"reboot {self.reboot}"
 
 
+class CableStep(Strict):
+    """``{cut: NODE:IF}`` or ``{replug: NODE:IF}`` in a course task's checks: the grader
+    pulls (or plugs back) the cable of that link end, and the checks after it run
+    against the lab so; every cable a task's steps cut is plugged back after the task.
+    Not allowed in a lab file's checks."""
+
+    cut: Optional[str] = None
+    replug: Optional[str] = None
+    name: Optional[str] = None
+
+    @model_validator(mode="after")
+    def _one(self) -> "CableStep":
+        if (self.cut is None) == (self.replug is None):
+            raise ValueError("a cable step has one of cut: NODE:IF or replug: NODE:IF")
+        return self
+
+    @property
+    def end(self) -> str:
+        return self.cut if self.cut is not None else str(self.replug)
+
+    def label(self) -> str:
+        """A short human description of the step."""
+        return self.name or (f"cutting the cable of {self.cut}" if self.cut else f"plugging {self.replug} back")
+
+
 def _check_tag(value: Any, reboot: str) -> str:
     """Which model a check mapping is: ``probe`` when it has ``from``, ``reboot`` when it has ``reboot``,
     ``state`` when it has ``node`` or a state kind; else ``probe`` (whose messages fit a mapping that
@@ -1101,7 +1127,11 @@ def _check_tag(value: Any, reboot: str) -> str:
         return "state"
     if isinstance(value, RebootStep):
         return "reboot"
+    if isinstance(value, CableStep):
+        return "cable"
     if isinstance(value, dict):
+        if reboot == "reboot" and ("cut" in value or "replug" in value):
+            return "cable"
         if isinstance(value.get("resolve"), str):
             return "state"  # {from: c1, resolve: web, expect: …} reads c1's resolver
         if "from" in value or "from_" in value:
@@ -1129,13 +1159,87 @@ AnyCheck = Annotated[
     Discriminator(lambda value: _check_tag(value, reboot="state")),  # StateCheck explains 'reboot'
 ]
 TaskCheck = Annotated[
-    Union[Annotated[Check, Tag("probe")], Annotated[StateCheck, Tag("state")], Annotated[RebootStep, Tag("reboot")]],
+    Union[Annotated[Check, Tag("probe")], Annotated[StateCheck, Tag("state")], Annotated[RebootStep, Tag("reboot")],
+          Annotated[CableStep, Tag("cable")]],
     Discriminator(lambda value: _check_tag(value, reboot="reboot")),
 ]
-"""A course task's check: a probe, a state check, or a reboot step."""
+"""A course task's check: a probe, a state check, a reboot step or a cable step."""
 
 
 LinkEnd = str  # "node:ifname"
+
+
+def _impairment_text(key: str) -> Callable[[Any], Any]:
+    """A field validator that checks an impairment value's text (its units,
+    its range) and keeps it as written."""
+    def check(value: Any) -> Any:
+        if value is not None:
+            if key == "distribution":
+                if value not in impairment.DISTRIBUTIONS:
+                    raise ValueError(f"{value!r} is not one of {', '.join(impairment.DISTRIBUTIONS)}")
+            else:
+                impairment.PARSERS[key](value)
+        return value
+    return check
+
+
+ImpairText = Optional[Union[str, int, float]]
+
+
+class Impair(Strict):
+    """What one end does to the frames it sends (netem's words and units)."""
+
+    delay: Annotated[ImpairText, AfterValidator(_impairment_text("delay"))] = None
+    jitter: Annotated[ImpairText, AfterValidator(_impairment_text("jitter"))] = None
+    distribution: Annotated[Optional[str], AfterValidator(_impairment_text("distribution"))] = None
+    loss: Annotated[ImpairText, AfterValidator(_impairment_text("loss"))] = None
+    loss_correlation: Annotated[ImpairText, AfterValidator(_impairment_text("loss_correlation"))] = None
+    duplicate: Annotated[ImpairText, AfterValidator(_impairment_text("duplicate"))] = None
+    corrupt: Annotated[ImpairText, AfterValidator(_impairment_text("corrupt"))] = None
+    reorder: Annotated[ImpairText, AfterValidator(_impairment_text("reorder"))] = None
+    rate: Annotated[ImpairText, AfterValidator(_impairment_text("rate"))] = None
+    limit: Annotated[Optional[int], AfterValidator(_impairment_text("limit"))] = None
+
+    @model_validator(mode="after")
+    def _meaningful(self) -> "Impair":
+        problem = self.parsed().problem()
+        if problem:
+            raise ValueError(problem)
+        return self
+
+    def parsed(self) -> "impairment.Impairment":
+        return impairment.Impairment.parse(self.model_dump(exclude_none=True, exclude=set(self.model_extra or ())))
+
+
+class Link(Impair):
+    """A link written as a mapping: its two ends, what both ends do to what
+    they send, and under an end's node name what that end alone does
+    (``{ends: [a:eth0, b:eth0], delay: 20ms, b: {loss: 10%}}``; the node-name
+    keys are checked with the other links, in model/validate.py)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    ends: list[LinkEnd]
+
+
+def _link_tag(value: Any) -> str:
+    return "link" if isinstance(value, (dict, Link)) else "pair"
+
+
+AnyLink = Annotated[
+    Union[Annotated[list[LinkEnd], Tag("pair")], Annotated[Link, Tag("link")]],
+    Discriminator(_link_tag),
+]
+
+
+def link_ends(link: "list[LinkEnd] | Link") -> list[LinkEnd]:
+    """A link's two ends, whichever way it is written."""
+    return link.ends if isinstance(link, Link) else link
+
+
+def link_end_path(link: "list[LinkEnd] | Link", index: int, position: int) -> tuple:
+    """Where in the file the end at ``position`` of ``links[index]`` is written."""
+    return ("links", index, "ends", position) if isinstance(link, Link) else ("links", index, position)
 
 
 class LabSpec(Strict):
@@ -1144,7 +1248,7 @@ class LabSpec(Strict):
     lab: str
     description: Optional[str] = None
     nodes: dict[NodeName, Node] = Field(default_factory=dict)
-    links: list[list[LinkEnd]] = Field(default_factory=list)
+    links: list[AnyLink] = Field(default_factory=list)
     checks: list[AnyCheck] = Field(default_factory=list)
 
     @field_validator("lab")

@@ -12,13 +12,19 @@ import ipaddress
 from dataclasses import dataclass, field, replace
 from typing import Collection
 
+from pydantic import ValidationError
+
+from vnetlab.model.impairment import KEYS as IMPAIRMENT_KEYS, Impairment
 from vnetlab.model.bridges import (
     ASSUMED, FEATURE_TEXT, NOTHING, SWITCH_BRIDGE, bridge_needs, bridge_settings, bridges_of, resolve_backend,
 )
 from vnetlab.model.kinds import MODES
 from vnetlab.model.l2names import linux_bond_mode_problem, vlan_device_parts
 from vnetlab.model.resolve import resolve_forward_target, resolve_hosts
-from vnetlab.model.schema import DYNAMIC_ADDRESSES, Check, FirewallRule, Interface, LabSpec, Node, StateCheck, check_ifname
+from vnetlab.model.schema import (
+    DYNAMIC_ADDRESSES, Check, FirewallRule, Impair, Interface, LabSpec, Link, Node, StateCheck, check_ifname, link_end_path,
+    link_ends,
+)
 from vnetlab.model.lab_dns import lookup_served
 from vnetlab.model.targets import served_names_shown
 
@@ -154,14 +160,16 @@ def _check_nodes(ctx: _Context) -> None:
 
 def _check_links(ctx: _Context) -> None:
     """Each link joins two existing, distinct, unused interfaces of two nodes."""
-    for index, link in enumerate(ctx.spec.links):
+    for index, written in enumerate(ctx.spec.links):
         path = ("links", index)
+        link = link_ends(written)
         ctx.mentioned.update(tuple(text.partition(":")[::2]) for text in link)
         if len(link) != 2:
-            ctx.add(path, f"a link has exactly two ends, this one has {len(link)} — "
-                          "write [node:ifname, node:ifname]")
+            ctx.add(path if not isinstance(written, Link) else (*path, "ends"),
+                    f"a link has exactly two ends, this one has {len(link)} — "
+                    "write [node:ifname, node:ifname]")
             continue
-        ends = [_resolve_end(ctx, (*path, pos), text) for pos, text in enumerate(link)]
+        ends = [_resolve_end(ctx, link_end_path(written, index, pos), text) for pos, text in enumerate(link)]
         if None in ends:
             continue
         (node_a, if_a), (node_b, if_b) = ends
@@ -174,16 +182,49 @@ def _check_links(ctx: _Context) -> None:
             ctx.add(path, f"both ends ({link[0]}, {link[1]}) are taps — a tap's other end is "
                           "the NIC of a VM or host: link it to an interface without type")
             continue
+        if isinstance(written, Link):
+            _check_per_end(ctx, path, written, [node_a, node_b])
         fresh = True
         for pos, end in enumerate(ends):
             if end in ctx.linked:
-                ctx.add((*path, pos), f"{link[pos]} is already used by links[{ctx.linked[end]}] — "
+                ctx.add(link_end_path(written, index, pos), f"{link[pos]} is already used by links[{ctx.linked[end]}] — "
                                       "an interface is the end of at most one link; declare "
                                       "another interface")
                 fresh = False
         if fresh:
             ctx.linked.update({end: index for end in ends})
             ctx.valid_links.append((ends[0], ends[1]))
+
+
+def _check_per_end(ctx: _Context, path: Path, link: Link, nodes: list[str]) -> None:
+    """A mapping link's keys beyond the impairment ones name an end's node,
+    each holding what that end alone does to what it sends."""
+    for key, value in (link.model_extra or {}).items():
+        if key not in nodes:
+            ctx.add((*path, key), f"{key!r} is neither an impairment key ({', '.join(IMPAIRMENT_KEYS)}) nor the "
+                                  f"node of an end ({' or '.join(nodes)}) — under an end's node name go what "
+                                  "that end alone does to what it sends, e.g. " + nodes[0] + ": {delay: 50ms}")
+            continue
+        if not isinstance(value, dict):
+            ctx.add((*path, key), f"{key}: a mapping of impairments, e.g. {key}: {{delay: 50ms, loss: 1%}}")
+            continue
+        try:
+            Impair.model_validate(value)
+        except ValidationError as exc:
+            fields = [error for error in exc.errors() if error["loc"]]
+            for error in fields:
+                where = tuple(str(part) for part in error["loc"])
+                message = error["msg"].removeprefix("Value error, ")
+                if error["type"] == "extra_forbidden":
+                    message = f"{where[-1]!r} is not an impairment key — use {', '.join(IMPAIRMENT_KEYS)}"
+                ctx.add((*path, key, *where), message)
+            if fields:
+                continue
+        # The rules (jitter needs a delay …) hold for what the end does: the link's keys with its own on top.
+        own = Impairment.parse({k: v for k, v in value.items() if k in IMPAIRMENT_KEYS}, check=False)
+        problem = link.parsed().merged(own).problem()
+        if problem:
+            ctx.add((*path, key), problem)
 
 
 def _resolve_end(ctx: _Context, path: Path, text: str) -> Endpoint | None:
@@ -778,7 +819,7 @@ def _check_macvlans(ctx: _Context) -> None:
         return  # the usual case: nothing to check, and nothing to index
     linked_of: dict[str, list[str]] = {}
     for link in ctx.spec.links:
-        for end in link:
+        for end in link_ends(link):
             node_name, _, ifname = end.partition(":")
             linked_of.setdefault(node_name, []).append(ifname)
     for name, node in ctx.spec.nodes.items():

@@ -15,7 +15,9 @@ lab as it was last applied) or a change of the file.
 An object is keyed by ``(kind, netns, ident)``, the identity key each op
 declares itself (``Op.objects``); kinds: node, link, link-state, master, mtu,
 address, route, sysctl, ruleset, trace-table, service, pump, ovs-daemons,
-ovs-bridge, ovs-port, ovs-flows, lease (a DHCP client holds one). Ops that are not ``observed`` (other
+ovs-bridge, ovs-port, ovs-flows, lease (a DHCP client holds one), impairment (what
+an interface's root qdisc, or its egress redirect into the lab supervisor, does to what
+it sends). Ops that are not ``observed`` (other
 backends' ops) are left to their own idempotent apply; their string fields
 claim interface names, so an interface such an op made is never taken for a
 hand-made extra.
@@ -28,15 +30,16 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, Collection, Iterable, Mapping, Optional
 
+from vnetlab.model.impairment import Impairment
 from vnetlab.plan import (
-    DeleteAddress, DeleteLink, DeleteNamespace, DeleteRoute, DeleteRuleset, Key, Op, OvsDeleteBridge,
+    ClearImpairment, DeleteAddress, DeleteLink, DeleteNamespace, DeleteRoute, DeleteRuleset, Key, Op, OvsDeleteBridge,
     OvsDeletePort, Plan, SetMaster, StopPump, StopService, ovs_vlans,
 )
 from vnetlab.plan.addresses import norm_route as _norm_route
 from vnetlab.plan.services import service_ident as _service_ident
 
-__all__ = ["Change", "Diff", "Key", "Observed", "ObservedLink", "ObservedService", "diff", "ovs_vlans",
-           "wanted_objects"]
+__all__ = ["Change", "Diff", "Key", "Observed", "ObservedImpairment", "ObservedLink", "ObservedService", "diff",
+           "impairment_text", "ovs_vlans", "wanted_objects"]
 
 # Kinds of interface an extra (undeclared) one may be removed as: what a
 # person makes by hand with ``ip link add``. Others (e.g. OVS's userspace
@@ -48,7 +51,7 @@ KERNEL_ROUTE_PROTOS = frozenset({2, 9, 16})
 FORCED_RULESET = "modified"  # the observed value of a table edited by hand
 
 # Removal order: what depends on something goes before it.
-_REMOVE_ORDER = ("service", "pump", "trace-table", "ruleset", "route", "address", "master", "ovs-port",
+_REMOVE_ORDER = ("service", "pump", "impairment", "trace-table", "ruleset", "route", "address", "master", "ovs-port",
                  "ovs-bridge", "link", "node")
 
 
@@ -83,6 +86,28 @@ class ObservedService:
 
 
 @dataclass
+class ObservedImpairment:
+    """What an interface does to what it sends, as read back.
+
+    ``value`` equals the wanted value of a SetImpairment (``{"mechanism": …,
+    **impairment}``) when the kernel (and, for the userspace path, the
+    supervisor's config) holds exactly that; otherwise it is ``text``.
+    ``mechanism`` and ``tap``: what ClearImpairment takes away."""
+
+    value: Any
+    text: str
+    mechanism: str = "tbf"
+    tap: Optional[str] = None
+
+
+def impairment_text(value: Any) -> str:
+    """A wanted impairment value as a person reads it: 'delay 20ms loss 1% (userspace)'."""
+    if not isinstance(value, dict):
+        return str(value)
+    return f"{Impairment.from_dict(value).text()} ({value.get('mechanism', '?')})"
+
+
+@dataclass
 class Observed:
     """What runs now, per lab namespace (plain data; see ``observe/drift.py``).
 
@@ -106,6 +131,11 @@ class Observed:
             (empty: the same; absent: not compared); ``ovs_stopped`` per
             namespace with an OVS run directory, the daemons of it that do
             not run.
+        impairments: per namespace, interface -> :class:`ObservedImpairment`
+            of every interface with a root qdisc or a clsact of its own;
+            ``impaired_ends`` the supervisor's configured userspace ends
+            (netns, ifname) -> TAP, ``impaired_values`` what it is told to do
+            there (``Impairment.to_dict()`` as sorted pairs).
     """
 
     namespaces: set[str] = field(default_factory=set)
@@ -121,6 +151,10 @@ class Observed:
     ovs_rundirs: dict[str, str] = field(default_factory=dict)
     ovs_flows: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
     ovs_stopped: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    impairments: dict[str, dict[str, ObservedImpairment]] = field(default_factory=dict)
+    impaired_ends: dict[tuple[str, str], str] = field(default_factory=dict)
+    impaired_values: dict[tuple[str, str], tuple] = field(default_factory=dict)  # what the supervisor is told
+    impaired_instances: dict[tuple[str, str], str] = field(default_factory=dict)  # which interface it holds
 
 
 @dataclass(frozen=True)
@@ -139,7 +173,8 @@ class Change:
     def describe(self, lab: str) -> str:
         """One line for a person, e.g. "red eth0: address 10.0.0.1/24 missing (removed by hand?)"."""
         node = self.netns.removeprefix(f"{lab}-")
-        where = f"{node} {self.obj}" if self.kind in ("link-state", "master", "mtu", "address", "link") else node
+        where = f"{node} {self.obj}" if self.kind in ("link-state", "master", "mtu", "address", "link",
+                                                      "impairment") else node
         if self.kind == "node":
             text = {"+": "namespace missing" if self.drift else "new node",
                     "-": "node removed from the file"}.get(self.sign, "")
@@ -156,6 +191,14 @@ class Change:
                 return f"{node}: route {self.obj} missing (removed by hand?)" if self.drift \
                     else f"{node}: route {self.obj}"
             return f"{node}: extra route {self.obj}" if self.drift else f"{node}: route {self.obj} removed"
+        if self.kind == "impairment":
+            if self.sign == "+":
+                return f"{where}: impairment {self.expected} missing (removed by hand?)" if self.drift \
+                    else f"{where}: impairment {self.expected}"
+            if self.sign == "-":
+                return f"{where}: extra {self.found} (not in the file: set by hand with tc?)" if self.drift \
+                    else f"{where}: impairment {self.found} removed"
+            return f"{where}: {self.found} (expected {self.expected})" + (" — changed by hand?" if self.drift else "")
         if self.kind == "link-state":
             if self.sign == "+":
                 return f"{where}: set {self.expected}" + (" (interface missing)" if self.drift else "")
@@ -328,6 +371,8 @@ def wanted_objects(plan: Plan) -> _Wanted:
             wanted.put(key, value, op)
             if key[0] == "route":
                 wanted.route_dev[key] = op.dev  # a route may be pinned to its interface
+        if getattr(op, "tap", None) and op.name == "set_impairment":
+            wanted.claimed.add((op.netns, op.tap))  # the userspace path's TAP is the impairment's
         if not op.observed:
             ns = op.netns
             for value in dataclasses.asdict(op).values():
@@ -501,6 +546,15 @@ def diff(desired: Plan, observed: Observed, applied: Optional[Plan] = None) -> D
             link = links.get(ident)
             if running and link is not None and not any(":" not in a for a in link.dynamic):
                 add("~", key, value, "no leased address", ops, True)
+        elif kind == "impairment":
+            found = observed.impairments.get(ns, {}).get(ident)
+            wanted_text = impairment_text(value)
+            if (ns, ident) in recreated:
+                changes.append(Change("+", kind, ns, ident, wanted_text, None, False, tuple(ops)))
+            elif found is None:
+                changes.append(Change("+", kind, ns, ident, wanted_text, None, is_drift(key), tuple(ops)))
+            elif found.value != value:
+                changes.append(Change("~", kind, ns, ident, wanted_text, found.text, is_drift(key), tuple(ops)))
         elif kind == "pump":
             op = ops[0]
             if (ns, op.ifname, op.peer_netns, op.peer_ifname) not in observed.pumps:
@@ -564,6 +618,23 @@ def diff(desired: Plan, observed: Observed, applied: Optional[Plan] = None) -> D
                 if pkey not in want.values:
                     add("-", pkey, None, vlans, [OvsDeletePort(ns, rundir=rundir, bridge=bridge, port=port)],
                         extra_is_drift(pkey))
+    # Impairments nobody asked for (a qdisc set by hand), and userspace ends the supervisor still carries.
+    for ns, ends in sorted(observed.impairments.items()):
+        if ns in doomed:
+            continue
+        for ifname, found in sorted(ends.items()):
+            ikey = ("impairment", ns, ifname)
+            if ikey in want.values or ("link", ns, ifname) not in want.values or (ns, ifname) in recreated:
+                continue
+            changes.append(Change("-", "impairment", ns, ifname, None, found.text, extra_is_drift(ikey),
+                                  (ClearImpairment(ns, ifname=ifname, mechanism=found.mechanism, tap=found.tap),)))
+    for (ns, ifname), tap in sorted(observed.impaired_ends.items()):
+        ikey = ("impairment", ns, ifname)
+        if ikey in want.values or ifname in observed.impairments.get(ns, {}) or ns not in observed.namespaces:
+            continue
+        clear = ClearImpairment(ns, ifname=ifname, mechanism="userspace", tap=tap)
+        changes.append(Change("-", "impairment", ns, ifname, None, f"carried by the supervisor into {tap}",
+                              extra_is_drift(ikey), (clear,)))
     # Services and pumps: also those of removed nodes (the supervisor lets go of their namespaces).
     for ns, services in sorted(observed.services.items()):
         for service in services:
@@ -601,9 +672,9 @@ def _removable_address(address: str) -> bool:
 def _ordered(changes: list[Change]) -> list[Change]:
     """Removals first (in dependency order), then changes and additions by kind."""
     rank = {kind: i for i, kind in enumerate(_REMOVE_ORDER)}
-    build = {k: i for i, k in enumerate(("node", "sysctl", "link", "ovs-daemons", "ovs-bridge", "ovs-port", "master", "mtu",
-                                         "address", "link-state", "route", "ovs-flows", "ruleset", "pump",
-                                         "service"))}
+    build = {k: i for i, k in enumerate(("node", "sysctl", "link", "ovs-daemons", "ovs-bridge", "ovs-port", "master",
+                                         "mtu", "address", "link-state", "route", "ovs-flows", "ruleset", "impairment",
+                                         "pump", "service"))}
     removals = sorted((c for c in changes if c.sign == "-"), key=lambda c: rank.get(c.kind, 99))
     others = sorted((c for c in changes if c.sign != "-"), key=lambda c: build.get(c.kind, 99))
     return removals + others

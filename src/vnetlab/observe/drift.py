@@ -8,8 +8,10 @@ master, MAC, MTU, addresses) and main-table routes
 match what vnetlab applied — a hash of the listing is kept in the run
 directory after every ``up``); the trace tables a killed ``vnetlab trace``
 left (:mod:`vnetlab.executors.trace_tables`); the supervisor's configured
-services and pumps, with whether each service runs; and each node's Open
-vSwitch: whether both its daemons run, its bridges, ports and flows.
+services, pumps and impaired ends, with whether each service runs; each
+interface's root qdisc and egress redirect (:mod:`vnetlab.host.tc`: what an
+impairment is made of); and each node's Open vSwitch: whether both its
+daemons run, its bridges, ports and flows.
 
 Other backends can contribute observed objects by appending a function to
 :data:`OBSERVERS`: it gets ``(lab, observed)`` and fills in what it knows.
@@ -22,9 +24,12 @@ import json
 import os
 from typing import Callable, Optional
 
-from vnetlab.observe.diff import Diff, FORCED_RULESET, Observed, ObservedLink, ObservedService, diff, ovs_vlans
+from vnetlab.observe.diff import (
+    Diff, FORCED_RULESET, Observed, ObservedImpairment, ObservedLink, ObservedService, diff, impairment_text,
+    ovs_vlans,
+)
 from vnetlab.host import applied, netns, state
-from vnetlab.plan import ApplyRuleset, Plan, SetSysctl
+from vnetlab.plan import ApplyRuleset, Plan, SetImpairment, SetSysctl
 
 BASELINE_FILE = "baseline.json"
 RULESET_TABLE = "inet vnetlab"
@@ -112,11 +117,19 @@ def observe(lab: str, *plans: Optional[Plan]) -> Observed:
             elif isinstance(op, ApplyRuleset):
                 ruleset_ns.add(op.netns)
     baseline = _read_baseline(lab)
+    impairments: dict[tuple[str, str], list[SetImpairment]] = {}
+    for plan in plans:
+        for op in plan.ops if plan is not None else ():
+            if isinstance(op, SetImpairment):
+                impairments.setdefault((op.netns, op.ifname), []).append(op)
+    qdiscs: dict[str, tuple[dict, dict[int, str]]] = {}
     for ns in record.namespaces:
         if not netns.exists(ns):
             continue
         observed.namespaces.add(ns)
-        links, routes = rtnl.read(ns)
+        links, routes, found = rtnl.read_with_qdiscs(ns)
+        if found:
+            qdiscs[ns] = (found, {link["index"]: link["name"] for link in links})
         with netns.entered(ns):
             values = {}
             for key in sorted(sysctl_keys.get(ns, ())):
@@ -142,6 +155,7 @@ def observe(lab: str, *plans: Optional[Plan]) -> Observed:
 
     observed.trace_tables = trace_tables.leftovers(lab, observed.namespaces)
     _observe_supervisor(lab, observed)
+    _observe_impairments(observed, qdiscs, impairments)
     for observer in OBSERVERS:
         observer(lab, observed)
     if plans and plans[0] is not None:
@@ -222,6 +236,10 @@ def _observe_supervisor(lab: str, observed: Observed) -> None:
         return
     for pump in config.pumps:
         observed.pumps.add((pump.a.netns, pump.a.ifname, pump.b.netns, pump.b.ifname))
+    for end in config.impaired:
+        observed.impaired_ends[end.key] = end.tap
+        observed.impaired_values[end.key] = end.impairment
+        observed.impaired_instances[end.key] = end.instance
     owner = supervisor.read_pidfile(rundir)
     observed.pumps_running = owner is not None and supervisor.is_running(owner)
     status = node_services(rundir)
@@ -232,6 +250,54 @@ def _observe_supervisor(lab: str, observed: Observed) -> None:
         observed.services.setdefault(spec.netns, []).append(ObservedService(
             node=spec.node, listen=spec.listen, command=spec.command, oneshot=spec.oneshot,
             running=bool(item.get("running")), state=item.get("state", "not started")))
+
+
+def _observe_impairments(observed: Observed, qdiscs: dict[str, tuple[dict, dict[int, str]]],
+                         wanted: dict[tuple[str, str], list[SetImpairment]]) -> None:
+    """What each interface with a qdisc of its own does to what it sends, as the
+    value of the wanted SetImpairment it matches (the desired plan's first,
+    then the applied one's), or as text."""
+    from vnetlab.host import tc
+    from vnetlab.model.impairment import NETEM, TBF, USERSPACE
+
+    for ns, (found, names) in qdiscs.items():
+        index_of = {name: index for index, name in names.items()}
+        for index, here in found.items():
+            ifname = names.get(index)
+            if ifname is None:
+                continue
+            text = here.text(names)
+            value: object = text
+            mechanism, tap = (USERSPACE if here.clsact else here.root if here.root in (NETEM, TBF) else TBF), None
+            if here.redirects:
+                tap = names.get(here.redirects[0])
+                carried = observed.impaired_ends.get((ns, ifname))
+                made_again = observed.impaired_instances.get((ns, ifname)) not in (
+                    "", tc.instance_of(netns.identity(ns), index, index_of.get(carried or "")))
+                if carried is not None and here.root is None and here.ours and not made_again \
+                        and here.redirects == (index_of.get(carried),):
+                    tap = carried
+                    told = observed.impaired_values.get((ns, ifname), ())
+                    value = text = impairment_text({"mechanism": USERSPACE, **dict(told)})
+                    for op in wanted.get((ns, ifname), ()):
+                        if op.mechanism == USERSPACE and op.tap == carried and told == op.impairment:
+                            value = op.objects()[0][1]
+                            break
+                    if not observed.pumps_running:
+                        value = text = f"{text}, but the supervisor that carries it is not running"
+                elif carried is not None and made_again:
+                    text = value = f"{text} (the supervisor still carries the interface it replaced)"
+            elif here.root in (NETEM, TBF):
+                read_back = tc.tbf_impairment if here.root == TBF else tc.netem_impairment
+                hints = [op.value for op in wanted.get((ns, ifname), ()) if op.mechanism == here.root]
+                for hint in [*hints, None]:
+                    read = read_back(here.params, hint)
+                    if read is not None and (hint is None or read == hint):
+                        text = impairment_text({"mechanism": here.root, **read.to_dict()})
+                        if hint is not None:
+                            value = {"mechanism": here.root, **read.to_dict()}
+                        break
+            observed.impairments.setdefault(ns, {})[ifname] = ObservedImpairment(value, text, mechanism, tap)
 
 
 def _read_baseline(lab: str) -> dict:

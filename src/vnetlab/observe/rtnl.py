@@ -75,10 +75,28 @@ def _kind(linkinfo: bytes, name: str) -> str:
     return "tap" if kind == "tun" else kind  # what vnetlab (and OVS's netdev datapath) makes
 
 
+class _Dumps:
+    """The socket as the request interface of :func:`vnetlab.host.tc.read` (dumps only)."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+
+    def request(self, msg_type: int, flags: int, body: bytes, seq: int) -> list[tuple[int, bytes]]:
+        return [(kind, data[start:end]) for kind, data, start, end in _dump(self.sock, msg_type, body, seq)]
+
+
 def read(name: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Links (with addresses) and main-table unicast routes of namespace ``name``."""
+    links, routes, _ = read_with_qdiscs(name, qdiscs=False)
+    return links, routes
+
+
+def read_with_qdiscs(name: str, qdiscs: bool = True) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict]:
+    """:func:`read`, and (on the same socket) ifindex -> ``host.tc.Qdiscs`` of the
+    interfaces with traffic control of their own (a root qdisc, a clsact)."""
     with netns.entered(name):
         sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
+    found: dict = {}
     try:
         sock.bind((0, 0))
         links: dict[int, dict[str, Any]] = {}
@@ -133,9 +151,13 @@ def read(name: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
                     "family": 6 if fam == socket.AF_INET6 else 4,
                     "proto": proto,
                 })
+        if qdiscs:
+            from vnetlab.host import tc
+
+            found = {index: entry for index, entry in tc.read(_Dumps(sock)).items() if not entry.empty}
     finally:
         sock.close()
     for link in links.values():
         master = links.get(link.pop("master_index"))
         link["master"] = master["name"] if master else None
-    return sorted(links.values(), key=lambda link: link["index"]), routes
+    return sorted(links.values(), key=lambda link: link["index"]), routes, found

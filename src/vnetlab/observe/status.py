@@ -193,11 +193,16 @@ def lab_status(name: str) -> dict[str, Any]:
     dhcp = dhcp_status(name)
     if dhcp:
         result["dhcp"] = dhcp
+    from vnetlab.observe.impairments import link_status
+
+    links = link_status(name)
+    if links:
+        result["links"] = links
     pid_record = supervisor.read_pidfile(journal.dir)
     if pid_record is not None:
         result["processes"].append({
             "role": "supervisor", "pid": pid_record.pid,
             "running": processes.is_running(pid_record),
-            "does": "pumps frames between TAPs and VM NICs, runs the nodes' services",
+            "does": "pumps frames between TAPs and VM NICs, carries impaired link ends, runs the nodes' services",
         })
     return result

@@ -25,6 +25,7 @@ from vnetlab.plan.ovs import (
 from vnetlab.plan.firewall import ApplyRuleset, DeleteRuleset
 from vnetlab.plan.services import PumpFrames, RunService, StopPump, StopService
 from vnetlab.plan.dhcp import RemoveRunFile, RunDhcpClient, RunDhcpServer, WriteRunFile
+from vnetlab.plan.impair import ClearImpairment, SetImpairment
 
 __all__ = [
     "OP_TYPES", "Key", "Op", "Plan", "format_command",
@@ -38,4 +39,5 @@ __all__ = [
     "ApplyRuleset", "DeleteRuleset",
     "PumpFrames", "RunService", "StopPump", "StopService",
     "RemoveRunFile", "RunDhcpClient", "RunDhcpServer", "WriteRunFile",
+    "ClearImpairment", "SetImpairment",
 ]
