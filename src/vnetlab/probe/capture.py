@@ -303,6 +303,7 @@ def capture(interfaces: list[CaptureInterface], *, bpf: Optional[str] = None, ou
             writer = PcapngWriter(output)
             for tap in taps:
                 writer.add_interface(tap.interface.label, tap.stream.linktype, tap.stream.snaplen)  # type: ignore
+        time.sleep(tcpdump.start_delay())
         start_ns = time.time_ns()
         if on_ready is not None:
             on_ready()

@@ -286,3 +286,4 @@ def wait_ready(captures: list[Capture], timeout: float = READY_TIMEOUT) -> None:
             elif not chunk:
                 capture = waiting.pop(fd)
                 raise RuntimeError(f"tcpdump failed in {capture.node}: {seen[fd].decode(errors='replace').strip()}")
+    time.sleep(tcpdump.start_delay())
