@@ -192,14 +192,29 @@ def _spare_nics(builder: PlanBuilder, node_name: str, node: Node,
     """TX checksum offload off on the node's other cables too: a NIC its OVS
     does not hold yet may join it by hand (a bond made in the course's
     bonding exercise), and TCP across the userspace datapath needs it off."""
-    for (owner, ifname), peer in peers.items():
-        if owner != node_name or (node.interfaces.get(ifname) or Interface()).type == "tap":
-            continue
-        for end_node, end_if in ((owner, ifname), peer):
-            if (end_node, end_if) not in offloaded and \
-                    (builder.spec.nodes[end_node].interfaces.get(end_if) or Interface()).type != "tap":
-                offloaded.add((end_node, end_if))
-                builder.add(Phase.PORTS, SetTxChecksum(builder.ns(end_node), ifname=end_if))
+    for owner, ifname in list(peers):
+        if owner == node_name:
+            for op in _offload_off(builder, node_name, ifname, peers, offloaded):
+                builder.add(Phase.PORTS, op)
+
+
+def _offload_off(builder: PlanBuilder, node_name: str, ifname: str,
+                 peers: dict[tuple[str, str], tuple[str, str]], offloaded: set[tuple[str, str]]) -> list[SetTxChecksum]:
+    """TX checksum offload off on both ends of ``ifname``'s cable, each once
+    (``offloaded``). Only veth ends: a TAP's frames come from the lab's pump,
+    whole, so a cable with a TAP end (a VM's) is left alone."""
+    peer = peers.get((node_name, ifname))
+    if peer is None:
+        return []
+    ends = ((node_name, ifname), peer)
+    if any((builder.spec.nodes[n].interfaces.get(i) or Interface()).type == "tap" for n, i in ends):
+        return []
+    ops = []
+    for end in ends:
+        if end not in offloaded:
+            offloaded.add(end)
+            ops.append(SetTxChecksum(builder.ns(end[0]), ifname=end[1]))
+    return ops
 
 
 def _link_peers(spec: LabSpec) -> dict[tuple[str, str], tuple[str, str]]:
@@ -246,14 +261,7 @@ def _compile_ovs_bridge(builder: PlanBuilder, node_name: str, node: Node, bridge
     offloads: list[SetTxChecksum] = []
 
     def no_offload(ifname: str) -> None:
-        # Only veth ends: a TAP's frames come from the lab's pump, whole.
-        peer = peers.get((node_name, ifname))
-        if peer is None or (node.interfaces.get(ifname) or Interface()).type == "tap":
-            return
-        for end_node, end_if in ((node_name, ifname), peer):
-            if (end_node, end_if) not in offloaded:
-                offloaded.add((end_node, end_if))
-                offloads.append(SetTxChecksum(builder.ns(end_node), ifname=end_if))
+        offloads.extend(_offload_off(builder, node_name, ifname, peers, offloaded))
 
     # A VLAN-aware Linux bridge puts untagged frames in VLAN 1 (its default
     # pvid), on every port and on the bridge's own interface. OVS without a
