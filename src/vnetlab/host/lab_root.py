@@ -57,7 +57,6 @@ USERS_LOCK = ".root.users"
 NETNS_DIR = ".netns"
 ETC_DIR = ".etc-netns"
 HOLDER_NAME = "vnetlab-lab-root"
-BOOKKEEPING = (HOLDER_FILE, CREATION_LOCK, USERS_LOCK, NETNS_DIR, ETC_DIR)
 
 _entered = False
 _users_fd: Optional[int] = None
@@ -152,7 +151,7 @@ def enter(create: bool) -> bool:
                 _remove_empty(root)
                 return False
             holder = _spawn(root)
-        users = os.open(os.path.join(root, USERS_LOCK), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        users = _open_users(root)
         fcntl.flock(users, fcntl.LOCK_SH)
         try:
             _join(holder)
@@ -178,8 +177,7 @@ def leave_if_idle() -> bool:
         if lab_names(root):
             return False
         if _users_fd is None:  # a command that did not enter (no lab root was there) may have made the run root
-            _users_fd = os.open(os.path.join(root, USERS_LOCK), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW,
-                                0o600)
+            _users_fd = _open_users(root)
         try:
             fcntl.flock(_users_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # no other command inside now
         except OSError as exc:
@@ -202,15 +200,18 @@ def leave_if_idle() -> bool:
             os.rmdir(os.path.join(root, ETC_DIR))  # only when empty: node_etc removes its own
         os.close(_users_fd)
         _users_fd = None
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(os.path.join(root, CREATION_LOCK))  # while held: a waiter re-checks the inode
-    with contextlib.suppress(OSError):
-        os.rmdir(root)  # only when empty
+        _remove_empty(root)
     return True
 
 
+def _open_users(root: str) -> int:
+    """The file every command inside the lab root holds a shared lock on."""
+    return os.open(os.path.join(root, USERS_LOCK), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+
+
 def _remove_empty(root: str) -> None:
-    """Removes the lock (held by the caller) and the run root when nothing else is in it."""
+    """Removes the creation lock (held by the caller: a waiter re-checks the
+    inode) and the run root when nothing else is in it."""
     with contextlib.suppress(FileNotFoundError):
         os.unlink(os.path.join(root, CREATION_LOCK))
     with contextlib.suppress(OSError):

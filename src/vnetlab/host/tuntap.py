@@ -191,7 +191,7 @@ def set_offload(fd: int, flags: int) -> None:
     fcntl.ioctl(fd, TUNSETOFFLOAD, flags)
 
 
-def can_open(path: str = "/dev/net/tun") -> bool:
+def can_open(path: str = TUN_DEVICE) -> bool:
     """Whether this process may open the TUN/TAP clone device (a rootless
     user may not where it is root's alone, mode 0600)."""
     return os.access(path, os.R_OK | os.W_OK)
