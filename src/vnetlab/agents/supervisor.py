@@ -67,7 +67,7 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Any
+from typing import Any, Callable
 
 from vnetlab.host import netns, tuntap
 from vnetlab.agents import services
@@ -353,6 +353,20 @@ class _Supervisor:
         self.log.info("impaired end %s detached (%s): %s", spec, reason,
                       ", ".join(f"{k} {v}" for k, v in stats.items()))
 
+    def _attach(self, what: str, spec: object, attach: Callable[[], object], strict: bool,
+                errors: list[str]) -> bool:
+        """Runs ``attach``; whether it worked. A failure is raised with ``strict``
+        (start-up: the parent must learn of it), else logged and listed."""
+        try:
+            attach()
+        except OSError as exc:
+            if strict:
+                raise
+            self.log.error("%s %s not attached: %s", what, spec, exc)
+            errors.append(f"{what} {spec} not attached: {exc}")
+            return False
+        return True
+
     def _apply_impaired(self, wanted: tuple[ImpairSpec, ...], strict: bool) -> list[str]:
         """Converges the impaired ends: new ones attached, changed ones updated
         in place (their queued frames and the interface stay), removed ones let go."""
@@ -364,20 +378,15 @@ class _Supervisor:
             if key not in by_key or (by_key[key].tap, by_key[key].instance) != (spec.tap, spec.instance):
                 self.drop_impaired(key, "removed from config" if key not in by_key else "made again")
         for key, spec in by_key.items():
-            try:
-                if key in self.impaired:
-                    old, end = self.impaired[key]
-                    if old != spec:
-                        end.update(Impairment.from_dict(dict(spec.impairment)))
-                        self.impaired[key] = (spec, end)
-                        self.log.info("impaired end %s now %s", spec, end.impairment.text())
-                    continue
-                self.add_impaired(spec)
-            except OSError as exc:
-                if strict:
-                    raise
-                self.log.error("impaired end %s not attached: %s", spec, exc)
-                errors.append(f"impaired end {spec} not attached: {exc}")
+            if key not in self.impaired:
+                self._attach("impaired end", spec, lambda spec=spec: self.add_impaired(spec), strict, errors)
+                continue
+            old, end = self.impaired[key]
+            if old != spec and self._attach(
+                    "impaired end", spec, lambda end=end, spec=spec: end.update(Impairment.from_dict(dict(spec.impairment))),
+                    strict, errors):
+                self.impaired[key] = (spec, end)
+                self.log.info("impaired end %s now %s", spec, end.impairment.text())
         self.services.extra["impaired"] = [
             {**spec.to_dict(), "attached": True} for spec, _ in self.impaired.values()]
         return errors
@@ -404,15 +413,8 @@ class _Supervisor:
         for spec in [s for s in self.pumps if s not in wanted]:
             self.drop_pump(spec, "removed from config")
         for spec in config.pumps:
-            if spec in self.pumps:
-                continue
-            try:
-                self.add_pump(spec)
-            except OSError as exc:
-                if strict:
-                    raise
-                self.log.error("pump %s not attached: %s", spec, exc)
-                errors.append(f"pump {spec} not attached: {exc}")
+            if spec not in self.pumps:
+                self._attach("pump", spec, lambda spec=spec: self.add_pump(spec), strict, errors)
         errors += self._apply_impaired(config.impaired, strict)
         errors += self.services.apply(config.services, strict)
         self.services.generation, self.services.errors = config.generation, errors
