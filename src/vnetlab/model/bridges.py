@@ -139,8 +139,7 @@ def lab_needs_probe(spec: LabSpec) -> bool:
     """Whether the lab uses anything beyond plain bridges (VLANs, bonds, OVS),
     so its bridges' backends depend on this machine — or impaired links, whose
     mechanism does (netem or not)."""
-    if any(isinstance(link, Link) and not link.parsed().empty or getattr(link, "model_extra", None)
-           for link in spec.links):
+    if any(isinstance(link, Link) and (link.model_extra or not link.parsed().empty) for link in spec.links):
         return True
     for node_name, node in spec.nodes.items():
         for iface in node.interfaces.values():
