@@ -81,9 +81,16 @@ def parse_limit(value: Any) -> int:
     return value
 
 
-PARSERS = {"delay": parse_duration, "jitter": parse_duration, "loss": parse_percent,
-           "loss_correlation": parse_percent, "duplicate": parse_percent, "corrupt": parse_percent,
-           "reorder": parse_percent, "rate": parse_rate, "limit": parse_limit}
+def parse_distribution(value: Any) -> str:
+    """One of netem's jitter distributions, as written."""
+    if value not in DISTRIBUTIONS:
+        raise ValueError(f"{value!r} is not one of {', '.join(DISTRIBUTIONS)}")
+    return value
+
+
+PARSERS = {"delay": parse_duration, "jitter": parse_duration, "distribution": parse_distribution,
+           "loss": parse_percent, "loss_correlation": parse_percent, "duplicate": parse_percent,
+           "corrupt": parse_percent, "reorder": parse_percent, "rate": parse_rate, "limit": parse_limit}
 
 
 @dataclass(frozen=True)
@@ -112,11 +119,6 @@ class Impairment:
         for key in KEYS:
             value = values.get(key)
             if value is None:
-                continue
-            if key == "distribution":
-                if value not in DISTRIBUTIONS:
-                    raise ValueError(f"distribution: {value!r} is not one of {', '.join(DISTRIBUTIONS)}")
-                parsed[key] = value
                 continue
             try:
                 parsed[key] = PARSERS[key](value)

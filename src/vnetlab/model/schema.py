@@ -1174,11 +1174,7 @@ def _impairment_text(key: str) -> Callable[[Any], Any]:
     its range) and keeps it as written."""
     def check(value: Any) -> Any:
         if value is not None:
-            if key == "distribution":
-                if value not in impairment.DISTRIBUTIONS:
-                    raise ValueError(f"{value!r} is not one of {', '.join(impairment.DISTRIBUTIONS)}")
-            else:
-                impairment.PARSERS[key](value)
+            impairment.PARSERS[key](value)
         return value
     return check
 
