@@ -24,17 +24,12 @@ OPTIONS = (("--delay", "delay", "e.g. 100ms: added to everything the end sends")
 
 def _values(args: argparse.Namespace) -> dict[str, Any]:
     """The impairment given on the command line, parsed; a bad value is exit 2 naming its option."""
-    from vnetlab.model.impairment import DISTRIBUTIONS, PARSERS
+    from vnetlab.model.impairment import PARSERS
 
     values: dict[str, Any] = {}
     for option, key, _ in OPTIONS:
         text = getattr(args, key)
         if text is None:
-            continue
-        if key == "distribution":
-            if text not in DISTRIBUTIONS:
-                raise UsageError(f"{option}: {text!r} is not one of {', '.join(DISTRIBUTIONS)}")
-            values[key] = text
             continue
         try:
             values[key] = PARSERS[key](int(text) if key == "limit" and text.isdigit() else text)
