@@ -19,6 +19,10 @@ DEB_PACKAGES := iproute2 iputils-ping procps tcpdump nmap nftables iptables conn
 # What only the benchmarks use (never part of `make install`): hyperfine for
 # benchmarks/startup.py. Mininet is benchmarks/star.py --setup's own step.
 BENCH_DEB_PACKAGES := hyperfine
+# graphviz lays out `vnetlab graph`'s pictures; chromium (headless, driven by
+# Playwright) runs the web UI's end-to-end tests; fonts-dejavu-core gives both
+# a font. Installed without their recommends (chromium's pull in desktop daemons).
+UI_DEB_PACKAGES := graphviz chromium fonts-dejavu-core
 
 .PHONY: install deps venv-python bench-deps demo test lint unit integration bench clean
 
@@ -29,19 +33,21 @@ unexport PYTHONDONTWRITEBYTECODE
 
 install: deps venv-python $(VENV)/.installed
 
-# Installs the Debian packages of $(1) that are missing ($(2): what for, in the message).
+# Installs the Debian packages of $(1) that are missing ($(2): what for, in the
+# message; $(3): more apt-get options).
 define install-missing
 	@missing=""; for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages$(2):$$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(3) $$missing; \
 	fi
 endef
 
 deps:
 	$(call install-missing,$(DEB_PACKAGES),)
+	$(call install-missing,$(UI_DEB_PACKAGES), for pictures and the web UI,--no-install-recommends)
 
 # A venv made from another Python than $(PYTHON) is made again.
 venv-python:
