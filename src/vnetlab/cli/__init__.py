@@ -18,7 +18,7 @@ import os
 import sys
 from typing import Optional, Sequence
 
-from vnetlab.cli import checking, course, importing, inside, inspecting, lifecycle, links, probing, transfer
+from vnetlab.cli import checking, course, importing, inside, inspecting, lifecycle, links, probing, transfer, web
 from vnetlab.cli.common import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 from vnetlab.errors import VnetlabError
 
@@ -45,6 +45,7 @@ COMMANDS = (
         probing.add_scan,
         inspecting.add_sockets,
         probing.add_trace,
+        web.add_web,
 )
 # Commands with subcommands of their own register on the subparsers themselves.
 COMMAND_GROUPS = (
@@ -148,7 +149,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 # Rootless: what a command needs of the user's lab root (vnetlab.host.lab_root).
 READS_FILES_ONLY = frozenset({"validate", "import", "export"})  # no namespace at all
-MAKES_LABS = frozenset({"up", "try", "course"})  # may need a lab root that is not there yet
+MAKES_LABS = frozenset({"up", "try", "course", "web"})  # may need a lab root that is not there yet
 
 
 def _enter_lab_root(command: str) -> None:

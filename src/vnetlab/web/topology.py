@@ -1,0 +1,112 @@
+"""The topology JSON the map draws (``vnetlab-topology/1``, issue16-contract.md §1).
+
+The full builder is ``vnetlab.io.topology.topology_of`` and ``Lab.topology``
+(the graph branch). Until it is there, :func:`minimal` builds the same shape
+from the lab file alone — nodes, hypervisor compounds with their bridges,
+edges with their ends — without live state or collapsing; :func:`of_lab` and
+:func:`of_spec` are the one place that chooses between them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+FORMAT = "vnetlab-topology/1"
+
+
+def of_lab(lab: Any, expand: bool = False) -> dict[str, Any]:
+    """The live topology of a running ``vnetlab.lab.Lab``."""
+    if hasattr(lab, "topology"):  # the graph branch's Lab.topology
+        return lab.topology(expand=expand)
+    return minimal(lab.spec, live=True)
+
+
+def of_spec(spec: Any, expand: bool = False) -> dict[str, Any]:
+    """The topology of a lab file that is not running."""
+    try:
+        from vnetlab.io.topology import topology_of  # type: ignore[import-not-found]
+    except ImportError:
+        return minimal(spec, live=False)
+    return topology_of(spec, None, expand=expand)
+
+
+def _addresses(interface: Any) -> list[str]:
+    found = [interface.address] if interface.address is not None else []
+    return [str(a) for a in found + list(interface.addresses)]
+
+
+def minimal(spec: Any, live: bool) -> dict[str, Any]:
+    """The contract's shape from ``spec`` alone (a ``LabSpec``): no state, no groups, no positions."""
+    from vnetlab.model.schema import link_ends
+
+    nodes: list[dict[str, Any]] = []
+    ports: dict[tuple[str, str], str] = {}  # (node, interface) -> the leaf id its edges start at
+    for name, node in spec.nodes.items():
+        bridges = {ifname: iface for ifname, iface in node.interfaces.items() if iface.type == "bridge"}
+        hypervisor = bool(bridges) and node.kind != "switch"
+        kind = "hypervisor" if hypervisor else node.kind
+        own = [a for iface in node.interfaces.values() if iface.type != "bridge" for a in _addresses(iface)]
+        nodes.append({"id": name, "kind": kind, "label": name, "parent": None, "compound": hypervisor,
+                      "addresses": own, "details": ["forwarding"] if node.forwards else [], "classes": [kind]})
+        if not hypervisor:
+            continue
+        for ifname, bridge in bridges.items():
+            bridge_id = f"{name}/{ifname}"
+            nodes.append({"id": bridge_id, "kind": "bridge", "label": ifname, "parent": name,
+                          "addresses": _addresses(bridge), "backend": bridge.backend, "controller": bridge.controller,
+                          "vlan_aware": bridge.vlan_aware, "classes": ["bridge"]})
+            for port in bridge.ports:
+                ports[(name, port)] = bridge_id
+    edges: list[dict[str, Any]] = []
+    stacks: set[str] = set()
+    for number, link in enumerate(spec.links):
+        ends = []
+        leaves = []
+        for end in link_ends(link):
+            node_name, _, ifname = str(end).partition(":")
+            node = spec.nodes.get(node_name)
+            iface = node.interfaces.get(ifname) if node is not None else None
+            leaf = ports.get((node_name, ifname), node_name)
+            if leaf == node_name and any(n["id"] == node_name and n["compound"] for n in nodes):
+                leaf = f"{node_name}/@"
+                stacks.add(node_name)
+            leaves.append(leaf)
+            ends.append({"node": node_name, "interface": ifname,
+                         "addresses": _addresses(iface) if iface is not None else [],
+                         "vlan": iface.vlan if iface is not None else None,
+                         "trunk": iface.trunk if iface is not None else None, "bond": None,
+                         "tap": bool(iface is not None and iface.type == "tap")})
+        edge: dict[str, Any] = {"id": f"link:{number}", "source": leaves[0], "target": leaves[-1], "ends": ends,
+                                "label": " — ".join(e["interface"] for e in ends)}
+        if live:
+            edge["state"] = {"cut": False, "up": True, "impaired": None}
+        edges.append(edge)
+    for name in stacks:
+        nodes.append({"id": f"{name}/@", "kind": "stack", "label": name, "parent": name, "addresses": [],
+                      "classes": ["stack"]})
+    return {"format": FORMAT, "lab": spec.lab, "description": spec.description, "live": live, "nodes": nodes,
+            "edges": edges, "checks": [], "collapsed": {"threshold": 20, "groups": 0}}
+
+
+def check_rows(spec: Any, last: Optional[list[dict[str, Any]]] = None) -> list[dict[str, Any]]:
+    """The file's checks as the topology lists them, with the last results when given."""
+    rows = []
+    by_index = {row.get("index"): row for row in last or []}
+    for index, check in enumerate(spec.checks):
+        result = by_index.get(index, {})
+        kind = getattr(check, "proto", None) or getattr(check, "kind", None)
+        rows.append({"index": index, "label": check.label(), "kind": kind, **check_ends(spec, check),
+                     "ok": result.get("ok"), "observed": result.get("observed"), "detail": result.get("detail", ""),
+                     "at": result.get("at")})
+    return rows
+
+
+def check_ends(spec: Any, check: Any) -> dict[str, Any]:
+    """``from``/``to``/``node`` of a check: the nodes it starts from, aims at, reads (None when none)."""
+    source = getattr(check, "from_", None)
+    target = getattr(check, "to", None)
+    to_node = None
+    if isinstance(target, str):
+        name = target.rsplit(":", 1)[0] if target.count(":") == 1 else target
+        to_node = name if name in spec.nodes else None
+    return {"from": source, "to": to_node, "node": getattr(check, "node", None)}
