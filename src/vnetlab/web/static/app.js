@@ -131,7 +131,7 @@
       },
       h("span", { class: "dot " + (f.problem ? "bad" : f.running ? "up" : "down") }),
       h("span", { class: "name", onclick: () => (f.running && f.lab ? selectLab(f.lab, f.file) : selectFile(f.file)) },
-        f.file, f.lab ? h("small", {}, ` ${f.lab}`) : null),
+        f.file.replace(/\.ya?ml$/, ""), f.lab ? h("small", {}, ` ${f.lab}`) : null),
       f.problem ? null : h("button", {
         type: "button", class: "small" + (f.running ? "" : " primary"), disabled: busy ? true : null,
         "data-action": f.running ? "down" : "up",
@@ -349,21 +349,14 @@
     el.textContent = text || "";
   }
 
-  /** The node and edge ids: when they change, the map is drawn again (keeping known positions). */
-  function structureOf(topo) {
-    return topo.nodes.map((n) => n.id + "<" + (n.parent || "")).join(",") + "|" + topo.edges.map((e) => e.id + ":" + e.source + ">" + e.target).join(",");
-  }
-
   function showTopology(topo) {
+    // A new lab, file or expand setting: drawn anew. Otherwise the map updates in place
+    // (topology.js keeps the nodes where they are, adds and removes what changed).
     const key = `${S.selected.kind}:${S.selected.lab || S.selected.file}:${$("#map-expand").checked}`;
-    const structure = structureOf(topo);
-    if (!S.map || S.mapKey !== key || S.structure !== structure) {
-      const kept = S.map && S.mapKey === key ? positionsOf(S.map.cy) : null;
+    if (!S.map || S.mapKey !== key) {
       destroyMap();
-      if (kept) topo = { ...topo, positions: { ...(topo.positions || {}), ...kept } };
       draw(topo);
       S.mapKey = key;
-      S.structure = structure;
     } else {
       S.map.update(topo);
       S.updates += 1;
@@ -377,13 +370,6 @@
     if (first) renderLabs();
     liveChange(topo);
     if (S.node && S.tab === "node" && !isLive()) renderNodeFromTopology(S.node);
-  }
-
-  function positionsOf(cy) {
-    const out = {};
-    if (!cy) return out;
-    cy.nodes().forEach((n) => { if (!n.isParent()) out[n.id()] = { ...n.position() }; });
-    return out;
   }
 
   function draw(topo) {
