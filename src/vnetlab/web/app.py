@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 from typing import Any, AsyncIterator, Awaitable, Callable
 
@@ -22,8 +23,9 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
-from vnetlab.web import security
-from vnetlab.web.errors import error, error_response
+from vnetlab.web import course, security
+from vnetlab.web.errors import error, error_response, message_of, status_of
+from vnetlab.web.shell import bridge
 from vnetlab.web.state import WebState
 
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
@@ -48,8 +50,6 @@ async def _body(request: Request) -> dict[str, Any]:
     raw = await request.body()
     if not raw:
         return {}
-    import json
-
     try:
         data = json.loads(raw)
     except ValueError:
@@ -99,6 +99,91 @@ def create_app(labs_dir: str, token: str, served: security.Served) -> security.G
         expand = request.query_params.get("expand") in ("1", "true", "yes")
         return JSONResponse(await run_in_threadpool(web.file_topology, request.path_params["file"], expand))
 
+    @api
+    async def node_details(request: Request) -> Response:
+        params = request.path_params
+        return JSONResponse(await run_in_threadpool(web.node_details, params["lab"], params["node"]))
+
+    @api
+    async def run_checks(request: Request) -> Response:
+        return JSONResponse(await run_in_threadpool(web.run_checks, request.path_params["lab"]))
+
+    @api
+    async def last_checks(request: Request) -> Response:
+        return JSONResponse(await run_in_threadpool(web.last_checks, request.path_params["lab"]))
+
+    @api
+    async def trace(request: Request) -> Response:
+        body = await _body(request)
+        return JSONResponse(await run_in_threadpool(web.trace, request.path_params["lab"], body))
+
+    @api
+    async def reach(request: Request) -> Response:
+        body = await _body(request)
+        return JSONResponse(await run_in_threadpool(web.reach, request.path_params["lab"], body))
+
+    @api
+    async def start_capture(request: Request) -> Response:
+        body = await _body(request)
+        found = await run_in_threadpool(web.start_capture, request.path_params["lab"], body)
+        return JSONResponse({"id": found.id, "interfaces": found.interfaces}, status_code=201)
+
+    @api
+    async def get_capture(request: Request) -> Response:
+        return JSONResponse(web.capture(request.path_params["lab"], request.path_params["capture"]).to_dict())
+
+    @api
+    async def stop_capture(request: Request) -> Response:
+        params = request.path_params
+        return JSONResponse((await run_in_threadpool(web.stop_capture, params["lab"], params["capture"])).to_dict())
+
+    @api
+    async def capture_file(request: Request) -> Response:
+        found = web.capture(request.path_params["lab"], request.path_params["capture"])
+        if found.running:
+            return error(409, f"capture {found.id} is still running — stop it first (POST …/stop)")
+        if not os.path.isfile(found.path):
+            return error(404, f"capture {found.id} has no file")
+        return FileResponse(found.path, media_type="application/vnd.tcpdump.pcap",
+                            filename=f"{found.lab}-{found.id}.pcapng", headers={"cache-control": "no-store"})
+
+    async def shell(websocket: WebSocket) -> None:
+        params = websocket.path_params
+        await websocket.accept()
+        try:
+            opened = await run_in_threadpool(web.open_shell, params["lab"], params["node"])
+        except Exception as exc:  # no such lab or node: said in a text frame, then closed with 4000 + the status
+            await websocket.send_text(json.dumps({"error": message_of(exc)}))
+            await websocket.close(code=4000 + status_of(exc))
+            return
+        try:
+            await bridge(websocket, opened)
+        finally:
+            await run_in_threadpool(web.shells.close, opened)
+            with contextlib.suppress(RuntimeError):
+                await websocket.close()
+
+    @api
+    async def course_list(request: Request) -> Response:
+        return JSONResponse(await run_in_threadpool(course.listing))
+
+    @api
+    async def course_exercise(request: Request) -> Response:
+        return JSONResponse(await run_in_threadpool(course.exercise, request.path_params["exercise"]))
+
+    @api
+    async def course_hint(request: Request) -> Response:
+        return JSONResponse(await run_in_threadpool(course.hint, request.path_params["exercise"]))
+
+    @api
+    async def course_grade(request: Request) -> Response:
+        return JSONResponse(await run_in_threadpool(course.grade, request.path_params["exercise"]))
+
+    @api
+    async def course_start(request: Request) -> Response:
+        job = await run_in_threadpool(web.start_exercise, request.path_params["exercise"])
+        return JSONResponse({"job": job.id}, status_code=202)
+
     async def not_found(request: Request) -> Response:
         return error(404, f"no such API endpoint: {request.method} {request.url.path}")
 
@@ -110,6 +195,21 @@ def create_app(labs_dir: str, token: str, served: security.Served) -> security.G
         Route("/api/jobs/{job}", get_job),
         Route("/api/labs/{lab}/topology", lab_topology),
         Route("/api/files/{file}/topology", file_topology),
+        Route("/api/labs/{lab}/nodes/{node}", node_details),
+        WebSocketRoute("/api/labs/{lab}/nodes/{node}/shell", shell),
+        Route("/api/labs/{lab}/checks", run_checks, methods=["POST"]),
+        Route("/api/labs/{lab}/checks", last_checks, methods=["GET"]),
+        Route("/api/labs/{lab}/trace", trace, methods=["POST"]),
+        Route("/api/labs/{lab}/reach", reach, methods=["POST"]),
+        Route("/api/labs/{lab}/captures", start_capture, methods=["POST"]),
+        Route("/api/labs/{lab}/captures/{capture}", get_capture),
+        Route("/api/labs/{lab}/captures/{capture}/stop", stop_capture, methods=["POST"]),
+        Route("/api/labs/{lab}/captures/{capture}/file", capture_file),
+        Route("/api/course", course_list),
+        Route("/api/course/{exercise}", course_exercise),
+        Route("/api/course/{exercise}/hint", course_hint, methods=["POST"]),
+        Route("/api/course/{exercise}/grade", course_grade, methods=["POST"]),
+        Route("/api/course/{exercise}/start", course_start, methods=["POST"]),
         Route("/api/{rest:path}", not_found, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]

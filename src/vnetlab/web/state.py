@@ -12,9 +12,11 @@ import threading
 from typing import Any, Optional
 
 from vnetlab.names import lab_name, node_name
-from vnetlab.web import topology
+from vnetlab.web import course, nodes, probes, topology
+from vnetlab.web.captures import Capture, Captures
 from vnetlab.web.files import LabFiles
 from vnetlab.web.jobs import Job, Jobs
+from vnetlab.web.shell import Shell, Shells
 
 
 class WebState:
@@ -23,6 +25,10 @@ class WebState:
     def __init__(self, labs_dir: str):
         self.files = LabFiles(labs_dir)
         self.jobs = Jobs()
+        self.captures = Captures()
+        self.shells = Shells()
+        self._labs: dict[str, tuple[tuple[int, int, int], Any]] = {}  # running labs by name, with lab.json's stat
+        self._last_checks: dict[str, dict[str, Any]] = {}  # when Lab.check keeps no checks.json
         self._summaries: dict[str, tuple[tuple[int, int], dict[str, Any]]] = {}  # path -> (mtime, size), row
         self._lock = threading.Lock()
 
@@ -98,13 +104,35 @@ class WebState:
         name = lab_name(lab)
         if name not in running_labs():
             raise LookupError(f"lab {name!r} is not up")
-        return self.jobs.start("down", name, lambda progress: down(name))
+        def work(progress: Any) -> None:
+            self.captures.stop_lab(name)
+            self.shells.close_lab(name)
+            down(name)
+
+        return self.jobs.start("down", name, work)
 
     def running(self, lab: object):  # noqa: ANN201 — a vnetlab.lab.Lab
-        """The running lab named ``lab`` (404 if it is not up)."""
+        """The running lab named ``lab`` (404 if it is not up); kept while its ``lab.json`` is unchanged,
+        so a page polling a big lab does not validate its spec again every second."""
+        from vnetlab.host import state
+        from vnetlab.host.applied import SPEC_COPY
         from vnetlab.lab import Lab
 
-        return Lab.running(lab_name(lab))
+        name = lab_name(lab)
+        try:
+            stat = os.stat(os.path.join(state.lab_dir(name), SPEC_COPY))
+        except FileNotFoundError:
+            raise LookupError(f"lab {name!r} is not up — start it with POST /api/labs (or vnetlab up LABFILE)") \
+                from None
+        key = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        with self._lock:
+            cached = self._labs.get(name)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        found = Lab.running(name)
+        with self._lock:
+            self._labs[name] = (key, found)
+        return found
 
     def node(self, lab: object, node: object):  # noqa: ANN201 — (Lab, NodeHandle)
         """The running lab and its node (404 for either missing)."""
@@ -114,7 +142,8 @@ class WebState:
     # -- topology --------------------------------------------------------------
     def lab_topology(self, lab: object, expand: bool = False) -> dict[str, Any]:
         """``GET /api/labs/LAB/topology``: live."""
-        return topology.of_lab(self.running(lab), expand=expand)
+        running = self.running(lab)
+        return topology.of_lab(running, expand=expand, last=self.last_checks(running.name))
 
     def file_topology(self, file: object, expand: bool = False) -> dict[str, Any]:
         """``GET /api/files/FILE/topology``: from the file alone."""
@@ -122,8 +151,68 @@ class WebState:
 
         return topology.of_spec(Lab.load(self.files.path_of(file)).spec, expand=expand)
 
+    # -- a node, checks, probes ------------------------------------------------
+    def node_details(self, lab: object, node: object) -> dict[str, Any]:
+        """``GET /api/labs/LAB/nodes/NODE``."""
+        running, handle = self.node(lab, node)
+        return nodes.details(running, handle.name)
+
+    def run_checks(self, lab: object) -> dict[str, Any]:
+        """``POST /api/labs/LAB/checks``."""
+        running = self.running(lab)
+        result = probes.run_checks(running)
+        self._last_checks[running.name] = result
+        return result
+
+    def last_checks(self, lab: object) -> dict[str, Any]:
+        """``GET /api/labs/LAB/checks``: what ``Lab.check`` kept in the run directory, else the last run
+        from this server, else no results."""
+        running = self.running(lab)
+        kept = probes.last_checks(running.name)
+        if kept is not None:
+            return kept
+        return self._last_checks.get(running.name) or {"lab": running.name, "results": []}
+
+    def trace(self, lab: object, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /api/labs/LAB/trace``."""
+        return probes.trace(self.running(lab), body)
+
+    def reach(self, lab: object, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /api/labs/LAB/reach``."""
+        return probes.reach(self.running(lab), body)
+
+    # -- captures --------------------------------------------------------------
+    def start_capture(self, lab: object, body: dict[str, Any]) -> Capture:
+        """``POST /api/labs/LAB/captures``."""
+        return self.captures.start(self.running(lab), body)
+
+    def capture(self, lab: object, capture_id: object) -> Capture:
+        """A capture of a lab (404 if there is no such one)."""
+        if not isinstance(capture_id, str) or not capture_id[1:].isdigit() or capture_id[:1] != "c":
+            raise LookupError(f"no capture {capture_id!r}")
+        return self.captures.get(lab_name(lab), capture_id)
+
+    def stop_capture(self, lab: object, capture_id: object) -> Capture:
+        """``POST /api/labs/LAB/captures/ID/stop``."""
+        return self.captures.stop(self.capture(lab, capture_id))
+
+    # -- shells ----------------------------------------------------------------
+    def open_shell(self, lab: object, node: object) -> Shell:
+        """A shell in the node, for ``WS /api/labs/LAB/nodes/NODE/shell``."""
+        running, handle = self.node(lab, node)
+        return self.shells.open(handle, running.name)
+
+    # -- course ----------------------------------------------------------------
+    def start_exercise(self, exercise: object) -> Job:
+        """``POST /api/course/EXERCISE/start``: the student's instance, up in a job."""
+        lab = course.instance_lab(exercise)
+        return self.jobs.start("up", lab, lambda progress: course.start(exercise, progress))
+
     # -- shutdown --------------------------------------------------------------
     def close(self) -> None:
-        """Stops everything the server started: waits for running jobs."""
+        """Stops everything the server started: captures (their files removed), shells, and waits
+        for running jobs."""
+        self.captures.close()
+        self.shells.close_lab(None)
         self.jobs.wait_all()
 

@@ -14,11 +14,12 @@ from typing import Any, Optional
 FORMAT = "vnetlab-topology/1"
 
 
-def of_lab(lab: Any, expand: bool = False) -> dict[str, Any]:
-    """The live topology of a running ``vnetlab.lab.Lab``."""
+def of_lab(lab: Any, expand: bool = False, last: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+    """The live topology of a running ``vnetlab.lab.Lab`` (``last``: the last check results, for the
+    file-only builder; ``Lab.topology`` reads them itself)."""
     if hasattr(lab, "topology"):  # the graph branch's Lab.topology
         return lab.topology(expand=expand)
-    return minimal(lab.spec, live=True)
+    return minimal(lab.spec, live=True, last=last)
 
 
 def of_spec(spec: Any, expand: bool = False) -> dict[str, Any]:
@@ -35,7 +36,7 @@ def _addresses(interface: Any) -> list[str]:
     return [str(a) for a in found + list(interface.addresses)]
 
 
-def minimal(spec: Any, live: bool) -> dict[str, Any]:
+def minimal(spec: Any, live: bool, last: Optional[dict[str, Any]] = None) -> dict[str, Any]:
     """The contract's shape from ``spec`` alone (a ``LabSpec``): no state, no groups, no positions."""
     from vnetlab.model.schema import link_ends
 
@@ -85,28 +86,33 @@ def minimal(spec: Any, live: bool) -> dict[str, Any]:
         nodes.append({"id": f"{name}/@", "kind": "stack", "label": name, "parent": name, "addresses": [],
                       "classes": ["stack"]})
     return {"format": FORMAT, "lab": spec.lab, "description": spec.description, "live": live, "nodes": nodes,
-            "edges": edges, "checks": [], "collapsed": {"threshold": 20, "groups": 0}}
+            "edges": edges, "checks": check_rows(spec, last), "collapsed": {"threshold": 20, "groups": 0}}
 
 
-def check_rows(spec: Any, last: Optional[list[dict[str, Any]]] = None) -> list[dict[str, Any]]:
-    """The file's checks as the topology lists them, with the last results when given."""
+def check_rows(spec: Any, last: Optional[dict[str, Any]] = None) -> list[dict[str, Any]]:
+    """The file's checks as the topology lists them, with the last results (``{"at", "results"}``) when given."""
+    results = {row.get("index"): row for row in (last or {}).get("results") or () if isinstance(row, dict)}
     rows = []
-    by_index = {row.get("index"): row for row in last or []}
     for index, check in enumerate(spec.checks):
-        result = by_index.get(index, {})
+        result = results.get(index)
         kind = getattr(check, "proto", None) or getattr(check, "kind", None)
         rows.append({"index": index, "label": check.label(), "kind": kind, **check_ends(spec, check),
-                     "ok": result.get("ok"), "observed": result.get("observed"), "detail": result.get("detail", ""),
-                     "at": result.get("at")})
+                     "ok": result.get("ok") if result else None, "observed": result.get("observed") if result else None,
+                     "detail": result.get("detail", "") if result else "",
+                     "at": (last or {}).get("at") if result else None})
     return rows
 
 
 def check_ends(spec: Any, check: Any) -> dict[str, Any]:
-    """``from``/``to``/``node`` of a check: the nodes it starts from, aims at, reads (None when none)."""
+    """Where a check starts (``from``), what it aims at (``to`` as written, ``to_node`` when that is a
+    node) and the node a state check reads (``node``); None where there is none."""
+    from vnetlab.model.targets import split_host_port
+
     source = getattr(check, "from_", None)
     target = getattr(check, "to", None)
     to_node = None
     if isinstance(target, str):
-        name = target.rsplit(":", 1)[0] if target.count(":") == 1 else target
+        split = split_host_port(target)
+        name = split[0] if split is not None else target
         to_node = name if name in spec.nodes else None
-    return {"from": source, "to": to_node, "node": getattr(check, "node", None)}
+    return {"from": source, "to": target, "to_node": to_node, "node": getattr(check, "node", None)}
