@@ -208,7 +208,7 @@
     const job = { id, state: "running", done: 0, total: 0, error: null, ...what };
     S.jobs.set(id, job);
     const row = h("li", { class: "job running", "data-testid": `job-${id}`, dataset: { state: "running" } },
-      h("span", { class: "job-what" }, `${what.action} ${what.file || what.lab}`),
+      h("span", { class: "job-what" }, `${what.action} ${what.exercise || what.file || what.lab}`),
       h("progress", { max: 1, value: 0 }),
       h("span", { class: "job-state" }, "starting"));
     $("#jobs").prepend(row);
@@ -231,7 +231,7 @@
       if (job.state === "running") { setTimeout(tick, JOB_MS); return; }
       S.jobs.delete(id);
       await refreshLabs();
-      if (job.state === "done" && job.action === "up") {
+      if (job.state === "done" && (job.action === "up" || job.action === "start")) {
         const lab = job.lab || (S.labs.files.find((f) => f.file === job.file) || {}).lab;
         // Show the lab just built when its file (or nothing) was on screen.
         if (lab && (!S.selected || S.selected.file === job.file)) selectLab(lab, job.file);
@@ -734,7 +734,7 @@
       class: hop.dropped ? "drop" : "hop", dataset: { node: hop.node },
       onmouseenter: () => flash(hop.node, true), onmouseleave: () => flash(hop.node, false),
     }, h("b", {}, hop.node), hop.reason ? h("span", { class: "reason" }, " — " + hop.reason) : null)));
-    const pathText = typeof result.path === "string" ? result.path : "";
+    const pathText = typeof result.path === "string" ? result.path : result.path_line || "";
     out.replaceChildren(
       h("p", { class: "verdict " + (stopped ? "fail" : "pass"), id: "trace-verdict" },
         h("b", {}, result.result), result.by ? ` at ${result.by}` : "", result.reason ? ` — ${result.reason}` : ""),
@@ -995,65 +995,92 @@
   // ------------------------------------------------------------------ course
   async function loadCourse() {
     const box = $("#course");
+    if (box.dataset.state === "exercise") return; // an exercise is open: keep it
     let listing;
     try {
       listing = await api("GET", "/api/course");
     } catch (err) {
       box.dataset.state = err.status === 404 ? "absent" : "error";
-      box.replaceChildren(h("p", { class: "hint" }, err.status === 404 ? "This server has no course." : err.message));
+      box.replaceChildren(h("p", { class: err.status === 404 ? "hint" : "error" }, err.status === 404 ? "This server has no course." : err.message));
       return;
     }
-    const exercises = Array.isArray(listing) ? listing : listing.exercises || [];
+    const exercises = listing.exercises || [];
     box.dataset.state = "list";
     box.replaceChildren(
-      h("p", { class: "hint" }, "Start an exercise with ", h("code", {}, "vnetlab course start NAME"), "; its text, hints and grade show here."),
-      table(["exercise", "title", "state"], exercises.map((x) => {
-        const name = typeof x === "string" ? x : x.name || x.exercise || x.id;
-        const link = h("a", { href: "#", onclick: (ev) => { ev.preventDefault(); openExercise(name); } }, name);
-        return [link, typeof x === "string" ? "" : x.title || x.description || "", typeof x === "string" ? "" : x.running || x.started ? "running" : x.state || ""];
-      })),
-      h("div", { id: "course-exercise" }));
+      h("p", { class: "hint" }, `The course's exercises (student ${listing.student || "?"}). Pick one to read it, start it, ask for a hint, grade it.`),
+      table(["exercise", "section", "title", "status", "points"], exercises.map((x) => [
+        h("a", { href: "#", "data-testid": `exercise-${x.id}`, onclick: (ev) => { ev.preventDefault(); openExercise(x.id); } }, x.id),
+        x.section, x.title, h("span", { class: "status-" + String(x.status).replace(/\s+/g, "-") }, x.status),
+        x.total ? `${x.points === null || x.points === undefined ? "–" : x.points}/${x.total}` : ""])));
   }
 
-  async function openExercise(name) {
-    const out = $("#course-exercise");
-    out.replaceChildren(h("p", { class: "hint" }, `loading ${name}…`));
+  async function openExercise(id) {
+    const box = $("#course");
+    box.dataset.state = "exercise";
+    box.replaceChildren(h("p", { class: "hint" }, `loading ${id}…`));
     let ex;
     try {
-      ex = await api("GET", `/api/course/${enc(name)}`);
+      ex = await api("GET", `/api/course/${enc(id)}`);
     } catch (err) {
-      out.replaceChildren(h("p", { class: "error" }, err.message));
+      box.replaceChildren(backToCourse(), h("p", { class: "error" }, err.message));
       return;
     }
-    renderExercise(name, ex);
+    renderExercise(ex);
   }
 
-  function renderExercise(name, ex) {
-    const out = $("#course-exercise");
-    const hints = h("ol", { class: "hints", id: "course-hints" }, (Array.isArray(ex.hints_shown) ? ex.hints_shown : []).map((t) => h("li", {}, t)));
-    const grade = h("div", { id: "course-grade" }, ex.grade ? gradeView(ex.grade) : null);
-    out.replaceChildren(
-      h("h2", {}, ex.title || name),
-      h("div", { class: "exercise-text" }, ex.text || ""),
-      ex.tasks && ex.tasks.length ? section("Tasks", h("ol", {}, ex.tasks.map((t) => h("li", {}, typeof t === "string" ? t : t.text || t.title || JSON.stringify(t))))) : null,
+  function backToCourse() {
+    return h("a", { href: "#", class: "back", onclick: (ev) => { ev.preventDefault(); $("#course").dataset.state = "list"; loadCourse(); } }, "← all exercises");
+  }
+
+  function renderExercise(ex) {
+    const box = $("#course");
+    box.dataset.exercise = ex.id;
+    const used = ex.hints_shown || {};
+    const hints = h("ol", { class: "hints", id: "course-hints" });
+    const grade = h("div", { id: "course-grade" }, ex.grade ? lastGradeView(ex.grade) : null);
+    const taskTitle = (tid) => { const t = (ex.tasks || []).find((x) => x.id === tid); return t ? t.title : tid; };
+    box.replaceChildren(
+      backToCourse(),
+      h("h2", {}, ex.title || ex.id, h("small", {}, ` ${ex.section || ""}`)),
+      ex.summary ? h("p", { class: "hint" }, ex.summary) : null,
+      h("div", { class: "exercise-text", id: "course-text" }, ex.text || ""),
+      section("Tasks", h("ol", { class: "tasks" }, (ex.tasks || []).map((t) => h("li", { "data-task": t.id },
+        h("b", {}, t.title), h("small", {}, ` ${t.points} point${t.points === 1 ? "" : "s"}` + (used[t.id] ? `, ${used[t.id]} of ${t.hints} hints used` : t.hints ? `, ${t.hints} hints` : "")),
+        t.text ? h("div", { class: "exercise-text" }, t.text) : null)))),
       section("Hints", hints),
       h("div", { class: "toolbar" },
-        h("button", { type: "button", id: "course-hint", onclick: async () => {
-          try { const r = await api("POST", `/api/course/${enc(name)}/hint`); hints.append(h("li", {}, r.hint || r.text || JSON.stringify(r))); } catch (err) { fail("hint", err); }
+        ex.running ? h("button", { type: "button", class: "small", onclick: () => showLabOf(ex.lab) }, `show lab ${ex.lab}`)
+          : h("button", { type: "button", class: "primary", id: "course-start", onclick: async () => {
+            try { const { job } = await api("POST", `/api/course/${enc(ex.id)}/start`); track(job, { action: "start", lab: ex.lab, exercise: ex.id }); } catch (err) { fail("start", err); }
+          } }, "start"),
+        h("button", { type: "button", id: "course-hint", disabled: ex.running ? null : true, onclick: async () => {
+          try {
+            const r = await api("POST", `/api/course/${enc(ex.id)}/hint`);
+            hints.append(h("li", {}, h("b", {}, `${taskTitle(r.task)} (${r.number}/${r.count}): `), r.hint));
+          } catch (err) { hints.append(h("li", { class: "error" }, err.message)); }
         } }, "next hint"),
-        h("button", { type: "button", class: "primary", id: "course-grade-run", onclick: async () => {
+        h("button", { type: "button", class: ex.running ? "primary" : "", id: "course-grade-run", disabled: ex.running ? null : true, onclick: async () => {
           grade.replaceChildren(h("p", { class: "hint" }, "grading…"));
-          try { grade.replaceChildren(gradeView(await api("POST", `/api/course/${enc(name)}/grade`))); } catch (err) { grade.replaceChildren(h("p", { class: "error" }, err.message)); }
+          try { grade.replaceChildren(gradeView(await api("POST", `/api/course/${enc(ex.id)}/grade`))); } catch (err) { grade.replaceChildren(h("p", { class: "error" }, err.message)); }
         } }, "grade")),
       grade);
   }
 
+  function showLabOf(lab) {
+    const r = S.labs.running.find((x) => x.lab === lab);
+    if (r) selectLab(r.lab, r.file);
+  }
+
+  function lastGradeView(g) {
+    return h("p", { class: "verdict " + (g.points === g.total ? "pass" : "fail") },
+      `last grade: ${g.points}/${g.total} points` + (g.at ? ` (${timeOf(g.at)})` : ""));
+  }
+
   function gradeView(g) {
-    if (typeof g !== "object") return h("p", {}, String(g));
-    const tasks = g.tasks || g.results || [];
     return h("div", {},
-      h("p", { class: "verdict " + (g.passed === g.total || g.ok ? "pass" : "fail") }, g.score !== undefined ? `score ${g.score}` : g.passed !== undefined ? `${g.passed} of ${g.total} tasks done` : ""),
-      tasks.length ? table(["task", "ok", "detail"], tasks.map((t) => [t.title || t.name || t.task || "", t.ok ? "✔" : "✘", t.detail || t.explanation || ""])) : null);
+      h("p", { class: "verdict " + (g.passed ? "pass" : "fail"), id: "course-score" }, `${g.points}/${g.total} points` + (g.hints_used ? `, ${g.hints_used} hints used` : "")),
+      table(["task", "points", "", "feedback"], (g.tasks || []).map((t) => [t.title || t.id, `${t.points}/${t.max}`,
+        h("span", { class: t.ok ? "on" : "off" }, t.ok ? "✔" : "✘"), t.feedback || ""])));
   }
 
   // ------------------------------------------------------------------ start
