@@ -18,7 +18,8 @@ import os
 import sys
 from typing import Optional, Sequence
 
-from vnetlab.cli import checking, course, importing, inside, inspecting, lifecycle, links, probing, transfer, web
+from vnetlab.cli import (checking, course, graph, importing, inside, inspecting, lifecycle, links, probing, transfer,
+                         web)
 from vnetlab.cli.common import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 from vnetlab.errors import VnetlabError
 
@@ -46,6 +47,7 @@ COMMANDS = (
         inspecting.add_sockets,
         probing.add_trace,
         web.add_web,
+        graph.add_graph,
 )
 # Commands with subcommands of their own register on the subparsers themselves.
 COMMAND_GROUPS = (
@@ -150,6 +152,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 # Rootless: what a command needs of the user's lab root (vnetlab.host.lab_root).
 READS_FILES_ONLY = frozenset({"validate", "import", "export"})  # no namespace at all
 MAKES_LABS = frozenset({"up", "try", "course", "web"})  # may need a lab root that is not there yet
+# (`graph` is in neither: a file needs no namespace, but a running lab's live state is read inside them)
 
 
 def _enter_lab_root(command: str) -> None:
