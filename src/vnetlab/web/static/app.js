@@ -34,6 +34,12 @@
     return el;
   }
 
+  /** el.replaceChildren(...kids), leaving out the null/false kids (the DOM would write "null"). */
+  function fill(el, ...kids) {
+    el.replaceChildren(...kids.flat().filter((k) => k !== null && k !== undefined && k !== false));
+    return el;
+  }
+
   class ApiError extends Error {
     constructor(status, message) { super(message); this.status = status; }
   }
@@ -118,8 +124,8 @@
   function renderLabs() {
     const files = $("#labs-files");
     const running = $("#labs-running");
-    files.replaceChildren();
-    running.replaceChildren();
+    fill(files);
+    fill(running);
     $("#labs-empty").hidden = S.labs.files.length > 0;
     for (const f of S.labs.files) {
       const busy = jobOf((j) => j.file === f.file || (f.lab && j.lab === f.lab));
@@ -281,14 +287,14 @@
     S.changeKey = null;
     S.trace = null;
     destroyMap();
-    $("#trace-result").replaceChildren();
+    fill($("#trace-result"));
     $("#trace-result").dataset.state = "empty";
-    $("#reach-grid").replaceChildren();
+    fill($("#reach-grid"));
     $("#reach-status").textContent = "";
     $("#capture-summary").hidden = true;
     $("#capture-download").hidden = true;
     $("#capture-status").textContent = "";
-    $("#node-panel").replaceChildren(h("p", { class: "hint" }, "Click a node on the map."));
+    fill($("#node-panel"), h("p", { class: "hint" }, "Click a node on the map."));
   }
 
   function enterSelection(title, mode) {
@@ -314,10 +320,10 @@
     S.map = null;
     S.mapKey = null;
     const el = $("#map");
-    el.replaceChildren();
+    fill(el);
     delete el.dataset.drawn;
     $("#trace-clear").hidden = true;
-    $("#trace-overlay").replaceChildren();
+    fill($("#trace-overlay"));
   }
 
   function topologyUrl() {
@@ -414,8 +420,10 @@
     S.polling = true;
     const tick = async () => {
       if (!S.polling) return;
+      const began = performance.now();
       if (!document.hidden) await loadTopology();
-      if (S.polling) S.pollTimer = setTimeout(tick, POLL_MS);
+      // a second from the start of one request to the next (a slow answer does not stretch it)
+      if (S.polling) S.pollTimer = setTimeout(tick, Math.max(100, POLL_MS - (performance.now() - began)));
     };
     tick();
   }
@@ -476,7 +484,7 @@
   }
 
   function renderNodeLoading(node) {
-    $("#node-panel").replaceChildren(h("h2", {}, node), h("p", { class: "hint" }, "reading the node…"));
+    fill($("#node-panel"), h("h2", {}, node), h("p", { class: "hint" }, "reading the node…"));
     $("#node-panel").dataset.node = node;
     $("#node-panel").dataset.state = "loading";
   }
@@ -488,7 +496,7 @@
       info = await api("GET", `${labPath(lab)}/nodes/${enc(node)}`);
     } catch (err) {
       if (labNodeOf(S.node) !== node) return;
-      $("#node-panel").replaceChildren(h("h2", {}, node), h("p", { class: "error" }, err.message));
+      fill($("#node-panel"), h("h2", {}, node), h("p", { class: "error" }, err.message));
       $("#node-panel").dataset.state = "error";
       return;
     }
@@ -501,9 +509,11 @@
   }
 
   function table(headers, rows, props) {
-    return h("table", { class: "grid", ...(props || {}) },
-      h("thead", {}, h("tr", {}, headers.map((t) => h("th", {}, t)))),
-      h("tbody", {}, rows.map((r) => h("tr", {}, r.map((c) => (c instanceof Node ? h("td", {}, c) : h("td", {}, c === null || c === undefined ? "" : String(c))))))));
+    const body = rows.length ? rows.map((r) => h("tr", {}, r.map((c) => (c instanceof Node ? h("td", {}, c)
+      : h("td", {}, c === null || c === undefined ? "" : String(c))))))
+      : [h("tr", { class: "empty" }, h("td", { colspan: headers.length }, "(none)"))];
+    return h("div", { class: "scroll" }, h("table", { class: "grid", ...(props || {}) },
+      h("thead", {}, h("tr", {}, headers.map((t) => h("th", {}, t)))), h("tbody", {}, body)));
   }
 
   function pre(text, cls) {
@@ -516,7 +526,7 @@
     panel.dataset.state = "shown";
     const fwd = info.forwarding || {};
     const ifaces = info.interfaces || [];
-    panel.replaceChildren(
+    fill(panel,
       h("div", { class: "panel-head" },
         h("h2", {}, info.node, h("small", {}, ` ${info.kind || ""}`)),
         h("span", { class: "spacer" }),
@@ -555,12 +565,12 @@
     const panel = $("#node-panel");
     panel.dataset.node = id;
     panel.dataset.state = "file";
-    if (!n) { panel.replaceChildren(h("p", { class: "hint" }, `${id}: not in this topology`)); return; }
+    if (!n) { fill(panel, h("p", { class: "hint" }, `${id}: not in this topology`)); return; }
     const ends = [];
     for (const e of (S.topology.edges || [])) {
       for (const end of e.ends || []) if (end.node === labNodeOf(id)) ends.push([end.interface, (end.addresses || []).join(" "), e.label || "", end.vlan || end.trunk || ""]);
     }
-    panel.replaceChildren(
+    fill(panel,
       h("h2", {}, n.label || n.id, h("small", {}, ` ${n.kind}`)),
       isLive() ? null : h("p", { class: "hint" }, "The lab is not running: this is what its file says. Press up to read the kernel."),
       n.addresses && n.addresses.length ? section("Addresses", pre(n.addresses.join("\n"))) : null,
@@ -572,7 +582,7 @@
     const panel = $("#node-panel");
     panel.dataset.node = n.id;
     panel.dataset.state = "group";
-    panel.replaceChildren(h("h2", {}, n.label), h("p", { class: "hint" }, "Folded into one node; tick “expand groups” to draw them all."),
+    fill(panel, h("h2", {}, n.label), h("p", { class: "hint" }, "Folded into one node; tick “expand groups” to draw them all."),
       h("ul", { class: "members" }, (n.members || []).map((m) => h("li", {}, h("a", { href: "#", onclick: (ev) => { ev.preventDefault(); if (isLive()) { S.node = m; renderNodeLoading(m); loadNode(m); } } }, m)))));
   }
 
@@ -585,7 +595,7 @@
     panel.dataset.state = "edge";
     const st = e.state || {};
     const impaired = st.impaired ? Object.entries(st.impaired).map(([end, v]) => `${end}: ${v.text || JSON.stringify(v)}${v.mechanism ? ` (${v.mechanism})` : ""}`) : [];
-    panel.replaceChildren(
+    fill(panel,
       h("h2", {}, e.label || id, h("small", {}, ` ${id}`)),
       table(["end", "interface", "addresses", "vlan", "trunk", "bond"], (e.ends || []).map((end) => [end.node, end.interface + (end.tap ? " (tap)" : ""), (end.addresses || []).join(" "), end.vlan, end.trunk ? JSON.stringify(end.trunk) : "", end.bond])),
       e.state ? h("p", { class: "kv" },
@@ -647,7 +657,7 @@
 
   function renderChecksFrom(rows) {
     const body = $("#checks-table tbody");
-    body.replaceChildren(...rows.map((r, i) => {
+    fill(body, ...rows.map((r, i) => {
       const index = r.index !== undefined ? r.index : i;
       const state = r.ok === true ? "pass" : r.ok === false ? "fail" : "unknown";
       return h("tr", { class: state, "data-testid": `check-${index}`, dataset: { index: String(index), ok: state } },
@@ -674,7 +684,7 @@
   function fillSelect(sel, values, keep) {
     const before = sel.value;
     const same = sel.options.length === values.length && [...sel.options].every((o, i) => o.value === values[i]);
-    if (!same) sel.replaceChildren(...values.map((v) => h("option", { value: v }, v)));
+    if (!same) fill(sel, ...values.map((v) => h("option", { value: v }, v)));
     if (keep && values.includes(before)) sel.value = before;
   }
 
@@ -685,7 +695,7 @@
     fillSelect($("#shell-node"), hosts, true);
     const list = $("#trace-targets");
     if (first || list.children.length !== hosts.length) {
-      list.replaceChildren(...hosts.map((n) => h("option", { value: n })));
+      fill(list, ...hosts.map((n) => h("option", { value: n })));
     }
     if (first) renderCaptureInterfaces(topo);
   }
@@ -702,7 +712,7 @@
     if (port) body.port = Number(port);
     const out = $("#trace-result");
     out.dataset.state = "running";
-    out.replaceChildren(h("p", { class: "hint" }, `tracing ${body.from} → ${body.to} ${body.proto}${port ? " " + port : ""}…`));
+    fill(out, h("p", { class: "hint" }, `tracing ${body.from} → ${body.to} ${body.proto}${port ? " " + port : ""}…`));
     $("#trace-submit").disabled = true;
     try {
       const result = await api("POST", `${labPath(lab)}/trace`, body);
@@ -711,7 +721,7 @@
       drawTrace(result);
     } catch (err) {
       out.dataset.state = "error";
-      out.replaceChildren(h("p", { class: "error" }, err.message));
+      fill(out, h("p", { class: "error" }, err.message));
     } finally {
       $("#trace-submit").disabled = !isLive();
     }
@@ -735,7 +745,7 @@
       onmouseenter: () => flash(hop.node, true), onmouseleave: () => flash(hop.node, false),
     }, h("b", {}, hop.node), hop.reason ? h("span", { class: "reason" }, " — " + hop.reason) : null)));
     const pathText = typeof result.path === "string" ? result.path : result.path_line || "";
-    out.replaceChildren(
+    fill(out,
       h("p", { class: "verdict " + (stopped ? "fail" : "pass"), id: "trace-verdict" },
         h("b", {}, result.result), result.by ? ` at ${result.by}` : "", result.reason ? ` — ${result.reason}` : ""),
       pathText ? h("p", { class: "path" }, pathText) : null,
@@ -754,7 +764,7 @@
     if (S.map && window.VnetlabTrace) VnetlabTrace.clear(S.map);
     S.trace = null;
     $("#trace-clear").hidden = true;
-    $("#trace-result").replaceChildren();
+    fill($("#trace-result"));
     $("#trace-result").dataset.state = "empty";
   }
 
@@ -798,7 +808,7 @@
       if (!c) return h("td", { class: "self" }, "");
       return h("td", { class: c.ok ? "ok" : "no", "data-testid": `reach-${s}-${t}`, title: `${s} → ${t} ${c.address || ""}: ${c.detail || (c.ok ? "reached" : "no answer")}` }, c.ok ? "✔" : "✘");
     })));
-    $("#reach-grid").replaceChildren(h("table", { class: "matrix", id: "reach-matrix" }, h("thead", {}, head), h("tbody", {}, rows)));
+    fill($("#reach-grid"), h("table", { class: "matrix", id: "reach-matrix" }, h("thead", {}, head), h("tbody", {}, rows)));
   }
 
   // ------------------------------------------------------------------ capture
@@ -815,7 +825,7 @@
         byNode.get(end.node).push(end.interface);
       }
     }
-    box.replaceChildren(...[...byNode.entries()].map(([node, ifs]) => h("div", { class: "check-row" },
+    fill(box, ...[...byNode.entries()].map(([node, ifs]) => h("div", { class: "check-row" },
       h("b", {}, node), ifs.map((i) => h("label", { class: "inline" },
         h("input", { type: "checkbox", value: `${node}:${i}`, "data-testid": `capture-if-${node}:${i}` }), i)))));
   }
@@ -903,7 +913,7 @@
     closeShell();
     const lab = currentLab();
     const holder = $("#shell-term");
-    holder.replaceChildren();
+    fill(holder);
     const term = new window.Terminal({
       cursorBlink: true, fontSize: 13, scrollback: 2000,
       fontFamily: "'DejaVu Sans Mono', 'Liberation Mono', monospace",
@@ -1001,12 +1011,12 @@
       listing = await api("GET", "/api/course");
     } catch (err) {
       box.dataset.state = err.status === 404 ? "absent" : "error";
-      box.replaceChildren(h("p", { class: err.status === 404 ? "hint" : "error" }, err.status === 404 ? "This server has no course." : err.message));
+      fill(box, h("p", { class: err.status === 404 ? "hint" : "error" }, err.status === 404 ? "This server has no course." : err.message));
       return;
     }
     const exercises = listing.exercises || [];
     box.dataset.state = "list";
-    box.replaceChildren(
+    fill(box,
       h("p", { class: "hint" }, `The course's exercises (student ${listing.student || "?"}). Pick one to read it, start it, ask for a hint, grade it.`),
       table(["exercise", "section", "title", "status", "points"], exercises.map((x) => [
         h("a", { href: "#", "data-testid": `exercise-${x.id}`, onclick: (ev) => { ev.preventDefault(); openExercise(x.id); } }, x.id),
@@ -1017,12 +1027,12 @@
   async function openExercise(id) {
     const box = $("#course");
     box.dataset.state = "exercise";
-    box.replaceChildren(h("p", { class: "hint" }, `loading ${id}…`));
+    fill(box, h("p", { class: "hint" }, `loading ${id}…`));
     let ex;
     try {
       ex = await api("GET", `/api/course/${enc(id)}`);
     } catch (err) {
-      box.replaceChildren(backToCourse(), h("p", { class: "error" }, err.message));
+      fill(box, backToCourse(), h("p", { class: "error" }, err.message));
       return;
     }
     renderExercise(ex);
@@ -1039,7 +1049,7 @@
     const hints = h("ol", { class: "hints", id: "course-hints" });
     const grade = h("div", { id: "course-grade" }, ex.grade ? lastGradeView(ex.grade) : null);
     const taskTitle = (tid) => { const t = (ex.tasks || []).find((x) => x.id === tid); return t ? t.title : tid; };
-    box.replaceChildren(
+    fill(box,
       backToCourse(),
       h("h2", {}, ex.title || ex.id, h("small", {}, ` ${ex.section || ""}`)),
       ex.summary ? h("p", { class: "hint" }, ex.summary) : null,
@@ -1060,8 +1070,8 @@
           } catch (err) { hints.append(h("li", { class: "error" }, err.message)); }
         } }, "next hint"),
         h("button", { type: "button", class: ex.running ? "primary" : "", id: "course-grade-run", disabled: ex.running ? null : true, onclick: async () => {
-          grade.replaceChildren(h("p", { class: "hint" }, "grading…"));
-          try { grade.replaceChildren(gradeView(await api("POST", `/api/course/${enc(ex.id)}/grade`))); } catch (err) { grade.replaceChildren(h("p", { class: "error" }, err.message)); }
+          fill(grade, h("p", { class: "hint" }, "grading…"));
+          try { fill(grade, gradeView(await api("POST", `/api/course/${enc(ex.id)}/grade`))); } catch (err) { fill(grade, h("p", { class: "error" }, err.message)); }
         } }, "grade")),
       grade);
   }

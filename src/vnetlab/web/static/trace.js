@@ -79,7 +79,11 @@
         if (hops[i].node === by) { hops[i].dropped = true; break; }
       }
     }
-    for (const h of hops) if (h.dropped && result.reason) h.reason = h.reason ? h.reason + "; " + result.reason : result.reason;
+    for (const h of hops) {
+      if (h.dropped && result.reason && !(h.reason || "").includes(result.reason)) {
+        h.reason = h.reason ? h.reason + "; " + result.reason : result.reason;
+      }
+    }
     return hops;
   }
 
@@ -204,7 +208,7 @@
         items.push(item);
         if (hop.dropped) {
           const note = { ele, kind: "drop", shown: false,
-                         el: badge(`${result.result} at ${hop.node}: ${hop.reason || result.reason || ""}`, "note") };
+                         el: badge(`${result.result} at ${hop.node}: ${result.reason || hop.reason || ""}`, "note") };
           note.el.dataset.node = hop.node;
           state.overlay.append(note.el);
           state.placed.push(note);
