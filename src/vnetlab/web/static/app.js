@@ -326,10 +326,21 @@
     fill($("#trace-overlay"));
   }
 
-  function topologyUrl() {
-    const expand = $("#map-expand").checked ? "?expand=1" : "";
-    if (isLive()) return `${labPath(S.selected.lab)}/topology${expand}`;
-    return `/api/files/${enc(S.selected.file)}/topology${expand}`;
+  /** What the drawn map shows: a new one is drawn when it changes. */
+  function mapKey() {
+    return `${S.selected.kind}:${S.selected.lab || S.selected.file}:${$("#map-expand").checked}`;
+  }
+
+  /** The topology's URL. The first request of a map asks for Graphviz's positions too (a laid-out
+   * drawing: the browser's own layout of 1,000 nodes takes seconds); the polls after it do not
+   * (the map keeps its nodes where they are). */
+  function topologyUrl(first) {
+    const query = new URLSearchParams();
+    if ($("#map-expand").checked) query.set("expand", "1");
+    if (first) query.set("positions", "1");
+    const tail = query.toString() ? `?${query}` : "";
+    if (isLive()) return `${labPath(S.selected.lab)}/topology${tail}`;
+    return `/api/files/${enc(S.selected.file)}/topology${tail}`;
   }
 
   async function loadTopology() {
@@ -337,7 +348,7 @@
     if (!asked) return;
     let topo;
     try {
-      topo = await api("GET", topologyUrl());
+      topo = await api("GET", topologyUrl(!S.map || S.mapKey !== mapKey()));
     } catch (err) {
       if (S.selected !== asked) return;
       showMapError(err.message);
@@ -358,7 +369,7 @@
   function showTopology(topo) {
     // A new lab, file or expand setting: drawn anew. Otherwise the map updates in place
     // (topology.js keeps the nodes where they are, adds and removes what changed).
-    const key = `${S.selected.kind}:${S.selected.lab || S.selected.file}:${$("#map-expand").checked}`;
+    const key = mapKey();
     if (!S.map || S.mapKey !== key) {
       destroyMap();
       draw(topo);
@@ -908,10 +919,33 @@
     connectShell(node);
   }
 
-  function connectShell(node) {
+  const scripts = new Map();
+  /** Loads a script of /static once (xterm.js waits until a shell is opened: half the page's weight). */
+  function loadScript(src) {
+    if (!scripts.has(src)) {
+      scripts.set(src, new Promise((resolve, reject) => {
+        const el = h("script", { src });
+        el.onload = resolve;
+        el.onerror = () => { scripts.delete(src); reject(new Error(`cannot load ${src}`)); };
+        document.head.append(el);
+      }));
+    }
+    return scripts.get(src);
+  }
+
+  async function connectShell(node) {
     if (!isLive()) return;
     closeShell();
     const lab = currentLab();
+    try {
+      await loadScript("/static/vendor/xterm.js");
+      await loadScript("/static/vendor/xterm-addon-fit.js");
+    } catch (err) {
+      fail("shell", err);
+      return;
+    }
+    if (currentLab() !== lab) return;
+    closeShell();
     const holder = $("#shell-term");
     fill(holder);
     const term = new window.Terminal({
@@ -1123,6 +1157,7 @@
     showTab("node");
     await refreshLabs();
     const want = new URLSearchParams(location.hash.slice(1));
+    if (want.get("expand") === "1") $("#map-expand").checked = true;
     if (want.get("lab") && S.labs.running.some((r) => r.lab === want.get("lab"))) {
       const r = S.labs.running.find((x) => x.lab === want.get("lab"));
       selectLab(r.lab, r.file);
