@@ -29,7 +29,7 @@ class WebState:
         self.shells = Shells()
         self._labs: dict[str, tuple[tuple[int, int, int], Any]] = {}  # running labs by name, with lab.json's stat
         self._last_checks: dict[str, dict[str, Any]] = {}  # when Lab.check keeps no checks.json
-        self._summaries: dict[str, tuple[tuple[int, int], dict[str, Any]]] = {}  # path -> (mtime, size), row
+        self._summaries: dict[str, tuple[tuple[str, int, int], dict[str, Any]]] = {}  # name -> (path, mtime, size), row
         self._lock = threading.Lock()
 
     # -- labs ------------------------------------------------------------------
@@ -52,9 +52,9 @@ class WebState:
 
         path = self.files.path_of(name)
         stat = os.stat(path)
-        key = (stat.st_mtime_ns, stat.st_size)
+        key = (path, stat.st_mtime_ns, stat.st_size)
         with self._lock:
-            cached = self._summaries.get(path)
+            cached = self._summaries.get(name)
         if cached is not None and cached[0] == key:
             return cached[1]
         row: dict[str, Any] = {"file": name, "lab": None, "description": None, "problem": None}
@@ -67,7 +67,7 @@ class WebState:
         except OSError as exc:
             row["problem"] = f"cannot read it: {exc.strerror}"
         with self._lock:
-            self._summaries[path] = (key, row)
+            self._summaries[name] = (key, row)
         return row
 
     def _running_row(self, name: str) -> dict[str, Any]:
@@ -135,9 +135,10 @@ class WebState:
         return found
 
     def node(self, lab: object, node: object):  # noqa: ANN201 — (Lab, NodeHandle)
-        """The running lab and its node (404 for either missing)."""
+        """The running lab and its node (400 for a bad name, 404 for either missing)."""
+        lab, node = lab_name(lab), node_name(node)
         running = self.running(lab)
-        return running, running.node(node_name(node))
+        return running, running.node(node)
 
     # -- topology --------------------------------------------------------------
     def lab_topology(self, lab: object, expand: bool = False) -> dict[str, Any]:
