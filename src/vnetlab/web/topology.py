@@ -58,6 +58,7 @@ def minimal(spec: Any, live: bool, last: Optional[dict[str, Any]] = None) -> dic
                           "vlan_aware": bridge.vlan_aware, "classes": ["bridge"]})
             for port in bridge.ports:
                 ports[(name, port)] = bridge_id
+    compounds = {n["id"] for n in nodes if n.get("compound")}
     edges: list[dict[str, Any]] = []
     stacks: set[str] = set()
     for number, link in enumerate(spec.links):
@@ -68,7 +69,7 @@ def minimal(spec: Any, live: bool, last: Optional[dict[str, Any]] = None) -> dic
             node = spec.nodes.get(node_name)
             iface = node.interfaces.get(ifname) if node is not None else None
             leaf = ports.get((node_name, ifname), node_name)
-            if leaf == node_name and any(n["id"] == node_name and n["compound"] for n in nodes):
+            if leaf == node_name and node_name in compounds:
                 leaf = f"{node_name}/@"
                 stacks.add(node_name)
             leaves.append(leaf)
