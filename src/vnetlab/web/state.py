@@ -29,7 +29,7 @@ class WebState:
         self.shells = Shells()
         self._labs: dict[str, tuple[tuple[int, int, int], Any]] = {}  # running labs by name, with lab.json's stat
         self._last_checks: dict[str, dict[str, Any]] = {}  # when Lab.check keeps no checks.json
-        self._summaries: dict[str, tuple[tuple[int, int], dict[str, Any]]] = {}  # path -> (mtime, size), row
+        self._loaded: dict[str, tuple[tuple[int, int, int], Any]] = {}  # lab files by real path, with their stat
         self._lock = threading.Lock()
 
     # -- labs ------------------------------------------------------------------
@@ -45,47 +45,60 @@ class WebState:
             rows.append(row)
         return {"files": rows, "running": [self._running_row(name) for name in running]}
 
-    def _summary(self, name: str) -> dict[str, Any]:
-        """A lab file's row (lab, description, problem), cached while the file is unchanged."""
+    def _load(self, name: object):  # noqa: ANN202 — a vnetlab.lab.Lab
+        """Lab file ``name`` loaded and validated (raises LabFileError), kept while the file is
+        unchanged: validating a 1,000-host file takes most of a second."""
         from vnetlab.lab import Lab
         from vnetlab.model.errors import LabFileError
 
         path = self.files.path_of(name)
         stat = os.stat(path)
-        key = (stat.st_mtime_ns, stat.st_size)
+        key = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
         with self._lock:
-            cached = self._summaries.get(path)
-        if cached is not None and cached[0] == key:
-            return cached[1]
+            cached = self._loaded.get(path)
+        if cached is None or cached[0] != key:
+            try:
+                found: Any = Lab.load(path)
+            except LabFileError as exc:  # kept too: a broken file is not parsed again at every listing
+                found = exc
+            cached = (key, found)
+            with self._lock:
+                self._loaded[path] = cached
+        if isinstance(cached[1], LabFileError):
+            raise cached[1].with_traceback(None)
+        return cached[1]
+
+    def _summary(self, name: str) -> dict[str, Any]:
+        """A lab file's row: lab, description, problem."""
+        from vnetlab.model.errors import LabFileError
+
         row: dict[str, Any] = {"file": name, "lab": None, "description": None, "problem": None}
         try:
-            spec = Lab.load(path).spec
+            spec = self._load(name).spec
             row["lab"], row["description"] = spec.lab, spec.description
         except LabFileError as exc:
             row["lab"] = exc.lab
             row["problem"] = "; ".join(str(p) for p in exc.problems) or str(exc)
         except OSError as exc:
             row["problem"] = f"cannot read it: {exc.strerror}"
-        with self._lock:
-            self._summaries[path] = (key, row)
         return row
 
     def _running_row(self, name: str) -> dict[str, Any]:
-        from vnetlab.host import applied
-
-        copy = applied.spec_copy(name) or {}
-        source = copy.get("source")
+        try:
+            lab = self.running(name)
+        except LookupError:  # went down meanwhile
+            return {"lab": name, "file": None, "nodes": None}
+        source = lab.source
         shown = os.path.basename(source) if source and os.path.dirname(os.path.realpath(source)) == \
             self.files.directory else None
-        nodes = applied.node_names(copy)
-        return {"lab": name, "file": shown, "nodes": len(nodes) if nodes is not None else None}
+        return {"lab": name, "file": shown, "nodes": len(lab.node_names)}
 
     def start_up(self, file: object) -> Job:
         """``POST /api/labs``: validates the file now (400 with its problems), then ``up`` in a job."""
         from vnetlab.lab import Lab
 
         path = self.files.path_of(file)
-        lab = Lab.load(path)
+        lab = Lab.load(path)  # not the cached one: up sets attributes on it (last_diff …)
         self._refuse_other_file(lab.name, path)
         return self.jobs.start("up", lab.name, lambda progress: lab.up(progress=progress), file=str(file))
 
@@ -135,9 +148,10 @@ class WebState:
         return found
 
     def node(self, lab: object, node: object):  # noqa: ANN201 — (Lab, NodeHandle)
-        """The running lab and its node (404 for either missing)."""
+        """The running lab and its node (400 for a bad name, 404 for either missing)."""
+        lab, node = lab_name(lab), node_name(node)
         running = self.running(lab)
-        return running, running.node(node_name(node))
+        return running, running.node(node)
 
     # -- topology --------------------------------------------------------------
     def lab_topology(self, lab: object, expand: bool = False) -> dict[str, Any]:
@@ -147,9 +161,7 @@ class WebState:
 
     def file_topology(self, file: object, expand: bool = False) -> dict[str, Any]:
         """``GET /api/files/FILE/topology``: from the file alone."""
-        from vnetlab.lab import Lab
-
-        return topology.of_spec(Lab.load(self.files.path_of(file)).spec, expand=expand)
+        return topology.of_spec(self._load(file).spec, expand=expand)
 
     # -- a node, checks, probes ------------------------------------------------
     def node_details(self, lab: object, node: object) -> dict[str, Any]:

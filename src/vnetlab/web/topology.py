@@ -1,10 +1,11 @@
 """The topology JSON the map draws (``vnetlab-topology/1``, issue16-contract.md §1).
 
 The full builder is ``vnetlab.io.topology.topology_of`` and ``Lab.topology``
-(the graph branch). Until it is there, :func:`minimal` builds the same shape
-from the lab file alone — nodes, hypervisor compounds with their bridges,
-edges with their ends — without live state or collapsing; :func:`of_lab` and
-:func:`of_spec` are the one place that chooses between them.
+(the graph branch). Until they are on main, :func:`minimal` builds the same
+shape from the lab file alone — nodes, hypervisor compounds with their
+bridges, edges with their ends, the checks with their last results — without
+live link state, collapsing or positions; :func:`of_lab` and :func:`of_spec`
+are the one place that calls it (each a one-line switch to the real builder).
 """
 
 from __future__ import annotations
@@ -15,20 +16,19 @@ FORMAT = "vnetlab-topology/1"
 
 
 def of_lab(lab: Any, expand: bool = False, last: Optional[dict[str, Any]] = None) -> dict[str, Any]:
-    """The live topology of a running ``vnetlab.lab.Lab`` (``last``: the last check results, for the
-    file-only builder; ``Lab.topology`` reads them itself)."""
-    if hasattr(lab, "topology"):  # the graph branch's Lab.topology
-        return lab.topology(expand=expand)
+    """The live topology of a running ``vnetlab.lab.Lab`` (``last``: its last check results).
+
+    Once ``Lab.topology`` is on main this is ``return lab.topology(expand=expand)``.
+    """
     return minimal(lab.spec, live=True, last=last)
 
 
 def of_spec(spec: Any, expand: bool = False) -> dict[str, Any]:
-    """The topology of a lab file that is not running."""
-    try:
-        from vnetlab.io.topology import topology_of  # type: ignore[import-not-found]
-    except ImportError:
-        return minimal(spec, live=False)
-    return topology_of(spec, None, expand=expand)
+    """The topology of a lab file that is not running.
+
+    Once ``vnetlab.io.topology`` is on main this is ``return topology_of(spec, None, expand=expand)``.
+    """
+    return minimal(spec, live=False)
 
 
 def _addresses(interface: Any) -> list[str]:
@@ -58,6 +58,7 @@ def minimal(spec: Any, live: bool, last: Optional[dict[str, Any]] = None) -> dic
                           "vlan_aware": bridge.vlan_aware, "classes": ["bridge"]})
             for port in bridge.ports:
                 ports[(name, port)] = bridge_id
+    compounds = {n["id"] for n in nodes if n.get("compound")}
     edges: list[dict[str, Any]] = []
     stacks: set[str] = set()
     for number, link in enumerate(spec.links):
@@ -68,7 +69,7 @@ def minimal(spec: Any, live: bool, last: Optional[dict[str, Any]] = None) -> dic
             node = spec.nodes.get(node_name)
             iface = node.interfaces.get(ifname) if node is not None else None
             leaf = ports.get((node_name, ifname), node_name)
-            if leaf == node_name and any(n["id"] == node_name and n["compound"] for n in nodes):
+            if leaf == node_name and node_name in compounds:
                 leaf = f"{node_name}/@"
                 stacks.add(node_name)
             leaves.append(leaf)
