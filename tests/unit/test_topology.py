@@ -188,3 +188,41 @@ checks:
     probe, state = topology_of(spec)["checks"]
     assert (probe["kind"], probe["from"], probe["to"], probe["to_node"], probe["node"]) == ("tcp", "a", "b:22", "b", None)
     assert (state["kind"], state["from"], state["node"]) == ("sysctl", None, "b")
+
+
+def test_vlan_devices_as_bridge_ports_put_their_parents_cable_on_the_bridge():
+    # Proxmox's traditional VLAN mode: eno1.10 is the port of vmbr0v10, so eno1's cable joins that bridge
+    spec = load_lab_text("""
+lab: pvetrad
+nodes:
+  pve:
+    interfaces:
+      eno1: {}
+      eno1.10: {type: vlan}
+      eno1.20: {type: vlan}
+      vmbr0v10: {type: bridge, ports: [eno1.10, tap100i0]}
+      vmbr0v20: {type: bridge, ports: [eno1.20]}
+      tap100i0: {type: tap}
+  vm100: {kind: vm, interfaces: {eth0: {address: 10.0.10.100/24}}}
+  sw: {kind: switch, vlan_aware: true, interfaces: {p1: {trunk: [10, 20]}}}
+links:
+  - [pve:eno1, sw:p1]
+  - [pve:tap100i0, vm100:eth0]
+""", "pvetrad.yaml")
+    t = topology_of(spec)
+    uplink = edge(t, "pve/vmbr0v10", "sw")
+    assert uplink["ends"][0]["trunk"] == [10, 20] and "pve/@" not in nodes(t)
+
+
+def test_many_vms_on_one_bridge_fold_into_a_group_beside_the_hypervisor():
+    vms = 25
+    text = ["lab: many", "nodes:", "  pve:", "    interfaces:",
+            f"      vmbr0: {{type: bridge, ports: [{', '.join(f'tap{i}i0' for i in range(vms))}]}}"]
+    text += [f"      tap{i}i0: {{type: tap}}" for i in range(vms)]
+    text += [f"  vm{i}: {{kind: vm, interfaces: {{eth0: {{address: 10.0.0.{i + 10}/24}}}}}}" for i in range(vms)]
+    text += ["links:"] + [f"  - [pve:tap{i}i0, vm{i}:eth0]" for i in range(vms)]
+    t = topology_of(load_lab_text("\n".join(text) + "\n", "many.yaml"))
+    group = nodes(t)["group:pve/vmbr0"]
+    assert group["label"] == "25 VMs" and group["parent"] is None and group["count"] == vms
+    assert [e["id"] for e in t["edges"]] == ["links:pve/vmbr0"]
+    assert len(topology_of(load_lab_text("\n".join(text) + "\n", "many.yaml"), expand=True)["edges"]) == vms

@@ -67,6 +67,7 @@ def topology_of(spec: LabSpec, live: Optional[dict[str, Any]] = None, *, expand:
         nodes += made
         for entry in made:
             kinds[entry["id"]] = entry["kind"]
+    ports = {name: _bridge_ports(spec, name, spec.nodes[name]) for name, kind in kinds.items() if kind == "hypervisor"}
     stacks_needed: set[str] = set()
     file_impaired = end_impairments(spec)
     edges = []
@@ -75,7 +76,7 @@ def topology_of(spec: LabSpec, live: Optional[dict[str, Any]] = None, *, expand:
         for end in link_ends(link):
             owner, _, ifname = end.partition(":")
             both.append(_end(spec, owner, ifname, file_impaired))
-        source, target = (_endpoint(spec, e["node"], e["interface"], kinds) for e in both)
+        source, target = (_endpoint(e["node"], e["interface"], kinds, ports) for e in both)
         for point in (source, target):
             if point.endswith("/" + STACK):
                 stacks_needed.add(point)
@@ -84,7 +85,7 @@ def topology_of(spec: LabSpec, live: Optional[dict[str, Any]] = None, *, expand:
             "label": f"{both[0]['interface']} — {both[1]['interface']}",
             "classes": _edge_classes(both),
         })
-    nodes = _with_stacks(spec, nodes, stacks_needed)
+    nodes = _with_stacks(spec, nodes, stacks_needed, ports)
     checks = _checks(spec, state.get("checks"))
     if live is not None:
         _apply_live(nodes, edges, checks, state)
@@ -159,7 +160,8 @@ def _node_entries(spec: LabSpec, name: str, node: Node, backends: dict[str, str]
              "details": _details(node), "classes": [node.kind], **common}]
 
 
-def _with_stacks(spec: LabSpec, nodes: list[dict[str, Any]], needed: set[str]) -> list[dict[str, Any]]:
+def _with_stacks(spec: LabSpec, nodes: list[dict[str, Any]], needed: set[str],
+                 ports: dict[str, dict[str, str]]) -> list[dict[str, Any]]:
     """Adds each needed ``NODE/@`` after its hypervisor's bridges (parents come before children)."""
     result = []
     for position, entry in enumerate(nodes):
@@ -169,7 +171,7 @@ def _with_stacks(spec: LabSpec, nodes: list[dict[str, Any]], needed: set[str]) -
         if owner is None or following == owner or f"{owner}/{STACK}" not in needed:
             continue
         node = spec.nodes[owner]
-        ported = _ports_of(spec, owner)
+        ported = ports[owner]
         addresses = [a for ifname, iface in node.interfaces.items()
                      if iface.type != "bridge" and ifname not in ported and not _on_bridge(node, ifname)
                      for a in _addresses(iface)]
@@ -188,35 +190,35 @@ def _on_bridge(node: Node, ifname: str) -> bool:
 # -- edges ----------------------------------------------------------------------------------------
 
 def _bridge_ports(spec: LabSpec, name: str, node: Node) -> dict[str, str]:
-    """Interface -> the bridge it is a port of (a bond's members: the bond's bridge)."""
-    ports = {}
+    """Interface -> the bridge its link joins: a port's bridge; a bond member's, the bond's;
+    the parent of VLAN devices that are ports (Proxmox's eno1.10 in vmbr0v10), their first bridge's."""
+    ports: dict[str, str] = {}
     for bridge in bridges_of(spec, name, node):
         for port in bridge.ports:
             ports.setdefault(port, bridge.name)
-            for member in (node.interfaces.get(port) or Interface()).members:
+            iface = node.interfaces.get(port) or Interface()
+            for member in iface.members:
                 ports.setdefault(member, bridge.name)
+            parts = vlan_device_parts(port, iface) if iface.type == "vlan" else None
+            if parts is not None:
+                ports.setdefault(parts[0], bridge.name)
     return ports
 
 
-_ports_cache: dict[int, tuple[LabSpec, dict[str, dict[str, str]]]] = {}
+def _tagged(node: Node, ifname: str) -> list[int]:
+    """The VLAN ids of the VLAN devices on ``ifname``: what its cable carries tagged."""
+    found = []
+    for name, iface in node.interfaces.items():
+        parts = vlan_device_parts(name, iface) if iface.type == "vlan" else None
+        if parts is not None and parts[0] == ifname:
+            found.append(parts[1])
+    return sorted(found)
 
 
-def _ports_of(spec: LabSpec, name: str) -> dict[str, str]:
-    cached = _ports_cache.get(id(spec))
-    if cached is None or cached[0] is not spec:
-        _ports_cache.clear()
-        cached = (spec, {})
-        _ports_cache[id(spec)] = cached
-    table = cached[1]
-    if name not in table:
-        table[name] = _bridge_ports(spec, name, spec.nodes[name])
-    return table[name]
-
-
-def _endpoint(spec: LabSpec, owner: str, ifname: str, kinds: dict[str, str]) -> str:
+def _endpoint(owner: str, ifname: str, kinds: dict[str, str], ports: dict[str, dict[str, str]]) -> str:
     if kinds.get(owner) != "hypervisor":
         return owner
-    bridge = _ports_of(spec, owner).get(ifname)
+    bridge = ports[owner].get(ifname)
     return f"{owner}/{bridge}" if bridge is not None else f"{owner}/{STACK}"
 
 
@@ -227,8 +229,9 @@ def _end(spec: LabSpec, owner: str, ifname: str, file_impaired: dict) -> dict[st
                  if other.type == "bond" and ifname in other.members), None)
     port = node.interfaces.get(bond) if bond is not None else iface  # a bond's VLAN settings are the bond's
     impaired = file_impaired.get((owner, ifname))
+    trunk = list(port.trunk) if port.trunk else _tagged(node, bond or ifname) or None
     return {"node": owner, "interface": ifname, "addresses": _addresses(iface),
-            "vlan": port.vlan, "trunk": list(port.trunk) if port.trunk else None, "bond": bond,
+            "vlan": port.vlan, "trunk": trunk, "bond": bond,
             "tap": iface.type == "tap", "impairment": impaired.text() if impaired is not None else None}
 
 
