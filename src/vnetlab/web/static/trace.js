@@ -91,6 +91,8 @@
   function elementOf(cy, topology, name) {
     const own = cy.getElementById(name);
     if (own.nonempty()) return own;
+    const folded = topology && topology.collapsed && topology.collapsed.folded;
+    if (folded && folded[name]) return cy.getElementById(folded[name]);
     for (const n of (topology && topology.nodes) || []) {
       if (n.kind === "group" && (n.members || []).includes(name)) return cy.getElementById(n.id);
     }
@@ -113,11 +115,19 @@
         if (score > bestScore) { bestScore = score; best = { id: e.id, sourceIsA: forward, edge: e }; }
       }
     }
-    if (!best) return null;
+    const aEle = elementOf(cy, topology, a.node);
+    if (!best) {
+      // No cable of the file joins them on the map (a host folded into a group): whatever is drawn between them.
+      const bEle = elementOf(cy, topology, b.node);
+      if (aEle.empty() || bEle.empty()) return null;
+      const between = aEle.union(aEle.descendants()).edgesWith(bEle.union(bEle.descendants()));
+      if (between.empty()) return null;
+      const first = between[0];
+      return { ele: first, forward: first.source().same(aEle) || first.source().parent().same(aEle) };
+    }
     const ele = cy.getElementById(best.id);
     if (ele.empty()) return null;
     // The drawn edge's direction may differ from the file's (a hypervisor's end starts at its bridge).
-    const aEle = elementOf(cy, topology, a.node);
     const src = ele.source();
     const fromA = aEle.nonempty() && (src.same(aEle) || src.parent().same(aEle));
     return { ele, forward: fromA || (aEle.empty() && best.sourceIsA) };
