@@ -258,7 +258,19 @@ def test_node_panel_shows_what_the_kernel_holds(web):
     for wanted in ("Interfaces", "Routes", "Forwarding", "Firewall (nft ruleset)", "Listening sockets", "Processes"):
         assert wanted in sections
     assert "192.168.1.0/24" in page.inner_text('#node-panel details[data-section="Routes"]')
+    assert "IPv4 on" in page.inner_text('#node-panel details[data-section="Forwarding"]')  # a router
     web.shot("node-panel")
+
+
+def test_node_panel_shows_a_servers_firewall_and_listening_socket(web):
+    web.show_lab(FW)
+    page = web.page
+    page.click(f'[data-testid="lab-{FW}"] [data-testid="tree-node-server"] .name')  # from the tree this time
+    page.wait_for_selector('#node-panel[data-node="server"][data-state="shown"]', timeout=10_000)
+    ruleset = page.inner_text('#node-panel details[data-section="Firewall (nft ruleset)"]')
+    assert "policy drop" in ruleset and "192.168.60.0/24" in ruleset, ruleset
+    sockets = page.inner_text('#node-panel details[data-section="Listening sockets"]')
+    assert re.search(r"tcp\s.*:22\b", sockets), sockets
 
 
 def test_trace_draws_the_path_and_marks_the_drop_at_the_servers_rule(web):
@@ -285,7 +297,7 @@ def test_trace_draws_the_path_and_marks_the_drop_at_the_servers_rule(web):
     note = page.locator('.trace-badge.note[data-node="server"]')
     assert note.is_visible()
     reason = note.inner_text()
-    assert "dropped at server" in reason and ("policy drop" in reason or "drop" in reason.split(":", 1)[1]), reason
+    assert "server" in reason and "policy drop" in reason, reason  # the input chain's policy, at the server
     web.shot("trace-firewall-debug")
 
 
@@ -374,6 +386,19 @@ def test_a_capture_downloads_a_pcapng_that_tshark_reads(web, tmp_path):
     assert read.returncode == 0, read.stderr
     assert read.stdout.count("Echo (ping) request") >= 3, read.stdout
     web.shot("capture")
+
+
+def test_course_panel_lists_the_exercises_and_shows_one(web):
+    page = web.page
+    web.tab("course")
+    page.wait_for_selector('#course[data-state="list"] a[data-testid^="exercise-"]', timeout=10_000)
+    first = page.locator('#course a[data-testid^="exercise-"]').first
+    name = first.inner_text()
+    first.click()
+    page.wait_for_selector(f'#course[data-exercise="{name}"] #course-text', timeout=10_000)
+    assert page.inner_text("#course-text").strip()  # the exercise's text
+    assert page.locator("#course ol.tasks li").count() >= 1
+    assert page.locator("#course-start").is_visible()  # not started: it offers to start it
 
 
 def test_the_page_without_the_token_is_refused(web):

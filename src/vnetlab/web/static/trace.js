@@ -145,6 +145,12 @@
     if (cy) cy.elements().removeClass("trace-hop trace-edge trace-fwd trace-rev trace-drop trace-drop-edge");
   }
 
+  /** The drop's note: the trace's reason (it names the rule or the missing route, and mostly the node). */
+  function dropNote(result, node, reason) {
+    const why = result.reason || reason || "";
+    return why.includes(node) ? why : `${result.result} at ${node}` + (why ? `: ${why}` : "");
+  }
+
   function badge(text, cls, title) {
     const el = document.createElement("div");
     el.className = "trace-badge " + cls;
@@ -218,7 +224,7 @@
         items.push(item);
         if (hop.dropped) {
           const note = { ele, kind: "drop", shown: false,
-                         el: badge(`${result.result} at ${hop.node}: ${result.reason || hop.reason || ""}`, "note") };
+                         el: badge(dropNote(result, hop.node, hop.reason), "note") };
           note.el.dataset.node = hop.node;
           state.overlay.append(note.el);
           state.placed.push(note);
@@ -233,7 +239,7 @@
       if (ele.nonempty()) {
         const items = [];
         if (state.overlay) {
-          const note = { ele, kind: "drop", shown: false, el: badge(`${result.result} at ${result.by}: ${result.reason || ""}`, "note") };
+          const note = { ele, kind: "drop", shown: false, el: badge(dropNote(result, result.by, ""), "note") };
           state.overlay.append(note.el);
           state.placed.push(note);
           items.push(note);
