@@ -410,6 +410,9 @@
       el.dataset.nodes = String(nodes);
       el.dispatchEvent(new CustomEvent("drawn", { detail: { nodes, ms: performance.now() - started } }));
     };
+    // The user's own pan and zoom are kept; until there is one, a resized pane (a wider tab) refits.
+    S.userMoved = false;
+    cy.on("scrollzoom dragpan pinchzoom", () => { S.userMoved = true; });
     // Cytoscape paints in an animation frame; "render" fires once a frame is on the canvas.
     cy.one("render", mark);
     requestAnimationFrame(() => requestAnimationFrame(() => requestAnimationFrame(mark)));
@@ -422,7 +425,7 @@
   }
 
   function fitMap() {
-    if (S.map && S.map.cy) S.map.cy.fit(undefined, 30);
+    if (S.map && S.map.cy) { S.map.cy.fit(undefined, 20); S.userMoved = false; }
   }
 
   // The map's refresh: one request at a time, only while a running lab is shown and the page is seen.
@@ -1128,6 +1131,14 @@
   }
 
   // ------------------------------------------------------------------ start
+  /** The map's pane changed size (the window, a wider tab): cytoscape must be told. */
+  function mapResized() {
+    if (!S.map || !S.map.cy) return;
+    S.map.cy.resize();
+    if (!S.userMoved) S.map.cy.fit(undefined, 20);
+    if (window.VnetlabTrace) VnetlabTrace.reapply(S.map);
+  }
+
   function wire() {
     for (const b of document.querySelectorAll("#tabs [data-tab]")) b.addEventListener("click", () => showTab(b.dataset.tab));
     $("#checks-run").addEventListener("click", runChecks);
@@ -1150,6 +1161,7 @@
     $("#map-expand").addEventListener("change", () => { S.mapKey = null; loadTopology(); });
     document.addEventListener("visibilitychange", () => { if (!document.hidden && isLive()) loadTopology(); });
     window.addEventListener("resize", () => { fitShell(); });
+    if (window.ResizeObserver) new ResizeObserver(() => requestAnimationFrame(mapResized)).observe($("#map-wrap"));
   }
 
   async function start() {
