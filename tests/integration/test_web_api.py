@@ -8,7 +8,9 @@ One pair of labs (firewall-debug and proxmox-tap) serves every test of the modul
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -195,3 +197,41 @@ def test_a_shell_in_a_node_runs_ip_and_is_killed_when_the_socket_closes(web):
     while not all(exited(p["pid"]) for p in shells) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert all(exited(p["pid"]) for p in shells), "the shell outlived its websocket"
+
+
+def test_an_ordinary_users_server_is_reachable_and_builds_in_the_users_lab_root():
+    """Rootless: the server listens on the host (a browser there reaches it) while its labs live
+    in the user's lab root; Ctrl-C stops it and nothing is left."""
+    import httpx
+
+    from rootless_users import made_users
+
+    with made_users(1) as (user,):
+        server = user.popen("web", "--labs", user.examples, "--port", "0", stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+        try:
+            line = server.stdout.readline()
+            assert line.startswith("open http://127.0.0.1:"), line + server.stderr.read()
+            url = line.split()[1]
+            base, token = url.split("/?token=")
+            c = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+            assert c.get("/api/labs").status_code == 200
+            job = c.post("/api/labs", json={"file": "red-blue.yaml"}).json()["job"]
+            assert _poll(c, job, [])["state"] == "done"
+            assert os.path.isdir(os.path.join(user.run_root, "redblue"))  # the user's run root, not /run/vnetlab
+            assert not os.path.exists("/run/vnetlab/redblue")
+            assert c.get("/api/labs/redblue/topology").json()["live"] is True
+            assert _poll(c, c.delete("/api/labs/redblue").json()["job"], [])["state"] == "done"
+        finally:
+            for pid in user.processes():  # Ctrl-C, to the server itself (runuser ignores SIGINT)
+                with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                    if b"vnetlab.cli\0web" in handle.read():
+                        os.kill(pid, signal.SIGINT)
+            try:
+                server.wait(20)
+            finally:
+                if server.poll() is None:
+                    user.kill_all()
+        assert server.returncode == 0, server.stderr.read()
+        left = user.leftovers()
+        assert not left, left

@@ -150,6 +150,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 # Rootless: what a command needs of the user's lab root (vnetlab.host.lab_root).
 READS_FILES_ONLY = frozenset({"validate", "import", "export"})  # no namespace at all
 MAKES_LABS = frozenset({"up", "try", "course", "web"})  # may need a lab root that is not there yet
+# Binds its listening socket on the host first: the lab root has a network namespace of its own,
+# which a browser on the host could not reach (cli/web.py joins the lab root once it listens).
+ENTERS_LAB_ROOT_ITSELF = frozenset({"web"})
 
 
 def _enter_lab_root(command: str) -> None:
@@ -159,7 +162,7 @@ def _enter_lab_root(command: str) -> None:
     from vnetlab.host import lab_root
 
     lab_root.activate()
-    if command not in READS_FILES_ONLY:
+    if command not in READS_FILES_ONLY and command not in ENTERS_LAB_ROOT_ITSELF:
         lab_root.enter(create=command in MAKES_LABS)
 
 

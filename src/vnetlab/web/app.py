@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from vnetlab.web import course, security
 from vnetlab.web.errors import error, error_response, message_of, status_of
@@ -160,7 +160,7 @@ def create_app(labs_dir: str, token: str, served: security.Served) -> security.G
             await bridge(websocket, opened)
         finally:
             await run_in_threadpool(web.shells.close, opened)
-            with contextlib.suppress(RuntimeError):
+            with contextlib.suppress(RuntimeError, WebSocketDisconnect):  # closed by the client already
                 await websocket.close()
 
     @api
