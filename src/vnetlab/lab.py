@@ -17,6 +17,8 @@ from vnetlab.host import netns, node_etc, state
 from vnetlab.host.applied import SPEC_COPY
 from vnetlab.host.state import Journal, LabBusy, LabRecord, write_atomic
 
+CHECKS_COPY = "checks.json"  # the last check run's results, in the lab's run directory
+
 # The model (pydantic), the compiler and the plan are imported where they are
 # used: `vnetlab down LAB` works from the journal alone and should not pay
 # for loading them (most of a small lab's down otherwise).
@@ -439,15 +441,16 @@ class Lab:
         was cleared while the lab runs), or a cut cable (see :meth:`links`)."""
         return [end for end in self.links() if not end.impairment.empty or not end.file.empty or end.cut]
 
-    def _link_ends(self, changes: Any) -> list[LinkEnd]:
-        """Every link end of this (running) lab's spec, as the applied plan has it."""
+    def _link_ends(self, changes: Any, plan: Any = None) -> list[LinkEnd]:
+        """Every link end of this (running) lab's spec, as the applied plan (read if not given) has it."""
         from vnetlab.compile.impair import end_impairments
         from vnetlab.model.impairment import Impairment
         from vnetlab.model.schema import link_ends
         from vnetlab.observe.drift import applied_plan
         from vnetlab.plan import SetImpairment
 
-        plan = applied_plan(self.name)
+        if plan is None:
+            plan = applied_plan(self.name)
         in_force = {(op.netns, op.ifname): op for op in (plan.ops if plan is not None else ())
                     if isinstance(op, SetImpairment)}
         from_file = end_impairments(self.spec)
@@ -897,11 +900,60 @@ class Lab:
         return down(self.name)
 
     def check(self) -> list:
-        """Runs the file's checks against the running lab."""
-        from vnetlab.probe.checks import run_checks
+        """Runs the file's checks against the running lab and keeps them as its last
+        results (``checks.json`` in its run directory: :meth:`last_checks`)."""
+        from vnetlab.probe.checks import check_record, run_checks
 
         require_root("vnetlab check")
-        return run_checks(self.spec, self.namespace_of)
+        results = run_checks(self.spec, self.namespace_of)
+        record = check_record(self.name, self.spec, results)
+        try:
+            write_atomic(os.path.join(state.lab_dir(self.name), CHECKS_COPY), json.dumps(record, indent=1) + "\n")
+        except FileNotFoundError:  # the lab went down while its checks ran: nothing to keep them for
+            pass
+        return results
+
+    def last_checks(self) -> Optional[dict[str, Any]]:
+        """The last check run's results as :meth:`check` kept them — ``{"lab", "at",
+        "passed", "failed", "results": [{"index", "check", "kind", "expect", "observed",
+        "ok", "target", "detail", "from", "to", "node"}]}`` — or None before any."""
+        try:
+            with open(os.path.join(state.lab_dir(self.name), CHECKS_COPY)) as handle:
+                data = json.load(handle)
+        except (FileNotFoundError, ValueError):
+            return None
+        return data if isinstance(data, dict) and isinstance(data.get("results"), list) else None
+
+    def topology(self, expand: bool = False, threshold: Optional[int] = None) -> dict[str, Any]:
+        """The running lab's picture data (``vnetlab.io.topology``, ``vnetlab-topology/1``)
+        with its live state: cut cables, impairments in force, each link end's
+        operational state, the bridges' backends as built, the last check results.
+
+        Raises:
+            LookupError: the lab is not up.
+        """
+        from vnetlab.io.topology import DEFAULT_THRESHOLD, topology_of
+
+        from vnetlab.compile.runtime import RuntimeChanges
+        from vnetlab.host import applied
+        from vnetlab.observe.drift import applied_plan
+
+        running = self if self._saved is not None else Lab.running(self.name)  # the spec as it was brought up
+        spec = running.spec
+        plan = applied_plan(self.name)
+        if plan is None:
+            raise LookupError(f"lab {self.name!r} is not up — start it with: vnetlab up LABFILE")
+        live: dict[str, Any] = {"cut": [], "impaired": {}, "up": {}, "backends": {}, "checks": self.last_checks()}
+        for end in running._link_ends(RuntimeChanges.from_dict(applied.read_runtime(self.name)), plan):
+            if end.cut:
+                live["cut"].append(end.end)
+            if not end.impairment.empty:
+                live["impaired"][end.end] = {"text": end.impairment.text(), "mechanism": end.mechanism,
+                                             "origin": end.origin}
+        live["up"] = _ends_up(self.name, spec)
+        live["backends"] = _built_backends(plan)
+        return topology_of(spec, live, expand=expand,
+                           threshold=DEFAULT_THRESHOLD if threshold is None else threshold)
 
     def __enter__(self) -> "Lab":
         self.up()
@@ -1070,6 +1122,37 @@ def _forget_vanished(journal: Journal, plan: Plan) -> None:
     for ns in journal.read().namespaces:
         if not netns.exists(ns):
             journal.record("netns-gone", name=ns)
+
+
+def _ends_up(lab: str, spec: LabSpec) -> dict[str, bool]:
+    """``node:if`` -> whether that link end is up with a carrier (False: its namespace is gone)."""
+    from vnetlab.model.schema import link_ends
+    from vnetlab.observe import rtnl
+    from vnetlab.names import namespace
+
+    wanted: dict[str, set[str]] = {}
+    for link in spec.links:
+        for end in link_ends(link):
+            node, _, ifname = end.partition(":")
+            wanted.setdefault(node, set()).add(ifname)
+    found = {}
+    for node, ifnames in wanted.items():
+        try:
+            links = {entry["name"]: entry
+                     for entry in rtnl.read_with_qdiscs(namespace(lab, node), qdiscs=False, links_only=True)[0]}
+        except OSError:
+            links = {}
+        for ifname in ifnames:
+            entry = links.get(ifname)
+            found[f"{node}:{ifname}"] = bool(entry and entry["up"] and entry["carrier"])
+    return found
+
+
+def _built_backends(plan: Plan) -> dict[str, str]:
+    """``node/bridge`` -> ``ovs`` for the bridges the applied plan made with Open vSwitch."""
+    from vnetlab.names import split_namespace
+
+    return {f"{split_namespace(op.netns)[1]}/{op.bridge}": "ovs" for op in plan.ops if op.name == "ovs_add_bridge"}
 
 
 def running_labs() -> list[str]:

@@ -276,6 +276,29 @@ def label_of(result: CheckResult) -> str:
     return label
 
 
+def check_record(lab: str, spec: LabSpec, results: list[CheckResult], at: Optional[str] = None) -> dict:
+    """A check run as JSON data, as ``checks.json`` keeps the last one and the web UI shows it:
+    ``{"lab", "at", "passed", "failed", "results": [{"index", "check", "kind", "expect",
+    "observed", "ok", "target", "detail", "from", "to", "node"}]}`` (``from``/``to``: a probe's,
+    ``node``: a state check's; ``at``: when, UTC, ISO 8601)."""
+    import datetime
+
+    if at is None:
+        at = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    index_of = {id(check): index for index, check in enumerate(spec.checks)}
+    rows = []
+    for position, result in enumerate(results):
+        check = result.check
+        probe = isinstance(check, Check)
+        rows.append({
+            "index": index_of.get(id(check), position), "check": check.label(), "kind": kind_of(check),
+            "expect": expect_of(check), "observed": result.observed, "ok": result.ok, "target": result.target,
+            "detail": result.detail, "from": check.from_ if probe else None, "to": check.to if probe else None,
+            "node": None if probe else getattr(check, "node", None)})
+    failed = sum(not r.ok for r in results)
+    return {"lab": lab, "at": at, "passed": len(results) - failed, "failed": failed, "results": rows}
+
+
 def write_junit(results: list[CheckResult], path: str, lab_name: str) -> None:
     """Writes the results as a JUnit XML report: one testsuite, one testcase per check.
 

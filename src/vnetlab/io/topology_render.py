@@ -1,0 +1,341 @@
+"""The topology JSON (:mod:`vnetlab.io.topology`) as pictures: DOT, Mermaid, an
+HTML page, and SVG/PNG/PDF laid out by Graphviz; and Graphviz's layout as
+``positions`` for the web map, so the browser and the CLI draw the same picture.
+
+Returns text or bytes; writes nothing and prints nothing (the CLI does).
+Graphviz runs as ``dot`` with an argv list, the graph on its stdin.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from importlib.resources import files
+from typing import Any, Optional
+
+from vnetlab.errors import EnvironmentProblem, OperationFailed
+from vnetlab.io.topology import end_text
+
+GRAPHVIZ_FORMATS = ("svg", "png", "pdf")
+FORMATS = ("svg", "png", "pdf", "dot", "mmd", "json", "html")
+BIG = 400  # nodes: above this Graphviz gets the cheaper options (straight edges, no end labels)
+DOT_TIMEOUT = 120.0
+
+# kind -> DOT node attributes
+_SHAPES = {
+    "host": 'shape=box, style="rounded,filled", fillcolor="#ffffff"',
+    "vm": 'shape=box3d, style=filled, fillcolor="#eef4ff"',
+    "router": 'shape=ellipse, style=filled, fillcolor="#fff3c4"',
+    "switch": 'shape=box, style=filled, fillcolor="#d9ecff"',
+    "bridge": 'shape=box, style=filled, fillcolor="#d9ecff"',
+    "stack": 'shape=oval, style=filled, fillcolor="#ffffff"',
+    "group": 'shape=folder, style=filled, fillcolor="#eeeeee"',
+}
+_OVS_FILL = "#d8f5d0"
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def _node_label(node: dict[str, Any], addresses: bool = True) -> str:
+    lines = [node["label"]]
+    if node.get("backend") == "ovs":
+        lines[0] += " (OVS)"
+    if node.get("vlan_aware"):
+        lines.append("VLAN-aware")
+    if node.get("controller"):
+        lines.append(f"controller {node['controller']}")
+    if addresses:
+        lines += node.get("addresses") or []
+    lines += node.get("details") or []
+    return "\n".join(lines)
+
+
+def _dot_label(node: dict[str, Any]) -> str:
+    # a host's addresses are on its links' ends; a bridge's and a stack's are its own
+    return _node_label(node, addresses=node["kind"] in ("bridge", "switch", "stack"))
+
+
+def _node_style(node: dict[str, Any]) -> str:
+    attrs = [_SHAPES.get(node["kind"], "shape=box")]
+    if node.get("backend") == "ovs":
+        attrs.append(f'fillcolor="{_OVS_FILL}"')
+    classes = node.get("classes") or ()
+    if "check-failed" in classes:
+        attrs.append('color="#d62728", penwidth=2.5')
+    elif "check-passed" in classes:
+        attrs.append('color="#2ca02c", penwidth=2.5')
+    return ", ".join(attrs)
+
+
+def _edge_attrs(edge: dict[str, Any], big: bool) -> list[str]:
+    attrs = []
+    ends = edge.get("ends") or []
+    label = [f"{end_text(ends[0])} —\n{end_text(ends[1])}"] if ends and not big else []
+    if edge.get("members"):
+        label.append(edge["label"])
+    state = edge.get("state") or {}
+    impaired = state.get("impaired") or {}
+    for end in ends:
+        name = f"{end['node']}:{end['interface']}"
+        text = (impaired.get(name) or {}).get("text") or (end.get("impairment") if not state else None)
+        if text:
+            label.append(f"{end['node']}: {text}")
+    if label:
+        attrs.append(f"label={_quote(chr(10).join(label))}")
+    classes = edge.get("classes") or ()
+    if "cut" in classes:
+        attrs.append('color="#d62728", style=dashed, penwidth=2, fontcolor="#d62728"')
+    elif "down" in classes:
+        attrs.append('color="#d62728", style=dotted')
+    elif "impaired" in classes:
+        attrs.append('color="#ff7f0e", penwidth=2, fontcolor="#c05800"')
+    elif "trunk" in classes:
+        attrs.append("penwidth=2.5")
+    elif "bond" in classes:
+        attrs.append('color="#555555:#555555"')
+    return attrs
+
+
+def to_dot(topology: dict[str, Any]) -> str:
+    """The topology as a Graphviz graph: a cluster per hypervisor holding its bridges."""
+    nodes = topology["nodes"]
+    big = len(nodes) > BIG
+    title = topology["lab"] + (f" — {topology['description']}" if topology.get("description") else "")
+    out = [f"graph {_quote(topology['lab'])} {{",
+           f"  graph [label={_quote(title)}, labelloc=t, fontname=Helvetica, fontsize=14, "
+           f"nodesep=0.3, ranksep=0.6{', splines=line' if big else ''}];",
+           '  node [fontname=Helvetica, fontsize=10, margin="0.12,0.05"];',
+           '  edge [fontname=Helvetica, fontsize=8, labelfontsize=8, color="#444444"];']
+    children: dict[str, list[dict[str, Any]]] = {}
+    for node in nodes:
+        if node.get("parent"):
+            children.setdefault(node["parent"], []).append(node)
+    for node in nodes:
+        if node.get("parent"):
+            continue
+        if node.get("compound"):
+            out.append(f"  subgraph {_quote('cluster_' + node['id'])} {{")
+            out.append(f"    label={_quote(_node_label(node))}; style=\"rounded,filled\"; fillcolor=\"#f6f6f6\"; "
+                       f"color=\"#888888\"; fontname=Helvetica; fontsize=11;")
+            for child in children.get(node["id"], ()):
+                out.append(f"    {_quote(child['id'])} [label={_quote(_dot_label(child))}, {_node_style(child)}];")
+            out.append("  }")
+        else:
+            out.append(f"  {_quote(node['id'])} [label={_quote(_dot_label(node))}, {_node_style(node)}];")
+    for edge in topology["edges"]:
+        attrs = _edge_attrs(edge, big)
+        out.append(f"  {_quote(edge['source'])} -- {_quote(edge['target'])}"
+                   + (f" [{', '.join(attrs)}]" if attrs else "") + ";")
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
+# -- Mermaid --------------------------------------------------------------------------------------
+
+_MERMAID_SHAPES = {"router": ("((", "))"), "switch": ("[", "]"), "bridge": ("[", "]"), "vm": ("[[", "]]"),
+                   "group": ("[/", "/]"), "stack": ("([", "])"), "host": ("(", ")")}
+
+
+def _mermaid_text(text: str) -> str:
+    return text.replace("&", "#amp;").replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
+
+
+def to_mermaid(topology: dict[str, Any]) -> str:
+    """The topology as a Mermaid flowchart: a subgraph per hypervisor."""
+    ids = {node["id"]: f"n{i}" for i, node in enumerate(topology["nodes"])}
+    out = ["flowchart TB"]
+    children: dict[str, list[dict[str, Any]]] = {}
+    for node in topology["nodes"]:
+        if node.get("parent"):
+            children.setdefault(node["parent"], []).append(node)
+
+    def shape(node: dict[str, Any], indent: str) -> str:
+        left, right = _MERMAID_SHAPES.get(node["kind"], ("[", "]"))
+        label = "<br/>".join(_mermaid_text(line) for line in _node_label(node).split("\n"))
+        return f'{indent}{ids[node["id"]]}{left}"{label}"{right}'
+
+    for node in topology["nodes"]:
+        if node.get("parent"):
+            continue
+        if node.get("compound"):
+            out.append(f'  subgraph {ids[node["id"]]}["{_mermaid_text(node["label"])}"]')
+            out += [shape(child, "    ") for child in children.get(node["id"], ())]
+            out.append("  end")
+        else:
+            out.append(shape(node, "  "))
+    styles = []
+    for number, edge in enumerate(topology["edges"]):
+        ends = edge.get("ends") or []
+        label = " — ".join(end_text(e) for e in ends) if ends else edge["label"]
+        out.append(f'  {ids[edge["source"]]} ---|"{_mermaid_text(label)}"| {ids[edge["target"]]}')
+        classes = edge.get("classes") or ()
+        if "cut" in classes:
+            styles.append(f"  linkStyle {number} stroke:#d62728,stroke-width:2px,stroke-dasharray:5 5")
+        elif "impaired" in classes:
+            styles.append(f"  linkStyle {number} stroke:#ff7f0e,stroke-width:2px")
+    out += styles
+    out += ["  classDef ovs fill:#d8f5d0", "  classDef failed stroke:#d62728,stroke-width:3px",
+            "  classDef passed stroke:#2ca02c,stroke-width:3px"]
+    for node in topology["nodes"]:
+        classes = node.get("classes") or ()
+        for name, mark in (("ovs", "ovs"), ("check-failed", "failed"), ("check-passed", "passed")):
+            if name in classes:
+                out.append(f"  class {ids[node['id']]} {mark}")
+    return "\n".join(out) + "\n"
+
+
+# -- JSON and HTML --------------------------------------------------------------------------------
+
+def to_json(topology: dict[str, Any]) -> str:
+    """The topology JSON as a file holds it."""
+    return json.dumps(topology, indent=1, ensure_ascii=False) + "\n"
+
+
+def _script_safe(text: str) -> str:
+    """JSON that cannot close the <script> element it sits in."""
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _static(name: str) -> str:
+    return (files("vnetlab") / "web" / "static" / name).read_text(encoding="utf-8")
+
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{title}</title>
+<style>
+  html, body {{ margin: 0; height: 100%; font-family: Helvetica, Arial, sans-serif; }}
+  #map {{ position: absolute; top: 2.4em; bottom: 0; left: 0; right: 18em; }}
+  header {{ height: 2.4em; line-height: 2.4em; padding: 0 1em; background: #333; color: #fff; }}
+  #details {{ position: absolute; top: 2.4em; bottom: 0; right: 0; width: 17em; padding: .5em;
+              overflow: auto; border-left: 1px solid #ccc; font-size: 13px; background: #fafafa; }}
+  #details pre {{ white-space: pre-wrap; }}
+</style>
+</head>
+<body>
+<header>{title}</header>
+<div id="map"></div>
+<div id="details"><p>Click a node or a link.</p></div>
+<script>{cytoscape}</script>
+<script>{topology_js}</script>
+<script>
+const TOPOLOGY = {data};
+(function () {{
+  const details = document.getElementById("details");
+  function show(kind, id) {{
+    const list = kind === "node" ? TOPOLOGY.nodes : TOPOLOGY.edges;
+    const item = list.find(function (x) {{ return x.id === id; }});
+    details.textContent = "";
+    const pre = document.createElement("pre");
+    pre.textContent = JSON.stringify(item, null, 1);
+    details.appendChild(pre);
+  }}
+  window.vnetlabMap = VnetlabMap.draw(document.getElementById("map"), TOPOLOGY, {{onSelect: show}});
+}})();
+</script>
+</body>
+</html>
+"""
+
+
+def to_html(topology: dict[str, Any]) -> str:
+    """One self-contained page: cytoscape.js, the map's script and the topology, inlined."""
+    title = topology["lab"] + (f" — {topology['description']}" if topology.get("description") else "")
+    from html import escape
+
+    return _PAGE.format(title=escape(title), cytoscape=_static("vendor/cytoscape.min.js"),
+                        topology_js=_static("topology.js"), data=_script_safe(json.dumps(topology)))
+
+
+# -- Graphviz -------------------------------------------------------------------------------------
+
+def graphviz() -> str:
+    """The path of Graphviz's ``dot``.
+
+    Raises:
+        EnvironmentProblem: Graphviz is not installed (exit 3).
+    """
+    found = shutil.which("dot")
+    if found is None:
+        raise EnvironmentProblem("Graphviz's dot is not installed — install it: apt-get install graphviz "
+                                 "(or write .dot, .mmd, .json or .html, which need no Graphviz)")
+    return found
+
+
+def run_graphviz(dot_text: str, fmt: str, dot: Optional[str] = None) -> bytes:
+    """Graphviz's output (``svg``, ``png``, ``pdf``, ``json``, ``plain``) for ``dot_text``."""
+    argv = [dot or graphviz(), f"-T{fmt}"]
+    try:
+        done = subprocess.run(argv, input=dot_text.encode(), capture_output=True, timeout=DOT_TIMEOUT, check=False)
+    except subprocess.TimeoutExpired:
+        raise OperationFailed(f"Graphviz took over {DOT_TIMEOUT:.0f} s to lay the graph out — "
+                              "draw it folded (without --expand) or as .mmd/.json") from None
+    if done.returncode != 0:
+        raise OperationFailed(f"Graphviz failed (exit {done.returncode}): "
+                              f"{done.stderr.decode(errors='replace').strip()[:400]}")
+    return done.stdout
+
+
+def render(topology: dict[str, Any], fmt: str) -> bytes:
+    """The topology in format ``fmt`` (one of :data:`FORMATS`) as the file's bytes."""
+    if fmt in GRAPHVIZ_FORMATS:
+        return run_graphviz(to_dot(topology), fmt)
+    text = {"dot": to_dot, "mmd": to_mermaid, "json": to_json, "html": to_html}[fmt](topology)
+    return text.encode("utf-8")
+
+
+def positions(topology: dict[str, Any], dot: Optional[str] = None) -> dict[str, dict[str, float]]:
+    """Graphviz's layout of the topology's leaf nodes: id -> ``{"x", "y"}`` in points,
+    y growing downwards (as on a screen; compound nodes are placed around their children)."""
+    plain = run_graphviz(to_dot(topology), "plain", dot).decode("utf-8", errors="replace")
+    found: dict[str, dict[str, float]] = {}
+    height = 0.0
+    for line in plain.splitlines():
+        words = _plain_words(line)
+        if not words:
+            continue
+        if words[0] == "graph" and len(words) >= 4:
+            height = float(words[3])
+        elif words[0] == "node" and len(words) >= 4:
+            found[words[1]] = {"x": round(float(words[2]) * 72, 1), "y": round((height - float(words[3])) * 72, 1)}
+    return found
+
+
+def with_positions(topology: dict[str, Any]) -> dict[str, Any]:
+    """The topology with Graphviz's ``positions`` when ``dot`` is installed (else as it was)."""
+    dot = shutil.which("dot")
+    if dot is None:
+        return topology
+    return {**topology, "positions": positions(topology, dot)}
+
+
+def _plain_words(line: str) -> list[str]:
+    """The words of a line of ``dot -Tplain`` (names may be quoted, with \\" inside)."""
+    words, word, quoted, escaped, inside = [], [], False, False, False
+    for char in line:
+        if inside:
+            if escaped:
+                word.append(char)
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                inside = False
+            else:
+                word.append(char)
+        elif char == '"':
+            inside = quoted = True
+        elif char == " ":
+            if word or quoted:
+                words.append("".join(word))
+            word, quoted = [], False
+        else:
+            word.append(char)
+    if word or quoted:
+        words.append("".join(word))
+    return words
