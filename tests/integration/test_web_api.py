@@ -104,6 +104,28 @@ def test_live_topology_of_the_hypervisor(web):
     print(f"\n/api/labs/{PVE}/topology: {seconds * 1000:.1f} ms", file=sys.stderr)
 
 
+def test_a_link_set_down_in_a_shell_shows_in_the_next_poll(web):
+    from vnetlab.lab import Lab
+
+    pc = Lab.running(PVE).node("pc")
+    pc.run(["ip", "link", "set", "eth0", "down"], check=True)
+    try:
+        edge = next(e for e in web.get(f"/api/labs/{PVE}/topology").json()["edges"]
+                    if any(end["node"] == "pc" for end in e["ends"]))
+        assert edge["state"]["up"] is False, edge
+    finally:
+        pc.run(["ip", "link", "set", "eth0", "up"], check=True)
+    edge = next(e for e in web.get(f"/api/labs/{PVE}/topology").json()["edges"] if e["id"] == edge["id"])
+    assert edge["state"]["up"] is True
+
+
+def test_the_first_request_of_a_map_gets_graphviz_positions(web):
+    data = web.get(f"/api/labs/{PVE}/topology?positions=1").json()
+    if shutil.which("dot") is None:
+        pytest.fail("graphviz is not installed (make install installs it)")
+    assert {"pve/vmbr0", "vm100", "vm101"} <= set(data["positions"])
+
+
 def test_a_routers_panel(web):
     data = web.get(f"/api/labs/{FW}/nodes/gw").json()
     assert data["kind"] == "router" and data["forwarding"]["ipv4"] is True
@@ -127,7 +149,7 @@ def test_checks_run_and_are_kept_as_the_last(web):
     data = answer.json()
     assert answer.status_code == 200 and (data["passed"], data["failed"]) == (3, 0), data
     first = data["results"][0]
-    assert (first["index"], first["from"], first["to_node"], first["observed"]) == (0, "admin", "server", "filtered")
+    assert (first["index"], first["from"], first["to"], first["observed"]) == (0, "admin", "server:22", "filtered")
     last = web.get(f"/api/labs/{FW}/checks").json()
     assert [r["ok"] for r in last["results"]] == [True, True, True]
 

@@ -213,3 +213,51 @@ def test_request_values_are_checked_like_the_cli_arguments():
         probes._timeout(0)
     with pytest.raises(probes.BadRequest, match="unknown proto"):
         probes._proto("sctp", ("icmp", "tcp"))
+
+
+def test_positions_are_added_when_asked_for(labs):
+    import shutil
+
+    c = client(labs)
+    assert "positions" not in c.get("/api/files/proxmox-tap.yaml/topology").json()
+    laid_out = c.get("/api/files/proxmox-tap.yaml/topology?positions=1").json()
+    if shutil.which("dot") is None:  # make install installs graphviz; without it the map lays itself out
+        assert "positions" not in laid_out
+    else:
+        assert set(laid_out["positions"]) >= {"pve/vmbr0", "vm100", "vm101", "gw", "pc"}
+        assert all(set(p) == {"x", "y"} for p in laid_out["positions"].values())
+
+
+def test_single_flight_shares_one_computation_and_its_failure():
+    from vnetlab.web.jobs import SingleFlight
+
+    flight, started, release, calls, answers = SingleFlight(), threading.Event(), threading.Event(), [], []
+
+    def compute():
+        calls.append(1)
+        started.set()
+        release.wait(5)
+        return {"n": len(calls)}
+
+    first = threading.Thread(target=lambda: answers.append(flight.run("k", compute)))
+    first.start()
+    started.wait(5)
+    running, waiting = flight._running["k"], threading.Event()
+    result = running.result
+    running.result = lambda *args: (waiting.set(), result(*args))[1]  # tells when the second caller waits
+    second = threading.Thread(target=lambda: answers.append(flight.run("k", compute)))
+    second.start()
+    assert waiting.wait(5)
+    release.set()
+    first.join(5)
+    second.join(5)
+    assert calls == [1] and answers == [{"n": 1}, {"n": 1}]
+    assert flight.run("k", compute) == {"n": 2}  # done: the next call computes again
+    assert flight.run("other", lambda: 7) == 7
+
+    def fail():
+        raise LookupError("lab 'x' is not up")
+
+    with pytest.raises(LookupError):
+        flight.run("k", fail)
+    assert flight.run("k", lambda: 8) == 8  # a failure is not kept

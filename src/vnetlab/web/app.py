@@ -59,6 +59,15 @@ async def _body(request: Request) -> dict[str, Any]:
     return data
 
 
+def _flag(request: Request, name: str) -> bool:
+    return request.query_params.get(name) in ("1", "true", "yes")
+
+
+def _topology_options(request: Request) -> tuple[bool, bool]:
+    """``?expand=1`` (draw every host) and ``?positions=1`` (add Graphviz's layout)."""
+    return _flag(request, "expand"), _flag(request, "positions")
+
+
 def create_app(labs_dir: str, token: str, served: security.Served) -> security.Guard:
     """The application, guarded: lab files from ``labs_dir``, ``token`` required, answering as ``served``."""
     web = WebState(labs_dir)
@@ -91,13 +100,13 @@ def create_app(labs_dir: str, token: str, served: security.Served) -> security.G
 
     @api
     async def lab_topology(request: Request) -> Response:
-        expand = request.query_params.get("expand") in ("1", "true", "yes")
-        return JSONResponse(await run_in_threadpool(web.lab_topology, request.path_params["lab"], expand))
+        return JSONResponse(await run_in_threadpool(web.lab_topology, request.path_params["lab"],
+                                                    *_topology_options(request)))
 
     @api
     async def file_topology(request: Request) -> Response:
-        expand = request.query_params.get("expand") in ("1", "true", "yes")
-        return JSONResponse(await run_in_threadpool(web.file_topology, request.path_params["file"], expand))
+        return JSONResponse(await run_in_threadpool(web.file_topology, request.path_params["file"],
+                                                    *_topology_options(request)))
 
     @api
     async def node_details(request: Request) -> Response:
