@@ -4,6 +4,7 @@ shell's resize frames, the topology built from a file. In-process, no root."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -93,6 +94,22 @@ def test_the_course_listing_and_an_exercise(labs):
     assert c.get("/api/course/nosuchexercise").status_code == 404
     hint = c.post("/api/course/routing/hint")
     assert hint.status_code == 404 and "has not started" in hint.json()["error"]
+
+
+def test_starting_an_exercise_is_a_job_and_a_running_one_is_409(labs, monkeypatch):
+    from vnetlab.course import session
+    from vnetlab.host import state
+
+    started = []
+    monkeypatch.setattr(session, "start", lambda ref, student, progress_report=None: started.append((ref, student)))
+    c = client(labs)
+    job = c.post("/api/course/routing/start")
+    assert job.status_code == 202
+    assert _wait(c, job.json()["job"])["state"] == "done" and started == [("routing", session.default_student())]
+    lab = c.get("/api/course/routing").json()["lab"]
+    os.makedirs(os.path.join(state.RUN_ROOT, lab))  # as if it ran
+    again = c.post("/api/course/routing/start")
+    assert again.status_code == 409 and "running already" in again.json()["error"]
 
 
 # -- jobs ------------------------------------------------------------------------

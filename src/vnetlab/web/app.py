@@ -13,6 +13,7 @@ import contextlib
 import functools
 import json
 import os
+import traceback
 from typing import Any, AsyncIterator, Awaitable, Callable
 
 from starlette.applications import Starlette
@@ -23,6 +24,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from vnetlab.errors import VnetlabError
 from vnetlab.web import course, security
 from vnetlab.web.errors import error, error_response, message_of, status_of
 from vnetlab.web.shell import bridge
@@ -40,6 +42,8 @@ def api(handler: Handler) -> Handler:
         try:
             return await handler(request)
         except Exception as exc:  # every failure answers JSON; the server goes on
+            if status_of(exc) == 500 and not isinstance(exc, VnetlabError):  # a bug: its traceback for the log
+                traceback.print_exc()
             return error_response(exc)
 
     return wrapped

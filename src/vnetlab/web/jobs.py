@@ -63,7 +63,7 @@ class Jobs:
             job = Job(f"j{next(self._ids)}", action, lab, file=file)
             self._jobs[job.id] = job
             thread = threading.Thread(target=self._run, args=(job, work), name=f"vnetlab-web-{job.id}")
-            self._threads.append(thread)
+            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         thread.start()
         return job
 

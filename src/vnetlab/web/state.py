@@ -117,6 +117,7 @@ class WebState:
         name = lab_name(lab)
         if name not in running_labs():
             raise LookupError(f"lab {name!r} is not up")
+
         def work(progress: Any) -> None:
             self.captures.stop_lab(name)
             self.shells.close_lab(name)
@@ -135,6 +136,8 @@ class WebState:
         try:
             stat = os.stat(os.path.join(state.lab_dir(name), SPEC_COPY))
         except FileNotFoundError:
+            with self._lock:
+                self._labs.pop(name, None)
             raise LookupError(f"lab {name!r} is not up — start it with POST /api/labs (or vnetlab up LABFILE)") \
                 from None
         key = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
@@ -217,7 +220,7 @@ class WebState:
     # -- course ----------------------------------------------------------------
     def start_exercise(self, exercise: object) -> Job:
         """``POST /api/course/EXERCISE/start``: the student's instance, up in a job."""
-        lab = course.instance_lab(exercise)
+        lab = course.refuse_started(exercise)
         return self.jobs.start("up", lab, lambda progress: course.start(exercise, progress))
 
     # -- shutdown --------------------------------------------------------------
