@@ -55,6 +55,8 @@ def main() -> int:
     p.add_argument("--hosts", type=int, default=1000)
     p.add_argument("--dists", type=int, default=10)
     p.add_argument("--repeat", type=int, default=10, help="calls per endpoint (default 10)")
+    p.add_argument("--markdown", default=str(REPO / "benchmarks" / "results" / "web_api.md"),
+                   help="write the table here ('' to skip)")
     args = p.parse_args()
     if os.geteuid() != 0:
         print("web_api.py: needs root", file=sys.stderr)
@@ -83,7 +85,13 @@ def main() -> int:
                      time.perf_counter() - started, None))
         try:
             first, warm, topo = timed(lambda: c.get(f"/api/labs/{lab}/topology").json(), args.repeat)
-            rows.append((f"GET /api/labs/{lab}/topology (live, {len(topo['edges'])} edges)", first, warm))
+            rows.append((f"GET /api/labs/{lab}/topology (live, {len(topo['nodes'])} nodes, "
+                         f"{len(topo['edges'])} edges: hosts folded)", first, warm))
+            first, warm, topo = timed(lambda: c.get(f"/api/labs/{lab}/topology?positions=1").json(), 2)
+            rows.append((f"GET /api/labs/{lab}/topology?positions=1 (Graphviz's layout, a map's first request)",
+                         first, warm))
+            first, warm, topo = timed(lambda: c.get(f"/api/labs/{lab}/topology?expand=1").json(), 3)
+            rows.append((f"GET /api/labs/{lab}/topology?expand=1 ({len(topo['nodes'])} nodes)", first, warm))
             first, warm, _ = timed(lambda: c.get("/api/labs").json(), args.repeat)
             rows.append(("GET /api/labs (lab running)", first, warm))
             for node in ("c1", "h1"):
@@ -95,10 +103,20 @@ def main() -> int:
             state = wait(c, c.delete(f"/api/labs/{lab}").json()["job"])
             rows.append((f"DELETE /api/labs/{lab} → job done ({state['state']})", time.perf_counter() - started,
                          None))
-    print(f"# vnetlab web API, three-tier lab, {args.hosts} hosts ({args.repeat} calls each)\n")
-    print("| request | first (ms) | median of the rest (ms) |\n|---|---:|---:|")
-    for what, first, warm in rows:
-        print(f"| {what} | {first * 1000:.1f} | {'' if warm is None else f'{warm * 1000:.1f}'} |")
+    import platform
+
+    lines = [f"# vnetlab web API, three-tier lab, {args.hosts} hosts", "",
+             f"`benchmarks/web_api.py --hosts {args.hosts}`: the app in-process (TestClient), {args.repeat} calls "
+             "of each polled answer (2-3 of the slow ones). Machine: "
+             f"Linux {platform.release()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
+             f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}.", "",
+             "| request | first (ms) | median of the rest (ms) |", "|---|---:|---:|"]
+    lines += [f"| {what} | {first * 1000:.1f} | {'' if warm is None else f'{warm * 1000:.1f}'} |"
+              for what, first, warm in rows]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.markdown:
+        Path(args.markdown).write_text(text)
     return 0
 
 

@@ -441,15 +441,16 @@ class Lab:
         was cleared while the lab runs), or a cut cable (see :meth:`links`)."""
         return [end for end in self.links() if not end.impairment.empty or not end.file.empty or end.cut]
 
-    def _link_ends(self, changes: Any) -> list[LinkEnd]:
-        """Every link end of this (running) lab's spec, as the applied plan has it."""
+    def _link_ends(self, changes: Any, plan: Any = None) -> list[LinkEnd]:
+        """Every link end of this (running) lab's spec, as the applied plan (read if not given) has it."""
         from vnetlab.compile.impair import end_impairments
         from vnetlab.model.impairment import Impairment
         from vnetlab.model.schema import link_ends
         from vnetlab.observe.drift import applied_plan
         from vnetlab.plan import SetImpairment
 
-        plan = applied_plan(self.name)
+        if plan is None:
+            plan = applied_plan(self.name)
         in_force = {(op.netns, op.ifname): op for op in (plan.ops if plan is not None else ())
                     if isinstance(op, SetImpairment)}
         from_file = end_impairments(self.spec)
@@ -933,17 +934,24 @@ class Lab:
         """
         from vnetlab.io.topology import DEFAULT_THRESHOLD, topology_of
 
-        running = Lab.running(self.name)
+        from vnetlab.compile.runtime import RuntimeChanges
+        from vnetlab.host import applied
+        from vnetlab.observe.drift import applied_plan
+
+        running = self if self._saved is not None else Lab.running(self.name)  # the spec as it was brought up
         spec = running.spec
+        plan = applied_plan(self.name)
+        if plan is None:
+            raise LookupError(f"lab {self.name!r} is not up — start it with: vnetlab up LABFILE")
         live: dict[str, Any] = {"cut": [], "impaired": {}, "up": {}, "backends": {}, "checks": self.last_checks()}
-        for end in running.links():
+        for end in running._link_ends(RuntimeChanges.from_dict(applied.read_runtime(self.name)), plan):
             if end.cut:
                 live["cut"].append(end.end)
             if not end.impairment.empty:
                 live["impaired"][end.end] = {"text": end.impairment.text(), "mechanism": end.mechanism,
                                              "origin": end.origin}
         live["up"] = _ends_up(self.name, spec)
-        live["backends"] = _built_backends(self.name)
+        live["backends"] = _built_backends(plan)
         return topology_of(spec, live, expand=expand,
                            threshold=DEFAULT_THRESHOLD if threshold is None else threshold)
 
@@ -1130,7 +1138,8 @@ def _ends_up(lab: str, spec: LabSpec) -> dict[str, bool]:
     found = {}
     for node, ifnames in wanted.items():
         try:
-            links = {entry["name"]: entry for entry in rtnl.read_with_qdiscs(namespace(lab, node), qdiscs=False)[0]}
+            links = {entry["name"]: entry
+                     for entry in rtnl.read_with_qdiscs(namespace(lab, node), qdiscs=False, links_only=True)[0]}
         except OSError:
             links = {}
         for ifname in ifnames:
@@ -1139,14 +1148,11 @@ def _ends_up(lab: str, spec: LabSpec) -> dict[str, bool]:
     return found
 
 
-def _built_backends(lab: str) -> dict[str, str]:
+def _built_backends(plan: Plan) -> dict[str, str]:
     """``node/bridge`` -> ``ovs`` for the bridges the applied plan made with Open vSwitch."""
     from vnetlab.names import split_namespace
-    from vnetlab.observe.drift import applied_plan
 
-    plan = applied_plan(lab)
-    return {f"{split_namespace(op.netns)[1]}/{op.bridge}": "ovs" for op in (plan.ops if plan is not None else ())
-            if op.name == "ovs_add_bridge"}
+    return {f"{split_namespace(op.netns)[1]}/{op.bridge}": "ovs" for op in plan.ops if op.name == "ovs_add_bridge"}
 
 
 def running_labs() -> list[str]:

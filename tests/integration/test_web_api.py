@@ -8,7 +8,9 @@ One pair of labs (firewall-debug and proxmox-tap) serves every test of the modul
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -102,6 +104,28 @@ def test_live_topology_of_the_hypervisor(web):
     print(f"\n/api/labs/{PVE}/topology: {seconds * 1000:.1f} ms", file=sys.stderr)
 
 
+def test_a_link_set_down_in_a_shell_shows_in_the_next_poll(web):
+    from vnetlab.lab import Lab
+
+    pc = Lab.running(PVE).node("pc")
+    pc.run(["ip", "link", "set", "eth0", "down"], check=True)
+    try:
+        edge = next(e for e in web.get(f"/api/labs/{PVE}/topology").json()["edges"]
+                    if any(end["node"] == "pc" for end in e["ends"]))
+        assert edge["state"]["up"] is False, edge
+    finally:
+        pc.run(["ip", "link", "set", "eth0", "up"], check=True)
+    edge = next(e for e in web.get(f"/api/labs/{PVE}/topology").json()["edges"] if e["id"] == edge["id"])
+    assert edge["state"]["up"] is True
+
+
+def test_the_first_request_of_a_map_gets_graphviz_positions(web):
+    data = web.get(f"/api/labs/{PVE}/topology?positions=1").json()
+    if shutil.which("dot") is None:
+        pytest.fail("graphviz is not installed (make install installs it)")
+    assert {"pve/vmbr0", "vm100", "vm101"} <= set(data["positions"])
+
+
 def test_a_routers_panel(web):
     data = web.get(f"/api/labs/{FW}/nodes/gw").json()
     assert data["kind"] == "router" and data["forwarding"]["ipv4"] is True
@@ -125,7 +149,7 @@ def test_checks_run_and_are_kept_as_the_last(web):
     data = answer.json()
     assert answer.status_code == 200 and (data["passed"], data["failed"]) == (3, 0), data
     first = data["results"][0]
-    assert (first["index"], first["from"], first["to_node"], first["observed"]) == (0, "admin", "server", "filtered")
+    assert (first["index"], first["from"], first["to"], first["observed"]) == (0, "admin", "server:22", "filtered")
     last = web.get(f"/api/labs/{FW}/checks").json()
     assert [r["ok"] for r in last["results"]] == [True, True, True]
 
@@ -195,3 +219,41 @@ def test_a_shell_in_a_node_runs_ip_and_is_killed_when_the_socket_closes(web):
     while not all(exited(p["pid"]) for p in shells) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert all(exited(p["pid"]) for p in shells), "the shell outlived its websocket"
+
+
+def test_an_ordinary_users_server_is_reachable_and_builds_in_the_users_lab_root():
+    """Rootless: the server listens on the host (a browser there reaches it) while its labs live
+    in the user's lab root; Ctrl-C stops it and nothing is left."""
+    import httpx
+
+    from rootless_users import made_users
+
+    with made_users(1) as (user,):
+        server = user.popen("web", "--labs", user.examples, "--port", "0", stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+        try:
+            line = server.stdout.readline()
+            assert line.startswith("open http://127.0.0.1:"), line + server.stderr.read()
+            url = line.split()[1]
+            base, token = url.split("/?token=")
+            c = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+            assert c.get("/api/labs").status_code == 200
+            job = c.post("/api/labs", json={"file": "red-blue.yaml"}).json()["job"]
+            assert _poll(c, job, [])["state"] == "done"
+            assert os.path.isdir(os.path.join(user.run_root, "redblue"))  # the user's run root, not /run/vnetlab
+            assert not os.path.exists("/run/vnetlab/redblue")
+            assert c.get("/api/labs/redblue/topology").json()["live"] is True
+            assert _poll(c, c.delete("/api/labs/redblue").json()["job"], [])["state"] == "done"
+        finally:
+            for pid in user.processes():  # Ctrl-C, to the server itself (runuser ignores SIGINT)
+                with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                    if b"vnetlab.cli\0web" in handle.read():
+                        os.kill(pid, signal.SIGINT)
+            try:
+                server.wait(20)
+            finally:
+                if server.poll() is None:
+                    user.kill_all()
+        assert server.returncode == 0, server.stderr.read()
+        left = user.leftovers()
+        assert not left, left

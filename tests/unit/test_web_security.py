@@ -167,6 +167,7 @@ def test_answers_carry_the_safety_headers(labs):
     assert answer.headers["x-frame-options"] == "DENY"
     assert answer.headers["x-content-type-options"] == "nosniff"
     assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+    assert answer.headers["cache-control"] == "no-store"  # live state: never from a cache
 
 
 # -- the rules themselves ---------------------------------------------------------

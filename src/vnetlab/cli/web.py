@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import socket
 import sys
 
@@ -27,6 +28,10 @@ def cmd_web(args: argparse.Namespace) -> int:
     if warning:
         print(f"vnetlab: warning: {warning}", file=sys.stderr)
     listener = _listen(args.bind, args.port)
+    if os.geteuid() != 0:  # rootless: the labs live in the user's lab root; the socket stays on the host
+        from vnetlab.host import lab_root
+
+        lab_root.enter(create=True)
     served = security.Served(args.bind, listener.getsockname()[1])
     token = security.new_token()
     serve(listener, labs, token, served)
@@ -71,11 +76,21 @@ def serve(listener: socket.socket, labs: str, token: str, served) -> None:  # no
     server = uvicorn.Server(config)
     print(f"vnetlab web: lab files from {os.path.realpath(labs)}; Ctrl-C stops the server", file=sys.stderr)
     print(f"open {served.url(token)}", flush=True)
+    # uvicorn shuts down cleanly on SIGINT and SIGTERM, then raises the signal again for the
+    # process's own handler: both are taken here as the normal end of the server (exit 0).
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         server.run(sockets=[listener])
+    except KeyboardInterrupt:
+        pass
     finally:
+        signal.signal(signal.SIGTERM, previous)
         listener.close()
     print("vnetlab web: stopped", file=sys.stderr)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def add_web(command) -> None:

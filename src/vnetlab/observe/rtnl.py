@@ -91,9 +91,11 @@ def read(name: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     return links, routes
 
 
-def read_with_qdiscs(name: str, qdiscs: bool = True) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict]:
+def read_with_qdiscs(name: str, qdiscs: bool = True, links_only: bool = False
+                     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict]:
     """:func:`read`, and (on the same socket) ifindex -> ``host.tc.Qdiscs`` of the
-    interfaces with traffic control of their own (a root qdisc, a clsact)."""
+    interfaces with traffic control of their own (a root qdisc, a clsact). With
+    ``links_only`` the links alone (no addresses, no routes: one dump, not three)."""
     with netns.entered(name):
         sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
     found: dict = {}
@@ -118,39 +120,40 @@ def read_with_qdiscs(name: str, qdiscs: bool = True) -> tuple[list[dict[str, Any
                 "addresses": [],
                 "dynamic": [],  # those of the addresses with a lifetime (DHCP, SLAAC): not the file's
             }
-        for kind, data, start, end in _dump(sock, RTM_GETADDR, _IFADDR.pack(0, 0, 0, 0, 0), 2):
-            if kind != RTM_NEWADDR:
-                continue
-            family, prefixlen, flags, _, index = _IFADDR.unpack_from(data, start + 16)
-            raw = nlmsg.attributes(data, start + 24, end).get(IFA_ADDRESS)
-            if raw is not None and index in links:
-                text = f"{ipaddress.ip_address(raw)}/{prefixlen}"
-                links[index]["addresses"].append(text)
-                if not flags & IFA_F_PERMANENT:  # a lifetime: a DHCP lease's, or formed by SLAAC
-                    links[index]["dynamic"].append(text)
-        routes = []
-        for family in (socket.AF_INET, socket.AF_INET6):
-            body = _RTMSG.pack(family, 0, 0, 0, 0, 0, 0, 0, 0)
-            for kind, data, start, end in _dump(sock, RTM_GETROUTE, body, 3 + family):
-                if kind != RTM_NEWROUTE:
+        routes: list[dict[str, Any]] = []
+        if not links_only:  # addresses and routes: what status and drift compare
+            for kind, data, start, end in _dump(sock, RTM_GETADDR, _IFADDR.pack(0, 0, 0, 0, 0), 2):
+                if kind != RTM_NEWADDR:
                     continue
-                fam, dst_len, _, _, table, proto, _, rtype, _ = _RTMSG.unpack_from(data, start + 16)
-                attrs = nlmsg.attributes(data, start + 28, end)
-                if RTA_TABLE in attrs:
-                    table = struct.unpack("=I", attrs[RTA_TABLE])[0]
-                if table != RT_TABLE_MAIN or rtype != RTN_UNICAST:
-                    continue
-                to = f"{ipaddress.ip_address(attrs[RTA_DST])}/{dst_len}" if RTA_DST in attrs else "default"
-                if fam == socket.AF_INET6 and to.startswith("fe80::"):
-                    continue
-                oif = struct.unpack("=I", attrs[RTA_OIF])[0] if RTA_OIF in attrs else None
-                routes.append({
-                    "to": to,
-                    "via": str(ipaddress.ip_address(attrs[RTA_GATEWAY])) if RTA_GATEWAY in attrs else None,
-                    "dev": links[oif]["name"] if oif in links else None,
-                    "family": 6 if fam == socket.AF_INET6 else 4,
-                    "proto": proto,
-                })
+                family, prefixlen, flags, _, index = _IFADDR.unpack_from(data, start + 16)
+                raw = nlmsg.attributes(data, start + 24, end).get(IFA_ADDRESS)
+                if raw is not None and index in links:
+                    text = f"{ipaddress.ip_address(raw)}/{prefixlen}"
+                    links[index]["addresses"].append(text)
+                    if not flags & IFA_F_PERMANENT:  # a lifetime: a DHCP lease's, or formed by SLAAC
+                        links[index]["dynamic"].append(text)
+            for family in (socket.AF_INET, socket.AF_INET6):
+                body = _RTMSG.pack(family, 0, 0, 0, 0, 0, 0, 0, 0)
+                for kind, data, start, end in _dump(sock, RTM_GETROUTE, body, 3 + family):
+                    if kind != RTM_NEWROUTE:
+                        continue
+                    fam, dst_len, _, _, table, proto, _, rtype, _ = _RTMSG.unpack_from(data, start + 16)
+                    attrs = nlmsg.attributes(data, start + 28, end)
+                    if RTA_TABLE in attrs:
+                        table = struct.unpack("=I", attrs[RTA_TABLE])[0]
+                    if table != RT_TABLE_MAIN or rtype != RTN_UNICAST:
+                        continue
+                    to = f"{ipaddress.ip_address(attrs[RTA_DST])}/{dst_len}" if RTA_DST in attrs else "default"
+                    if fam == socket.AF_INET6 and to.startswith("fe80::"):
+                        continue
+                    oif = struct.unpack("=I", attrs[RTA_OIF])[0] if RTA_OIF in attrs else None
+                    routes.append({
+                        "to": to,
+                        "via": str(ipaddress.ip_address(attrs[RTA_GATEWAY])) if RTA_GATEWAY in attrs else None,
+                        "dev": links[oif]["name"] if oif in links else None,
+                        "family": 6 if fam == socket.AF_INET6 else 4,
+                        "proto": proto,
+                    })
         if qdiscs:
             from vnetlab.host import tc
 

@@ -13,6 +13,7 @@ import contextlib
 import functools
 import json
 import os
+import traceback
 from typing import Any, AsyncIterator, Awaitable, Callable
 
 from starlette.applications import Starlette
@@ -21,8 +22,9 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from vnetlab.errors import VnetlabError
 from vnetlab.web import course, security
 from vnetlab.web.errors import error, error_response, message_of, status_of
 from vnetlab.web.shell import bridge
@@ -40,6 +42,8 @@ def api(handler: Handler) -> Handler:
         try:
             return await handler(request)
         except Exception as exc:  # every failure answers JSON; the server goes on
+            if status_of(exc) == 500 and not isinstance(exc, VnetlabError):  # a bug: its traceback for the log
+                traceback.print_exc()
             return error_response(exc)
 
     return wrapped
@@ -57,6 +61,15 @@ async def _body(request: Request) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError("the body must be a JSON object")
     return data
+
+
+def _flag(request: Request, name: str) -> bool:
+    return request.query_params.get(name) in ("1", "true", "yes")
+
+
+def _topology_options(request: Request) -> tuple[bool, bool]:
+    """``?expand=1`` (draw every host) and ``?positions=1`` (add Graphviz's layout)."""
+    return _flag(request, "expand"), _flag(request, "positions")
 
 
 def create_app(labs_dir: str, token: str, served: security.Served) -> security.Guard:
@@ -91,13 +104,13 @@ def create_app(labs_dir: str, token: str, served: security.Served) -> security.G
 
     @api
     async def lab_topology(request: Request) -> Response:
-        expand = request.query_params.get("expand") in ("1", "true", "yes")
-        return JSONResponse(await run_in_threadpool(web.lab_topology, request.path_params["lab"], expand))
+        return JSONResponse(await run_in_threadpool(web.lab_topology, request.path_params["lab"],
+                                                    *_topology_options(request)))
 
     @api
     async def file_topology(request: Request) -> Response:
-        expand = request.query_params.get("expand") in ("1", "true", "yes")
-        return JSONResponse(await run_in_threadpool(web.file_topology, request.path_params["file"], expand))
+        return JSONResponse(await run_in_threadpool(web.file_topology, request.path_params["file"],
+                                                    *_topology_options(request)))
 
     @api
     async def node_details(request: Request) -> Response:
@@ -160,7 +173,7 @@ def create_app(labs_dir: str, token: str, served: security.Served) -> security.G
             await bridge(websocket, opened)
         finally:
             await run_in_threadpool(web.shells.close, opened)
-            with contextlib.suppress(RuntimeError):
+            with contextlib.suppress(RuntimeError, WebSocketDisconnect):  # closed by the client already
                 await websocket.close()
 
     @api

@@ -76,11 +76,24 @@ def grade(ref: object) -> dict[str, Any]:
     return grade_one(exercise_id(ref), student()).to_dict()
 
 
-def instance_lab(ref: object) -> str:
-    """The lab name of the student's instance of the exercise."""
-    from vnetlab.course.exercise import load
+def refuse_started(ref: object) -> str:
+    """The lab name of the student's instance of the exercise.
 
-    return load(exercise_id(ref), student()).lab_name
+    Raises:
+        AlreadyStarted: it runs already (409), as ``vnetlab course start`` says.
+    """
+    import os
+
+    from vnetlab.course.exercise import load
+    from vnetlab.course.session import AlreadyStarted
+    from vnetlab.host import state
+
+    rendered = load(exercise_id(ref), student())
+    if os.path.isdir(state.lab_dir(rendered.lab_name)):
+        raise AlreadyStarted(f"{rendered.student} has {rendered.exercise.id} running already (lab "
+                             f"{rendered.lab_name}) — its page shows it; DELETE /api/labs/{rendered.lab_name} "
+                             "removes it")
+    return rendered.lab_name
 
 
 def start(ref: object, progress: Any) -> None:

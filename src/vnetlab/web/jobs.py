@@ -3,7 +3,9 @@
 A job runs in its own thread (``up`` of a big lab takes seconds to
 minutes); the page polls ``GET /api/jobs/ID``. The threads are not daemons:
 stopping the server waits for a running ``up`` or ``down`` to finish rather
-than leave a lab half built.
+than leave a lab half built. :class:`SingleFlight` lets requests that ask for
+the same slow answer at once (every open page polls the topology) share one
+computation.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import threading
-from typing import Callable, Optional
+from concurrent.futures import Future
+from typing import Any, Callable, Optional
 
 from vnetlab.errors import Failed
 
@@ -60,7 +63,7 @@ class Jobs:
             job = Job(f"j{next(self._ids)}", action, lab, file=file)
             self._jobs[job.id] = job
             thread = threading.Thread(target=self._run, args=(job, work), name=f"vnetlab-web-{job.id}")
-            self._threads.append(thread)
+            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         thread.start()
         return job
 
@@ -97,3 +100,34 @@ class Jobs:
         """Waits for every job thread to end (at shutdown)."""
         for thread in list(self._threads):
             thread.join(timeout)
+
+
+class SingleFlight:
+    """Runs one computation per key at a time: a caller that comes while it runs waits for it
+    and gets the same answer (or exception) instead of starting another."""
+
+    def __init__(self) -> None:
+        self._running: dict[Any, Future] = {}
+        self._lock = threading.Lock()
+
+    def run(self, key: Any, compute: Callable[[], Any]) -> Any:
+        with self._lock:
+            running = self._running.get(key)
+            if running is None:
+                mine: Optional[Future] = Future()
+                self._running[key] = mine
+            else:
+                mine = None
+        if mine is None:
+            return running.result()
+        try:
+            answer = compute()
+        except BaseException as exc:
+            mine.set_exception(exc)
+            raise
+        else:
+            mine.set_result(answer)
+            return answer
+        finally:
+            with self._lock:
+                del self._running[key]

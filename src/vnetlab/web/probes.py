@@ -2,23 +2,16 @@
 
 Each takes the request's raw values, checks them as the CLI's arguments are
 checked (the same messages), runs the probe of ``vnetlab.probe`` and returns
-plain data: ``vnetlab check --json``'s rows (plus where each check starts and
-aims, for the map), ``TraceResult.to_dict()`` plus the path as a list of
-hops, ``ReachMatrix.to_dict()``.
+plain data: the check run as ``Lab.check`` keeps it (``probe.checks.check_record``),
+``TraceResult.to_dict()`` plus the path as a list of hops, ``ReachMatrix.to_dict()``.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import time
 from typing import Any, Optional
 
 from vnetlab.errors import BadInput, EnvironmentProblem
 from vnetlab.names import node_name
-from vnetlab.web.topology import check_ends
-
-CHECKS_FILE = "checks.json"  # the last results, in the lab's run directory (written by Lab.check)
 MAX_TIMEOUT = 10.0
 
 
@@ -26,37 +19,13 @@ class BadRequest(BadInput, ValueError):
     """A request value the CLI would refuse too (400)."""
 
 
-def check_rows(lab: Any, results: list) -> list[dict[str, Any]]:
-    """``vnetlab check --json``'s rows, each with its index and its ``from``/``to``/``to_node``/``node``."""
-    from vnetlab.probe.checks import expect_of, kind_of, label_of
-
-    rows = []
-    for index, result in enumerate(results):
-        rows.append({"index": index, "check": label_of(result), "kind": kind_of(result.check),
-                     "expect": expect_of(result.check), "observed": result.observed, "ok": result.ok,
-                     "target": result.target, "detail": result.detail, **check_ends(lab.spec, result.check)})
-    return rows
-
-
 def run_checks(lab: Any) -> dict[str, Any]:
-    """``POST /api/labs/LAB/checks``: runs the file's checks (``Lab.check``, which keeps them as the last)."""
+    """``POST /api/labs/LAB/checks``: runs the file's checks; ``Lab.check`` keeps them as the
+    last results, and the answer is that record (what ``GET`` answers until the next run)."""
+    from vnetlab.probe.checks import check_record
+
     results = lab.check()
-    rows = check_rows(lab, results)
-    failed = sum(not row["ok"] for row in rows)
-    return {"lab": lab.name, "passed": len(rows) - failed, "failed": failed, "results": rows,
-            "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-
-
-def last_checks(lab_name: str) -> Optional[dict[str, Any]]:
-    """The last results ``Lab.check`` kept in the lab's run directory, or None if there are none."""
-    from vnetlab.host import state
-
-    try:
-        with open(os.path.join(state.lab_dir(lab_name), CHECKS_FILE)) as handle:
-            data = json.load(handle)
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) and isinstance(data.get("results"), list) else None
+    return lab.last_checks() or check_record(lab.name, lab.spec, results)  # None: it went down meanwhile
 
 
 def _timeout(value: object, default: float = 1.0) -> float:

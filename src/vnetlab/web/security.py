@@ -185,7 +185,8 @@ class Guard:
         if problem is not None:
             await _refuse(scope, send, problem)
             return
-        await self.app(scope, receive, _with_headers(send) if scope["type"] == "http" else send)
+        await self.app(scope, receive, _with_headers(send, scope.get("path", "").startswith("/api/"))
+                       if scope["type"] == "http" else send)
 
     def refusal(self, scope: Scope, headers: dict[str, str]) -> Optional[str]:
         """Why the request's Host or Origin is refused, or None."""
@@ -206,10 +207,13 @@ SAFETY_HEADERS = [(b"x-frame-options", b"DENY"), (b"x-content-type-options", b"n
                   (b"referrer-policy", b"no-referrer"), (b"content-security-policy", b"frame-ancestors 'none'")]
 
 
-def _with_headers(send: Callable) -> Callable:
+def _with_headers(send: Callable, api: bool) -> Callable:
     async def sending(message: dict) -> None:
         if message["type"] == "http.response.start":
-            message = dict(message, headers=list(message.get("headers", [])) + SAFETY_HEADERS)
+            headers = list(message.get("headers", [])) + SAFETY_HEADERS
+            if api and not any(key.lower() == b"cache-control" for key, _ in headers):
+                headers.append((b"cache-control", b"no-store"))  # live state: never from a cache
+            message = dict(message, headers=headers)
         await send(message)
 
     return sending

@@ -147,7 +147,10 @@ async def bridge(websocket: Any, shell: Shell) -> None:
             data = await output.get()
             if not data:
                 return
-            await websocket.send_bytes(data)
+            try:
+                await websocket.send_bytes(data)
+            except (WebSocketDisconnect, RuntimeError, OSError):  # the client is gone
+                return
 
     loop.add_reader(shell.master, readable)
     sender = asyncio.ensure_future(pump_out())

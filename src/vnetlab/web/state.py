@@ -12,10 +12,10 @@ import threading
 from typing import Any, Optional
 
 from vnetlab.names import lab_name, node_name
-from vnetlab.web import course, nodes, probes, topology
+from vnetlab.web import course, nodes, probes
 from vnetlab.web.captures import Capture, Captures
 from vnetlab.web.files import LabFiles
-from vnetlab.web.jobs import Job, Jobs
+from vnetlab.web.jobs import Job, Jobs, SingleFlight
 from vnetlab.web.shell import Shell, Shells
 
 
@@ -28,7 +28,7 @@ class WebState:
         self.captures = Captures()
         self.shells = Shells()
         self._labs: dict[str, tuple[tuple[int, int, int], Any]] = {}  # running labs by name, with lab.json's stat
-        self._last_checks: dict[str, dict[str, Any]] = {}  # when Lab.check keeps no checks.json
+        self._topologies = SingleFlight()  # polls of one lab's live topology share a running computation
         self._loaded: dict[str, tuple[tuple[int, int, int], Any]] = {}  # lab files by real path, with their stat
         self._lock = threading.Lock()
 
@@ -117,6 +117,7 @@ class WebState:
         name = lab_name(lab)
         if name not in running_labs():
             raise LookupError(f"lab {name!r} is not up")
+
         def work(progress: Any) -> None:
             self.captures.stop_lab(name)
             self.shells.close_lab(name)
@@ -135,6 +136,8 @@ class WebState:
         try:
             stat = os.stat(os.path.join(state.lab_dir(name), SPEC_COPY))
         except FileNotFoundError:
+            with self._lock:
+                self._labs.pop(name, None)
             raise LookupError(f"lab {name!r} is not up — start it with POST /api/labs (or vnetlab up LABFILE)") \
                 from None
         key = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
@@ -154,14 +157,21 @@ class WebState:
         return running, running.node(node)
 
     # -- topology --------------------------------------------------------------
-    def lab_topology(self, lab: object, expand: bool = False) -> dict[str, Any]:
-        """``GET /api/labs/LAB/topology``: live."""
-        running = self.running(lab)
-        return topology.of_lab(running, expand=expand, last=self.last_checks(running.name))
+    def lab_topology(self, lab: object, expand: bool = False, positions: bool = False) -> dict[str, Any]:
+        """``GET /api/labs/LAB/topology``: live (``Lab.topology``), with Graphviz's positions when asked.
 
-    def file_topology(self, file: object, expand: bool = False) -> dict[str, Any]:
+        A 1,000-host lab's takes most of a second, and every open page polls it every
+        second: requests that come while one is computed get its answer.
+        """
+        running = self.running(lab)
+        return self._topologies.run((running.name, expand, positions),
+                                    lambda: _positioned(running.topology(expand=expand), positions))
+
+    def file_topology(self, file: object, expand: bool = False, positions: bool = False) -> dict[str, Any]:
         """``GET /api/files/FILE/topology``: from the file alone."""
-        return topology.of_spec(self._load(file).spec, expand=expand)
+        from vnetlab.io.topology import topology_of
+
+        return _positioned(topology_of(self._load(file).spec, None, expand=expand), positions)
 
     # -- a node, checks, probes ------------------------------------------------
     def node_details(self, lab: object, node: object) -> dict[str, Any]:
@@ -171,19 +181,12 @@ class WebState:
 
     def run_checks(self, lab: object) -> dict[str, Any]:
         """``POST /api/labs/LAB/checks``."""
-        running = self.running(lab)
-        result = probes.run_checks(running)
-        self._last_checks[running.name] = result
-        return result
+        return probes.run_checks(self.running(lab))
 
     def last_checks(self, lab: object) -> dict[str, Any]:
-        """``GET /api/labs/LAB/checks``: what ``Lab.check`` kept in the run directory, else the last run
-        from this server, else no results."""
+        """``GET /api/labs/LAB/checks``: what the last ``Lab.check`` kept (from this page or the CLI)."""
         running = self.running(lab)
-        kept = probes.last_checks(running.name)
-        if kept is not None:
-            return kept
-        return self._last_checks.get(running.name) or {"lab": running.name, "results": []}
+        return running.last_checks() or {"lab": running.name, "results": []}
 
     def trace(self, lab: object, body: dict[str, Any]) -> dict[str, Any]:
         """``POST /api/labs/LAB/trace``."""
@@ -217,7 +220,7 @@ class WebState:
     # -- course ----------------------------------------------------------------
     def start_exercise(self, exercise: object) -> Job:
         """``POST /api/course/EXERCISE/start``: the student's instance, up in a job."""
-        lab = course.instance_lab(exercise)
+        lab = course.refuse_started(exercise)
         return self.jobs.start("up", lab, lambda progress: course.start(exercise, progress))
 
     # -- shutdown --------------------------------------------------------------
@@ -228,3 +231,11 @@ class WebState:
         self.shells.close_lab(None)
         self.jobs.wait_all()
 
+
+def _positioned(topology: dict[str, Any], positions: bool) -> dict[str, Any]:
+    """``topology`` with Graphviz's layout (``positions``) when asked for and ``dot`` is installed."""
+    if not positions:
+        return topology
+    from vnetlab.io.topology_render import with_positions
+
+    return with_positions(topology)

@@ -4,6 +4,7 @@ shell's resize frames, the topology built from a file. In-process, no root."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -93,6 +94,22 @@ def test_the_course_listing_and_an_exercise(labs):
     assert c.get("/api/course/nosuchexercise").status_code == 404
     hint = c.post("/api/course/routing/hint")
     assert hint.status_code == 404 and "has not started" in hint.json()["error"]
+
+
+def test_starting_an_exercise_is_a_job_and_a_running_one_is_409(labs, monkeypatch):
+    from vnetlab.course import session
+    from vnetlab.host import state
+
+    started = []
+    monkeypatch.setattr(session, "start", lambda ref, student, progress_report=None: started.append((ref, student)))
+    c = client(labs)
+    job = c.post("/api/course/routing/start")
+    assert job.status_code == 202
+    assert _wait(c, job.json()["job"])["state"] == "done" and started == [("routing", session.default_student())]
+    lab = c.get("/api/course/routing").json()["lab"]
+    os.makedirs(os.path.join(state.RUN_ROOT, lab))  # as if it ran
+    again = c.post("/api/course/routing/start")
+    assert again.status_code == 409 and "running already" in again.json()["error"]
 
 
 # -- jobs ------------------------------------------------------------------------
@@ -213,3 +230,51 @@ def test_request_values_are_checked_like_the_cli_arguments():
         probes._timeout(0)
     with pytest.raises(probes.BadRequest, match="unknown proto"):
         probes._proto("sctp", ("icmp", "tcp"))
+
+
+def test_positions_are_added_when_asked_for(labs):
+    import shutil
+
+    c = client(labs)
+    assert "positions" not in c.get("/api/files/proxmox-tap.yaml/topology").json()
+    laid_out = c.get("/api/files/proxmox-tap.yaml/topology?positions=1").json()
+    if shutil.which("dot") is None:  # make install installs graphviz; without it the map lays itself out
+        assert "positions" not in laid_out
+    else:
+        assert set(laid_out["positions"]) >= {"pve/vmbr0", "vm100", "vm101", "gw", "pc"}
+        assert all(set(p) == {"x", "y"} for p in laid_out["positions"].values())
+
+
+def test_single_flight_shares_one_computation_and_its_failure():
+    from vnetlab.web.jobs import SingleFlight
+
+    flight, started, release, calls, answers = SingleFlight(), threading.Event(), threading.Event(), [], []
+
+    def compute():
+        calls.append(1)
+        started.set()
+        release.wait(5)
+        return {"n": len(calls)}
+
+    first = threading.Thread(target=lambda: answers.append(flight.run("k", compute)))
+    first.start()
+    started.wait(5)
+    running, waiting = flight._running["k"], threading.Event()
+    result = running.result
+    running.result = lambda *args: (waiting.set(), result(*args))[1]  # tells when the second caller waits
+    second = threading.Thread(target=lambda: answers.append(flight.run("k", compute)))
+    second.start()
+    assert waiting.wait(5)
+    release.set()
+    first.join(5)
+    second.join(5)
+    assert calls == [1] and answers == [{"n": 1}, {"n": 1}]
+    assert flight.run("k", compute) == {"n": 2}  # done: the next call computes again
+    assert flight.run("other", lambda: 7) == 7
+
+    def fail():
+        raise LookupError("lab 'x' is not up")
+
+    with pytest.raises(LookupError):
+        flight.run("k", fail)
+    assert flight.run("k", lambda: 8) == 8  # a failure is not kept
