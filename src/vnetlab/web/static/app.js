@@ -94,6 +94,9 @@
     capture: null,       // {id, lab, timer}
     shell: null,         // {ws, term, fit, node, lab, observer}
     jobs: new Map(),
+    dirty: new Set(),    // side panels to build again when their tab is shown
+    checksKey: null,
+    formsKey: null,
   };
 
   const isLive = () => S.selected && S.selected.kind === "lab";
@@ -285,6 +288,8 @@
     S.node = null;
     S.topology = null;
     S.changeKey = null;
+    S.checksKey = null;
+    S.formsKey = null;
     S.trace = null;
     destroyMap();
     fill($("#trace-result"));
@@ -382,8 +387,14 @@
     }
     const first = !S.topology;
     S.topology = topo;
-    renderChecks(topo);
-    refreshForms(topo, first);
+    // The side panels are built when their tab is shown and their part of the topology changed
+    // (a 1,000-host lab's 1,000 checks and 2,000 interfaces are not rebuilt every second, nor
+    // before the map's first frame).
+    const checksKey = JSON.stringify((topo.checks || []).map((c) => [c.ok, c.at, c.observed]));
+    if (first || checksKey !== S.checksKey) { S.checksKey = checksKey; S.dirty.add("checks"); }
+    const formsKey = topo.nodes.length + ":" + topo.edges.map((e) => e.id).join(",");
+    if (first || formsKey !== S.formsKey) { S.formsKey = formsKey; S.dirty.add("forms"); S.dirty.add("capture"); }
+    setTimeout(flushPanels, 0);
     if (first) renderLabs();
     liveChange(topo);
     if (S.node && S.tab === "node" && !isLive()) renderNodeFromTopology(S.node);
@@ -458,6 +469,21 @@
   }
 
   // ------------------------------------------------------------------ tabs
+  const PANELS = { checks: ["checks"], trace: ["forms"], shell: ["forms"], capture: ["capture"] };
+
+  /** Builds what the shown tab needs of the topology, if it changed since. */
+  function flushPanels() {
+    const topo = S.topology;
+    if (!topo) return;
+    for (const part of PANELS[S.tab] || []) {
+      if (!S.dirty.has(part)) continue;
+      S.dirty.delete(part);
+      if (part === "checks") renderChecks(topo);
+      else if (part === "forms") refreshForms(topo);
+      else if (part === "capture") renderCaptureInterfaces(topo);
+    }
+  }
+
   function showTab(name) {
     S.tab = name;
     for (const b of document.querySelectorAll("#tabs [data-tab]")) {
@@ -465,6 +491,7 @@
       b.setAttribute("aria-selected", String(b.dataset.tab === name));
     }
     for (const p of document.querySelectorAll(".tab-body")) p.hidden = p.dataset.panel !== name;
+    flushPanels();
     if (name === "shell" && S.shell) setTimeout(fitShell, 0);
     if (name === "course") loadCourse();
   }
@@ -702,16 +729,12 @@
     if (keep && values.includes(before)) sel.value = before;
   }
 
-  function refreshForms(topo, first) {
+  function refreshForms(topo) {
     const nodes = labNodes(topo);
     const hosts = nodes.filter((n) => { const t = topoNode(n); return !t || t.kind !== "switch"; });
     fillSelect($("#trace-from"), hosts, true);
     fillSelect($("#shell-node"), hosts, true);
-    const list = $("#trace-targets");
-    if (first || list.children.length !== hosts.length) {
-      fill(list, ...hosts.map((n) => h("option", { value: n })));
-    }
-    if (first) renderCaptureInterfaces(topo);
+    fill($("#trace-targets"), ...hosts.map((n) => h("option", { value: n })));
   }
 
   // ------------------------------------------------------------------ trace
@@ -746,6 +769,7 @@
     const stopped = ["dropped", "refused", "lost"].includes(result.result);
     out.dataset.result = result.result;
     out.dataset.by = result.by || "";
+    if (S.map) S.map.cy.elements().unselect(); // the path stands out alone
     const hops = S.map && window.VnetlabTrace
       ? VnetlabTrace.show(S.map, S.topology, result, {
         overlay: $("#trace-overlay"),
@@ -828,6 +852,7 @@
   // ------------------------------------------------------------------ capture
   function renderCaptureInterfaces(topo) {
     const box = $("#capture-ifaces");
+    const ticked = new Set([...box.querySelectorAll("input:checked")].map((i) => i.value));
     const seen = new Set();
     const byNode = new Map();
     for (const e of topo.edges || []) {
@@ -841,7 +866,8 @@
     }
     fill(box, ...[...byNode.entries()].map(([node, ifs]) => h("div", { class: "check-row" },
       h("b", {}, node), ifs.map((i) => h("label", { class: "inline" },
-        h("input", { type: "checkbox", value: `${node}:${i}`, "data-testid": `capture-if-${node}:${i}` }), i)))));
+        h("input", { type: "checkbox", value: `${node}:${i}`, "data-testid": `capture-if-${node}:${i}`,
+          checked: ticked.has(`${node}:${i}`) ? true : null }), i)))));
   }
 
   async function startCapture() {

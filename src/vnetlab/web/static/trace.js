@@ -169,7 +169,11 @@
       if (!isFinite(bb.x1)) { item.el.hidden = true; continue; }
       item.el.hidden = false;
       if (item.kind === "drop") {
-        item.el.style.left = Math.round((bb.x1 + bb.x2) / 2) + "px";
+        // under the node, centred, kept inside the map (a node at its edge keeps its note readable)
+        const width = item.el.offsetWidth;
+        const room = state.overlay.clientWidth;
+        const left = Math.min(Math.max(4, (bb.x1 + bb.x2) / 2 - width / 2), Math.max(4, room - width - 4));
+        item.el.style.left = Math.round(left) + "px";
         item.el.style.top = Math.round(bb.y2 + 6) + "px";
       } else {
         item.el.style.left = Math.round(bb.x1 - 10) + "px";
