@@ -174,7 +174,10 @@
         const room = state.overlay.clientWidth;
         const left = Math.min(Math.max(4, (bb.x1 + bb.x2) / 2 - width / 2), Math.max(4, room - width - 4));
         item.el.style.left = Math.round(left) + "px";
-        item.el.style.top = Math.round(bb.y2 + 6) + "px";
+        // on the side away from the cable the probe came in on
+        const from = item.from && item.from.nonempty() ? item.from.renderedBoundingBox({ includeLabels: false }) : null;
+        const above = from && (from.y1 + from.y2) / 2 > (bb.y1 + bb.y2) / 2 && bb.y1 - item.el.offsetHeight - 6 > 0;
+        item.el.style.top = Math.round(above ? bb.y1 - item.el.offsetHeight - 6 : bb.y2 + 6) + "px";
       } else {
         item.el.style.left = Math.round(bb.x1 - 10) + "px";
         item.el.style.top = Math.round(bb.y1 - 10) + "px";
@@ -227,7 +230,7 @@
         }
         items.push(item);
         if (hop.dropped) {
-          const note = { ele, kind: "drop", shown: false,
+          const note = { ele, kind: "drop", shown: false, from: i > 0 ? elementOf(cy, topology, hops[i - 1].node) : null,
                          el: badge(dropNote(result, hop.node, hop.reason), "note") };
           note.el.dataset.node = hop.node;
           state.overlay.append(note.el);
