@@ -124,6 +124,7 @@ class Web:
         self.browser = browser
         self.requests: list[str] = []
         self.sockets: list[str] = []
+        self.errors: list[str] = []  # uncaught exceptions and console errors of the page
 
     def shot(self, name: str) -> str:
         os.makedirs(SCREENSHOTS, exist_ok=True)
@@ -167,6 +168,8 @@ def web(tmp_path_factory):
         # (the listeners run in the browser's thread: they only append)
         context.on("request", lambda request: shared.requests.append(request.url))
         page.on("websocket", lambda ws: shared.sockets.append(ws.url))
+        page.on("pageerror", lambda error: shared.errors.append(f"uncaught: {error}"))
+        page.on("console", lambda message: message.type == "error" and shared.errors.append(message.text))
         page.goto(url)  # the URL with the token: a cookie, then the page
         page.wait_for_selector('[data-testid="file-proxmox-tap.yaml"]')
         try:
@@ -299,6 +302,17 @@ def test_trace_draws_the_path_and_marks_the_drop_at_the_servers_rule(web):
     reason = note.inner_text()
     assert "server" in reason and "policy drop" in reason, reason  # the input chain's policy, at the server
     web.shot("trace-firewall-debug")
+    # The guest's ssh gets through (the bug): the path ends at the server with no drop marked.
+    page.select_option("#trace-from", "guest")
+    page.click("#trace-submit")
+    page.wait_for_selector('#trace-result[data-state="done"][data-by]', timeout=30_000)
+    assert result.get_attribute("data-result") in ("answered", "delivered")
+    assert web.js("() => window.vnetlab.map.cy.$('.trace-drop').length") == 0
+    assert page.locator(".trace-badge.note").count() == 0
+    lit = web.js("() => window.vnetlab.map.cy.edges('.trace-edge').map(e => e.id()).sort()")
+    assert lit == ["link:1", "link:2"], lit
+    page.click("#trace-clear")
+    assert web.js("() => window.vnetlab.map.cy.$('.trace-hop, .trace-edge').length") == 0
 
 
 def test_reach_matrix_is_a_coloured_grid(web):
@@ -414,6 +428,10 @@ def test_the_page_without_the_token_is_refused(web):
         assert page.goto(web.origin + "/static/app.js").status == 403
     finally:
         fresh.close()
+
+
+def test_the_page_raised_no_error(web):
+    assert web.errors == []
 
 
 def test_no_request_leaves_the_served_origin(web):
