@@ -39,6 +39,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 SCREENSHOTS = os.path.join(REPO, "build", "screenshots")
 PVE, FW = "wpve", "wfw"  # the labs' names here (copies of proxmox-tap and firewall-debug)
 FILES = {"proxmox-tap.yaml": PVE, "firewall-debug.yaml": FW}
+IDLE = "routing.yaml"
 VIEWPORT = {"width": 1440, "height": 860}
 
 def _start_server(labs: str) -> tuple[subprocess.Popen, str]:
@@ -156,6 +157,7 @@ def web(tmp_path_factory):
     labs = tmp_path_factory.mktemp("weblabs")
     for name, lab in FILES.items():
         copy_example(labs, name, lab=lab)
+    copy_example(labs, IDLE, lab="widle")  # a file that stays down: its map comes from the file
     process, url = _start_server(str(labs))
     worker = Worker()
     pw = worker.wrap(worker.call(lambda: playwright_api.sync_playwright().start()))
@@ -222,6 +224,23 @@ def test_labs_come_up_from_the_tree_with_their_progress(web):
     assert all(s[0] == "done" and s[2] > 1 for s in ups), states  # each finished, with a total of steps
     running = page.eval_on_selector_all("#labs-running [data-lab]", "items => items.map(i => i.dataset.lab)")
     assert sorted(running) == sorted(FILES.values())
+
+
+def test_a_file_that_is_not_up_shows_its_map_from_the_file(web):
+    page = web.page
+    page.click(f'[data-testid="file-{IDLE}"] .name')
+    page.wait_for_function("f => location.hash === '#file=' + f && document.querySelector('#map').dataset.drawn"
+                           " && window.vnetlab.topology && window.vnetlab.topology.live === false", arg=IDLE,
+                           timeout=10_000)
+    assert page.inner_text("#map-live") == "file (not running)"
+    assert page.get_attribute(f'[data-testid="file-{IDLE}"]', "data-running") == "false"
+    assert web.js("() => window.vnetlab.map.cy.nodes().map(n => n.id()).sort()") == \
+        sorted(n["id"] for n in web.js("() => window.vnetlab.topology.nodes"))
+    for button in ("#checks-run", "#trace-submit", "#reach-run", "#capture-start", "#shell-connect"):
+        assert page.is_disabled(button), button  # nothing to probe: the lab is not up
+    polled = sum("/api/files/" in u for u in web.requests)
+    page.wait_for_timeout(1500)
+    assert sum("/api/files/" in u for u in web.requests) == polled  # a file's map is not polled
 
 
 def test_proxmox_tap_map_shows_vmbr0_inside_pve_with_its_two_taps(web):
