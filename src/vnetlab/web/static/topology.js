@@ -24,6 +24,10 @@
   }
   function labelHeight(node) { return Math.max(16, labelLines(node).length * 12); }
 
+  // Graphviz's layout left room for a label in the middle of each edge; the map labels the
+  // ends instead, which needs more room near the nodes: the same picture, spread out
+  var SPREAD = 1.4;
+
   var STYLE = [
     {selector: "node", style: {
       "label": "data(label)", "text-wrap": "wrap", "font-size": 10, "font-family": "Helvetica, Arial, sans-serif",
@@ -48,7 +52,7 @@
       "curve-style": "bezier", "width": 1.5, "line-color": "#666666", "font-size": 8,
       "font-family": "Helvetica, Arial, sans-serif", "label": "data(label)", "text-wrap": "wrap",
       "source-label": "data(sourceLabel)", "target-label": "data(targetLabel)",
-      "source-text-offset": 28, "target-text-offset": 28, "text-background-color": "#ffffff",
+      "source-text-offset": 44, "target-text-offset": 36, "text-background-color": "#ffffff",
       "text-background-opacity": 0.8, "text-background-padding": "1px"}},
     {selector: "edge.tap", style: {"line-color": "#1f77b4"}},
     {selector: "edge.trunk", style: {"width": 3.5}},
@@ -106,7 +110,7 @@
     var positions = topology.positions || {};
     var found = topology.nodes.map(function (node) {
       var element = nodeElement(node);
-      if (positions[node.id]) { element.position = {x: positions[node.id].x, y: positions[node.id].y}; }
+      if (positions[node.id]) { element.position = {x: positions[node.id].x * SPREAD, y: positions[node.id].y * SPREAD}; }
       return element;
     });
     return found.concat(topology.edges.map(edgeElement));
@@ -190,5 +194,5 @@
     return map;
   }
 
-  global.VnetlabMap = {draw: draw, elements: elements, style: STYLE, endText: endText};
+  global.VnetlabMap = {draw: draw, elements: elements, style: STYLE, endText: endText, spread: SPREAD};
 })(typeof window !== "undefined" ? window : this);
