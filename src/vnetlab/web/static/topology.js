@@ -33,7 +33,8 @@
       "label": "data(label)", "text-wrap": "wrap", "font-size": 10, "font-family": "Helvetica, Arial, sans-serif",
       "text-valign": "center", "text-halign": "center", "shape": "round-rectangle",
       "width": labelWidth, "height": labelHeight, "padding": "6px",
-      "background-color": "#ffffff", "border-width": 1, "border-color": "#555555"}},
+      "background-color": "#ffffff", "border-width": 1, "border-color": "#555555",
+      "min-zoomed-font-size": 7}},  // labels too small to read are not painted: big maps draw fast
     {selector: "node.hypervisor, node:parent", style: {
       "text-valign": "top", "text-halign": "center", "background-color": "#f6f6f6", "background-opacity": 1,
       "border-color": "#888888", "padding": "14px", "font-size": 12, "font-weight": "bold"}},
@@ -53,7 +54,7 @@
       "font-family": "Helvetica, Arial, sans-serif", "label": "data(label)", "text-wrap": "wrap",
       "source-label": "data(sourceLabel)", "target-label": "data(targetLabel)",
       "source-text-offset": 44, "target-text-offset": 36, "text-background-color": "#ffffff",
-      "text-background-opacity": 0.8, "text-background-padding": "1px"}},
+      "text-background-opacity": 0.8, "text-background-padding": "1px", "min-zoomed-font-size": 7}},
     {selector: "edge.tap", style: {"line-color": "#1f77b4"}},
     {selector: "edge.trunk", style: {"width": 3.5}},
     {selector: "edge.bond", style: {"width": 3, "line-color": "#8c564b"}},
