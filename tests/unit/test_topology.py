@@ -226,3 +226,10 @@ def test_many_vms_on_one_bridge_fold_into_a_group_beside_the_hypervisor():
     assert group["label"] == "25 VMs" and group["parent"] is None and group["count"] == vms
     assert [e["id"] for e in t["edges"]] == ["links:pve/vmbr0"]
     assert len(topology_of(load_lab_text("\n".join(text) + "\n", "many.yaml"), expand=True)["edges"]) == vms
+
+
+def test_a_check_aimed_at_an_address_names_its_node_unless_two_share_it():
+    checks = {c["to"]: c["to_node"] for c in example("tenants")["checks"]}
+    assert checks["192.168.1.30"] == "b2" and checks["192.168.1.20"] == "a2"
+    assert checks["192.168.1.10"] is None  # a1 and b1 both hold it
+    assert checks["a2"] == "a2"

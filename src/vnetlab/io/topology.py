@@ -265,13 +265,26 @@ def end_text(end: dict[str, Any]) -> str:
 
 # -- checks and the live state --------------------------------------------------------------------
 
-def _target_node(spec: LabSpec, to: str) -> Optional[str]:
+def _owners(spec: LabSpec) -> dict[str, Optional[str]]:
+    """Static address (no prefix) -> the one node that has it (None: several do, as tenants' twins)."""
+    owners: dict[str, Optional[str]] = {}
+    for name, node in spec.nodes.items():
+        for iface in node.interfaces.values():
+            for address in iface.all_addresses():
+                ip = address.partition("/")[0]
+                owners[ip] = name if owners.get(ip, name) == name else None
+    return owners
+
+
+def _target_node(spec: LabSpec, to: str, owners: dict[str, Optional[str]]) -> Optional[str]:
+    """The node a probe's ``to`` aims at: named (``vm101``, ``vm101:22``) or by its own address."""
     split = split_host_port(to)
     host = split[0] if split is not None else to
-    return host if host in spec.nodes else None
+    return host if host in spec.nodes else owners.get(host)
 
 
 def _checks(spec: LabSpec, last: Optional[dict[str, Any]]) -> list[dict[str, Any]]:
+    owners = _owners(spec) if spec.checks else {}
     results = {r.get("index"): r for r in (last or {}).get("results") or () if isinstance(r, dict)}
     at = (last or {}).get("at")
     found = []
@@ -282,7 +295,7 @@ def _checks(spec: LabSpec, last: Optional[dict[str, Any]]) -> list[dict[str, Any
             "index": index, "label": check.label(),
             "kind": check.proto if probe else (check.kind if isinstance(check, StateCheck) else "step"),
             "from": check.from_ if probe else None, "to": check.to if probe else None,
-            "to_node": _target_node(spec, check.to) if probe else None,
+            "to_node": _target_node(spec, check.to, owners) if probe else None,
             "node": None if probe else node_of(check),
             "ok": result.get("ok") if result is not None else None,
             "observed": result.get("observed") if result is not None else None,

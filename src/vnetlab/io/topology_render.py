@@ -214,28 +214,75 @@ _PAGE = """<!DOCTYPE html>
   header {{ height: 2.4em; line-height: 2.4em; padding: 0 1em; background: #333; color: #fff; }}
   #details {{ position: absolute; top: 2.4em; bottom: 0; right: 0; width: 17em; padding: .5em;
               overflow: auto; border-left: 1px solid #ccc; font-size: 13px; background: #fafafa; }}
-  #details pre {{ white-space: pre-wrap; }}
+  #details h4 {{ margin: .8em 0 .2em; }} #details ul {{ margin: 0; padding-left: 1.2em; }}
+  #details .pass {{ color: #2ca02c; }} #details .fail {{ color: #d62728; }}
 </style>
 </head>
 <body>
 <header>{title}</header>
 <div id="map"></div>
-<div id="details"><p>Click a node or a link.</p></div>
+<div id="details"></div>
 <script>{cytoscape}</script>
 <script>{topology_js}</script>
 <script>
 const TOPOLOGY = {data};
 (function () {{
   const details = document.getElementById("details");
+  function add(parent, tag, text, cls) {{
+    const el = document.createElement(tag);
+    if (text !== undefined) {{ el.textContent = text; }}
+    if (cls) {{ el.className = cls; }}
+    parent.appendChild(el);
+    return el;
+  }}
+  function list(title, items) {{
+    if (!items || !items.length) {{ return; }}
+    add(details, "h4", title);
+    const ul = add(details, "ul");
+    items.forEach(function (item) {{ add(ul, "li", item); }});
+  }}
+  function checks(filter) {{
+    const rows = TOPOLOGY.checks.filter(filter);
+    if (!rows.length) {{ return; }}
+    add(details, "h4", "checks");
+    const ul = add(details, "ul");
+    rows.forEach(function (c) {{
+      add(ul, "li", (c.ok === null ? "· " : c.ok ? "✓ " : "✗ ") + c.label + (c.observed ? " — " + c.observed : ""),
+          c.ok === null ? "" : c.ok ? "pass" : "fail");
+    }});
+  }}
   function show(kind, id) {{
-    const list = kind === "node" ? TOPOLOGY.nodes : TOPOLOGY.edges;
-    const item = list.find(function (x) {{ return x.id === id; }});
     details.textContent = "";
-    const pre = document.createElement("pre");
-    pre.textContent = JSON.stringify(item, null, 1);
-    details.appendChild(pre);
+    if (kind === "node") {{
+      const n = TOPOLOGY.nodes.find(function (x) {{ return x.id === id; }});
+      add(details, "h3", n.label + " (" + n.kind + (n.backend ? ", " + n.backend : "") + ")");
+      if (n.description) {{ add(details, "p", n.description); }}
+      if (n.controller) {{ add(details, "p", "controller " + n.controller); }}
+      list("addresses", n.addresses);
+      list("details", n.details);
+      list("ports", n.ports);
+      list("hosts", n.members);
+      checks(function (c) {{ return c.from === id || c.node === id || c.to_node === id; }});
+    }} else if (kind === "edge") {{
+      const e = TOPOLOGY.edges.find(function (x) {{ return x.id === id; }});
+      add(details, "h3", e.label);
+      list("ends", (e.ends || []).map(function (end) {{
+        return end.node + ": " + VnetlabMap.endText(end) + ((end.addresses || []).length ? " " + end.addresses.join(" ") : "")
+          + (end.tap ? " (TAP)" : "") + (end.impairment ? " — " + end.impairment : "");
+      }}));
+      const st = e.state;
+      if (st) {{
+        list("state", [st.cut ? "cable cut" : st.up === false ? "down" : st.up ? "up" : "state unknown"].concat(
+          Object.keys(st.impaired || {{}}).map(function (k) {{ return k + ": " + st.impaired[k].text; }})));
+      }}
+    }} else {{
+      add(details, "h3", TOPOLOGY.lab + (TOPOLOGY.live ? " (live)" : ""));
+      add(details, "p", "Click a node or a link.");
+      checks(function () {{ return true; }});
+    }}
   }}
   window.vnetlabMap = VnetlabMap.draw(document.getElementById("map"), TOPOLOGY, {{onSelect: show}});
+  show(null, null);
 }})();
 </script>
 </body>

@@ -24,12 +24,17 @@
   }
   function labelHeight(node) { return Math.max(16, labelLines(node).length * 12); }
 
+  // Graphviz's layout left room for a label in the middle of each edge; the map labels the
+  // ends instead, which needs more room near the nodes: the same picture, spread out
+  var SPREAD = 1.4;
+
   var STYLE = [
     {selector: "node", style: {
       "label": "data(label)", "text-wrap": "wrap", "font-size": 10, "font-family": "Helvetica, Arial, sans-serif",
       "text-valign": "center", "text-halign": "center", "shape": "round-rectangle",
       "width": labelWidth, "height": labelHeight, "padding": "6px",
-      "background-color": "#ffffff", "border-width": 1, "border-color": "#555555"}},
+      "background-color": "#ffffff", "border-width": 1, "border-color": "#555555",
+      "min-zoomed-font-size": 7}},  // labels too small to read are not painted: big maps draw fast
     {selector: "node.hypervisor, node:parent", style: {
       "text-valign": "top", "text-halign": "center", "background-color": "#f6f6f6", "background-opacity": 1,
       "border-color": "#888888", "padding": "14px", "font-size": 12, "font-weight": "bold"}},
@@ -48,8 +53,8 @@
       "curve-style": "bezier", "width": 1.5, "line-color": "#666666", "font-size": 8,
       "font-family": "Helvetica, Arial, sans-serif", "label": "data(label)", "text-wrap": "wrap",
       "source-label": "data(sourceLabel)", "target-label": "data(targetLabel)",
-      "source-text-offset": 28, "target-text-offset": 28, "text-background-color": "#ffffff",
-      "text-background-opacity": 0.8, "text-background-padding": "1px"}},
+      "source-text-offset": 44, "target-text-offset": 36, "text-background-color": "#ffffff",
+      "text-background-opacity": 0.8, "text-background-padding": "1px", "min-zoomed-font-size": 7}},
     {selector: "edge.tap", style: {"line-color": "#1f77b4"}},
     {selector: "edge.trunk", style: {"width": 3.5}},
     {selector: "edge.bond", style: {"width": 3, "line-color": "#8c564b"}},
@@ -106,7 +111,7 @@
     var positions = topology.positions || {};
     var found = topology.nodes.map(function (node) {
       var element = nodeElement(node);
-      if (positions[node.id]) { element.position = {x: positions[node.id].x, y: positions[node.id].y}; }
+      if (positions[node.id]) { element.position = {x: positions[node.id].x * SPREAD, y: positions[node.id].y * SPREAD}; }
       return element;
     });
     return found.concat(topology.edges.map(edgeElement));
@@ -190,5 +195,5 @@
     return map;
   }
 
-  global.VnetlabMap = {draw: draw, elements: elements, style: STYLE, endText: endText};
+  global.VnetlabMap = {draw: draw, elements: elements, style: STYLE, endText: endText, spread: SPREAD};
 })(typeof window !== "undefined" ? window : this);
