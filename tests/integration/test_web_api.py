@@ -221,6 +221,52 @@ def test_a_shell_in_a_node_runs_ip_and_is_killed_when_the_socket_closes(web):
     assert all(exited(p["pid"]) for p in shells), "the shell outlived its websocket"
 
 
+def test_ctrl_c_stops_the_server_its_shells_and_captures(web, tmp_path):
+    """The real command: Ctrl-C ends it with exit 0, after killing its shells (and what they
+    started) and stopping its captures, whose files are deleted; the labs stay up."""
+    import glob
+
+    import httpx
+    from websockets.sync.client import connect
+
+    from conftest import VNETLAB
+    from vnetlab.web.nodes import namespace_processes
+
+    before = set(glob.glob(os.path.join(os.environ.get("TMPDIR", "/tmp"), "vnetlab-web-captures-*")))
+    server = subprocess.Popen([*VNETLAB, "web", "--labs", str(tmp_path), "--port", "0"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        base, token = server.stdout.readline().split()[1].split("/?token=")
+        headers = {"Authorization": f"Bearer {token}"}
+        c = httpx.Client(base_url=base, headers=headers, timeout=30)
+        with connect(base.replace("http:", "ws:") + f"/api/labs/{FW}/nodes/guest/shell",
+                     additional_headers={**headers, "Origin": base}) as ws:
+            ws.send(b"sleep 600 & echo started-$((6*7))\n")
+            seen = b""
+            while b"started-42" not in seen:
+                seen += ws.recv(timeout=10)
+            inside = [p["pid"] for p in namespace_processes(f"{FW}-guest")]
+            assert len(inside) >= 2, inside  # the shell and its sleep
+            capture = c.post(f"/api/labs/{FW}/captures", json={"interfaces": ["guest:eth0"]})
+            assert capture.status_code == 201, capture.text
+            files = set(glob.glob(os.path.join(os.environ.get("TMPDIR", "/tmp"), "vnetlab-web-captures-*"))) - before
+            assert len(files) == 1
+            server.send_signal(signal.SIGINT)
+            assert server.wait(20) == 0, server.stderr.read()
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    deadline = time.monotonic() + 5
+    while not all(exited(pid) for pid in inside) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert all(exited(pid) for pid in inside), "a shell outlived the server"
+    assert namespace_processes(f"{FW}-guest") == []  # no shell, no sleep, no tcpdump left in the node
+    assert not any(os.path.exists(folder) for folder in files), "the capture's folder was left"
+    assert "stopped" in server.stderr.read()
+    assert web.get(f"/api/labs/{FW}/nodes/guest").status_code == 200  # the lab is still up
+
+
 def test_an_ordinary_users_server_is_reachable_and_builds_in_the_users_lab_root():
     """Rootless: the server listens on the host (a browser there reaches it) while its labs live
     in the user's lab root; Ctrl-C stops it and nothing is left."""
