@@ -57,7 +57,7 @@ def web(tmp_path_factory):
                 assert started.status_code == 202, started.text
                 jobs[name] = []
                 _poll(c, started.json()["job"], jobs[name])
-            c.jobs = jobs
+            c.jobs, c.labs = jobs, labs
             yield c
         finally:
             for name in (FW, PVE):
@@ -142,6 +142,19 @@ def test_a_servers_panel_has_its_ruleset_and_listener(web):
     assert any(s["local"] == "*:22" and s["state"] == "LISTEN" for s in data["sockets"]), data["sockets"]
     assert data["services"] and data["services"][0]["listen"] == "tcp/22"
     assert web.get(f"/api/labs/{FW}/nodes/nosuch").status_code == 404
+
+
+def test_an_ovs_switchs_panel_has_its_flows(web):
+    copy_example(web.labs, "ovs-bad-neighbor.yaml", lab="webovs")
+    started = web.post("/api/labs", json={"file": "ovs-bad-neighbor.yaml"})
+    try:
+        assert _poll(web, started.json()["job"], [])["state"] == "done"
+        data = web.get("/api/labs/webovs/nodes/sw").json()
+        flows = [flow["flow"] for flow in data["ovs"]["br0"]["flows"]]
+        assert any("nw_src=10.0.0.66" in flow and "actions=drop" in flow for flow in flows), flows
+    finally:
+        assert _poll(web, web.delete("/api/labs/webovs").json()["job"], [])["state"] == "done"
+    assert lab_namespaces("webovs") == []
 
 
 def test_checks_run_and_are_kept_as_the_last(web):
