@@ -72,6 +72,7 @@ def serve(listener: socket.socket, labs: str, token: str, served) -> None:  # no
 
     app = create_app(labs, token, served)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", ws="websockets-sansio",
+                            proxy_headers=False,  # no proxy is trusted: X-Forwarded-* headers change nothing
                             timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
     print(f"vnetlab web: lab files from {os.path.realpath(labs)}; Ctrl-C stops the server", file=sys.stderr)
