@@ -69,11 +69,13 @@ def main() -> int:
 
     lab = f"bweb{args.hosts}"[:10]
     down(lab)
-    folder = tempfile.mkdtemp(prefix="vnetlab-web-bench-")
+    scratch = tempfile.TemporaryDirectory(prefix="vnetlab-web-bench-")
+    folder = scratch.name
     Path(folder, f"{lab}.yaml").write_text(three_tier_yaml(lab, args.hosts, args.dists, 20))
     rows = []
     app = create_app(folder, TOKEN, Served("127.0.0.1", PORT))
-    with TestClient(app, base_url=f"http://127.0.0.1:{PORT}", headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+    with scratch, TestClient(app, base_url=f"http://127.0.0.1:{PORT}",
+                             headers={"Authorization": f"Bearer {TOKEN}"}) as c:
         first, warm, _ = timed(lambda: c.get("/api/labs").json(), args.repeat)
         rows.append(("GET /api/labs (lab file not running)", first, warm))
         first, warm, topo = timed(lambda: c.get(f"/api/files/{lab}.yaml/topology").json(), args.repeat)

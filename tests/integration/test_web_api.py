@@ -57,7 +57,7 @@ def web(tmp_path_factory):
                 assert started.status_code == 202, started.text
                 jobs[name] = []
                 _poll(c, started.json()["job"], jobs[name])
-            c.jobs = jobs
+            c.jobs, c.labs = jobs, labs
             yield c
         finally:
             for name in (FW, PVE):
@@ -144,6 +144,19 @@ def test_a_servers_panel_has_its_ruleset_and_listener(web):
     assert web.get(f"/api/labs/{FW}/nodes/nosuch").status_code == 404
 
 
+def test_an_ovs_switchs_panel_has_its_flows(web):
+    copy_example(web.labs, "ovs-bad-neighbor.yaml", lab="webovs")
+    started = web.post("/api/labs", json={"file": "ovs-bad-neighbor.yaml"})
+    try:
+        assert _poll(web, started.json()["job"], [])["state"] == "done"
+        data = web.get("/api/labs/webovs/nodes/sw").json()
+        flows = [flow["flow"] for flow in data["ovs"]["br0"]["flows"]]
+        assert any("nw_src=10.0.0.66" in flow and "actions=drop" in flow for flow in flows), flows
+    finally:
+        assert _poll(web, web.delete("/api/labs/webovs").json()["job"], [])["state"] == "done"
+    assert lab_namespaces("webovs") == []
+
+
 def test_checks_run_and_are_kept_as_the_last(web):
     answer = web.post(f"/api/labs/{FW}/checks")
     data = answer.json()
@@ -219,6 +232,52 @@ def test_a_shell_in_a_node_runs_ip_and_is_killed_when_the_socket_closes(web):
     while not all(exited(p["pid"]) for p in shells) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert all(exited(p["pid"]) for p in shells), "the shell outlived its websocket"
+
+
+def test_ctrl_c_stops_the_server_its_shells_and_captures(web, tmp_path):
+    """The real command: Ctrl-C ends it with exit 0, after killing its shells (and what they
+    started) and stopping its captures, whose files are deleted; the labs stay up."""
+    import glob
+
+    import httpx
+    from websockets.sync.client import connect
+
+    from conftest import VNETLAB
+    from vnetlab.web.nodes import namespace_processes
+
+    before = set(glob.glob(os.path.join(os.environ.get("TMPDIR", "/tmp"), "vnetlab-web-captures-*")))
+    server = subprocess.Popen([*VNETLAB, "web", "--labs", str(tmp_path), "--port", "0"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        base, token = server.stdout.readline().split()[1].split("/?token=")
+        headers = {"Authorization": f"Bearer {token}"}
+        c = httpx.Client(base_url=base, headers=headers, timeout=30)
+        with connect(base.replace("http:", "ws:") + f"/api/labs/{FW}/nodes/guest/shell",
+                     additional_headers={**headers, "Origin": base}) as ws:
+            ws.send(b"sleep 600 & echo started-$((6*7))\n")
+            seen = b""
+            while b"started-42" not in seen:
+                seen += ws.recv(timeout=10)
+            inside = [p["pid"] for p in namespace_processes(f"{FW}-guest")]
+            assert len(inside) >= 2, inside  # the shell and its sleep
+            capture = c.post(f"/api/labs/{FW}/captures", json={"interfaces": ["guest:eth0"]})
+            assert capture.status_code == 201, capture.text
+            files = set(glob.glob(os.path.join(os.environ.get("TMPDIR", "/tmp"), "vnetlab-web-captures-*"))) - before
+            assert len(files) == 1
+            server.send_signal(signal.SIGINT)
+            assert server.wait(20) == 0, server.stderr.read()
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    deadline = time.monotonic() + 5
+    while not all(exited(pid) for pid in inside) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert all(exited(pid) for pid in inside), "a shell outlived the server"
+    assert namespace_processes(f"{FW}-guest") == []  # no shell, no sleep, no tcpdump left in the node
+    assert not any(os.path.exists(folder) for folder in files), "the capture's folder was left"
+    assert "stopped" in server.stderr.read()
+    assert web.get(f"/api/labs/{FW}/nodes/guest").status_code == 200  # the lab is still up
 
 
 def test_an_ordinary_users_server_is_reachable_and_builds_in_the_users_lab_root():

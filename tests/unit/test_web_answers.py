@@ -94,6 +94,10 @@ def test_the_course_listing_and_an_exercise(labs):
     assert c.get("/api/course/nosuchexercise").status_code == 404
     hint = c.post("/api/course/routing/hint")
     assert hint.status_code == 404 and "has not started" in hint.json()["error"]
+    answered = c.post("/api/course/routing/answer", json={"task": "forwarding", "value": "1"})
+    assert answered.status_code == 404 and "has not started" in answered.json()["error"]
+    for bad in ({"task": "../x", "value": "1"}, {"task": "forwarding", "value": ["1"]}, {}):
+        assert c.post("/api/course/routing/answer", json=bad).status_code == 400
 
 
 def test_starting_an_exercise_is_a_job_and_a_running_one_is_409(labs, monkeypatch):
@@ -278,3 +282,24 @@ def test_single_flight_shares_one_computation_and_its_failure():
     with pytest.raises(LookupError):
         flight.run("k", fail)
     assert flight.run("k", lambda: 8) == 8  # a failure is not kept
+
+
+def test_an_answer_is_recorded_in_the_students_progress(labs):
+    import json as json_module
+
+    from vnetlab.course import progress
+    from vnetlab.course.exercise import load
+    from vnetlab.course.session import default_student
+    from vnetlab.host import state
+
+    rendered = load("recon", default_student())
+    os.makedirs(state.lab_dir(rendered.lab_name))  # as `course start` leaves it: the lab's copy and the progress
+    with open(os.path.join(state.lab_dir(rendered.lab_name), "lab.json"), "w") as handle:
+        json_module.dump({"source": rendered.path, "spec": {"lab": rendered.lab_name, "nodes": {}}}, handle)
+    progress.write(rendered.lab_name, progress.Progress("recon", rendered.path, rendered.student))
+    answered = client(labs).post("/api/course/recon/answer", json={"task": "tcp-port", "value": 8443})
+    assert answered.status_code == 200, answered.text
+    assert answered.json() == {"exercise": "recon", "task": "tcp-port", "value": "8443"}
+    assert progress.read(rendered.lab_name).answers == {"tcp-port": "8443"}
+    wrong = client(labs).post("/api/course/recon/answer", json={"task": "no-such-task", "value": 1})
+    assert wrong.status_code in (400, 404) and "no-such-task" in wrong.json()["error"]

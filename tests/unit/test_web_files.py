@@ -100,3 +100,20 @@ def test_a_trace_names_its_source_node_as_the_cli_does(labs, monkeypatch):
     monkeypatch.setattr(state.WebState, "running", lambda self, lab: object())
     answer = client(labs).post("/api/labs/fwdebug/trace", json={"from": "Evil;rm", "to": "server"})
     assert answer.status_code == 400 and "node name" in answer.json()["error"]
+
+
+@pytest.mark.parametrize("body, fragment", [
+    ({"interfaces": "gw:eth0"}, "give a list"),
+    ({"interfaces": ["Evil;rm:eth0"]}, "node name"),
+    ({"interfaces": ["gw:../../x"]}, "is not a NODE:IF name"),
+    ({"interfaces": ["gw:eth0"] * 65}, "at most 64"),
+    ({"filter": ["tcp"]}, "tcpdump filter expression"),
+    ({"count": 0}, "positive number of packets"),
+    ({"duration": "1h"}, "positive number of seconds"),
+])
+def test_a_capture_request_is_checked_before_anything_starts(labs, monkeypatch, body, fragment):
+    from vnetlab.web import state
+
+    monkeypatch.setattr(state.WebState, "running", lambda self, lab: object())
+    answer = client(labs).post("/api/labs/fwdebug/captures", json=body)
+    assert answer.status_code == 400 and fragment in answer.json()["error"], answer.text

@@ -245,3 +245,26 @@ def test_a_missing_labs_folder_is_a_usage_error(monkeypatch, capsys, tmp_path):
     args = build_parser("web").parse_args(["web", "--labs", str(tmp_path / "nope"), "--port", "0"])
     with pytest.raises(UsageError, match="no such directory"):
         args.func(args)
+
+
+def test_a_websocket_with_the_cookie_is_let_in(labs):
+    c = client(labs, authorized=False)
+    with c.websocket_connect(WS_BASE + SHELL, headers={"Origin": BASE, "Cookie": f"{COOKIE}={TOKEN}"}) as ws:
+        assert "is not up" in json.loads(ws.receive_text())["error"]  # past the guard: the lab is not up
+
+
+def test_a_port_in_use_is_a_usage_error(monkeypatch, capsys, labs):
+    import socket
+
+    from vnetlab.cli import build_parser
+    from vnetlab.cli.common import UsageError
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    try:
+        args = build_parser("web").parse_args(["web", "--labs", str(labs), "--port", str(taken.getsockname()[1])])
+        with pytest.raises(UsageError, match="cannot serve on 127.0.0.1 port .*--port"):
+            args.func(args)
+    finally:
+        taken.close()

@@ -13,7 +13,7 @@ import signal
 import socket
 import sys
 
-from vnetlab.cli.common import EXIT_OK, UsageError
+from vnetlab.cli.common import EXIT_OK, UsageError, _shown
 
 
 def cmd_web(args: argparse.Namespace) -> int:
@@ -21,7 +21,7 @@ def cmd_web(args: argparse.Namespace) -> int:
 
     labs = args.labs or os.getcwd()
     if not os.path.isdir(labs):
-        raise UsageError(f"--labs {labs}: no such directory — give the folder that holds your lab files")
+        raise UsageError(f"--labs {_shown(labs)}: no such directory — give the folder that holds your lab files")
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port {args.port}: ports are 0 (any free one) to 65535")
     warning = bind_warning(args.bind)
@@ -72,6 +72,7 @@ def serve(listener: socket.socket, labs: str, token: str, served) -> None:  # no
 
     app = create_app(labs, token, served)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", ws="websockets-sansio",
+                            proxy_headers=False,  # no proxy is trusted: X-Forwarded-* headers change nothing
                             timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
     print(f"vnetlab web: lab files from {os.path.realpath(labs)}; Ctrl-C stops the server", file=sys.stderr)

@@ -189,6 +189,11 @@ def create_app(labs_dir: str, token: str, served: security.Served) -> security.G
         return JSONResponse(await run_in_threadpool(course.hint, request.path_params["exercise"]))
 
     @api
+    async def course_answer(request: Request) -> Response:
+        body = await _body(request)
+        return JSONResponse(await run_in_threadpool(course.answer, request.path_params["exercise"], body))
+
+    @api
     async def course_grade(request: Request) -> Response:
         return JSONResponse(await run_in_threadpool(course.grade, request.path_params["exercise"]))
 
@@ -221,6 +226,7 @@ def create_app(labs_dir: str, token: str, served: security.Served) -> security.G
         Route("/api/course", course_list),
         Route("/api/course/{exercise}", course_exercise),
         Route("/api/course/{exercise}/hint", course_hint, methods=["POST"]),
+        Route("/api/course/{exercise}/answer", course_answer, methods=["POST"]),
         Route("/api/course/{exercise}/grade", course_grade, methods=["POST"]),
         Route("/api/course/{exercise}/start", course_start, methods=["POST"]),
         Route("/api/{rest:path}", not_found, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),

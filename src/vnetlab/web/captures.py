@@ -67,7 +67,8 @@ class Captures:
 
     def start(self, lab: Any, body: dict[str, Any]) -> Capture:
         """Starts a capture on ``body["interfaces"]`` (``NODE`` or ``NODE:IF``; none: every
-        interface) with the optional tcpdump ``filter``; returns once every tcpdump listens.
+        interface) with the optional tcpdump ``filter``, until stopped (or ``count`` packets,
+        ``duration`` seconds, as ``vnetlab capture -c/--duration``); returns once every tcpdump listens.
 
         Raises:
             BadCapture: bad interfaces or filter (the tcpdump's own words).
@@ -86,6 +87,12 @@ class Captures:
                 raise BadCapture(f"interface {item!r} is not a NODE:IF name")
         if bpf is not None and (not isinstance(bpf, str) or len(bpf) > 500):
             raise BadCapture("filter: give a tcpdump filter expression (text), e.g. 'tcp port 80'")
+        count, duration = body.get("count"), body.get("duration")
+        if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
+            raise BadCapture("count needs a positive number of packets")
+        if duration is not None and (isinstance(duration, bool) or not isinstance(duration, (int, float))
+                                     or duration <= 0):
+            raise BadCapture("duration needs a positive number of seconds")
         namespaces = {node: lab.namespace_of(node) for node in lab.node_names}
         interfaces = cap.select_interfaces(namespaces, wanted)
         if not interfaces:
@@ -101,8 +108,8 @@ class Captures:
         def run() -> None:
             try:
                 with open(path, "wb") as output:
-                    report = cap.capture(interfaces, bpf=bpf, output=output, on_packet=counted,
-                                         on_ready=found.started.set, stop=found.stop)
+                    report = cap.capture(interfaces, bpf=bpf, output=output, count=count, duration=duration,
+                                         on_packet=counted, on_ready=found.started.set, stop=found.stop)
                 found.summary = report.summary()
             except (cap.CaptureError, FileNotFoundError, OSError) as exc:
                 found.error = str(exc)

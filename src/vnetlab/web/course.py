@@ -1,4 +1,4 @@
-"""The course panel: the exercises, one exercise's text and tasks, a hint, the grade.
+"""The course panel: the exercises, one exercise's text and tasks, a hint, an answer, the grade.
 
 Over ``vnetlab.course.session`` for the student the server runs as (the
 login name, as ``vnetlab course`` defaults to). Exercises are named by their
@@ -67,6 +67,21 @@ def hint(ref: object) -> dict[str, Any]:
 
     rendered, task, text, number, count = next_hint(exercise_id(ref), student())
     return {"exercise": rendered.exercise.id, "task": task, "hint": text.strip(), "number": number, "count": count}
+
+
+def answer(ref: object, body: dict[str, Any]) -> dict[str, Any]:
+    """``POST /api/course/EXERCISE/answer`` with ``{"task", "value"}``: records the answer to a
+    question task (graded by the next grade)."""
+    from vnetlab.course.exercise import TASK_ID
+    from vnetlab.course.session import answer as record
+
+    task, value = body.get("task"), body.get("value")
+    if not isinstance(task, str) or not TASK_ID.fullmatch(task):
+        raise BadExercise(f"task {shown(task)} is not allowed — give a task id of the exercise")
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or len(str(value)) > 200:
+        raise BadExercise("value: give the answer as text or a number")
+    rendered = record(exercise_id(ref), student(), task, str(value))
+    return {"exercise": rendered.exercise.id, "task": task, "value": str(value)}
 
 
 def grade(ref: object) -> dict[str, Any]:

@@ -12,7 +12,8 @@ from typing import Any, Optional
 
 from vnetlab.errors import BadInput, EnvironmentProblem
 from vnetlab.names import node_name
-MAX_TIMEOUT = 10.0
+
+MAX_TIMEOUT = 10.0  # seconds a probe of the page may wait (the CLI's --timeout has no cap)
 
 
 class BadRequest(BadInput, ValueError):
@@ -36,11 +37,11 @@ def _timeout(value: object, default: float = 1.0) -> float:
     return float(value)
 
 
-def _port(value: object, field: str = "port") -> Optional[int]:
+def _port(value: object) -> Optional[int]:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
-        raise BadRequest(f"{field} {value!r}: ports are 1 to 65535")
+        raise BadRequest(f"port {value!r}: ports are 1 to 65535")
     return value
 
 
