@@ -434,6 +434,37 @@ def test_course_panel_lists_the_exercises_and_shows_one(web):
     assert page.locator("#course-start").is_visible()  # not started: it offers to start it
 
 
+def test_an_exercise_starts_gives_a_hint_and_is_graded_from_the_kernel(web):
+    page = web.page
+    web.tab("course")
+    if page.locator("#course a.back").count():
+        page.click("#course a.back")
+    page.click('#course [data-testid="exercise-routing"]')
+    page.wait_for_selector('#course[data-exercise="routing"][data-running="false"] #course-start', timeout=10_000)
+    page.click("#course-start")
+    try:
+        page.wait_for_selector('#course[data-exercise="routing"][data-running="true"]', timeout=60_000)
+        lab = page.get_attribute("#course", "data-lab")
+        assert page.locator(f'[data-testid="lab-{lab}"]').count() == 1  # in the tree with the other labs
+        page.click("#course-hint")
+        page.wait_for_selector("#course-hints li", timeout=10_000)
+        assert "ip_forward" in page.inner_text("#course-hints li")
+        page.click("#course-grade-run")
+        page.wait_for_selector("#course-score", timeout=60_000)
+        before = page.inner_text("#course-score")
+        assert before.startswith("0/"), before  # nothing done yet
+        for router in ("r1", "r2", "r3"):  # the first task, done from a shell
+            cli("exec", lab, router, "--", "sysctl", "-qw", "net.ipv4.ip_forward=1", check=True)
+        page.click("#course-grade-run")
+        page.wait_for_function("b => { const s = document.querySelector('#course-score');"
+                               " return s && s.innerText !== b; }", arg=before, timeout=60_000)
+        assert page.inner_text("#course-score").startswith("2/")  # the forwarding task's 2 points
+        web.shot("course")
+    finally:
+        stopped = cli("course", "stop", "routing")
+    assert stopped.returncode == 0, stopped.stderr
+
+
 def test_the_page_without_the_token_is_refused(web):
     fresh = web.browser.new_context()  # no cookie
     try:

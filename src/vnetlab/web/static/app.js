@@ -230,7 +230,7 @@
       } catch (err) {
         info = { state: "failed", error: err.message };
       }
-      Object.assign(job, info);
+      Object.assign(job, info, what); // the server's fields, and what this page asked (a course "start" is an "up" there)
       row.dataset.state = job.state;
       row.className = "job " + job.state;
       const bar = row.querySelector("progress");
@@ -245,7 +245,10 @@
         // Show the lab just built when its file (or nothing) was on screen.
         if (lab && (!S.selected || S.selected.file === job.file)) selectLab(lab, job.file);
       }
-      if (job.state === "failed") status(`${job.action} ${job.file || job.lab} failed: ${job.error}`, "error");
+      if (job.action === "start" && $("#course").dataset.state === "exercise" && $("#course").dataset.exercise === job.exercise) {
+        openExercise(job.exercise); // now running: hints, answers and the grade are open
+      }
+      if (job.state === "failed") status(`${job.action} ${job.exercise || job.file || job.lab} failed: ${job.error}`, "error");
     };
     setTimeout(tick, JOB_MS);
   }
@@ -1108,6 +1111,8 @@
   function renderExercise(ex) {
     const box = $("#course");
     box.dataset.exercise = ex.id;
+    box.dataset.lab = ex.lab || "";
+    box.dataset.running = String(!!ex.running);
     const used = ex.hints_shown || {};
     const hints = h("ol", { class: "hints", id: "course-hints" });
     const grade = h("div", { id: "course-grade" }, ex.grade ? lastGradeView(ex.grade) : null);
@@ -1116,10 +1121,11 @@
       backToCourse(),
       h("h2", {}, ex.title || ex.id, h("small", {}, ` ${ex.section || ""}`)),
       ex.summary ? h("p", { class: "hint" }, ex.summary) : null,
-      h("div", { class: "exercise-text", id: "course-text" }, ex.text || ""),
+      h("div", { class: "exercise-text", id: "course-text" }, prose(ex.text)),
       section("Tasks", h("ol", { class: "tasks" }, (ex.tasks || []).map((t) => h("li", { "data-task": t.id },
         h("b", {}, t.title), h("small", {}, ` ${t.points} point${t.points === 1 ? "" : "s"}` + (used[t.id] ? `, ${used[t.id]} of ${t.hints} hints used` : t.hints ? `, ${t.hints} hints` : "")),
-        t.text ? h("div", { class: "exercise-text" }, t.text) : null)))),
+        t.text ? h("div", { class: "exercise-text" }, prose(t.text)) : null,
+        t.question ? answerForm(ex, t) : null)))),
       section("Hints", hints),
       h("div", { class: "toolbar" },
         ex.running ? h("button", { type: "button", class: "small", onclick: () => showLabOf(ex.lab) }, `show lab ${ex.lab}`)
@@ -1137,6 +1143,34 @@
           try { fill(grade, gradeView(await api("POST", `/api/course/${enc(ex.id)}/grade`))); } catch (err) { fill(grade, h("p", { class: "error" }, err.message)); }
         } }, "grade")),
       grade);
+  }
+
+  /** An exercise's text (Markdown-like) as paragraphs, list items and `code`: never as HTML. */
+  function prose(text) {
+    const inline = (line) => line.split(/(`[^`]+`)/).map((part) => (part.startsWith("`") && part.endsWith("`") && part.length > 1
+      ? h("code", {}, part.slice(1, -1)) : part));
+    const blocks = String(text || "").trim().split(/\n\s*\n/);
+    return h("div", { class: "prose" }, blocks.map((block) => {
+      const lines = block.split("\n");
+      if (lines.every((l) => /^\s*([-*]|\d+\.)\s/.test(l))) {
+        return h("ul", {}, lines.map((l) => h("li", {}, inline(l.replace(/^\s*([-*]|\d+\.)\s+/, "")))));
+      }
+      if (lines.every((l) => /^( {4}|\t|\$ |# )/.test(l))) return h("pre", { class: "out" }, block);
+      return h("p", {}, inline(lines.map((l) => l.trim()).join(" ")));
+    }));
+  }
+
+  /** A question task's answer box (recorded; the next grade marks it). */
+  function answerForm(ex, task) {
+    const input = h("input", { type: "text", maxlength: 200, placeholder: "your answer", "data-testid": `answer-${task.id}` });
+    const said = h("span", { class: "summary" });
+    return h("form", { class: "answer", onsubmit: async (ev) => {
+      ev.preventDefault();
+      try {
+        const r = await api("POST", `/api/course/${enc(ex.id)}/answer`, { task: task.id, value: input.value.trim() });
+        said.textContent = `recorded: ${r.value} (grade to check it)`;
+      } catch (err) { said.textContent = err.message; }
+    } }, input, h("button", { type: "submit", class: "small", disabled: ex.running ? null : true }, "answer"), " ", said);
   }
 
   function showLabOf(lab) {
