@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import select
 import shutil
@@ -104,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     big = f"three-tier-{args.hosts}.yaml"
     Path(labs, big).write_text(three_tier_yaml(f"b3t{args.hosts}"[:10], args.hosts, args.dists, 20))
     shutil.copy(REPO / "examples" / BASELINE, Path(labs, BASELINE))
-    cases = [(f"proxmox-tap (6 nodes; baseline)", BASELINE, False),
+    cases = [("proxmox-tap (6 nodes; baseline)", BASELINE, False),
              (f"three-tier, {args.hosts} hosts, folded (the default view)", big, False),
              (f"three-tier, {args.hosts} hosts, expanded (all drawn)", big, True)]
     process, url = start_server(vnetlab, labs)
