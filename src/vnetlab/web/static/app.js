@@ -262,6 +262,7 @@
     $("#workspace").hidden = true;
     $("#welcome").hidden = false;
     $("#top-lab").textContent = "no lab selected";
+    document.title = "vnetlab";
     history.replaceState(null, "", location.pathname);
     renderLabs();
   }
@@ -309,6 +310,7 @@
     $("#welcome").hidden = true;
     $("#workspace").hidden = false;
     $("#top-lab").textContent = title;
+    document.title = `${title} — vnetlab`;
     $("#map-title").textContent = title;
     const live = $("#map-live");
     live.textContent = mode === "live" ? "live" : "file (not running)";
