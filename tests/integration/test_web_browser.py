@@ -38,7 +38,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run"]
 SCREENSHOTS = os.path.join(REPO, "build", "screenshots")
 PVE, FW = "wpve", "wfw"  # the labs' names here (copies of proxmox-tap and firewall-debug)
-FILES = {"proxmox-tap.yaml": PVE, "firewall-debug.yaml": FW}
+OVS = "wovs"  # a copy of ovs-bad-neighbor: an OVS switch with a flow table
+FILES = {"proxmox-tap.yaml": PVE, "firewall-debug.yaml": FW, "ovs-bad-neighbor.yaml": OVS}
 IDLE = "routing.yaml"
 VIEWPORT = {"width": 1440, "height": 860}
 
@@ -220,7 +221,7 @@ def test_labs_come_up_from_the_tree_with_their_progress(web):
     states = page.eval_on_selector_all("#jobs .job", "rows => rows.map(r => [r.dataset.state,"
                                        " r.querySelector('.job-what').textContent, r.querySelector('progress').max])")
     ups = [s for s in states if s[1].startswith("up ")]
-    assert sorted(s[1] for s in ups) == ["up firewall-debug.yaml", "up proxmox-tap.yaml"]
+    assert sorted(s[1] for s in ups) == sorted(f"up {name}" for name in FILES)
     assert all(s[0] == "done" and s[2] > 1 for s in ups), states  # each finished, with a total of steps
     running = page.eval_on_selector_all("#labs-running [data-lab]", "items => items.map(i => i.dataset.lab)")
     assert sorted(running) == sorted(FILES.values())
@@ -293,6 +294,20 @@ def test_node_panel_shows_a_servers_firewall_and_listening_socket(web):
     assert "policy drop" in ruleset and "192.168.60.0/24" in ruleset, ruleset
     sockets = page.inner_text('#node-panel details[data-section="Listening sockets"]')
     assert re.search(r"tcp\s.*:22\b", sockets), sockets
+
+
+def test_node_panel_shows_an_ovs_switchs_flows_and_a_hosts_service(web):
+    web.show_lab(OVS)
+    page = web.page
+    web.js("() => window.vnetlab.selectNode('sw', true)")
+    page.wait_for_selector('#node-panel[data-node="sw"][data-state="shown"]', timeout=10_000)
+    flows = page.eval_on_selector_all('#node-panel details[data-section="Open vSwitch flows"] tbody tr',
+                                      "rows => rows.map(r => r.innerText)")
+    assert any("nw_src=10.0.0.66" in f and "actions=drop" in f for f in flows), flows
+    assert any("actions=NORMAL" in f for f in flows), flows
+    web.js("() => window.vnetlab.selectNode('bob', true)")
+    page.wait_for_selector('#node-panel[data-node="bob"][data-state="shown"]', timeout=10_000)
+    assert "listen tcp/80" in page.inner_text('#node-panel details[data-section="Services"]')
 
 
 def test_trace_draws_the_path_and_marks_the_drop_at_the_servers_rule(web):

@@ -587,22 +587,23 @@
         h("span", { class: fwd.ipv4 ? "on" : "off" }, `IPv4 ${fwd.ipv4 ? "on" : "off"}`), " ",
         h("span", { class: fwd.ipv6 ? "on" : "off" }, `IPv6 ${fwd.ipv6 ? "on" : "off"}`))),
       section("Firewall (nft ruleset)", pre(info.nft)),
-      info.ovs ? section("Open vSwitch", pre(typeof info.ovs === "string" ? info.ovs : ovsText(info.ovs))) : null,
+      info.ovs ? section("Open vSwitch flows", ovsView(info.ovs)) : null,
+      info.services && info.services.length ? section("Services", table(["service", "state", "pid"],
+        info.services.map((v) => [v.listen ? `listen ${v.listen}` : (v.command || []).join(" ") + (v.oneshot ? " (once)" : ""),
+          h("span", { class: "state " + (v.running ? "up" : "down") }, v.state || (v.running ? "running" : "stopped")), v.pid]))) : null,
       section("Listening sockets", table(["proto", "local", "state", "process"],
         (info.sockets || []).map((s) => [s.proto, s.local, s.state, s.process]))),
       section("Processes", table(["pid", "command"], (info.processes || []).map((p) => [p.pid, p.command]))),
     );
   }
 
-  function ovsText(ovs) {
-    if (!ovs || typeof ovs !== "object") return String(ovs || "");
-    const parts = [];
-    for (const [k, v] of Object.entries(ovs)) {
-      if (Array.isArray(v)) parts.push(`${k}:\n  ` + v.map((x) => (typeof x === "string" ? x : JSON.stringify(x))).join("\n  "));
-      else if (v && typeof v === "object") parts.push(`${k}:\n` + Object.entries(v).map(([a, b]) => `  ${a}: ${Array.isArray(b) ? "\n    " + b.join("\n    ") : typeof b === "string" ? b : JSON.stringify(b)}`).join("\n"));
-      else parts.push(`${k}: ${v}`);
-    }
-    return parts.join("\n");
+  /** Each OVS bridge's flows with their counters (the node's ovs-ofctl dump-flows). */
+  function ovsView(ovs) {
+    if (typeof ovs !== "object") return pre(String(ovs));
+    return h("div", {}, Object.entries(ovs).map(([bridge, info]) => h("div", { class: "ovs-bridge", "data-bridge": bridge },
+      h("b", {}, bridge),
+      table(["flow", "packets", "bytes"], ((info && info.flows) || []).map((f) => (typeof f === "string" ? [f, "", ""]
+        : [h("code", {}, f.flow), f.n_packets, f.n_bytes]))))));
   }
 
   /** A node of a lab that is not running: what the file says (no kernel to read). */
