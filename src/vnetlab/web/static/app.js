@@ -402,7 +402,10 @@
     setTimeout(flushPanels, 0);
     if (first) renderLabs();
     liveChange(topo);
-    if (S.node && S.tab === "node" && !isLive()) renderNodeFromTopology(S.node);
+    if (S.node && !isLive()) {
+      if (topoNode(S.node)) { if (S.tab === "node") renderNodeFromTopology(S.node); }
+      else { S.node = null; fill($("#node-panel"), h("p", { class: "hint" }, "Click a node on the map.")); }
+    }
   }
 
   function draw(topo) {
@@ -630,7 +633,9 @@
     panel.dataset.node = n.id;
     panel.dataset.state = "group";
     fill(panel, h("h2", {}, n.label), h("p", { class: "hint" }, "Folded into one node; tick “expand groups” to draw them all."),
-      h("ul", { class: "members" }, (n.members || []).map((m) => h("li", {}, h("a", { href: "#", onclick: (ev) => { ev.preventDefault(); if (isLive()) { S.node = m; renderNodeLoading(m); loadNode(m); } } }, m)))));
+      h("ul", { class: "members" }, (n.members || []).map((m) => h("li", {}, isLive()
+        ? h("a", { href: "#", onclick: (ev) => { ev.preventDefault(); S.node = m; renderNodeLoading(m); loadNode(m); } }, m)
+        : m))));
   }
 
   function showEdge(id) {
