@@ -197,8 +197,12 @@ def _bring_up_from_the_tree(web: Web) -> None:
     for name in FILES:
         page.click(f'[data-testid="file-{name}"] button[data-action="up"]')
         page.wait_for_selector(f'[data-testid="file-{name}"] button[data-action="up"][disabled]', timeout=5_000)
+    # Done when every job says so (a lab is listed as running while its up still waits for it to forward).
+    page.wait_for_function("n => { const rows = [...document.querySelectorAll('#jobs .job')];"
+                           " return rows.length >= n && rows.every(r => r.dataset.state !== 'running'); }",
+                           arg=len(FILES), timeout=90_000)
     for name, lab in FILES.items():
-        page.wait_for_selector(f'[data-testid="lab-{lab}"]', timeout=90_000)
+        page.wait_for_selector(f'[data-testid="lab-{lab}"]', timeout=10_000)
         page.wait_for_selector(f'[data-testid="file-{name}"][data-running="true"]', timeout=10_000)
 
 
