@@ -461,7 +461,10 @@ def test_an_exercise_starts_gives_a_hint_and_is_graded_from_the_kernel(web):
     if page.locator("#course a.back").count():
         page.click("#course a.back")
     page.click('#course [data-testid="exercise-routing"]')
-    page.wait_for_selector('#course[data-exercise="routing"][data-running="false"] #course-start', timeout=10_000)
+    page.wait_for_selector('#course[data-exercise="routing"] #course-text', timeout=10_000)
+    if page.get_attribute("#course", "data-running") == "true":  # never stopped here: it may be someone's work
+        pytest.fail("exercise routing already runs for this user (left by a killed run?): `vnetlab course stop routing`")
+    assert page.locator("#course-start").is_visible()
     page.click("#course-start")
     try:
         page.wait_for_selector('#course[data-exercise="routing"][data-running="true"]', timeout=60_000)
