@@ -18,7 +18,7 @@ import os
 import sys
 from typing import Optional, Sequence
 
-from vnetlab.cli import checking, course, graph, importing, inside, inspecting, lifecycle, links, probing, transfer
+from vnetlab.cli import checking, course, graph, importing, inside, inspecting, lifecycle, links, probing, transfer, web
 from vnetlab.cli.common import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 from vnetlab.errors import VnetlabError
 
@@ -46,6 +46,7 @@ COMMANDS = (
         inspecting.add_sockets,
         probing.add_trace,
         graph.add_graph,
+        web.add_web,
 )
 # Commands with subcommands of their own register on the subparsers themselves.
 COMMAND_GROUPS = (
@@ -149,8 +150,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 # Rootless: what a command needs of the user's lab root (vnetlab.host.lab_root).
 READS_FILES_ONLY = frozenset({"validate", "import", "export"})  # no namespace at all
-MAKES_LABS = frozenset({"up", "try", "course"})  # may need a lab root that is not there yet
+MAKES_LABS = frozenset({"up", "try", "course", "web"})  # may need a lab root that is not there yet
 # (`graph` is in neither: a file needs no namespace, but a running lab's live state is read inside them)
+# Binds its listening socket on the host first: the lab root has a network namespace of its own,
+# which a browser on the host could not reach (cli/web.py joins the lab root once it listens).
+ENTERS_LAB_ROOT_ITSELF = frozenset({"web"})
 
 
 def _enter_lab_root(command: str) -> None:
@@ -160,7 +164,7 @@ def _enter_lab_root(command: str) -> None:
     from vnetlab.host import lab_root
 
     lab_root.activate()
-    if command not in READS_FILES_ONLY:
+    if command not in READS_FILES_ONLY and command not in ENTERS_LAB_ROOT_ITSELF:
         lab_root.enter(create=command in MAKES_LABS)
 
 

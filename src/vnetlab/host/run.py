@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import fcntl
 import os
 import signal
 import subprocess
+import termios
 from typing import Any, Optional, Sequence
 
 from vnetlab.host import netns, node_etc
@@ -28,7 +30,8 @@ _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True
 _libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
 
 
-def _enter(path: str, parent: Optional[int] = None, etc: Sequence[tuple[str, str]] = ()) -> None:
+def _enter(path: str, parent: Optional[int] = None, etc: Sequence[tuple[str, str]] = (),
+           controlling_tty: bool = False) -> None:
     # Runs in the forked child before exec: only async-signal-safe-ish work.
     if parent is not None:
         # SIGTERM when the parent dies; and if it died before prctl took
@@ -46,16 +49,23 @@ def _enter(path: str, parent: Optional[int] = None, etc: Sequence[tuple[str, str
     netns.mount("sysfs", "/sys", "sysfs", 0)
     for source, target in etc:  # listed by the parent: no directory walk between fork and exec
         netns.mount(source, target, None, netns.MS_BIND)
+    if controlling_tty:  # the child is a session leader already (start_new_session: setsid runs first)
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
-def popen(netns_name: str, argv: Sequence[str], *, die_with_parent: bool = False,
+def popen(netns_name: str, argv: Sequence[str], *, die_with_parent: bool = False, controlling_tty: bool = False,
           **kwargs: Any) -> subprocess.Popen:
     """Starts ``argv`` (a list, never a shell string) inside ``netns_name``.
 
     With ``die_with_parent`` the child gets SIGTERM when the calling process
     dies (``PR_SET_PDEATHSIG``; the caller must fork from a thread that lives
     as long as the process, as the kernel ties it to the forking thread).
+    With ``controlling_tty`` (and ``start_new_session``) its stdin, a
+    terminal, becomes the new session's controlling terminal, as a login
+    shell's is: Ctrl-C and job control work (the web UI's shell, on a pty).
     """
+    if controlling_tty and not kwargs.get("start_new_session"):
+        raise ValueError("controlling_tty needs start_new_session=True (a terminal belongs to a session)")
     if isinstance(argv, (str, bytes)):
         raise TypeError("argv must be a list of arguments, not a string")
     path = netns.netns_path(netns_name)
@@ -67,7 +77,8 @@ def popen(netns_name: str, argv: Sequence[str], *, die_with_parent: bool = False
         env.setdefault(key, value)
     parent = os.getpid() if die_with_parent else None
     etc = node_etc.bind_mounts(netns_name)
-    return subprocess.Popen(list(argv), preexec_fn=lambda: _enter(path, parent, etc), env=env, **kwargs)
+    return subprocess.Popen(list(argv), preexec_fn=lambda: _enter(path, parent, etc, controlling_tty), env=env,
+                            **kwargs)
 
 
 def run(netns_name: str, argv: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess:
