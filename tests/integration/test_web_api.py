@@ -243,9 +243,10 @@ def test_ctrl_c_stops_the_server_its_shells_and_captures(web, tmp_path):
     from websockets.sync.client import connect
 
     from conftest import VNETLAB
+    from vnetlab.host import state
     from vnetlab.web.nodes import namespace_processes
 
-    before = set(glob.glob(os.path.join(os.environ.get("TMPDIR", "/tmp"), "vnetlab-web-captures-*")))
+    before = set(glob.glob(os.path.join(state.lab_dir(FW), "web-capture-*")))
     server = subprocess.Popen([*VNETLAB, "web", "--labs", str(tmp_path), "--port", "0"], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
     try:
@@ -262,7 +263,7 @@ def test_ctrl_c_stops_the_server_its_shells_and_captures(web, tmp_path):
             assert len(inside) >= 2, inside  # the shell and its sleep
             capture = c.post(f"/api/labs/{FW}/captures", json={"interfaces": ["guest:eth0"]})
             assert capture.status_code == 201, capture.text
-            files = set(glob.glob(os.path.join(os.environ.get("TMPDIR", "/tmp"), "vnetlab-web-captures-*"))) - before
+            files = set(glob.glob(os.path.join(state.lab_dir(FW), "web-capture-*"))) - before
             assert len(files) == 1
             server.send_signal(signal.SIGINT)
             assert server.wait(20) == 0, server.stderr.read()
@@ -275,7 +276,7 @@ def test_ctrl_c_stops_the_server_its_shells_and_captures(web, tmp_path):
         time.sleep(0.05)
     assert all(exited(pid) for pid in inside), "a shell outlived the server"
     assert namespace_processes(f"{FW}-guest") == []  # no shell, no sleep, no tcpdump left in the node
-    assert not any(os.path.exists(folder) for folder in files), "the capture's folder was left"
+    assert not any(os.path.exists(file) for file in files), "the capture's file was left"
     assert "stopped" in server.stderr.read()
     assert web.get(f"/api/labs/{FW}/nodes/guest").status_code == 200  # the lab is still up
 
@@ -316,3 +317,29 @@ def test_an_ordinary_users_server_is_reachable_and_builds_in_the_users_lab_root(
         assert server.returncode == 0, server.stderr.read()
         left = user.leftovers()
         assert not left, left
+
+
+def test_a_capture_lives_in_the_labs_run_directory_and_goes_with_down(web):
+    """A capture's file is private, in the lab's run directory (not $TMPDIR, where a killed server
+    would leave it), and `down` takes it away, a running capture stopped first. (FW is brought up
+    again at the end: the host is as the test found it.)"""
+    from vnetlab.host import state
+    from vnetlab.lab import Lab
+
+    started = web.post(f"/api/labs/{FW}/captures", json={"interfaces": ["server:eth0"], "filter": "icmp"})
+    assert started.status_code == 201, started.text
+    capture = started.json()["id"]
+    Lab.running(FW).node("admin").run(["ping", "-c", "1", "10.0.0.10"], capture_output=True, check=True)
+    files = [os.path.join(state.lab_dir(FW), name) for name in os.listdir(state.lab_dir(FW))
+             if name.startswith(f"web-capture-{capture}-")]
+    assert len(files) == 1, os.listdir(state.lab_dir(FW))
+    assert os.stat(files[0]).st_mode & 0o777 == 0o600
+    stopped = web.delete(f"/api/labs/{FW}")  # while the capture runs
+    assert stopped.status_code == 202, stopped.text
+    assert _poll(web, stopped.json()["job"], [])["state"] == "done"
+    assert not os.path.exists(files[0]) and not os.path.exists(state.lab_dir(FW))
+    assert web.get(f"/api/labs/{FW}/captures/{capture}").status_code == 404
+    assert lab_namespaces(FW) == []
+    again = web.post("/api/labs", json={"file": "firewall-debug.yaml"})
+    assert again.status_code == 202, again.text
+    assert _poll(web, again.json()["job"], [])["state"] == "done"

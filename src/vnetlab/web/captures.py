@@ -1,8 +1,9 @@
 """Captures started from the page: ``probe.capture.capture`` in a thread, into a private pcapng.
 
-Each capture writes to a file in the server's own temporary directory
-(mode 0700, removed at shutdown) until its stop event is set; the page
-polls its packet count and downloads the file once it stopped.
+Each capture writes to a file of its own (mode 0600) in the lab's run directory until its
+stop event is set; the page polls its packet count and downloads the file once it stopped.
+The file lives no longer than the lab: ``down`` removes the run directory with it (even when
+the server was killed and could not clean up), and the server removes its files when it stops.
 """
 
 from __future__ import annotations
@@ -10,10 +11,9 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
-import shutil
 import tempfile
 import threading
-from typing import Any, Optional
+from typing import Any, BinaryIO, Optional
 
 from vnetlab.errors import BadInput
 from vnetlab.names import node_name
@@ -57,13 +57,6 @@ class Captures:
         self._captures: dict[str, Capture] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
-        self._dir: Optional[str] = None
-
-    def _directory(self) -> str:
-        with self._lock:
-            if self._dir is None:
-                self._dir = tempfile.mkdtemp(prefix="vnetlab-web-captures-")  # mode 0700
-            return self._dir
 
     def start(self, lab: Any, body: dict[str, Any]) -> Capture:
         """Starts a capture on ``body["interfaces"]`` (``NODE`` or ``NODE:IF``; none: every
@@ -99,7 +92,7 @@ class Captures:
             raise BadCapture("no interface is up on the nodes given — name one as NODE:IF")
         with self._lock:
             capture_id = f"c{next(self._ids)}"
-        path = os.path.join(self._directory(), f"{lab.name}-{capture_id}.pcapng")
+        output, path = _new_file(lab.name, capture_id)
         found = Capture(capture_id, lab.name, [i.label for i in interfaces], path, threading.Event())
 
         def counted(interface: Any, packet: Any, linktype: int) -> None:
@@ -107,7 +100,7 @@ class Captures:
 
         def run() -> None:
             try:
-                with open(path, "wb") as output:
+                with output:
                     report = cap.capture(interfaces, bpf=bpf, output=output, count=count, duration=duration,
                                          on_packet=counted, on_ready=found.started.set, stop=found.stop)
                 found.summary = report.summary()
@@ -153,16 +146,23 @@ class Captures:
             pass
 
     def stop_lab(self, lab: str) -> None:
-        """Stops the captures of ``lab`` (before it goes down); their files stay downloadable."""
-        for found in [c for c in self._captures.values() if c.lab == lab]:
+        """Stops and forgets the captures of ``lab`` (before it goes down: its run directory, their
+        files with it, is removed next)."""
+        for found in [c for c in list(self._captures.values()) if c.lab == lab]:
             self.stop(found)
+            self.delete(found)
 
     def close(self) -> None:
-        """Stops every capture and removes every file (at shutdown)."""
+        """Stops every capture and removes every file (at shutdown; the labs stay up)."""
         for found in list(self._captures.values()):
             self.stop(found)
-        with self._lock:
-            self._captures.clear()
-            if self._dir is not None:
-                shutil.rmtree(self._dir, ignore_errors=True)
-                self._dir = None
+            self.delete(found)
+
+
+def _new_file(lab: str, capture_id: str) -> tuple[BinaryIO, str]:
+    """A new empty file for a capture of ``lab`` in the lab's run directory, open for writing, and
+    its path: mode 0600, made by this call (``O_EXCL``: never a file or link planted there)."""
+    from vnetlab.host import state
+
+    fd, path = tempfile.mkstemp(prefix=f"web-capture-{capture_id}-", suffix=".pcapng", dir=state.lab_dir(lab))
+    return os.fdopen(fd, "wb"), path
