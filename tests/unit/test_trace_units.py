@@ -587,3 +587,49 @@ def test_forwarding_off_is_named_instead_of_no_route_to_host():
                                         "(net.ipv4.ip_forward is 0")
     assert RouteAnswer("10.0.1.2", False, error="No route to host").describe() == \
         "no route to 10.0.1.2 (No route to host)"
+
+
+@pytest.mark.parametrize("tool", ["tcpdump", "nft", "conntrack"])
+def test_a_missing_tool_is_the_machines_problem_with_the_package_to_install(tool):
+    from vnetlab.errors import EnvironmentProblem
+    from vnetlab.probe.trace import missing
+
+    said = missing(FileNotFoundError(2, "No such file or directory", tool))
+    assert isinstance(said, EnvironmentProblem)
+    assert str(said) == f"{tool} is not installed — apt-get install {tool}"
+
+
+def test_a_missing_namespace_is_a_lab_not_up():
+    from vnetlab.probe.trace import missing
+
+    said = missing(FileNotFoundError("namespace fw-a of node a does not exist — is the lab up?"))
+    assert type(said) is LookupError and "is the lab up?" in str(said)
+
+
+def test_the_cli_and_the_web_say_the_same_of_a_missing_tool(monkeypatch):
+    """Both faces raise what probe.trace.missing makes of the trace's FileNotFoundError."""
+    import argparse
+
+    from vnetlab.cli import probing
+    from vnetlab.errors import EnvironmentProblem
+    from vnetlab.probe import trace as trace_module
+    from vnetlab.web import probes
+
+    def no_nft(*args, **kwargs):
+        raise FileNotFoundError(2, "No such file or directory", "nft")
+
+    class Running:
+        name, spec = "fw", object()
+
+        def namespace_of(self, node):
+            return f"fw-{node}"
+
+    monkeypatch.setattr(trace_module, "trace", no_nft)
+    with pytest.raises(EnvironmentProblem) as web_said:
+        probes.trace(Running(), {"from": "a", "to": "b"})
+    monkeypatch.setattr(probing, "_running", lambda lab: Running())
+    monkeypatch.setattr("vnetlab.lab.require_root", lambda what: None)
+    args = argparse.Namespace(lab="fw", src="a", dst="b", proto="icmp", port=None, timeout=1.0, family=None, json=False)
+    with pytest.raises(EnvironmentProblem) as cli_said:
+        probing.cmd_trace(args)
+    assert str(web_said.value) == str(cli_said.value) == "nft is not installed — apt-get install nft"

@@ -151,8 +151,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 # -- trace (issue 5) --------------------------------------------------------
 def cmd_trace(args: argparse.Namespace) -> int:
-    from vnetlab.lab import EnvironmentProblem, require_root
-    from vnetlab.probe.trace import ANSWERED, DELIVERED, render_text, trace
+    from vnetlab.lab import require_root
+    from vnetlab.probe.trace import ANSWERED, DELIVERED, missing, render_text, trace
 
     require_root("vnetlab trace")
     _check_timeout_and_port(args.timeout, "--port", args.port)
@@ -163,9 +163,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     except FileNotFoundError as exc:
-        if exc.filename in ("tcpdump", "nft", "conntrack"):
-            raise EnvironmentProblem(f"{exc.filename} is not installed — apt-get install {exc.filename}") from None
-        raise LookupError(str(exc)) from None
+        raise missing(exc) from None
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:

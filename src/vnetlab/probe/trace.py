@@ -689,6 +689,20 @@ def trace(spec: Any, namespace_of: Callable[[str], str], source: str, destinatio
 
 # Markers of the traces running in this process: traces at the same time (trace_many) never share one.
 _MARKERS: set[int] = set()
+TOOLS = ("tcpdump", "nft", "conntrack")  # the programs a trace runs
+
+
+def missing(exc: FileNotFoundError) -> Exception:
+    """What a :func:`trace`'s ``FileNotFoundError`` means, to raise in its place (the CLI and the
+    web say the same): a program of :data:`TOOLS` not installed (``EnvironmentProblem``, with the
+    ``apt-get`` line), else a node's namespace gone (``LookupError``: the lab is not up)."""
+    from vnetlab.errors import EnvironmentProblem
+
+    if exc.filename in TOOLS:
+        return EnvironmentProblem(f"{exc.filename} is not installed — apt-get install {exc.filename}")
+    return LookupError(str(exc))
+
+
 _MARKERS_LOCK = threading.Lock()
 
 

@@ -53,7 +53,7 @@ def _proto(value: object, allowed: tuple[str, ...]) -> str:
 
 def trace(lab: Any, body: dict[str, Any]) -> dict[str, Any]:
     """``POST /api/labs/LAB/trace`` with ``{"from", "to", "proto", "port", "timeout", "family"}``."""
-    from vnetlab.probe.trace import render_text, trace as run_trace
+    from vnetlab.probe.trace import missing, render_text, trace as run_trace
 
     source = node_name(body.get("from"))
     target = body.get("to")
@@ -69,9 +69,7 @@ def trace(lab: Any, body: dict[str, Any]) -> dict[str, Any]:
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
     except FileNotFoundError as exc:
-        if exc.filename in ("tcpdump", "nft", "conntrack"):
-            raise EnvironmentProblem(f"{exc.filename} is not installed — apt-get install {exc.filename}") from None
-        raise LookupError(str(exc)) from None
+        raise missing(exc) from None
     data = result.to_dict()
     data["path_line"] = data.pop("path")
     data["path"] = hops(result.forward, result)
