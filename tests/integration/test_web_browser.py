@@ -6,7 +6,8 @@ by clicking `down` at the end. The cases share the server, the browser and the l
 
 - proxmox-tap's map shows vmbr0 inside the pve box with its two TAPs on it;
 - a trace on firewall-debug (admin → server tcp 22) draws the path and marks the drop at the
-  server, with the rule's reason;
+  server, with the rule's reason; one that is answered (guest → server tcp 22) draws the reply's
+  way back too, in its own colour;
 - a cable cut from a shell (`vnetlab link … down`) shows on the map within 2 s, and the check
   that needs it turns red on the map and in the table;
 - the in-browser shell runs `ip -br addr` in a node (and its size follows the terminal's);
@@ -339,6 +340,8 @@ def test_trace_draws_the_path_and_marks_the_drop_at_the_servers_rule(web):
     assert note.is_visible()
     reason = note.inner_text()
     assert "server" in reason and "policy drop" in reason, reason  # the input chain's policy, at the server
+    assert web.js("() => window.vnetlab.map.cy.$('.trace-reply-edge, .trace-reply-hop').length") == 0  # no answer
+    assert page.locator("#trace-reply-hops").count() == 0
     web.shot("trace-firewall-debug")
     # The guest's ssh gets through (the bug): the path ends at the server with no drop marked.
     page.select_option("#trace-from", "guest")
@@ -349,8 +352,21 @@ def test_trace_draws_the_path_and_marks_the_drop_at_the_servers_rule(web):
     assert page.locator(".trace-badge.note").count() == 0
     lit = web.js("() => window.vnetlab.map.cy.edges('.trace-edge').map(e => e.id()).sort()")
     assert lit == ["link:1", "link:2"], lit
+    # It was answered: the reply's way back lit too, in its own colour, its arrows pointing back.
+    back = page.eval_on_selector_all("#trace-reply-hops li", "l => l.map(x => x.dataset.node)")
+    assert back == ["server", "gw", "guest"], back
+    replied = web.js("() => window.vnetlab.map.cy.edges('.trace-reply-edge').map(e => ({id: e.id(),"
+                     " probe: e.hasClass('trace-fwd'), reply: e.hasClass('trace-reply-fwd'),"
+                     " arrow: e.style(e.hasClass('trace-reply-fwd') ? 'target-arrow-color' : 'source-arrow-color'),"
+                     " shape: e.style(e.hasClass('trace-reply-fwd') ? 'target-arrow-shape' : 'source-arrow-shape'),"
+                     " outline: e.style('line-outline-color')}))")
+    assert sorted(r["id"] for r in replied) == ["link:1", "link:2"], replied
+    assert all(r["probe"] != r["reply"] for r in replied), replied  # the other way than the probe's arrows
+    assert all(r["shape"] == "triangle" and r["arrow"] == r["outline"] == "rgb(142,36,170)" for r in replied), replied
+    assert "trace-reply-hop" in web.classes("guest") and "trace-reply-hop" in web.classes("server")
+    web.shot("trace-reply-firewall-debug")
     page.click("#trace-clear")
-    assert web.js("() => window.vnetlab.map.cy.$('.trace-hop, .trace-edge').length") == 0
+    assert web.js("() => window.vnetlab.map.cy.$('.trace-hop, .trace-edge, .trace-reply-hop, .trace-reply-edge').length") == 0
 
 
 def test_reach_matrix_is_a_coloured_grid(web):

@@ -7,18 +7,36 @@
  * The probe's path is highlighted hop by hop (each node numbered in the order the packet met it,
  * the cables between them drawn thick with an arrow the way it went), each hop carries its reason
  * (route, bridge decision, nft verdict) as the number's tooltip, and the node that dropped or
- * refused it is marked red with the rule or missing route that did it.
+ * refused it is marked red with the rule or missing route that did it. The reply (or the error or
+ * RST sent back), when there is one, follows in its own colour with arrows at the end it arrived
+ * at, the way it went back; a cable both crossed keeps the probe's colour, outlined in the reply's.
  */
 (function () {
   "use strict";
 
   const STEP_MS = 180; // the delay between two hops appearing: the eye follows the packet
   const STOPPED = ["dropped", "refused", "lost"];
+  const REPLY = "#8e24aa"; // the reply's colour (the probe's is #1565c0)
+  const CLASSES = "trace-hop trace-edge trace-fwd trace-rev trace-drop trace-drop-edge"
+    + " trace-reply-hop trace-reply-edge trace-reply-fwd trace-reply-rev";
 
   function ensureStyle(cy) {
     if (cy.scratch("vnetlabTraceStyle")) return;
     cy.scratch("vnetlabTraceStyle", true);
+    // Later rules win: a node or cable on both legs shows the probe's colour (the reply's outline).
     cy.style()
+      .selector("node.trace-reply-hop").style({
+        "border-width": 4, "border-color": REPLY, "border-style": "solid", "border-opacity": 1,
+      })
+      .selector("edge.trace-reply-edge").style({
+        "line-color": REPLY, "width": 5, "line-style": "solid", "opacity": 1, "z-index": 89,
+      })
+      .selector("edge.trace-reply-fwd").style({
+        "target-arrow-shape": "triangle", "target-arrow-color": REPLY, "arrow-scale": 1.4,
+      })
+      .selector("edge.trace-reply-rev").style({
+        "source-arrow-shape": "triangle", "source-arrow-color": REPLY, "arrow-scale": 1.4,
+      })
       .selector("node.trace-hop").style({
         "border-width": 4, "border-color": "#1565c0", "border-style": "solid", "border-opacity": 1,
       })
@@ -30,6 +48,9 @@
       })
       .selector("edge.trace-rev").style({
         "mid-source-arrow-shape": "triangle", "mid-source-arrow-color": "#1565c0", "arrow-scale": 1.4,
+      })
+      .selector("edge.trace-edge.trace-reply-edge").style({
+        "line-outline-width": 2, "line-outline-color": REPLY,
       })
       .selector("node.trace-drop").style({
         "border-width": 6, "border-color": "#d32f2f", "border-style": "double", "background-color": "#ffcdd2",
@@ -87,6 +108,18 @@
     return hops;
   }
 
+  /** The reply leg (the answer, or the error or RST sent back) as [{node, reason, seen}], in the
+   * order it went (from the node that answered back to the source); [] when nothing came back. */
+  function replyHopsOf(result) {
+    const raw = (result.reply && result.reply.hops) || [];
+    const listed = Array.isArray(result.reply_hops) ? result.reply_hops : [];
+    if (!raw.length) return listed.map((p) => ({ node: p.node, reason: p.reason || "", dropped: false, seen: [] }));
+    return raw.map((hop, i) => {
+      const given = listed[i] && listed[i].node === hop.node ? listed[i] : null;
+      return { node: hop.node, seen: hop.seen || [], dropped: false, reason: (given && given.reason) || reasonOf(hop) };
+    });
+  }
+
   /** The map element standing for lab node `name`: itself, or the "N hosts" group it is folded into. */
   function elementOf(cy, topology, name) {
     const own = cy.getElementById(name);
@@ -142,7 +175,7 @@
       if (state.onRender && cy) cy.off("render", state.onRender);
       map._vnetlabTrace = null;
     }
-    if (cy) cy.elements().removeClass("trace-hop trace-edge trace-fwd trace-rev trace-drop trace-drop-edge");
+    if (cy) cy.elements().removeClass(CLASSES);
   }
 
   /** The drop's note: the trace's reason (it names the rule or the missing route, and mostly the node). */
@@ -255,6 +288,21 @@
         hops.push({ node: result.by, reason: result.reason || "", dropped: true, seen: [] });
       }
     }
+    // The reply, after the probe: its nodes and cables, its arrows the way it went back.
+    const back = replyHopsOf(result);
+    back.forEach((hop, i) => {
+      const ele = elementOf(cy, topology, hop.node);
+      const classes = [];
+      if (ele.nonempty()) classes.push([ele, "trace-reply-hop"]);
+      if (i > 0) {
+        const link = edgeBetween(cy, topology, back[i - 1], hop);
+        if (link) {
+          classes.push([link.ele, "trace-reply-edge"]);
+          classes.push([link.ele, link.forward ? "trace-reply-fwd" : "trace-reply-rev"]);
+        }
+      }
+      state.steps.push({ classes, items: [] });
+    });
     state.onRender = () => place(map);
     cy.on("render", state.onRender);
     const reveal = (n) => {
@@ -276,5 +324,5 @@
     if (map && map._vnetlabTrace) { applyClasses(map); place(map); }
   }
 
-  window.VnetlabTrace = { show, clear, reapply, hopsOf };
+  window.VnetlabTrace = { show, clear, reapply, hopsOf, replyHopsOf };
 })();

@@ -47,6 +47,7 @@
       class: hop.dropped ? "drop" : "hop", dataset: { node: hop.node },
       onmouseenter: () => flash(hop.node, true), onmouseleave: () => flash(hop.node, false),
     }, h("b", {}, hop.node), hop.reason ? h("span", { class: "reason" }, " — " + hop.reason) : null)));
+    const back = window.VnetlabTrace ? VnetlabTrace.replyHopsOf(result) : [];
     const pathText = typeof result.path === "string" ? result.path : result.path_line || "";
     fill(out,
       h("p", { class: "verdict " + (stopped ? "fail" : "pass"), id: "trace-verdict" },
@@ -54,6 +55,10 @@
       pathText ? h("p", { class: "path" }, pathText) : null,
       list,
       result.reply_path ? h("p", { class: "path" }, "reply: " + result.reply_path) : null,
+      back.length ? h("ol", { class: "hops reply", id: "trace-reply-hops" }, back.map((hop) => h("li", {
+        class: "hop", dataset: { node: hop.node },
+        onmouseenter: () => flash(hop.node, true), onmouseleave: () => flash(hop.node, false),
+      }, h("b", {}, hop.node), hop.reason ? h("span", { class: "reason" }, " — " + hop.reason) : null))) : null,
       result.text ? h("details", { class: "section" }, h("summary", {}, "full trace (as vnetlab trace prints it)"), pre(result.text)) : null);
   }
 
