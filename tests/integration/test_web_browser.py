@@ -10,6 +10,8 @@ by clicking `down` at the end. The cases share the server, the browser and the l
   way back too, in its own colour;
 - a cable cut from a shell (`vnetlab link … down`) shows on the map within 2 s, and the check
   that needs it turns red on the map and in the table;
+- an impairment set from a shell (`vnetlab impair … --delay 50ms`) shows on its cable within 2 s,
+  orange with its text, and goes when it is cleared;
 - the in-browser shell runs `ip -br addr` in a node (and its size follows the terminal's);
 - a capture started and stopped in the page downloads a pcapng that tshark reads;
 - the page without the token is refused; no request of the page leaves the served origin.
@@ -412,6 +414,33 @@ def test_a_cable_cut_from_a_shell_shows_within_2s_and_its_check_turns_red(web):
         page.uncheck("#checks-auto")
         cli("link", PVE, "vm100:eth0", "up", check=True)
     page.wait_for_function("() => !window.vnetlab.map.cy.getElementById('link:0').hasClass('cut')", timeout=3_000)
+
+
+IMPAIRED_EDGE = ("() => { const e = window.vnetlab.map.cy.getElementById('link:0');"
+                 " return {impaired: e.hasClass('impaired'), label: e.data('label'), colour: e.style('line-color')}; }")
+
+
+def test_an_impairment_set_from_a_shell_shows_on_its_cable_within_2s(web):
+    web.show_lab(FW)
+    page = web.page
+    before = web.js(IMPAIRED_EDGE)
+    assert not before["impaired"] and before["label"] == "", before  # admin—gw, as the file has it
+    try:
+        cli("impair", FW, "admin:eth0", "--delay", "50ms", check=True)
+        done = time.monotonic()  # the delay is in force once the command returned
+        page.wait_for_function("() => window.vnetlab.map.cy.getElementById('link:0').hasClass('impaired')",
+                               timeout=2_000)
+        shown = time.monotonic() - done
+        seen = web.js(IMPAIRED_EDGE)
+        print(f"\nimpairment shown on the map {shown:.2f} s after `vnetlab impair` returned")
+        assert seen["label"] == "admin: delay 50ms", seen  # its text on the cable
+        assert seen["colour"] == "rgb(255,127,14)", seen  # orange, as the legend says
+        web.shot("map-impaired-link")
+    finally:
+        cli("impair", FW, "admin:eth0", "--clear", check=True)
+    page.wait_for_function("() => !window.vnetlab.map.cy.getElementById('link:0').hasClass('impaired')",
+                           timeout=2_000)
+    assert web.js(IMPAIRED_EDGE)["label"] == ""
 
 
 def test_the_shell_runs_ip_br_addr_in_a_node(web):
