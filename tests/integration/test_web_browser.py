@@ -443,6 +443,20 @@ def test_an_impairment_set_from_a_shell_shows_on_its_cable_within_2s(web):
     assert web.js(IMPAIRED_EDGE)["label"] == ""
 
 
+def test_the_checks_tab_shows_the_shown_labs_checks_only(web):
+    """After PVE's checks ran in the page (the cable-cut case), FW's tab has none of PVE's summary
+    or expectations: FW's three checks, and a summary only of FW's own last run."""
+    web.show_lab(FW)
+    web.tab("checks")
+    page = web.page
+    page.wait_for_selector('[data-testid="check-2"]')
+    rows = page.eval_on_selector_all("#checks-table tbody tr", "rows => rows.map(r => r.cells[2].textContent)")
+    assert len(rows) == 3 and rows in (["", "", ""], ["filtered", "open", "reach"]), rows
+    summary = page.inner_text("#checks-summary")
+    counts = [int(n) for n in re.findall(r"(\d+) (?:passed|failed)", summary)]
+    assert summary == "" or sum(counts) == 3, summary
+
+
 def test_the_shell_runs_ip_br_addr_in_a_node(web):
     web.show_lab(PVE)
     page = web.page

@@ -46,6 +46,8 @@
     S.checksKey = null;
     S.formsKey = null;
     S.trace = null;
+    S.lastChecks = null; // another lab's run: its summary and expectations are not this lab's
+    $("#checks-summary").textContent = "";
     destroyMap();
     fill($("#trace-result"));
     $("#trace-result").dataset.state = "empty";
