@@ -33,6 +33,19 @@ _SHAPES = {
     "group": 'shape=folder, style=filled, fillcolor="#eeeeee"',
 }
 _OVS_FILL = "#d8f5d0"
+# class -> DOT attributes, for a node or an edge with that class; the first class listed that
+# it has wins (a cut trunk is drawn cut; a node whose checks failed and passed, failed)
+_NODE_CLASSES = (
+    ("check-failed", 'color="#d62728", penwidth=2.5'),
+    ("check-passed", 'color="#2ca02c", penwidth=2.5'),
+)
+_EDGE_CLASSES = (
+    ("cut", 'color="#d62728", style=dashed, penwidth=2, fontcolor="#d62728"'),
+    ("down", 'color="#d62728", style=dotted'),
+    ("impaired", 'color="#ff7f0e", penwidth=2, fontcolor="#c05800"'),
+    ("trunk", "penwidth=2.5"),
+    ("bond", 'color="#555555:#555555"'),
+)
 
 
 def _quote(text: str) -> str:
@@ -58,15 +71,17 @@ def _dot_label(node: dict[str, Any]) -> str:
     return _node_label(node, addresses=node["kind"] in ("bridge", "switch", "stack"))
 
 
+def _class_attrs(item: dict[str, Any], table: tuple[tuple[str, str], ...]) -> list[str]:
+    """The DOT attributes of the first class in ``table`` that ``item`` (a node or an edge) has."""
+    classes = item.get("classes") or ()
+    return next(([attrs] for name, attrs in table if name in classes), [])
+
+
 def _node_style(node: dict[str, Any]) -> str:
     attrs = [_SHAPES.get(node["kind"], "shape=box")]
     if node.get("backend") == "ovs":
         attrs.append(f'fillcolor="{_OVS_FILL}"')
-    classes = node.get("classes") or ()
-    if "check-failed" in classes:
-        attrs.append('color="#d62728", penwidth=2.5')
-    elif "check-passed" in classes:
-        attrs.append('color="#2ca02c", penwidth=2.5')
+    attrs += _class_attrs(node, _NODE_CLASSES)
     return ", ".join(attrs)
 
 
@@ -85,18 +100,7 @@ def _edge_attrs(edge: dict[str, Any], big: bool) -> list[str]:
             label.append(f"{end['node']}: {text}")
     if label:
         attrs.append(f"label={_quote(chr(10).join(label))}")
-    classes = edge.get("classes") or ()
-    if "cut" in classes:
-        attrs.append('color="#d62728", style=dashed, penwidth=2, fontcolor="#d62728"')
-    elif "down" in classes:
-        attrs.append('color="#d62728", style=dotted')
-    elif "impaired" in classes:
-        attrs.append('color="#ff7f0e", penwidth=2, fontcolor="#c05800"')
-    elif "trunk" in classes:
-        attrs.append("penwidth=2.5")
-    elif "bond" in classes:
-        attrs.append('color="#555555:#555555"')
-    return attrs
+    return attrs + _class_attrs(edge, _EDGE_CLASSES)
 
 
 def to_dot(topology: dict[str, Any]) -> str:
