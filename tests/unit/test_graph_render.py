@@ -187,3 +187,12 @@ def test_wrapped_big_graph_keeps_parallel_links_apart_and_stays_a_few_times_wide
     assert titles.count("gw--srv") == 2
     width, height, _ = layout(text)
     assert width / height < 5
+
+
+def test_with_thousands_of_hosts_the_rows_get_fewer_so_dot_stays_fast():
+    t = star(1500)
+    rows, _ = render._wrapped(t, big=True)
+    crossed = sum(r * len(row) for r, row in enumerate(rows["sw"]))  # ranks the edges to lower rows cross
+    assert crossed <= render.CROSSINGS
+    assert len(rows["sw"]) > 1 and sum(map(len, rows["sw"])) == 1500
+    assert len(render._wrapped(star(60), big=False)[0]["sw"]) > 4  # a few dozen: rows by the aspect alone

@@ -28,6 +28,9 @@ DOT_TIMEOUT = 120.0
 # (width / height) over all such leaves.
 WRAP = 8
 ASPECT = 2.0
+# An edge to a leaf r rows down crosses r ranks, and dot's work grows with all such crossings: with
+# more leaves the rows get fewer (wider), their sum kept under this (1,000 hosts: about 9,500)
+CROSSINGS = 12_000
 
 # kind -> DOT node attributes
 _SHAPES = {
@@ -147,9 +150,10 @@ def _wrapped(topology: dict[str, Any], big: bool) -> tuple[dict[str, list[list[s
     column = sum(max(54.0, 17 + 5.6 * max(map(len, box))) for box in lines) / len(lines) + 21.6
     row = sum(max(36.0, 7 + 12.0 * len(box)) for box in lines) / len(lines) + 43.2
     columns = math.sqrt(ASPECT * len(boxed) * row / column)  # over all wrapped leaves: width / height ≈ ASPECT
+    most = max(1, int(2 * CROSSINGS / len(boxed)) + 1)  # rows: a leaf crosses (rows - 1) / 2 ranks on average
     rows = {}
     for node, leaves in under.items():
-        width = min(len(leaves), max(3, math.ceil(columns * len(leaves) / len(boxed))))
+        width = min(len(leaves), max(3, math.ceil(columns * len(leaves) / len(boxed)), math.ceil(len(leaves) / most)))
         rows[node] = [[one for one, _ in leaves[i:i + width]] for i in range(0, len(leaves), width)]
     return rows, boxed
 
