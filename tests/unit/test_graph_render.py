@@ -141,3 +141,58 @@ def test_an_invalid_lab_file_exits_2(tmp_path, capsys):
     bad.write_text("lab: bad\nnodes:\n  a: {kind: toaster}\n")
     assert cli.main(["graph", str(bad), "-o", str(tmp_path / "x.dot")]) == 2
     assert re.search(r"bad\.yaml:3: ", capsys.readouterr().err)
+
+
+def star(hosts: int, parallel: int = 1, extra: int = 0) -> dict:
+    """A router, a switch with ``hosts`` hosts, ``parallel`` links router–server, ``extra`` lone nodes."""
+    pairs = ", ".join(f"s{i}: {{address: 10.9.{i}.1/30}}" for i in range(parallel))
+    lines = ["lab: star", "nodes:", "  sw: {kind: switch}",
+             f"  gw: {{kind: router, interfaces: {{eth0: {{address: 10.0.0.1/24}}, {pairs}}}}}",
+             f"  srv: {{interfaces: {{{', '.join(f'g{i}: {{address: 10.9.{i}.2/30}}' for i in range(parallel))}}}}}"]
+    lines += [f"  h{i}: {{interfaces: {{eth0: {{address: 10.0.{i // 250}.{i % 250 + 2}/16}}}}}}" for i in range(hosts)]
+    lines += [f"  x{i}: {{}}" for i in range(extra)]
+    lines += ["links:", "  - [gw:eth0, sw:p0]"] + [f"  - [gw:s{i}, srv:g{i}]" for i in range(parallel)]
+    lines += [f"  - [h{i}:eth0, sw:p{i + 1}]" for i in range(hosts)]
+    return topology_of(load_lab_text("\n".join(lines) + "\n", "star.yaml"), expand=True)
+
+
+def layout(text: str) -> tuple[float, float, dict[str, tuple[float, float]]]:
+    plain = subprocess.run([DOT, "-Tplain"], input=text.encode(), capture_output=True, check=True).stdout.decode()
+    words = [render._plain_words(line) for line in plain.splitlines()]
+    width, height = next((float(w[2]), float(w[3])) for w in words if w and w[0] == "graph")
+    return width, height, {w[1]: (float(w[2]), float(w[3])) for w in words if w and w[0] == "node"}
+
+
+def test_many_hosts_on_a_switch_are_drawn_in_rows_under_it_not_one_wide_rank():
+    text = render.to_dot(star(60))
+    assert '"sw" -- "h0"' in text and '"h0" -- "sw"' not in text  # the switch above its hosts
+    assert "concentrate=true" in text and text.count("[style=invis]") > 0
+    assert '"h5" [label="h5\\neth0 10.0.0.7/16 — p6"' in text  # the link's label in the host's box
+    width, height, at = layout(text)
+    rows = {round(y, 2) for name, (x, y) in at.items() if name.startswith("h")}
+    assert len(rows) >= 4 and all(y < at["sw"][1] for name, (x, y) in at.items() if name.startswith("h"))
+    assert width / height < 4  # one rank of 60 labelled hosts: about 40 times wider than high
+    assert render.to_dot(star(render.WRAP)).count("[style=invis]") == 0  # a few hosts stay in one row
+
+
+def test_wrapped_big_graph_keeps_parallel_links_apart_and_stays_a_few_times_wider_than_high():
+    t = star(render.BIG + 10, parallel=2)
+    text = render.to_dot(t)
+    assert "splines=line" not in text and "concentrate=true" in text
+    between = [line for line in text.splitlines() if '"gw" -- "srv"' in line]
+    assert len(between) == 2 and all("label=" in line for line in between)  # concentrate would merge them
+    assert "label=" not in next(line for line in text.splitlines() if '"gw" -- "sw"' in line)  # big: no end labels
+    svg = ET.fromstring(subprocess.run([DOT, "-Tsvg"], input=text.encode(), capture_output=True, check=True).stdout)
+    titles = [el.text for el in svg.iter("{http://www.w3.org/2000/svg}title")]
+    assert titles.count("gw--srv") == 2
+    width, height, _ = layout(text)
+    assert width / height < 5
+
+
+def test_with_thousands_of_hosts_the_rows_get_fewer_so_dot_stays_fast():
+    t = star(1500)
+    rows, _ = render._wrapped(t, big=True)
+    crossed = sum(r * len(row) for r, row in enumerate(rows["sw"]))  # ranks the edges to lower rows cross
+    assert crossed <= render.CROSSINGS
+    assert len(rows["sw"]) > 1 and sum(map(len, rows["sw"])) == 1500
+    assert len(render._wrapped(star(60), big=False)[0]["sw"]) > 4  # a few dozen: rows by the aspect alone

@@ -9,6 +9,7 @@ Graphviz runs as ``dot`` with an argv list, the graph on its stdin.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import subprocess
 from importlib.resources import files
@@ -19,8 +20,17 @@ from vnetlab.io.topology import end_text
 
 GRAPHVIZ_FORMATS = ("svg", "png", "pdf")
 FORMATS = ("svg", "png", "pdf", "dot", "mmd", "json", "html")
-BIG = 400  # nodes: above this Graphviz gets the cheaper options (straight edges, no end labels)
+BIG = 400  # nodes: above this Graphviz gets the cheaper options (no end labels; straight edges unless wrapped)
 DOT_TIMEOUT = 120.0
+# A node with more than WRAP leaves (nodes with one link, e.g. a switch's hosts) gets them in rows
+# under it instead of one rank as wide as all of them: the 1,000 hosts of an expanded lab would
+# else make a picture (and a web map) 200 times wider than high. The rows aim at ASPECT
+# (width / height) over all such leaves.
+WRAP = 8
+ASPECT = 2.0
+# An edge to a leaf r rows down crosses r ranks, and dot's work grows with all such crossings: with
+# more leaves the rows get fewer (wider), their sum kept under this (1,000 hosts: about 9,500)
+CROSSINGS = 12_000
 
 # kind -> DOT node attributes
 _SHAPES = {
@@ -33,6 +43,19 @@ _SHAPES = {
     "group": 'shape=folder, style=filled, fillcolor="#eeeeee"',
 }
 _OVS_FILL = "#d8f5d0"
+# class -> DOT attributes, for a node or an edge with that class; the first class listed that
+# it has wins (a cut trunk is drawn cut; a node whose checks failed and passed, failed)
+_NODE_CLASSES = (
+    ("check-failed", 'color="#d62728", penwidth=2.5'),
+    ("check-passed", 'color="#2ca02c", penwidth=2.5'),
+)
+_EDGE_CLASSES = (
+    ("cut", 'color="#d62728", style=dashed, penwidth=2, fontcolor="#d62728"'),
+    ("down", 'color="#d62728", style=dotted'),
+    ("impaired", 'color="#ff7f0e", penwidth=2, fontcolor="#c05800"'),
+    ("trunk", "penwidth=2.5"),
+    ("bond", 'color="#555555:#555555"'),
+)
 
 
 def _quote(text: str) -> str:
@@ -58,22 +81,28 @@ def _dot_label(node: dict[str, Any]) -> str:
     return _node_label(node, addresses=node["kind"] in ("bridge", "switch", "stack"))
 
 
+def _class_attrs(item: dict[str, Any], table: tuple[tuple[str, str], ...]) -> list[str]:
+    """The DOT attributes of the first class in ``table`` that ``item`` (a node or an edge) has."""
+    classes = item.get("classes") or ()
+    return next(([attrs] for name, attrs in table if name in classes), [])
+
+
 def _node_style(node: dict[str, Any]) -> str:
     attrs = [_SHAPES.get(node["kind"], "shape=box")]
     if node.get("backend") == "ovs":
         attrs.append(f'fillcolor="{_OVS_FILL}"')
-    classes = node.get("classes") or ()
-    if "check-failed" in classes:
-        attrs.append('color="#d62728", penwidth=2.5')
-    elif "check-passed" in classes:
-        attrs.append('color="#2ca02c", penwidth=2.5')
+    attrs += _class_attrs(node, _NODE_CLASSES)
     return ", ".join(attrs)
 
 
-def _edge_attrs(edge: dict[str, Any], big: bool) -> list[str]:
-    attrs = []
+def _edge_label(edge: dict[str, Any], big: bool, leaf: Optional[str] = None) -> list[str]:
+    """The lines of a link's label: its ends (not when ``big``), a group's count, impairments;
+    ``leaf``'s end first, on one line, for the label written in that leaf's box."""
     ends = edge.get("ends") or []
-    label = [f"{end_text(ends[0])} —\n{end_text(ends[1])}"] if ends and not big else []
+    if leaf is not None and ends and ends[0]["node"] != leaf:
+        ends = ends[::-1]
+    between = " — " if leaf else " —\n"
+    label = [f"{end_text(ends[0])}{between}{end_text(ends[1])}"] if ends and not big else []
     if edge.get("members"):
         label.append(edge["label"])
     state = edge.get("state") or {}
@@ -83,30 +112,71 @@ def _edge_attrs(edge: dict[str, Any], big: bool) -> list[str]:
         text = (impaired.get(name) or {}).get("text") or (end.get("impairment") if not state else None)
         if text:
             label.append(f"{end['node']}: {text}")
-    if label:
-        attrs.append(f"label={_quote(chr(10).join(label))}")
-    classes = edge.get("classes") or ()
-    if "cut" in classes:
-        attrs.append('color="#d62728", style=dashed, penwidth=2, fontcolor="#d62728"')
-    elif "down" in classes:
-        attrs.append('color="#d62728", style=dotted')
-    elif "impaired" in classes:
-        attrs.append('color="#ff7f0e", penwidth=2, fontcolor="#c05800"')
-    elif "trunk" in classes:
-        attrs.append("penwidth=2.5")
-    elif "bond" in classes:
-        attrs.append('color="#555555:#555555"')
-    return attrs
+    return label
+
+
+def _edge_attrs(edge: dict[str, Any], big: bool, labelled: bool = True) -> list[str]:
+    label = _edge_label(edge, big) if labelled else []
+    attrs = [f"label={_quote(chr(10).join(label))}"] if label else []
+    return attrs + _class_attrs(edge, _EDGE_CLASSES)
+
+
+def _wrapped(topology: dict[str, Any], big: bool) -> tuple[dict[str, list[list[str]]], dict[str, str]]:
+    """The leaves of each node with more than :data:`WRAP` of them, in rows (node id -> rows of
+    leaf ids, in the topology's order), and each such leaf's box label (its link's label in it).
+    A leaf is a top-level, non-compound node with one edge."""
+    degree: dict[str, int] = {}
+    for edge in topology["edges"]:
+        for end in (edge["source"], edge["target"]):
+            degree[end] = degree.get(end, 0) + 1
+    leafy = {n["id"]: n for n in topology["nodes"] if not n.get("parent") and not n.get("compound")}
+
+    def leaf(node_id: str) -> bool:
+        return node_id in leafy and degree[node_id] == 1
+
+    under: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for edge in topology["edges"]:
+        for one, other in ((edge["source"], edge["target"]), (edge["target"], edge["source"])):
+            if leaf(one) and not leaf(other):
+                under.setdefault(other, []).append((one, edge))
+    under = {node: leaves for node, leaves in under.items() if len(leaves) > WRAP}
+    boxed = {one: "\n".join([_dot_label(leafy[one])] + _edge_label(edge, big, one))
+             for leaves in under.values() for one, edge in leaves}
+    if not boxed:
+        return {}, {}
+    # a box's size as Graphviz makes it (Helvetica 10: ~5.6 points a character, 12 a line, margins),
+    # with the gaps between columns (nodesep) and rows (ranksep)
+    lines = [label.split("\n") for label in boxed.values()]
+    column = sum(max(54.0, 17 + 5.6 * max(map(len, box))) for box in lines) / len(lines) + 21.6
+    row = sum(max(36.0, 7 + 12.0 * len(box)) for box in lines) / len(lines) + 43.2
+    columns = math.sqrt(ASPECT * len(boxed) * row / column)  # over all wrapped leaves: width / height ≈ ASPECT
+    most = max(1, int(2 * CROSSINGS / len(boxed)) + 1)  # rows: a leaf crosses (rows - 1) / 2 ranks on average
+    rows = {}
+    for node, leaves in under.items():
+        width = min(len(leaves), max(3, math.ceil(columns * len(leaves) / len(boxed)), math.ceil(len(leaves) / most)))
+        rows[node] = [[one for one, _ in leaves[i:i + width]] for i in range(0, len(leaves), width)]
+    return rows, boxed
 
 
 def to_dot(topology: dict[str, Any]) -> str:
-    """The topology as a Graphviz graph: a cluster per hypervisor holding its bridges."""
+    """The topology as a Graphviz graph: a cluster per hypervisor holding its bridges; a node's
+    many leaves in rows under it (:data:`WRAP`)."""
     nodes = topology["nodes"]
     big = len(nodes) > BIG
+    wrapped, boxed = _wrapped(topology, big)
+    # Wrapped leaves: their edges are written node -- leaf (dot ranks an edge's tail above its head);
+    # each row is held one rank under the one above by invisible edges, the edges to the lower rows
+    # do not rank their leaf (constraint=false) and share their way down beside the rows
+    # (concentrate) instead of taking a place each in every row they cross — the edges of a
+    # node's leaves look like a bus; a leaf's link label is written in its box (an edge label
+    # in the middle of a shared way would name no link).
+    upper = {leaf: node for node, rows in wrapped.items() for row in rows for leaf in row}
+    above = {leaf: over for rows in wrapped.values() for up, row in zip(rows, rows[1:]) for over, leaf in zip(up, row)}
     title = topology["lab"] + (f" — {topology['description']}" if topology.get("description") else "")
+    layout = ", concentrate=true, outputorder=edgesfirst" if wrapped else ", splines=line" if big else ""
     out = [f"graph {_quote(topology['lab'])} {{",
            f"  graph [label={_quote(title)}, labelloc=t, fontname=Helvetica, fontsize=14, "
-           f"nodesep=0.3, ranksep=0.6{', splines=line' if big else ''}];",
+           f"nodesep=0.3, ranksep=0.6{layout}];",
            '  node [fontname=Helvetica, fontsize=10, margin="0.12,0.05"];',
            '  edge [fontname=Helvetica, fontsize=8, labelfontsize=8, color="#444444"];']
     children: dict[str, list[dict[str, Any]]] = {}
@@ -124,11 +194,24 @@ def to_dot(topology: dict[str, Any]) -> str:
                 out.append(f"    {_quote(child['id'])} [label={_quote(_dot_label(child))}, {_node_style(child)}];")
             out.append("  }")
         else:
-            out.append(f"  {_quote(node['id'])} [label={_quote(_dot_label(node))}, {_node_style(node)}];")
+            label = boxed.get(node["id"]) or _dot_label(node)
+            out.append(f"  {_quote(node['id'])} [label={_quote(label)}, {_node_style(node)}];")
+    pairs: dict[frozenset[str], int] = {}
     for edge in topology["edges"]:
-        attrs = _edge_attrs(edge, big)
-        out.append(f"  {_quote(edge['source'])} -- {_quote(edge['target'])}"
-                   + (f" [{', '.join(attrs)}]" if attrs else "") + ";")
+        pair = frozenset((edge["source"], edge["target"]))
+        pairs[pair] = pairs.get(pair, 0) + 1
+    for edge in topology["edges"]:
+        source, target = edge["source"], edge["target"]
+        if upper.get(source) == target:
+            source, target = target, source
+        # concentrate would draw unlabelled links between the same two nodes as one: label them
+        parallel = bool(wrapped) and pairs[frozenset((source, target))] > 1
+        attrs = _edge_attrs(edge, big and not parallel, labelled=target not in upper)
+        if target in above:
+            attrs.append("constraint=false")
+        out.append(f"  {_quote(source)} -- {_quote(target)}" + (f" [{', '.join(attrs)}]" if attrs else "") + ";")
+        if target in above:  # (next to the leaf's own edge: dot keeps the columns better, and is faster)
+            out.append(f"  {_quote(above[target])} -- {_quote(target)} [style=invis];")
     out.append("}")
     return "\n".join(out) + "\n"
 
