@@ -16,6 +16,7 @@ import os
 import traceback
 from typing import Any, AsyncIterator, Awaitable, Callable
 
+import anyio
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -172,7 +173,10 @@ def create_app(labs_dir: str, token: str, served: security.Served) -> security.G
         try:
             await bridge(websocket, opened)
         finally:
-            await run_in_threadpool(web.shells.close, opened)
+            # Shielded: a handler cancelled as its socket goes (a server shutting down, Starlette's
+            # test client) must still kill the shell, or it would outlive its websocket.
+            with anyio.CancelScope(shield=True):
+                await run_in_threadpool(web.shells.close, opened)
             with contextlib.suppress(RuntimeError, WebSocketDisconnect):  # closed by the client already
                 await websocket.close()
 
