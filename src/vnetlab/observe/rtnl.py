@@ -41,6 +41,24 @@ class DumpError(OperationFailed, OSError):
     """The kernel answered a dump with an error."""
 
 
+# rtnetlink's route protocols, as `ip route` names them.
+ROUTE_PROTOS = {2: "kernel", 3: "boot", 4: "static", 16: "dhcp", 9: "ra", 99: "ra"}
+
+
+def route_text(route: dict[str, Any], with_proto: bool = False) -> str:
+    """A route read here as ``ip route`` prints it: ``default via 10.0.0.1 dev eth0``
+    (and ``proto static`` with ``with_proto``; boot, the default, is not named)."""
+    parts = [route["to"]]
+    if route.get("via"):
+        parts += ["via", route["via"]]
+    if route.get("dev"):
+        parts += ["dev", route["dev"]]
+    proto = ROUTE_PROTOS.get(route.get("proto")) if with_proto else None
+    if proto and proto != "boot":
+        parts += ["proto", proto]
+    return " ".join(parts)
+
+
 def _dump(sock: socket.socket, msg_type: int, body: bytes, seq: int) -> Iterator[tuple[int, bytes, int, int]]:
     """(type, buffer, start, end) of every message answering one dump request."""
     sock.send(_HDR.pack(16 + len(body), msg_type, NLM_F_REQUEST | NLM_F_DUMP, seq, 0) + body)

@@ -162,17 +162,19 @@ def _shown_addresses(addresses: list[str], wanted: list[str]) -> list[str]:
 
 def route_state(netns_name: str, node: str, to: str, via: Optional[str], dev: Optional[str]) -> Verdict:
     """The main table has a route to ``to`` (``default`` or a prefix), through ``via``/``dev`` if given."""
+    from vnetlab.observe.rtnl import route_text
+
     _, routes = _read_kernel(netns_name)
     families = _route_families(to, via)
     same_to = [r for r in routes if r["family"] in families and _same_destination(r["to"], to)]
     matching = [r for r in same_to if (via is None or (r["via"] is not None and
                                                        ipaddress.ip_address(r["via"]) == ipaddress.ip_address(via)))
                 and (dev is None or r["dev"] == dev)]
-    listed = _listed([_route_text(r) for r in routes]) or "none"
+    listed = _listed([route_text(r) for r in routes]) or "none"
     if matching:
-        return True, _route_text(matching[0]), f"{node} has route {_route_text(matching[0])}"
+        return True, route_text(matching[0]), f"{node} has route {route_text(matching[0])}"
     if same_to:
-        found = ", ".join(_route_text(r) for r in same_to)
+        found = ", ".join(route_text(r) for r in same_to)
         wanted = " ".join(([f"via {via}"] if via else []) + ([f"dev {dev}"] if dev else []))
         return False, found, f"route {to} on {node} is {found} (expected {wanted})"
     return False, "no route", f"no route to {to} on {node}; routes: {listed}"
@@ -190,16 +192,6 @@ def _same_destination(found: str, wanted: str) -> bool:
     if found == "default" or wanted == "default":
         return found == wanted or (wanted == "default" and ipaddress.ip_network(found).prefixlen == 0)
     return ipaddress.ip_network(found, strict=False) == ipaddress.ip_network(wanted)
-
-
-def _route_text(route: dict[str, Any]) -> str:
-    """A route as ``ip route`` shows it: ``default via 10.0.0.254 dev eth0``."""
-    parts = [route["to"]]
-    if route.get("via"):
-        parts.append(f"via {route['via']}")
-    if route.get("dev"):
-        parts.append(f"dev {route['dev']}")
-    return " ".join(parts)
 
 
 KIND_ALIASES = {"tap": "tap", "tun": "tap"}  # rtnl reports a TUN/TAP device as "tap"

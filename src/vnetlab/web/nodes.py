@@ -12,22 +12,14 @@ import os
 import subprocess
 from typing import Any, Optional
 
-# rtnetlink's route protocols, as `ip route` names them.
-ROUTE_PROTOS = {2: "kernel", 3: "boot", 4: "static", 16: "dhcp", 9: "ra", 99: "ra"}
 NFT_TIMEOUT = 5.0
 
 
 def route_line(route: dict[str, Any]) -> str:
     """One route as ``ip route`` prints it: ``default via 10.0.0.1 dev eth0 proto static``."""
-    parts = [route["to"]]
-    if route.get("via"):
-        parts += ["via", route["via"]]
-    if route.get("dev"):
-        parts += ["dev", route["dev"]]
-    proto = ROUTE_PROTOS.get(route.get("proto"))
-    if proto and proto != "boot":
-        parts += ["proto", proto]
-    return " ".join(parts)
+    from vnetlab.observe.rtnl import route_text
+
+    return route_text(route, with_proto=True)
 
 
 def interface_row(link: dict[str, Any]) -> dict[str, Any]:
