@@ -135,6 +135,18 @@ def _namespace_inode(pid: int) -> Optional[int]:
         return None
 
 
+def all_pids() -> list[int]:
+    """Every process's pid, from /proc."""
+    return [int(p) for p in os.listdir("/proc") if p.isdigit()]
+
+
+def pids_in_namespace(namespace_inode: Optional[int], pids: Optional[list[int]] = None) -> list[int]:
+    """The pids (of ``pids``, default every process) whose network namespace has this inode."""
+    if namespace_inode is None:
+        return []
+    return [p for p in (all_pids() if pids is None else pids) if _namespace_inode(p) == namespace_inode]
+
+
 def _command(pid: int) -> str:
     try:
         with open(f"/proc/{pid}/comm") as handle:
@@ -163,8 +175,8 @@ def find_owners(inodes: set[int], namespace_inode: Optional[int],
                 extra_pids: Iterable[int] = ()) -> dict[int, list[Owner]]:
     """Socket inode -> the processes holding it (see the module docstring for the order searched)."""
     owners: dict[int, list[Owner]] = {}
-    pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
-    inside = [p for p in pids if namespace_inode is not None and _namespace_inode(p) == namespace_inode]
+    pids = all_pids()
+    inside = pids_in_namespace(namespace_inode, pids)
     extra = [p for p in extra_pids if p not in inside]
     searched = set(inside) | set(extra)
     for group in (inside, extra, [p for p in pids if p not in searched]):

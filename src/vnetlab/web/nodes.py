@@ -48,24 +48,21 @@ def ruleset(netns_name: str) -> str:
 def namespace_processes(netns_name: str) -> list[dict[str, Any]]:
     """Every process whose network namespace is the node's, by pid, with its command line."""
     from vnetlab.host import netns
+    from vnetlab.observe.sockets import pids_in_namespace
 
     try:
         inode = os.stat(netns.netns_path(netns_name)).st_ino
     except OSError:
         return []
     found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    for pid in pids_in_namespace(inode):
         try:
-            if os.stat(f"/proc/{entry}/ns/net").st_ino != inode:
-                continue
-            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
                 argv = [part.decode(errors="replace") for part in handle.read().split(b"\0") if part]
         except OSError:
-            continue  # gone meanwhile, or a kernel thread
+            continue  # gone meanwhile
         if argv:
-            found.append({"pid": int(entry), "command": " ".join(argv)})
+            found.append({"pid": pid, "command": " ".join(argv)})
     return sorted(found, key=lambda p: p["pid"])
 
 
